@@ -1,0 +1,105 @@
+package quicx
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/quic-go/quic-go"
+	"github.com/rs/zerolog"
+)
+
+// alertBadCertificate is the TLS alert Go sends when VerifyConnection
+// refuses the peer. QUIC carries TLS alerts as transport error 0x100+alert.
+const alertBadCertificate = 42
+
+// Listener accepts qxfer connections on one UDP socket.
+type Listener struct {
+	udp *net.UDPConn
+	tr  *quic.Transport
+	ln  *quic.Listener
+}
+
+// Listen opens a UDP socket on addr (for example "127.0.0.1:4433" or
+// ":4433"), tunes its buffers and starts a QUIC listener on it.
+func Listen(addr string, tlsConf *tls.Config, cfg Config, log zerolog.Logger) (*Listener, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	udp, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	TuneBuffers(udp, log)
+	tr := &quic.Transport{Conn: udp}
+	ln, err := tr.Listen(tlsConf, cfg.quicConfig(false))
+	if err != nil {
+		tr.Close()
+		udp.Close()
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return &Listener{udp: udp, tr: tr, ln: ln}, nil
+}
+
+// Accept waits for the next connection whose handshake has completed.
+func (l *Listener) Accept(ctx context.Context) (*quic.Conn, error) { return l.ln.Accept(ctx) }
+
+// Addr is the local UDP address the listener is bound to.
+func (l *Listener) Addr() *net.UDPAddr { return l.udp.LocalAddr().(*net.UDPAddr) }
+
+// Close stops accepting, closes every connection of the listener and
+// releases the socket.
+func (l *Listener) Close() error {
+	err := l.ln.Close()
+	err = errors.Join(err, l.tr.Close())
+	return errors.Join(err, l.udp.Close())
+}
+
+// Conn is a client connection together with the UDP socket and transport
+// it owns.
+type Conn struct {
+	*quic.Conn
+	udp *net.UDPConn
+	tr  *quic.Transport
+}
+
+// Dial resolves addr ("host:port"), opens a fresh UDP socket and performs
+// the QUIC and TLS handshake.
+func Dial(ctx context.Context, addr string, tlsConf *tls.Config, cfg Config, log zerolog.Logger) (*Conn, error) {
+	ra, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", addr, err)
+	}
+	udp, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return nil, fmt.Errorf("open udp socket: %w", err)
+	}
+	TuneBuffers(udp, log)
+	tr := &quic.Transport{Conn: udp}
+	qc, err := tr.Dial(ctx, ra, tlsConf, cfg.quicConfig(true))
+	if err != nil {
+		tr.Close()
+		udp.Close()
+		return nil, err
+	}
+	return &Conn{Conn: qc, udp: udp, tr: tr}, nil
+}
+
+// Close closes the connection with code and reason, then releases the
+// transport and socket.
+func (c *Conn) Close(code quic.ApplicationErrorCode, reason string) error {
+	err := c.Conn.CloseWithError(code, reason)
+	err = errors.Join(err, c.tr.Close())
+	return errors.Join(err, c.udp.Close())
+}
+
+// IsPeerRefusedCert reports whether err is the peer aborting the handshake
+// because it did not accept our certificate (an unknown client, for a
+// server; a fingerprint mismatch, for a client).
+func IsPeerRefusedCert(err error) bool {
+	var te *quic.TransportError
+	return errors.As(err, &te) && te.Remote && te.ErrorCode == quic.TransportErrorCode(0x100+alertBadCertificate)
+}
