@@ -1,0 +1,84 @@
+package wire
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+// EntryKind is the kind of a directory entry. It is encoded as one byte.
+type EntryKind uint8
+
+// The entry kinds. Zero is not a kind: decoding 0 or a value above
+// KindOther fails with ErrBadKind.
+const (
+	KindFile    EntryKind = 1 // regular file
+	KindDir     EntryKind = 2 // directory
+	KindSymlink EntryKind = 3 // symbolic link, not followed
+	KindOther   EntryKind = 4 // device, socket, named pipe...
+)
+
+func (k EntryKind) valid() bool { return k >= KindFile && k <= KindOther }
+
+// String returns "file", "dir", "symlink", "other" or "kind_N".
+func (k EntryKind) String() string {
+	switch k {
+	case KindFile:
+		return "file"
+	case KindDir:
+		return "dir"
+	case KindSymlink:
+		return "symlink"
+	case KindOther:
+		return "other"
+	}
+	return fmt.Sprintf("kind_%d", uint8(k))
+}
+
+// minEntryLen is the length of the shortest encoded Entry: empty name,
+// one-byte size and mode.
+const minEntryLen = 1 + kindLen + 1 + 1 + mtimeLen
+
+// Entry describes one file system object in ListResult and StatResult.
+//
+//	Name (string) | Kind (1 byte) | Size (varint) | Mode (varint) | MTime (8 bytes)
+type Entry struct {
+	// Name is the base name in a ListResult and the requested path in a
+	// StatResult; at most MaxPathLen bytes.
+	Name string
+	// Kind is the kind of object.
+	Kind EntryKind
+	// Size is the size in bytes (0 for directories).
+	Size uint64
+	// Mode holds the Unix permission bits (at most 0o7777 in practice);
+	// the kind of object is in Kind.
+	Mode uint32
+	// MTime is the modification time, with nanosecond precision.
+	MTime time.Time
+}
+
+// Len returns the encoded length of e, so that a sender can fill a
+// ListResult up to MaxFrameSize.
+func (e *Entry) Len() int {
+	return stringLen(e.Name) + kindLen + quicvarint.Len(e.Size) +
+		quicvarint.Len(uint64(e.Mode)) + mtimeLen
+}
+
+func (e *Entry) append(b []byte) []byte {
+	b = appendString(b, e.Name)
+	b = append(b, byte(e.Kind))
+	b = quicvarint.Append(b, e.Size)
+	b = quicvarint.Append(b, uint64(e.Mode))
+	return appendMTime(b, e.MTime)
+}
+
+func (p *parser) entry() Entry {
+	return Entry{
+		Name:  p.string("name", MaxPathLen),
+		Kind:  p.kind("kind"),
+		Size:  p.varint("size"),
+		Mode:  p.mode("mode"),
+		MTime: p.mtime("mtime"),
+	}
+}

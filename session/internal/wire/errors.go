@@ -1,0 +1,33 @@
+package wire
+
+import "errors"
+
+// Decoding errors. ReadFrame and ParseMessage wrap them with the frame type
+// and field, for example "put frame: path: string too long (5000 > 4096
+// bytes)"; match them with errors.Is. Every one of them is a protocol
+// violation by the peer.
+var (
+	// ErrFrameTooLarge means a frame payload is longer than MaxFrameSize.
+	ErrFrameTooLarge = errors.New("frame too large")
+	// ErrTruncated means a field runs past the end of the frame payload.
+	ErrTruncated = errors.New("truncated payload")
+	// ErrTrailingBytes means a payload has bytes after its last field.
+	ErrTrailingBytes = errors.New("trailing bytes after last field")
+	// ErrStringTooLong means a string or byte-string field is longer than
+	// its limit.
+	ErrStringTooLong = errors.New("string too long")
+	// ErrBadMagic means a Hello does not start with Magic: the peer does not
+	// speak qxfer.
+	ErrBadMagic = errors.New("bad magic")
+	// ErrBadBool means a bool field is neither 0 nor 1.
+	ErrBadBool = errors.New("bool is neither 0 nor 1")
+	// ErrBadHash means a hash field is neither empty nor HashSize bytes long.
+	ErrBadHash = errors.New("hash is neither empty nor 32 bytes")
+	// ErrBadKind means an entry kind is not one of the defined EntryKinds.
+	ErrBadKind = errors.New("unknown entry kind")
+	// ErrModeOverflow means a mode does not fit in 32 bits.
+	ErrModeOverflow = errors.New("mode overflows 32 bits")
+	// ErrUnknownStreamType means a unidirectional stream does not start with
+	// a known StreamType.
+	ErrUnknownStreamType = errors.New("unknown stream type")
+)

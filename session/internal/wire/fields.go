@@ -1,0 +1,212 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+// Field encodings shared by the messages:
+//
+//	varint  QUIC varint
+//	string  varint length, then the bytes (limit per field)
+//	bytes   varint length, then the bytes (limit per field)
+//	hash    bytes of length 0 or HashSize
+//	bool    1 byte, 0 or 1
+//	mtime   8 bytes, big-endian int64 Unix nanoseconds
+//	mode    varint, at most 0xFFFFFFFF
+//	kind    1 byte, 1 to 4
+
+const (
+	boolLen  = 1
+	mtimeLen = 8
+	kindLen  = 1
+)
+
+// The instants an mtime field can hold; appendMTime clamps to them.
+var (
+	minMTime = time.Unix(0, math.MinInt64)
+	maxMTime = time.Unix(0, math.MaxInt64)
+)
+
+func appendString[S string | []byte](b []byte, s S) []byte {
+	b = quicvarint.Append(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func stringLen[S string | []byte](s S) int {
+	return quicvarint.Len(uint64(len(s))) + len(s)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// appendMTime appends t as Unix nanoseconds. Instants before 1677-09-21 or
+// after 2262-04-11 do not fit in an int64 and are clamped to those bounds.
+func appendMTime(b []byte, t time.Time) []byte {
+	var ns int64
+	switch {
+	case t.Before(minMTime):
+		ns = math.MinInt64
+	case t.After(maxMTime):
+		ns = math.MaxInt64
+	default:
+		ns = t.UnixNano()
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(ns))
+}
+
+// parser reads fields from a payload. The first error sticks: later reads
+// return zero values, and finish reports the error. The parse functions
+// build messages with composite literals whose elements call the parser;
+// the Go spec evaluates those calls in lexical left-to-right order, which is
+// the wire order.
+type parser struct {
+	b   []byte
+	err error
+}
+
+func (p *parser) fail(field string, err error) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s: %w", field, err)
+	}
+}
+
+// finish returns the first error, or ErrTrailingBytes if bytes are left.
+func (p *parser) finish() error {
+	if p.err == nil && len(p.b) > 0 {
+		p.err = fmt.Errorf("%w (%d bytes)", ErrTrailingBytes, len(p.b))
+	}
+	return p.err
+}
+
+// take consumes n bytes and returns them without copying.
+func (p *parser) take(field string, n uint64) []byte {
+	if p.err != nil {
+		return nil
+	}
+	if n > uint64(len(p.b)) {
+		p.fail(field, ErrTruncated)
+		return nil
+	}
+	v := p.b[:n:n]
+	p.b = p.b[n:]
+	return v
+}
+
+func (p *parser) varint(field string) uint64 {
+	if p.err != nil {
+		return 0
+	}
+	v, n, err := quicvarint.Parse(p.b)
+	if err != nil {
+		p.fail(field, ErrTruncated)
+		return 0
+	}
+	p.b = p.b[n:]
+	return v
+}
+
+// length reads the varint length of a string or bytes field.
+func (p *parser) length(field string, limit int) uint64 {
+	n := p.varint(field)
+	if p.err == nil && n > uint64(limit) {
+		p.fail(field, fmt.Errorf("%w (%d > %d bytes)", ErrStringTooLong, n, limit))
+	}
+	return n
+}
+
+func (p *parser) string(field string, limit int) string {
+	return string(p.take(field, p.length(field, limit)))
+}
+
+// bytes returns a copy of a bytes field; nil if it is empty.
+func (p *parser) bytes(field string, limit int) []byte {
+	v := p.take(field, p.length(field, limit))
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+func (p *parser) hash(field string) []byte {
+	n := p.varint(field)
+	if p.err == nil && n != 0 && n != HashSize {
+		p.fail(field, fmt.Errorf("%w (%d bytes)", ErrBadHash, n))
+	}
+	v := p.take(field, n)
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+func (p *parser) bool(field string) bool {
+	v := p.take(field, boolLen)
+	if v == nil {
+		return false
+	}
+	if v[0] > 1 {
+		p.fail(field, fmt.Errorf("%w (%#x)", ErrBadBool, v[0]))
+	}
+	return v[0] == 1
+}
+
+// mtime returns the time in UTC, so that decoded values compare equal with
+// reflect.DeepEqual.
+func (p *parser) mtime(field string) time.Time {
+	v := p.take(field, mtimeLen)
+	if v == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+}
+
+func (p *parser) mode(field string) uint32 {
+	v := p.varint(field)
+	if v > math.MaxUint32 {
+		p.fail(field, fmt.Errorf("%w (%#x)", ErrModeOverflow, v))
+		return 0
+	}
+	return uint32(v)
+}
+
+func (p *parser) kind(field string) EntryKind {
+	v := p.take(field, kindLen)
+	if v == nil {
+		return 0
+	}
+	k := EntryKind(v[0])
+	if !k.valid() {
+		p.fail(field, fmt.Errorf("%w (%d)", ErrBadKind, v[0]))
+	}
+	return k
+}
+
+func (p *parser) magic() [4]byte {
+	var m [4]byte
+	copy(m[:], p.take("magic", uint64(len(m))))
+	if p.err == nil && string(m[:]) != Magic {
+		p.fail("magic", fmt.Errorf("%w (%q)", ErrBadMagic, m[:]))
+	}
+	return m
+}
+
+// count reads the element count of a list whose elements take at least
+// minLen bytes each. A count that cannot fit in the rest of the payload is
+// rejected before anything is allocated for it.
+func (p *parser) count(field string, minLen int) int {
+	n := p.varint(field)
+	if p.err == nil && n > uint64(len(p.b)/minLen) {
+		p.fail(field, fmt.Errorf("%w (%d elements in %d bytes)", ErrTruncated, n, len(p.b)))
+		return 0
+	}
+	return int(n)
+}

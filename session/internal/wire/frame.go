@@ -1,0 +1,281 @@
+// Package wire encodes and decodes the qxfer protocol v1 frames exchanged on
+// the command channel, and the header that starts every data stream.
+//
+// A frame is
+//
+//	type (varint) | length (varint) | payload (length bytes)
+//
+// where varint is a QUIC variable-length integer (RFC 9000, Section 16).
+// Every frame type has one struct implementing [Message]. [AppendFrame]
+// encodes a message; [ReadFrame] and [ParseMessage] decode one. A frame type
+// this version does not know decodes to an [*Unknown] so that the session can
+// skip it, as HTTP/3 does. The byte layouts are specified in
+// session/PROTOCOL.md.
+//
+// The codec checks what it can check without context: frame and field
+// lengths, the Hello magic, bools, hash lengths, entry kinds and modes. The
+// protocol version, the contents of paths and the meaning of IDs and flags
+// are left to the session. Encoding does not validate: a message that breaks a
+// limit encodes, and the peer rejects it.
+package wire
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+const (
+	// MaxFrameSize is the largest frame payload in bytes. ReadFrame rejects a
+	// longer frame before reading or allocating its payload.
+	MaxFrameSize = 64 << 10
+	// MaxPathLen is the maximum length in bytes of a path or an entry name.
+	MaxPathLen = 4096
+	// MaxMessageLen is the maximum length in bytes of the free-text message
+	// in Reject and Done.
+	MaxMessageLen = 1024
+	// MaxSoftwareLen is the maximum length in bytes of the software name in
+	// Hello and Welcome.
+	MaxSoftwareLen = 256
+	// MaxTokenLen is the maximum length in bytes of Welcome.Token.
+	MaxTokenLen = 32
+	// Magic starts every Hello payload.
+	Magic = "QXFR"
+	// Version is the protocol version this package implements.
+	Version = 1
+)
+
+// FrameType identifies the message carried by a frame.
+type FrameType uint64
+
+// The frame types of protocol v1.
+const (
+	FrameTypeHello      FrameType = 0x01
+	FrameTypeWelcome    FrameType = 0x02
+	FrameTypeList       FrameType = 0x03
+	FrameTypeListResult FrameType = 0x04
+	FrameTypeStat       FrameType = 0x05
+	FrameTypeStatResult FrameType = 0x06
+	FrameTypePut        FrameType = 0x07
+	FrameTypeAccept     FrameType = 0x08
+	FrameTypeGet        FrameType = 0x09
+	FrameTypeFileInfo   FrameType = 0x0a
+	FrameTypeReject     FrameType = 0x0b
+	FrameTypeDone       FrameType = 0x0c
+	FrameTypeCancel     FrameType = 0x0d
+	FrameTypeMkdir      FrameType = 0x0e
+	FrameTypeOK         FrameType = 0x0f
+)
+
+var frameTypeNames = [...]string{
+	FrameTypeHello:      "hello",
+	FrameTypeWelcome:    "welcome",
+	FrameTypeList:       "list",
+	FrameTypeListResult: "list_result",
+	FrameTypeStat:       "stat",
+	FrameTypeStatResult: "stat_result",
+	FrameTypePut:        "put",
+	FrameTypeAccept:     "accept",
+	FrameTypeGet:        "get",
+	FrameTypeFileInfo:   "file_info",
+	FrameTypeReject:     "reject",
+	FrameTypeDone:       "done",
+	FrameTypeCancel:     "cancel",
+	FrameTypeMkdir:      "mkdir",
+	FrameTypeOK:         "ok",
+}
+
+// String returns the lower-case name of a known frame type, such as
+// "list_result", and "frame_0x.." for any other.
+func (t FrameType) String() string {
+	if t.known() {
+		return frameTypeNames[t]
+	}
+	return fmt.Sprintf("frame_%#x", uint64(t))
+}
+
+// known reports whether t is a frame type of this version.
+func (t FrameType) known() bool {
+	return t < FrameType(len(frameTypeNames)) && frameTypeNames[t] != ""
+}
+
+// Message is the payload of one frame.
+type Message interface {
+	// Type returns the frame type.
+	Type() FrameType
+	// Append appends the encoded payload, without type and length, to b.
+	Append(b []byte) []byte
+	// Len returns the length of the encoded payload in bytes.
+	Len() int
+}
+
+// Unknown is a frame of a type this version does not know. ReadFrame
+// discards its payload and returns its type and length so that the session
+// can skip it.
+type Unknown struct {
+	// FrameType is the type read from the wire.
+	FrameType FrameType
+	// Length is the length of the discarded payload in bytes.
+	Length uint64
+}
+
+// Type returns u.FrameType.
+func (u *Unknown) Type() FrameType { return u.FrameType }
+
+// Append appends u.Length zero bytes, standing in for the discarded payload.
+// Peers skip unknown frames, so this can also be used to send padding.
+func (u *Unknown) Append(b []byte) []byte {
+	return append(b, make([]byte, u.Length)...)
+}
+
+// Len returns u.Length.
+func (u *Unknown) Len() int { return int(u.Length) }
+
+// AppendFrame appends m as a frame (type, length, payload) to b.
+// It panics if a varint field of m exceeds quicvarint.Max (2^62-1).
+func AppendFrame(b []byte, m Message) []byte {
+	n := m.Len()
+	t := uint64(m.Type())
+	b = slices.Grow(b, quicvarint.Len(t)+quicvarint.Len(uint64(n))+n)
+	b = quicvarint.Append(b, t)
+	b = quicvarint.Append(b, uint64(n))
+	return m.Append(b)
+}
+
+// payloadPool holds frame payload buffers. ParseMessage copies everything
+// it keeps out of the payload, so a buffer can be reused as soon as the
+// message is parsed.
+var payloadPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
+
+// ReadFrame reads exactly one frame from r and decodes it. It takes a
+// quicvarint.Reader (io.Reader and io.ByteReader) so that it never reads
+// past the end of the frame; wrap a stream with quicvarint.NewReader, or
+// with bufio.NewReader if every later read goes through the same
+// bufio.Reader.
+//
+// The frame length is checked against MaxFrameSize before the payload is
+// read. A frame of an unknown type is discarded without being buffered and
+// returned as an [*Unknown].
+//
+// ReadFrame returns io.EOF if r ends before the first byte of a frame and
+// io.ErrUnexpectedEOF if it ends inside one. A payload that is complete but
+// too short for its fields fails with ErrTruncated (see ParseMessage).
+// Other read errors are returned wrapped, so errors.Is and errors.As still
+// find them.
+func ReadFrame(r quicvarint.Reader) (Message, error) {
+	v, err := readVarint(r)
+	if err != nil {
+		return nil, err
+	}
+	t := FrameType(v)
+	n, err := readVarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("%v frame: length: %w", t, noEOF(err))
+	}
+	if n > MaxFrameSize {
+		return nil, fmt.Errorf("%v frame: %w (%d > %d bytes)", t, ErrFrameTooLarge, n, MaxFrameSize)
+	}
+	if !t.known() {
+		if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
+			return nil, fmt.Errorf("%v frame: %w", t, noEOF(err))
+		}
+		return &Unknown{FrameType: t, Length: n}, nil
+	}
+	bp := payloadPool.Get().(*[]byte)
+	defer payloadPool.Put(bp)
+	if uint64(cap(*bp)) < n {
+		*bp = make([]byte, n)
+	}
+	payload := (*bp)[:n]
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return nil, fmt.Errorf("%v frame: %w", t, noEOF(err))
+	}
+	return ParseMessage(t, payload)
+}
+
+// ParseMessage decodes the payload of a frame of type t. It does not retain
+// payload. A payload longer than MaxFrameSize fails with ErrFrameTooLarge;
+// one that ends inside a field fails with ErrTruncated; one with bytes after
+// the last field fails with ErrTrailingBytes. A Hello whose magic is not
+// [Magic] fails with ErrBadMagic. An unknown t is not an error: the result
+// is an [*Unknown] with the payload's length.
+func ParseMessage(t FrameType, payload []byte) (Message, error) {
+	if len(payload) > MaxFrameSize {
+		return nil, fmt.Errorf("%v frame: %w (%d > %d bytes)", t, ErrFrameTooLarge, len(payload), MaxFrameSize)
+	}
+	// A switch rather than a table of functions: calling through a
+	// function value would move p to the heap.
+	p := parser{b: payload}
+	var m Message
+	switch t {
+	case FrameTypeHello:
+		m = parseHello(&p)
+	case FrameTypeWelcome:
+		m = parseWelcome(&p)
+	case FrameTypeList:
+		m = parseList(&p)
+	case FrameTypeListResult:
+		m = parseListResult(&p)
+	case FrameTypeStat:
+		m = parseStat(&p)
+	case FrameTypeStatResult:
+		m = parseStatResult(&p)
+	case FrameTypePut:
+		m = parsePut(&p)
+	case FrameTypeAccept:
+		m = parseAccept(&p)
+	case FrameTypeGet:
+		m = parseGet(&p)
+	case FrameTypeFileInfo:
+		m = parseFileInfo(&p)
+	case FrameTypeReject:
+		m = parseReject(&p)
+	case FrameTypeDone:
+		m = parseDone(&p)
+	case FrameTypeCancel:
+		m = parseCancel(&p)
+	case FrameTypeMkdir:
+		m = parseMkdir(&p)
+	case FrameTypeOK:
+		m = parseOK(&p)
+	default:
+		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
+	}
+	if err := p.finish(); err != nil {
+		return nil, fmt.Errorf("%v frame: %w", t, err)
+	}
+	return m, nil
+}
+
+// readVarint reads one QUIC varint from r. It returns io.EOF only if r ends
+// before the first byte, and io.ErrUnexpectedEOF if it ends inside.
+func readVarint(r io.ByteReader) (uint64, error) {
+	var buf [8]byte
+	first, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	buf[0] = first
+	n := 1 << (first >> 6)
+	for i := 1; i < n; i++ {
+		if buf[i], err = r.ReadByte(); err != nil {
+			return 0, noEOF(err)
+		}
+	}
+	v, _, err := quicvarint.Parse(buf[:n])
+	return v, err
+}
+
+// noEOF turns io.EOF into io.ErrUnexpectedEOF, for reads that started.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

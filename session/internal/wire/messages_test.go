@@ -1,0 +1,371 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+// unhex decodes hex, ignoring spaces.
+func unhex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatalf("bad hex %q: %v", s, err)
+	}
+	return b
+}
+
+// cat concatenates byte slices.
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+var magic = [4]byte([]byte(Magic))
+
+// seqHash returns HashSize bytes 0x00, 0x01, ... 0x1f.
+func seqHash() []byte {
+	h := make([]byte, HashSize)
+	for i := range h {
+		h[i] = byte(i)
+	}
+	return h
+}
+
+func utc(sec, nsec int64) time.Time { return time.Unix(sec, nsec).UTC() }
+
+type messageCase struct {
+	name string
+	msg  Message
+}
+
+// messageCases returns populated values of every message type, plus values
+// at the limits. Decoding their encodings must give them back unchanged.
+func messageCases() []messageCase {
+	mtime := utc(1700000000, 123456789)
+	return []messageCase{
+		{"hello", &Hello{Magic: magic, Version: Version, Software: "qxfer/0.1.0"}},
+		{"hello future version", &Hello{Magic: magic, Version: 1 << 20}},
+		{"welcome", &Welcome{Version: 1, MaxTransfers: 16, Token: seqHash(), Software: "qxfer/0.1.0 (linux)"}},
+		{"welcome empty", &Welcome{}},
+		{"list", &List{ID: 1, Path: "photos/2024"}},
+		{"list result", &ListResult{ID: 2, Last: false, Entries: []Entry{
+			{Name: "a.jpg", Kind: KindFile, Size: 3 << 20, Mode: 0o644, MTime: mtime},
+			{Name: "raw", Kind: KindDir, Mode: 0o755, MTime: utc(0, 0)},
+			{Name: "latest", Kind: KindSymlink, Size: 5, Mode: 0o777, MTime: utc(-86400, 1)},
+			{Name: "fifo", Kind: KindOther, Mode: 0o600, MTime: mtime},
+		}}},
+		{"list result empty last", &ListResult{ID: 2, Last: true}},
+		{"stat", &Stat{ID: 3, Path: "photos/2024/a.jpg"}},
+		{"stat result", &StatResult{ID: 3, Entry: Entry{Name: "photos/2024/a.jpg", Kind: KindFile, Size: 3 << 20, Mode: 0o644, MTime: mtime}}},
+		{"put", &Put{ID: 4, Path: "backup/disk.img", Size: 1 << 33, Mode: 0o600, MTime: mtime, Flags: FlagForce | FlagNoResume}},
+		{"put limits", &Put{
+			ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen), Size: quicvarint.Max,
+			Mode: math.MaxUint32, MTime: time.Unix(0, math.MinInt64).UTC(), Flags: PutFlags(quicvarint.Max),
+		}},
+		{"accept", &Accept{ID: 4, Offset: 1 << 30, PrefixHash: seqHash()}},
+		{"accept up to date", &Accept{ID: 4, Flags: AcceptUpToDate}},
+		{"get", &Get{ID: 5, Path: "srv/log.txt", Offset: 4096, PrefixHash: seqHash(), Flags: FlagNoResume}},
+		{"get no hash", &Get{ID: 5, Path: "srv/log.txt"}},
+		{"file info", &FileInfo{ID: 5, Size: 123456789, Mode: 0o640, MTime: mtime, Offset: 4096}},
+		{"file info max mtime", &FileInfo{ID: 5, MTime: time.Unix(0, math.MaxInt64).UTC()}},
+		{"reject", &Reject{ID: 6, Code: PermissionDenied, Msg: "open srv/secret: permission denied"}},
+		{"reject long msg", &Reject{ID: 6, Code: ErrorCode(quicvarint.Max), Msg: strings.Repeat("m", MaxMessageLen)}},
+		{"done", &Done{ID: 4, Code: NoError}},
+		{"done failed", &Done{ID: 4, Code: HashMismatch, Msg: "sha-256 mismatch"}},
+		{"cancel", &Cancel{ID: 5, Code: Interrupted}},
+		{"mkdir", &Mkdir{ID: 7, Path: "backup/2024", Mode: 0o755}},
+		{"ok", &OK{ID: 7}},
+	}
+}
+
+func TestMessageCasesCoverAllTypes(t *testing.T) {
+	seen := map[FrameType]bool{}
+	for _, tc := range messageCases() {
+		seen[tc.msg.Type()] = true
+	}
+	for ft := FrameTypeHello; ft <= FrameTypeOK; ft++ {
+		if !seen[ft] {
+			t.Errorf("no message case for frame type %v", ft)
+		}
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	for _, tc := range messageCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			payload := tc.msg.Append(nil)
+			if got, want := len(payload), tc.msg.Len(); got != want {
+				t.Errorf("len(Append) = %d, want Len() = %d", got, want)
+			}
+			got, err := ParseMessage(tc.msg.Type(), payload)
+			if err != nil {
+				t.Fatalf("ParseMessage: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.msg) {
+				t.Errorf("ParseMessage:\ngot  %#v\nwant %#v", got, tc.msg)
+			}
+
+			prefix := []byte("prefix")
+			frame := AppendFrame(bytes.Clone(prefix), tc.msg)
+			if !bytes.HasPrefix(frame, prefix) {
+				t.Fatalf("AppendFrame clobbered the buffer: %x", frame)
+			}
+			r := bytes.NewReader(frame[len(prefix):])
+			got, err = ReadFrame(r)
+			if err != nil {
+				t.Fatalf("ReadFrame: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.msg) {
+				t.Errorf("ReadFrame:\ngot  %#v\nwant %#v", got, tc.msg)
+			}
+			if r.Len() != 0 {
+				t.Errorf("ReadFrame left %d bytes, want 0", r.Len())
+			}
+		})
+	}
+}
+
+func TestMessageExactBytes(t *testing.T) {
+	hash := "000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f"
+	tests := []struct {
+		name  string
+		msg   Message
+		frame string // type | length | payload
+	}{
+		{
+			name:  "hello",
+			msg:   &Hello{Magic: magic, Version: 1, Software: "qxfer/0.1"},
+			frame: "01 0f 51584652 01 09 71786665722f302e31",
+		},
+		{
+			name:  "welcome empty",
+			msg:   &Welcome{Version: 1, MaxTransfers: 8},
+			frame: "02 04 01 08 00 00",
+		},
+		{
+			name: "put",
+			msg: &Put{ID: 7, Path: "dir/a.txt", Size: 100000, Mode: 0o644,
+				MTime: utc(1700000000, 123), Flags: FlagForce | FlagNoResume},
+			// size 100000 is a 4-byte varint, mode 0o644 a 2-byte one,
+			// mtime 1700000000000000123 ns = 0x17979cfe362a007b.
+			frame: "07 1a 07 09 6469722f612e747874 800186a0 41a4 17979cfe362a007b 03",
+		},
+		{
+			name:  "accept",
+			msg:   &Accept{ID: 7, Offset: 65536, PrefixHash: seqHash()},
+			frame: "08 27 07 80010000 00 20" + hash,
+		},
+		{
+			name:  "accept up to date",
+			msg:   &Accept{ID: 8, Flags: AcceptUpToDate},
+			frame: "08 04 08 00 01 00",
+		},
+		{
+			name: "list result with 2 entries",
+			msg: &ListResult{ID: 3, Last: true, Entries: []Entry{
+				{Name: "a", Kind: KindFile, Size: 5, Mode: 0o644, MTime: utc(0, 0)},
+				{Name: "sub", Kind: KindDir, Size: 0, Mode: 0o755, MTime: utc(1, 0)},
+			}},
+			frame: "04 21 03 01 02" +
+				"01 61   01 05 41a4 0000000000000000" +
+				"03 737562 02 00 41ed 000000003b9aca00",
+		},
+		{
+			name:  "file info before 1970",
+			msg:   &FileInfo{ID: 1, MTime: utc(0, -1)},
+			frame: "0a 0c 01 00 00 ffffffffffffffff 00",
+		},
+		{
+			name:  "reject",
+			msg:   &Reject{ID: 9, Code: NotFound, Msg: "no such file"},
+			frame: "0b 0f 09 04 0c 6e6f20737563682066696c65",
+		},
+		{
+			name:  "done",
+			msg:   &Done{ID: 1, Code: NoError},
+			frame: "0c 03 01 00 00",
+		},
+		{
+			name:  "cancel",
+			msg:   &Cancel{ID: 300, Code: Interrupted},
+			frame: "0d 03 412c 17",
+		},
+		{
+			name:  "mkdir",
+			msg:   &Mkdir{ID: 2, Path: "d", Mode: 0o700},
+			frame: "0e 05 02 01 64 41c0",
+		},
+		{
+			name:  "ok",
+			msg:   &OK{ID: 64},
+			frame: "0f 02 4040",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := unhex(t, tt.frame)
+			if got := AppendFrame(nil, tt.msg); !bytes.Equal(got, want) {
+				t.Errorf("AppendFrame:\ngot  %x\nwant %x", got, want)
+			}
+			got, err := ReadFrame(bytes.NewReader(want))
+			if err != nil {
+				t.Fatalf("ReadFrame: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.msg) {
+				t.Errorf("ReadFrame:\ngot  %#v\nwant %#v", got, tt.msg)
+			}
+		})
+	}
+}
+
+func TestMessageEveryTruncationFails(t *testing.T) {
+	for _, tc := range messageCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			payload := tc.msg.Append(nil)
+			for i := range len(payload) {
+				m, err := ParseMessage(tc.msg.Type(), payload[:i])
+				if !errors.Is(err, ErrTruncated) {
+					t.Fatalf("ParseMessage(payload[:%d]) = %#v, %v; want ErrTruncated", i, m, err)
+				}
+			}
+		})
+	}
+}
+
+func TestMessageTrailingBytesFail(t *testing.T) {
+	for _, tc := range messageCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			payload := append(tc.msg.Append(nil), 0)
+			m, err := ParseMessage(tc.msg.Type(), payload)
+			if !errors.Is(err, ErrTrailingBytes) {
+				t.Fatalf("ParseMessage = %#v, %v; want ErrTrailingBytes", m, err)
+			}
+		})
+	}
+}
+
+func TestParseMessageErrors(t *testing.T) {
+	rep := func(n int) []byte { return bytes.Repeat([]byte{'x'}, n) }
+	h := func(s string) []byte { return unhex(t, s) }
+	varint := func(v uint64) []byte { return quicvarint.Append(nil, v) }
+	mtime := h("0000000000000000")
+	tests := []struct {
+		name    string
+		typ     FrameType
+		payload []byte
+		want    error
+	}{
+		{"hello bad magic", FrameTypeHello, cat([]byte("QXFS"), h("01 00")), ErrBadMagic},
+		{"hello http", FrameTypeHello, []byte("GET / HTTP/1.1\r\n"), ErrBadMagic},
+		{"hello software too long", FrameTypeHello, cat([]byte(Magic), h("01"), varint(MaxSoftwareLen+1), rep(MaxSoftwareLen+1)), ErrStringTooLong},
+		{"welcome token too long", FrameTypeWelcome, cat(h("01 01"), varint(MaxTokenLen+1), rep(MaxTokenLen+1), h("00")), ErrStringTooLong},
+		{"welcome software too long", FrameTypeWelcome, cat(h("01 01 00"), varint(MaxSoftwareLen+1), rep(MaxSoftwareLen+1)), ErrStringTooLong},
+		{"list path too long", FrameTypeList, cat(h("01"), varint(MaxPathLen+1), rep(MaxPathLen+1)), ErrStringTooLong},
+		{"list path length huge", FrameTypeList, cat(h("01"), varint(quicvarint.Max)), ErrStringTooLong},
+		{"list result bad bool", FrameTypeListResult, h("01 02 00"), ErrBadBool},
+		{"list result bool 0xff", FrameTypeListResult, h("01 ff 00"), ErrBadBool},
+		{"list result count overruns", FrameTypeListResult, cat(h("01 01 02 01 61 01 05 41a4"), mtime), ErrTruncated},
+		{"list result count huge", FrameTypeListResult, cat(h("01 01"), varint(quicvarint.Max)), ErrTruncated},
+		{"list result kind 0", FrameTypeListResult, cat(h("01 01 01 01 61 00 05 41a4"), mtime), ErrBadKind},
+		{"list result name too long", FrameTypeListResult, cat(h("01 01 01"), varint(MaxPathLen+1), rep(MaxPathLen+1), h("01 00 00"), mtime), ErrStringTooLong},
+		{"stat result kind 5", FrameTypeStatResult, cat(h("01 01 61 05 00 00"), mtime), ErrBadKind},
+		{"stat result mode overflow", FrameTypeStatResult, cat(h("01 01 61 01 00 c000000100000000"), mtime), ErrModeOverflow},
+		{"put mode overflow", FrameTypePut, cat(h("01 01 61 00 c000000100000000"), mtime, h("00")), ErrModeOverflow},
+		{"accept hash 31 bytes", FrameTypeAccept, cat(h("01 00 00 1f"), rep(31)), ErrBadHash},
+		{"accept hash 33 bytes", FrameTypeAccept, cat(h("01 00 00 21"), rep(33)), ErrBadHash},
+		{"get hash 1 byte", FrameTypeGet, h("01 01 61 00 01 aa 00"), ErrBadHash},
+		{"file info mode overflow", FrameTypeFileInfo, cat(h("01 00 c000000100000000"), mtime, h("00")), ErrModeOverflow},
+		{"reject msg too long", FrameTypeReject, cat(h("01 01"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
+		{"done msg too long", FrameTypeDone, cat(h("01 00"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
+		{"mkdir mode overflow", FrameTypeMkdir, h("01 01 61 c000000100000000"), ErrModeOverflow},
+		{"ok empty", FrameTypeOK, nil, ErrTruncated},
+		{"ok trailing", FrameTypeOK, h("01 00"), ErrTrailingBytes},
+		{"payload too large", FrameTypeOK, make([]byte, MaxFrameSize+1), ErrFrameTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMessage(tt.typ, tt.payload)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("ParseMessage = %#v, %v; want %v", m, err, tt.want)
+			}
+			if m != nil {
+				t.Errorf("got message %#v with error, want nil", m)
+			}
+			if !strings.HasPrefix(err.Error(), tt.typ.String()+" frame: ") {
+				t.Errorf("error %q does not name the frame type %v", err, tt.typ)
+			}
+		})
+	}
+}
+
+func TestParseMessageUnknownType(t *testing.T) {
+	m, err := ParseMessage(0x40, []byte{1, 2, 3})
+	if err != nil {
+		t.Fatalf("ParseMessage: %v", err)
+	}
+	want := &Unknown{FrameType: 0x40, Length: 3}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("got %#v, want %#v", m, want)
+	}
+}
+
+func TestParseMessageDoesNotRetainPayload(t *testing.T) {
+	msgs := []Message{
+		&Welcome{Version: 1, Token: seqHash(), Software: "server"},
+		&Accept{ID: 1, PrefixHash: seqHash()},
+		&Get{ID: 1, Path: "p", PrefixHash: seqHash()},
+		&ListResult{ID: 1, Entries: []Entry{{Name: "n", Kind: KindFile, MTime: utc(1, 2)}}},
+	}
+	for _, want := range msgs {
+		payload := want.Append(nil)
+		got, err := ParseMessage(want.Type(), payload)
+		if err != nil {
+			t.Fatalf("ParseMessage(%v): %v", want.Type(), err)
+		}
+		clear(payload)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%v changed with its payload:\ngot  %#v\nwant %#v", want.Type(), got, want)
+		}
+	}
+}
+
+func TestAppendMTimeClamps(t *testing.T) {
+	tests := []struct {
+		name string
+		in   time.Time
+		want time.Time
+	}{
+		{"zero time", time.Time{}, time.Unix(0, math.MinInt64).UTC()},
+		{"year 3000", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, math.MaxInt64).UTC()},
+		{"in range, local zone", time.Date(2024, 2, 29, 12, 0, 0, 7, time.FixedZone("x", 3600)), utc(1709204400, 7)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMessage(FrameTypeFileInfo, (&FileInfo{MTime: tt.in}).Append(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.(*FileInfo).MTime; !got.Equal(tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEntryKindString(t *testing.T) {
+	tests := []struct {
+		k    EntryKind
+		want string
+	}{{KindFile, "file"}, {KindDir, "dir"}, {KindSymlink, "symlink"}, {KindOther, "other"}, {0, "kind_0"}, {9, "kind_9"}}
+	for _, tt := range tests {
+		if got := tt.k.String(); got != tt.want {
+			t.Errorf("EntryKind(%d).String() = %q, want %q", uint8(tt.k), got, tt.want)
+		}
+	}
+}
