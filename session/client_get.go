@@ -1,0 +1,77 @@
+package session
+
+import (
+	"context"
+	"io/fs"
+	"os"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// getJob is one file to pull.
+type getJob struct {
+	remote string   // clean path under the server root
+	local  string   // clean path under the local root
+	root   *os.Root // local destination directory
+	meta   fileMeta // as listed by the server
+	force  bool
+}
+
+// runGet pulls one file into j.root and reports the verdict to the server.
+func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
+	dec, err := checkDest(j.root, j.local, j.meta, j.force)
+	if err != nil {
+		return err
+	}
+	if dec == destUpToDate {
+		return &Error{Code: CodeUpToDate, Path: j.local}
+	}
+	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Get{ID: id, Path: j.remote} })
+	if err != nil {
+		return err
+	}
+	defer c.done(id, w)
+	msg, err := c.await(ctx, w)
+	if err != nil {
+		c.cmd.send(&wire.Cancel{ID: id, Code: asError(err, "").Code})
+		return withPath(asError(err, j.remote), j.remote)
+	}
+	var info *wire.FileInfo
+	switch m := msg.(type) {
+	case *wire.FileInfo:
+		info = m
+	case *wire.Reject:
+		return rejected(m, j.remote)
+	default:
+		return errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
+	}
+	meta := fileMeta{Size: info.Size, Mode: fs.FileMode(info.Mode).Perm(), MTime: info.MTime}
+	t.size.Store(int64(meta.Size))
+	var rs *quic.ReceiveStream
+	select {
+	case rs = <-w.stream:
+	case <-ctx.Done():
+		err := ctxError(ctx)
+		c.cmd.send(&wire.Cancel{ID: id, Code: asError(err, "").Code})
+		return withPath(asError(err, j.local), j.local)
+	case <-c.closed:
+		return withPath(asError(c.Err(), j.local), j.local)
+	}
+	t.setRunning()
+	stop := context.AfterFunc(ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(ctx).Code)) })
+	rc := &receiver{root: j.root, path: j.local, meta: meta, progress: t.addBytes}
+	rerr := rc.receive(ctx, rs)
+	stop()
+	done := &wire.Done{ID: id}
+	if rerr != nil {
+		e := asError(rerr, j.local)
+		rs.CancelRead(quic.StreamErrorCode(e.Code))
+		done.Code, done.Msg = e.Code, rejectText(e)
+		c.cmd.send(done)
+		return e
+	}
+	c.cmd.send(done)
+	return nil
+}

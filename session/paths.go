@@ -1,0 +1,89 @@
+package session
+
+import (
+	"path"
+	"strings"
+	"unicode/utf8"
+)
+
+// Path limits. Names longer than most file systems allow are refused
+// before they reach one.
+const (
+	maxPathLen = 4096
+	maxNameLen = 255
+)
+
+// cleanPath validates a path received from the peer and returns it in the
+// canonical form used as an os.Root name and as the transfer-table key:
+// slash-separated, relative, without "." or empty elements; "." is the root
+// itself. It refuses, with CodeInvalidPath: absolute paths, any ".." element
+// (even one that would stay inside), NUL bytes, backslashes (a separator on
+// Windows, so refused everywhere for one behaviour), invalid UTF-8, and
+// over-long paths or names. Symlinks are checked later by os.Root itself.
+func cleanPath(p string) (string, error) {
+	switch {
+	case len(p) > maxPathLen:
+		return "", errorf(CodeInvalidPath, truncate(p), "path longer than %d bytes", maxPathLen)
+	case !utf8.ValidString(p):
+		return "", errorf(CodeInvalidPath, truncate(p), "path is not valid UTF-8")
+	case strings.ContainsRune(p, 0):
+		return "", errorf(CodeInvalidPath, truncate(p), "path contains a NUL byte")
+	case strings.ContainsRune(p, '\\'):
+		return "", errorf(CodeInvalidPath, p, "path contains a backslash")
+	case strings.HasPrefix(p, "/"):
+		return "", errorf(CodeInvalidPath, p, "absolute paths are not allowed")
+	}
+	var parts []string
+	for _, el := range strings.Split(p, "/") {
+		switch el {
+		case "", ".":
+			continue
+		case "..":
+			return "", errorf(CodeInvalidPath, p, "path contains ..")
+		}
+		if len(el) > maxNameLen {
+			return "", errorf(CodeInvalidPath, truncate(p), "name longer than %d bytes", maxNameLen)
+		}
+		parts = append(parts, el)
+	}
+	if len(parts) == 0 {
+		return ".", nil
+	}
+	return strings.Join(parts, "/"), nil
+}
+
+// cleanName validates a single directory entry name from a listing: it must
+// be a clean path of exactly one element.
+func cleanName(name string) (string, error) {
+	c, err := cleanPath(name)
+	if err != nil {
+		return "", err
+	}
+	if c == "." || strings.Contains(c, "/") || c != name {
+		return "", errorf(CodeInvalidPath, truncate(name), "not a plain file name")
+	}
+	return c, nil
+}
+
+// joinPath joins clean relative paths, treating "." as empty.
+func joinPath(elem ...string) string {
+	p := path.Join(elem...)
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// partName is the temporary name a file is received under, beside its
+// target: "dir/.NAME.qxfer.part".
+func partName(p string) string {
+	dir, name := path.Split(p)
+	return dir + "." + name + ".qxfer.part"
+}
+
+func truncate(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return s[:61] + "..."
+}

@@ -1,0 +1,121 @@
+package session
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Push uploads local files (and, with opts.Recursive, directory trees) into
+// the remote directory remoteDir, which is created if missing. A source
+// directory "dir" lands as remoteDir/dir, as with scp -r. Per-file outcomes
+// are in the report; the error is non-nil only when the batch could not
+// run at all.
+func (c *Client) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
+	dir, err := cleanPath(remoteDir)
+	if err != nil {
+		return nil, err
+	}
+	var jobs []*job
+	var emptyDirs []string
+	for _, src := range sources {
+		js, dirs := c.pushJobs(src, dir, opts)
+		jobs = append(jobs, js...)
+		emptyDirs = append(emptyDirs, dirs...)
+	}
+	if dir != "." {
+		if err := c.Mkdir(ctx, dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range emptyDirs {
+		if err := c.Mkdir(ctx, d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return c.runJobs(ctx, jobs, opts, false), nil
+}
+
+// pushJobs lists the files to push for one source, and the empty
+// directories to create.
+func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return []*job{c.failedJob(Push, src, asError(err, src))}, nil
+	}
+	base := filepath.Base(filepath.Clean(src))
+	if abs, err := filepath.Abs(src); err == nil && (base == "." || base == ".." || base == string(filepath.Separator)) {
+		base = filepath.Base(abs)
+	}
+	if !fi.IsDir() {
+		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil
+	}
+	if !opts.Recursive {
+		return []*job{c.failedJob(Push, src, errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil
+	}
+	var jobs []*job
+	var empty []string
+	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		rel, rerr := filepath.Rel(src, p)
+		if rerr != nil {
+			return nil
+		}
+		remote := joinPath(dir, filepath.ToSlash(base), filepath.ToSlash(rel))
+		if err != nil {
+			jobs = append(jobs, c.failedJob(Push, p, asError(err, p)))
+			return nil
+		}
+		if d.IsDir() {
+			if ents, err := os.ReadDir(p); err == nil && len(ents) == 0 {
+				empty = append(empty, remote)
+			}
+			return nil
+		}
+		fi, err := os.Stat(p) // follows symlinks to files, like scp
+		switch {
+		case err != nil:
+			jobs = append(jobs, c.failedJob(Push, p, asError(err, p)))
+		case fi.Mode().IsRegular():
+			jobs = append(jobs, c.putJob(p, remote, fi, opts))
+		default:
+			jobs = append(jobs, c.failedJob(Push, p, errorf(CodeNotRegular, p, "not a regular file (symlinked directories are not followed)")))
+		}
+		return nil
+	})
+	return jobs, empty
+}
+
+func (c *Client) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
+	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
+	pj := putJob{local: local, remote: remote, force: opts.Force}
+	j := &job{t: t, key: remote, small: fi.Size() <= smallFile}
+	if _, err := cleanPath(remote); err != nil {
+		j.preErr = err
+	}
+	j.run = func(ctx context.Context, t *Transfer, sent func()) error { return c.runPut(ctx, t, pj, sent) }
+	return j
+}
+
+func (c *Client) failedJob(dir Direction, p string, err error) *job {
+	return &job{t: newTransfer(c.newJobID(), dir, p, p, 0, nil), preErr: err}
+}
+
+// PushFile uploads one local regular file to exactly remotePath (the
+// shell's "put LOCAL REMOTE"); its parent directories are created.
+func (c *Client) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
+	rp, err := cleanPath(remotePath)
+	if err != nil {
+		return nil, err
+	}
+	var j *job
+	switch fi, err := os.Stat(local); {
+	case err != nil:
+		j = c.failedJob(Push, local, asError(err, local))
+	case !fi.Mode().IsRegular():
+		j = c.failedJob(Push, local, errorf(CodeNotRegular, local, "not a regular file"))
+	default:
+		j = c.putJob(local, rp, fi, opts)
+	}
+	return c.runJobs(ctx, []*job{j}, opts, false), nil
+}

@@ -1,0 +1,201 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// chunkSize is the read/write unit of the data path: big enough that
+// syscalls and stream writes are amortised, small enough that a cancelled
+// transfer stops promptly.
+const chunkSize = 256 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// fileMeta describes the source file of a transfer.
+type fileMeta struct {
+	Size  uint64
+	Mode  fs.FileMode
+	MTime time.Time
+}
+
+// destDecision is the outcome of checking a destination before receiving.
+type destDecision int
+
+const (
+	destWrite    destDecision = iota // receive the file
+	destUpToDate                     // identical file already there: send nothing
+)
+
+// checkDest decides what to do with destination p under root for a file
+// described by m. A destination counts as up to date when it is a regular
+// file of the same size and modification time (rsync's quick check; qxfer
+// sets the mtime of every file it receives). Any other existing file is
+// refused with CodeExists unless force is set; directories and other
+// non-regular files are always refused. The parent directory is created.
+func checkDest(root *os.Root, p string, m fileMeta, force bool) (destDecision, error) {
+	if p == "." {
+		return 0, errorf(CodeNotRegular, p, "the root is a directory")
+	}
+	if dir := path.Dir(p); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return 0, asError(err, dir)
+		}
+	}
+	fi, err := root.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return destWrite, nil
+	case err != nil:
+		return 0, asError(err, p)
+	case !fi.Mode().IsRegular():
+		return 0, errorf(CodeNotRegular, p, "destination exists and is not a regular file")
+	case uint64(fi.Size()) == m.Size && fi.ModTime().Equal(m.MTime):
+		return destUpToDate, nil
+	case !force:
+		return 0, errorf(CodeExists, p, "destination exists and differs (use --force to overwrite)")
+	}
+	return destWrite, nil
+}
+
+// receiver writes one incoming file.
+type receiver struct {
+	root *os.Root
+	path string // clean destination path under root
+	meta fileMeta
+	// progress, if set, is called with the byte count of every chunk
+	// written.
+	progress func(n int)
+}
+
+// receive reads the file body and the SHA-256 trailer from r into the
+// .part file, verifies the hash and renames the .part onto the destination.
+// On a hash mismatch the .part is removed (its content is known bad); on any
+// other failure it is kept for a later resume. The error is an *Error.
+func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
+	part := partName(rc.path)
+	f, err := rc.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return asError(err, rc.path)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			f.Close()
+		}
+	}()
+	h := sha256.New()
+	if err := rc.copyBody(ctx, f, h, r); err != nil {
+		return err
+	}
+	var trailer [wire.HashSize]byte
+	if _, err := io.ReadFull(r, trailer[:]); err != nil {
+		return streamReadError(ctx, err, rc.path)
+	}
+	if n, err := r.Read(make([]byte, 1)); n > 0 || (err != nil && err != io.EOF) {
+		if n > 0 {
+			return errorf(CodeTooLong, rc.path, "sender sent more than the declared %d bytes", rc.meta.Size)
+		}
+		return streamReadError(ctx, err, rc.path)
+	}
+	if sum := h.Sum(nil); !bytes.Equal(sum, trailer[:]) {
+		f.Close()
+		closed = true
+		rc.root.Remove(part)
+		return errorf(CodeHashMismatch, rc.path, "sha-256 of received data %x does not match sender's %x", sum[:8], trailer[:8])
+	}
+	if err := f.Sync(); err != nil {
+		return asError(err, rc.path)
+	}
+	closed = true
+	if err := f.Close(); err != nil {
+		return asError(err, rc.path)
+	}
+	// Mode and times are best effort: some file systems (and Windows)
+	// refuse parts of them, which must not fail a verified file.
+	_ = rc.root.Chmod(part, rc.meta.Mode.Perm())
+	_ = rc.root.Chtimes(part, time.Now(), rc.meta.MTime)
+	if err := rc.root.Rename(part, rc.path); err != nil {
+		return asError(err, rc.path)
+	}
+	return nil
+}
+
+// copyBody copies exactly meta.Size bytes from r into f and h.
+func (rc *receiver) copyBody(ctx context.Context, f *os.File, h io.Writer, r io.Reader) error {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	remaining := rc.meta.Size
+	for remaining > 0 {
+		n := len(buf)
+		if uint64(n) > remaining {
+			n = int(remaining)
+		}
+		m, err := io.ReadAtLeast(r, buf[:n], 1)
+		if m > 0 {
+			if _, werr := f.Write(buf[:m]); werr != nil {
+				return asError(werr, rc.path)
+			}
+			h.Write(buf[:m])
+			remaining -= uint64(m)
+			if rc.progress != nil {
+				rc.progress(m)
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				return errorf(CodeTruncated, rc.path, "stream ended %d bytes short of the declared %d", remaining, rc.meta.Size)
+			}
+			return streamReadError(ctx, err, rc.path)
+		}
+	}
+	return nil
+}
+
+// streamReadError turns an error from reading a data stream into an *Error:
+// a reset by the peer carries its code; a cancelled context carries the
+// cause the transfer was cancelled with.
+func streamReadError(ctx context.Context, err error, p string) *Error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return errorf(CodeTruncated, p, "stream ended before the sha-256 trailer")
+	}
+	if ctx.Err() != nil {
+		if e := causeError(ctx); e != nil {
+			return withPath(e, p)
+		}
+	}
+	return withPath(streamError(err), p)
+}
+
+func withPath(e *Error, p string) *Error {
+	if e.Path == p {
+		return e
+	}
+	c := *e
+	c.Path = p
+	return &c
+}
+
+// causeError returns the *Error a context was cancelled with, if any.
+func causeError(ctx context.Context) *Error {
+	var e *Error
+	if errors.As(context.Cause(ctx), &e) {
+		return e
+	}
+	if ctx.Err() != nil {
+		return &Error{Code: CodeCancelled, Msg: fmt.Sprint(context.Cause(ctx))}
+	}
+	return nil
+}

@@ -1,0 +1,429 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/quicvarint"
+	"github.com/rs/zerolog"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// serverSession is the server side of one connection.
+type serverSession struct {
+	srv  *Server
+	conn *quic.Conn
+	log  zerolog.Logger
+	cmd  *cmdChannel
+	wg   sync.WaitGroup // data stream and listing goroutines
+
+	// mu guards the following fields.
+	mu      sync.Mutex
+	maxID   uint64                 // highest request id seen
+	settled uint64                 // highest request id fully handled
+	changed chan struct{}          // closed and replaced when settled or active change
+	active  map[uint64]*serverXfer // live transfers of this session by id
+	pulls   map[string]uint64      // path -> id of live pulls of this session
+	listing chan struct{}          // semaphore for concurrent listings
+}
+
+// serverXfer is a transfer of this session with what the server knows of
+// it.
+type serverXfer struct {
+	t     *Transfer
+	ctx   context.Context
+	meta  fileMeta
+	force bool
+	taken bool // a data stream has claimed this push
+}
+
+func newServerSession(srv *Server, conn *quic.Conn, log zerolog.Logger) *serverSession {
+	return &serverSession{
+		srv: srv, conn: conn, log: log,
+		changed: make(chan struct{}),
+		active:  make(map[uint64]*serverXfer),
+		pulls:   make(map[string]uint64),
+		listing: make(chan struct{}, 4),
+	}
+}
+
+// wait blocks until every goroutine of the session has returned and the
+// session's transfers are out of the server table. The connection must be
+// closed first.
+func (ss *serverSession) wait() {
+	ss.wg.Wait()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for id, x := range ss.active {
+		ss.endLocked(id, x, Cancelled, &Error{Code: CodeIOError, Msg: "session ended"})
+	}
+}
+
+// run performs the hello exchange and then serves requests until the
+// command channel ends.
+func (ss *serverSession) run(ctx context.Context) error {
+	cfg := ss.srv.cfg
+	hctx, cancel := context.WithTimeout(ctx, cfg.HelloTimeout)
+	str, err := ss.conn.AcceptStream(hctx)
+	cancel()
+	if err != nil {
+		return protocolErrorf(CodeProtocolViolation, "no command stream: %v", err)
+	}
+	ss.cmd = newCmdChannel(str)
+	str.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
+	msg, err := ss.cmd.recv()
+	if err != nil {
+		return readError(err, "hello")
+	}
+	hello, ok := msg.(*wire.Hello)
+	if !ok {
+		return protocolErrorf(CodeProtocolViolation, "expected hello, got %s", msg.Type())
+	}
+	if hello.Version != wire.Version {
+		ss.cmd.send(&wire.Reject{Code: CodeVersionMismatch, Msg: fmt.Sprintf("server speaks qxfer/%d, client qxfer/%d", wire.Version, hello.Version)})
+		return protocolErrorf(CodeVersionMismatch, "client speaks version %d", hello.Version)
+	}
+	str.SetReadDeadline(time.Time{})
+	token := make([]byte, 16)
+	rand.Read(token)
+	if err := ss.cmd.send(&wire.Welcome{Version: wire.Version, MaxTransfers: uint64(cfg.MaxTransfers), Token: token, Software: cfg.Software}); err != nil {
+		return err
+	}
+	ss.log.Debug().Str("software", hello.Software).Msg("hello")
+	ss.wg.Go(func() { ss.acceptDataStreams(ctx) })
+	return ss.commandLoop(ctx)
+}
+
+// readError classifies a failed command-channel read: a malformed frame is
+// a protocol violation; the connection going away is not.
+func readError(err error, what string) error {
+	switch {
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		return protocolErrorf(CodeFrameTooLarge, "%s: %v", what, err)
+	case errors.Is(err, io.EOF):
+		return nil
+	}
+	var se *quic.StreamError
+	var ae *quic.ApplicationError
+	var ie *quic.IdleTimeoutError
+	if errors.As(err, &se) || errors.As(err, &ae) || errors.As(err, &ie) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return protocolErrorf(CodeProtocolViolation, "%s: timed out", what)
+	}
+	return protocolErrorf(CodeProtocolViolation, "%s: %v", what, err)
+}
+
+func (ss *serverSession) commandLoop(ctx context.Context) error {
+	for {
+		msg, err := ss.cmd.recv()
+		if err != nil {
+			return readError(err, "command")
+		}
+		if err := ss.handle(ctx, msg); err != nil {
+			return err
+		}
+	}
+}
+
+// nextID checks that request ids increase strictly, which lets a data
+// stream tell "its Put is still on the way" from "no such Put".
+func (ss *serverSession) nextID(id uint64) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if id <= ss.maxID {
+		return protocolErrorf(CodeProtocolViolation, "request id %d not above %d", id, ss.maxID)
+	}
+	ss.maxID = id
+	return nil
+}
+
+// settle records that request id has been handled: its transfer, if any,
+// is registered.
+func (ss *serverSession) settle(id uint64) {
+	ss.mu.Lock()
+	ss.settled = id
+	ss.signalLocked()
+	ss.mu.Unlock()
+}
+
+func (ss *serverSession) signalLocked() {
+	close(ss.changed)
+	ss.changed = make(chan struct{})
+}
+
+func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
+	switch m := msg.(type) {
+	case *wire.Unknown:
+		ss.log.Debug().Stringer("type", m.Type()).Msg("skipping unknown frame")
+		return nil
+	case *wire.List:
+		if err := ss.nextID(m.ID); err != nil {
+			return err
+		}
+		select {
+		case ss.listing <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		ss.wg.Go(func() {
+			defer func() { <-ss.listing }()
+			ss.reply(m.ID, ss.list(m))
+		})
+	case *wire.Stat:
+		if err := ss.nextID(m.ID); err != nil {
+			return err
+		}
+		ss.reply(m.ID, ss.stat(m))
+	case *wire.Mkdir:
+		if err := ss.nextID(m.ID); err != nil {
+			return err
+		}
+		ss.reply(m.ID, ss.mkdir(m))
+	case *wire.Put:
+		if err := ss.nextID(m.ID); err != nil {
+			return err
+		}
+		ss.reply(m.ID, ss.put(ctx, m))
+		ss.settle(m.ID)
+	case *wire.Get:
+		if err := ss.nextID(m.ID); err != nil {
+			return err
+		}
+		ss.reply(m.ID, ss.get(ctx, m))
+	case *wire.Cancel:
+		ss.cancel(m)
+	case *wire.Done:
+		ss.pullDone(m)
+	default:
+		return protocolErrorf(CodeProtocolViolation, "unexpected %s from client", msg.Type())
+	}
+	return nil
+}
+
+// reply sends a Reject for a failed request; successful handlers have sent
+// their own answer.
+func (ss *serverSession) reply(id uint64, err error) {
+	if err == nil {
+		return
+	}
+	e := asError(err, "")
+	ss.log.Debug().Uint64("id", id).Str("path", e.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("request refused")
+	ss.cmd.send(&wire.Reject{ID: id, Code: e.Code, Msg: rejectText(e)})
+}
+
+// rejectText is the message of a Reject: path and detail, bounded.
+func rejectText(e *Error) string {
+	s := e.Msg
+	if e.Path != "" {
+		s = e.Path + ": " + s
+	}
+	if len(s) > wire.MaxMessageLen {
+		s = s[:wire.MaxMessageLen]
+	}
+	return s
+}
+
+func (ss *serverSession) stat(m *wire.Stat) error {
+	p, err := cleanPath(m.Path)
+	if err != nil {
+		return err
+	}
+	fi, err := ss.srv.root.Stat(p)
+	if err != nil {
+		return asError(err, p)
+	}
+	return ss.cmd.send(&wire.StatResult{ID: m.ID, Entry: entryOf(baseName(p), fi)})
+}
+
+func (ss *serverSession) mkdir(m *wire.Mkdir) error {
+	if ss.srv.cfg.ReadOnly {
+		return errorf(CodeReadOnly, m.Path, "server is read-only")
+	}
+	p, err := cleanPath(m.Path)
+	if err != nil {
+		return err
+	}
+	if p != "." {
+		if err := ss.srv.root.MkdirAll(p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
+			return asError(err, p)
+		}
+	}
+	return ss.cmd.send(&wire.OK{ID: m.ID})
+}
+
+// put handles a push offer: check the destination, register the transfer,
+// and answer Accept. The data stream may already be waiting for it.
+func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
+	if ss.srv.cfg.ReadOnly {
+		return errorf(CodeReadOnly, m.Path, "server is read-only")
+	}
+	p, err := cleanPath(m.Path)
+	if err != nil {
+		return err
+	}
+	meta := fileMeta{Size: m.Size, Mode: fs.FileMode(m.Mode).Perm(), MTime: m.MTime}
+	force := m.Flags&wire.FlagForce != 0
+	dec, err := checkDest(ss.srv.root, p, meta, force)
+	if err != nil {
+		return err
+	}
+	if dec == destUpToDate {
+		return ss.cmd.send(&wire.Accept{ID: m.ID, Flags: wire.AcceptUpToDate})
+	}
+	tctx, cancel := context.WithCancelCause(ctx)
+	t := newTransfer(m.ID, Push, p, "", int64(m.Size), cancel)
+	ss.mu.Lock()
+	if len(ss.active) >= ss.srv.cfg.MaxTransfers {
+		ss.mu.Unlock()
+		cancel(nil)
+		return errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
+	}
+	if err := ss.srv.table.add(t, p); err != nil {
+		ss.mu.Unlock()
+		cancel(nil)
+		return err
+	}
+	ss.active[m.ID] = &serverXfer{t: t, ctx: tctx, meta: meta, force: force}
+	ss.signalLocked()
+	ss.mu.Unlock()
+	return ss.cmd.send(&wire.Accept{ID: m.ID})
+}
+
+// endLocked removes a transfer from the session and the server table and
+// records its final state.
+func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error) {
+	if ss.active[id] != x {
+		return
+	}
+	delete(ss.active, id)
+	if x.t.Dir == Push {
+		ss.srv.table.remove(x.t, x.t.Path)
+	} else {
+		delete(ss.pulls, x.t.Path)
+	}
+	x.t.finish(s, err)
+}
+
+// cancel handles a Cancel from the client for a transfer that may not have
+// a stream yet; a running one is stopped through its context.
+func (ss *serverSession) cancel(m *wire.Cancel) {
+	e := &Error{Code: m.Code, Remote: true, Msg: "cancelled by client"}
+	ss.mu.Lock()
+	x, ok := ss.active[m.ID]
+	if ok && x.t.Dir == Push && !x.taken {
+		ss.endLocked(m.ID, x, Cancelled, e)
+		ss.mu.Unlock()
+		ss.cmd.send(&wire.Done{ID: m.ID, Code: CodeCancelled, Msg: "cancelled before any data"})
+		return
+	}
+	ss.mu.Unlock()
+	if ok {
+		x.t.cancelWith(e)
+	}
+}
+
+// stateFor maps a transfer's final error to its state.
+func stateFor(err error) State {
+	switch {
+	case err == nil:
+		return Done
+	case errors.Is(err, &Error{Code: CodeUpToDate}):
+		return Skipped
+	case errors.Is(err, ErrCancelled), errors.Is(err, ErrInterrupted):
+		return Cancelled
+	}
+	return Failed
+}
+
+// acceptDataStreams serves the client's per-file streams until the
+// connection ends. quic-go's MaxIncomingUniStreams bounds how many run.
+func (ss *serverSession) acceptDataStreams(ctx context.Context) {
+	for {
+		rs, err := ss.conn.AcceptUniStream(ctx)
+		if err != nil {
+			return
+		}
+		ss.wg.Go(func() { ss.receivePush(ctx, rs) })
+	}
+}
+
+// receivePush reads one pushed file.
+func (ss *serverSession) receivePush(ctx context.Context, rs *quic.ReceiveStream) {
+	rs.SetReadDeadline(time.Now().Add(ss.srv.cfg.StreamWait))
+	hdr, err := wire.ReadStreamHeader(quicvarint.NewReader(rs))
+	if err != nil {
+		rs.CancelRead(quic.StreamErrorCode(CodeProtocolViolation))
+		return
+	}
+	x, code := ss.claim(ctx, hdr.ID)
+	if x == nil {
+		rs.CancelRead(quic.StreamErrorCode(code))
+		return
+	}
+	rs.SetReadDeadline(time.Time{})
+	x.t.setRunning()
+	var rerr error
+	if hdr.Offset != 0 {
+		rerr = errorf(CodeProtocolViolation, x.t.Path, "offset %d was not offered", hdr.Offset)
+	} else {
+		stop := context.AfterFunc(x.ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(x.ctx).Code)) })
+		rc := &receiver{root: ss.srv.root, path: x.t.Path, meta: x.meta, progress: x.t.addBytes}
+		rerr = rc.receive(x.ctx, rs)
+		stop()
+	}
+	done := &wire.Done{ID: hdr.ID}
+	if rerr != nil {
+		e := asError(rerr, x.t.Path)
+		rs.CancelRead(quic.StreamErrorCode(e.Code))
+		done.Code, done.Msg = e.Code, rejectText(e)
+		ss.log.Info().Uint64("id", hdr.ID).Str("path", x.t.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
+	} else {
+		ss.log.Info().Uint64("id", hdr.ID).Str("path", x.t.Path).Uint64("size", x.meta.Size).Msg("received")
+	}
+	ss.mu.Lock()
+	ss.endLocked(hdr.ID, x, stateFor(rerr), rerr)
+	ss.mu.Unlock()
+	ss.cmd.send(done)
+}
+
+// claim waits until the Put for id has been handled and returns its
+// transfer. Ids increase strictly and requests are handled in order, so
+// once a request id at least as high is settled, a missing transfer is
+// never coming.
+func (ss *serverSession) claim(ctx context.Context, id uint64) (*serverXfer, ErrorCode) {
+	timer := time.NewTimer(ss.srv.cfg.StreamWait)
+	defer timer.Stop()
+	for {
+		ss.mu.Lock()
+		x, ok := ss.active[id]
+		if ok && x.t.Dir == Push && !x.taken {
+			x.taken = true
+			ss.mu.Unlock()
+			return x, CodeOK
+		}
+		if ok || id <= ss.settled {
+			ss.mu.Unlock()
+			return nil, CodeUnknownTransfer
+		}
+		ch := ss.changed
+		ss.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, CodeShutdown
+		case <-timer.C:
+			return nil, CodeUnknownTransfer
+		}
+	}
+}
