@@ -1,0 +1,48 @@
+# qxfer — run `make help` for the targets.
+GO       ?= go
+BIN      ?= bin/qxfer
+PKGS     := ./...
+FUZZTIME ?= 20s
+
+.PHONY: help build test vet race cross lint fuzz fuzz-short bench demo clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/qxfer
+	$(GO) build -o $(BIN) ./cmd/qxfer
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+race: ## go test -race
+	$(GO) test -race -timeout 15m $(PKGS)
+
+cross: ## build for darwin and windows (laptop users)
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=darwin GOARCH=amd64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
+
+fuzz-short: ## run every fuzz target briefly (CI)
+	$(MAKE) fuzz FUZZTIME=3s
+
+test: vet race cross fuzz-short ## vet, race tests, cross-builds, short fuzzing
+
+lint: ## staticcheck (pinned by the tool directive in go.mod)
+	$(GO) tool staticcheck $(PKGS)
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	  done; \
+	done
+
+bench: ## Go micro-benchmarks (codec, data path, pipelining through the delay proxy)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./session/... ./internal/...
+
+demo: build ## build, start a server on loopback, push and pull real files
+	./scripts/demo.sh $(BIN)
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/qxfer/qxfer/certs"
+)
+
+// cli is the root of the command line.
+type cli struct {
+	Home      string `name:"home" env:"QXFER_HOME" placeholder:"DIR" help:"Directory holding identity, known_hosts and authorized_clients (default: $XDG_CONFIG_HOME/qxfer or ~/.config/qxfer)."`
+	LogLevel  string `name:"log-level" env:"QXFER_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
+	LogFormat string `name:"log-format" env:"QXFER_LOG_FORMAT" default:"auto" enum:"auto,console,json" help:"Log format: console on a terminal and json otherwise when auto (${enum})."`
+
+	Serve   serveCmd   `cmd:"" help:"Serve a directory to authorized clients."`
+	Push    pushCmd    `cmd:"" help:"Upload files into a remote directory."`
+	Pull    pullCmd    `cmd:"" help:"Download remote files into a local directory."`
+	Ls      lsCmd      `cmd:"" help:"List a remote directory."`
+	Shell   shellCmd   `cmd:"" help:"Open an interactive session (put, get, ls, cd, jobs, cancel...)."`
+	ID      idCmd      `cmd:"" name:"id" help:"Print this installation's fingerprint."`
+	Version versionCmd `cmd:"" help:"Print the qxfer, protocol and quic-go versions."`
+}
+
+// env is what every command's Run receives.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	log    zerolog.Logger
+	home   string
+}
+
+// kongExit is raised (as a panic) when kong wants to exit, after --help
+// for example, so that run still returns instead of calling os.Exit.
+type kongExit int
+
+// run parses args and runs the command; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			k, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			code = int(k)
+		}
+	}()
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("qxfer"),
+		kong.Description("Move files over QUIC: one connection, a stream per file, mutual TLS."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "qxfer:", err)
+		return exitUsage
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		var pe *kong.ParseError
+		if errors.As(err, &pe) {
+			fmt.Fprintf(stderr, "qxfer: %s\n", err)
+			fmt.Fprintln(stderr, "hint: run 'qxfer --help' for usage")
+			return exitUsage
+		}
+		printError(stderr, err)
+		return exitUsage
+	}
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: c.logger(stderr)}
+	e.home, err = c.home()
+	if err != nil {
+		printError(stderr, err)
+		return exitUsage
+	}
+	if err := kctx.Run(e); err != nil {
+		printError(stderr, err)
+		return exitCode(err)
+	}
+	return exitOK
+}
+
+func (c *cli) home() (string, error) {
+	if c.Home != "" {
+		return filepath.Abs(c.Home)
+	}
+	return certs.Home(os.Getenv)
+}
+
+// logger builds the process logger: human console output on a terminal,
+// JSON lines otherwise (or as chosen).
+func (c *cli) logger(w io.Writer) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(c.LogLevel)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	format := c.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	out := w
+	if format == "console" {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(out).Level(lvl).With().Timestamp().Logger()
+}
+
+// identity loads or creates this installation's identity.
+func (e *env) identity() (*certs.Identity, error) {
+	id, created, err := certs.LoadOrCreate(e.home)
+	if err != nil {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "qxfer: created a new identity in %s\nqxfer: fingerprint %s\n", e.home, id.Fingerprint)
+	}
+	return id, nil
+}
+
+type idCmd struct{}
+
+// Run prints the fingerprint.
+func (idCmd) Run(e *env) error {
+	id, err := e.identity()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, id.Fingerprint)
+	return nil
+}

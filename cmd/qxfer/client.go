@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/session"
+)
+
+// clientFlags are shared by every command that connects to a server.
+type clientFlags struct {
+	Fingerprint    string `name:"fingerprint" env:"QXFER_FINGERPRINT" placeholder:"FP" help:"Accept only a server with this fingerprint (instead of known_hosts)."`
+	ConnectTimeout string `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
+	IdleTimeout    string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Consider the connection dead after this long without packets (keep-alives are sent)."`
+}
+
+// connect dials r's server with this installation's identity, pinning its
+// fingerprint in known_hosts on first contact.
+func (f *clientFlags) connect(e *env, r remote) (*session.Client, error) {
+	id, err := e.identity()
+	if err != nil {
+		return nil, err
+	}
+	cfg := session.ClientConfig{Identity: id, HostKey: r.Addr(), Software: "qxfer/" + version(), Logger: e.log}
+	if f.Fingerprint != "" {
+		fp, err := certs.ParseFingerprint(f.Fingerprint)
+		if err != nil {
+			return nil, withExit(exitUsage, fmt.Errorf("--fingerprint: %w", err))
+		}
+		cfg.Fingerprint = fp
+	} else {
+		kh, err := certs.LoadKnownHosts(filepath.Join(e.home, certs.KnownHostsFile))
+		if err != nil {
+			return nil, err
+		}
+		cfg.KnownHosts = kh
+		cfg.OnNewHost = func(host string, fp certs.Fingerprint) {
+			fmt.Fprintf(e.stderr, "qxfer: new server %s, fingerprint %s\nqxfer: pinned in %s (trust on first use)\n", host, fp, kh.Path())
+		}
+	}
+	if cfg.Quic.IdleTimeout, err = parseDuration(f.IdleTimeout); err != nil {
+		return nil, withExit(exitUsage, fmt.Errorf("--idle-timeout: %w", err))
+	}
+	timeout, err := parseDuration(f.ConnectTimeout)
+	if err != nil {
+		return nil, withExit(exitUsage, fmt.Errorf("--connect-timeout: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, timeout)
+	defer cancel()
+	c, err := session.Dial(ctx, r.Addr(), cfg)
+	if err != nil {
+		var me *certs.MismatchError
+		var ue *session.UnauthorizedError
+		switch {
+		case errors.As(err, &me), errors.As(err, &ue):
+			return nil, err
+		case e.ctx.Err() != nil:
+			return nil, withExit(exitInterrupted, errors.New("interrupted while connecting"))
+		}
+		return nil, withExit(exitConnect, err, fmt.Sprintf("is 'qxfer serve' running on %s and is UDP port %d open?", r.Host, r.Port))
+	}
+	return c, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be positive, got %s", s)
+	}
+	return d, nil
+}
+
+// version is the module version qxfer was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// quicVersion is the quic-go version qxfer was built with.
+func quicVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/quic-go/quic-go" {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/session"
+)
+
+// Exit statuses. README.md documents them; scripts depend on them.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // some files failed, or a remote/local error
+	exitUsage       = 2 // bad command line
+	exitAuth        = 3 // fingerprint mismatch or client not authorized
+	exitConnect     = 4 // could not reach the server or the session was lost
+	exitInterrupted = 130
+)
+
+// exitError carries an exit status and hint lines with an error.
+type exitError struct {
+	code  int
+	err   error
+	hints []string
+}
+
+func (e *exitError) Error() string  { return e.err.Error() }
+func (e *exitError) Unwrap() error  { return e.err }
+func (e *exitError) ExitCode() int  { return e.code }
+func (e *exitError) Hint() []string { return e.hints }
+
+func withExit(code int, err error, hints ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err, hints: hints}
+}
+
+// exitCode picks the status for err.
+func exitCode(err error) int {
+	var ec kong.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	var be *session.BatchError
+	var me *certs.MismatchError
+	var ue *session.UnauthorizedError
+	switch {
+	case errors.As(err, &be):
+		if be.Interrupted {
+			return exitInterrupted
+		}
+		return exitFailed
+	case errors.As(err, &me), errors.As(err, &ue):
+		return exitAuth
+	case errors.Is(err, session.ErrInterrupted):
+		return exitInterrupted
+	}
+	return exitFailed
+}
+
+// printError writes "qxfer: message" and any "hint:" lines.
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "qxfer: %s\n", firstLower(err.Error()))
+	for _, h := range hints(err) {
+		fmt.Fprintf(w, "hint: %s\n", h)
+	}
+}
+
+// hints returns the Hint() lines of the outermost error in the chain that
+// has them.
+func hints(err error) []string {
+	var h interface{ Hint() []string }
+	if errors.As(err, &h) {
+		return h.Hint()
+	}
+	return nil
+}
+
+func firstLower(s string) string {
+	if s == "" || strings.ToUpper(s[:1]) != s[:1] || (len(s) > 1 && strings.ToUpper(s[1:2]) == s[1:2]) {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/qxfer/qxfer/session"
+)
+
+type lsCmd struct {
+	clientFlags
+	Target string `arg:"" name:"HOST[:PORT][:PATH]" help:"Server and optional path (default: the root)."`
+}
+
+// Run prints one entry per line: kind and mode, size, modification time,
+// name (directories end in "/").
+func (l *lsCmd) Run(e *env) error {
+	r, err := parseHostArg(l.Target)
+	if err != nil {
+		return withExit(exitUsage, err)
+	}
+	c, err := l.connect(e, r)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ents, err := c.List(e.ctx, trimRoot(r.Path))
+	if err != nil {
+		return err
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
+	for _, en := range ents {
+		name := en.Name
+		kind := "-"
+		switch en.Kind {
+		case session.KindDir:
+			name += "/"
+			kind = "d"
+		case session.KindSymlink:
+			kind = "l"
+		case session.KindOther:
+			kind = "?"
+		}
+		fmt.Fprintf(e.stdout, "%s%s %12d %s %s\n", kind, en.Mode.Perm().String()[1:], en.Size, en.MTime.Local().Format(time.DateTime), name)
+	}
+	return nil
+}
+
+type versionCmd struct{}
+
+// Run prints the versions.
+func (versionCmd) Run(e *env) error {
+	fmt.Fprintf(e.stdout, "qxfer %s (protocol %s, quic-go %s)\n", version(), session.ALPN, quicVersion())
+	return nil
+}

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/qxfer/qxfer/session"
+)
+
+type shellCmd struct {
+	clientFlags
+	Parallel int    `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once, per command."`
+	Force    bool   `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
+	Target   string `arg:"" name:"HOST[:PORT]" help:"Server to open a session with."`
+}
+
+const shellHelp = `commands:
+  put LOCAL [REMOTE]   upload a file or directory (in the background)
+  get REMOTE [LOCAL]   download a file or directory (in the background)
+  ls [PATH]            list a remote directory
+  cd PATH              change the remote directory
+  lcd PATH             change the local directory
+  pwd                  print the remote and local directories
+  jobs                 list transfers: id, direction, name, bytes, rate, state
+  cancel ID            cancel one running transfer
+  wait                 wait until every transfer has ended
+  help                 this text
+  quit                 wait for running transfers, then leave
+`
+
+// shell is one interactive session. Transfers run in background
+// goroutines owned by wg; the command loop stays responsive.
+type shell struct {
+	e    *env
+	c    *session.Client
+	opts session.Options
+	out  io.Writer // results
+	errw io.Writer // messages
+	ctx  context.Context
+	wg   sync.WaitGroup
+
+	cwd  string // remote, clean, relative to the server root
+	lcwd string // local, absolute
+
+	// mu guards the following fields.
+	mu     sync.Mutex
+	jobs   map[uint64]session.TransferInfo // every transfer started here
+	failed int
+}
+
+// Run opens the session and reads commands until quit or end of input.
+func (s *shellCmd) Run(e *env) error {
+	r, err := parseHostArg(s.Target)
+	if err != nil {
+		return withExit(exitUsage, err)
+	}
+	c, err := s.connect(e, r)
+	if err != nil {
+		return err
+	}
+	lcwd, _ := os.Getwd()
+	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, ctx: e.ctx, cwd: trimRoot(r.Path), lcwd: lcwd, jobs: map[uint64]session.TransferInfo{}}
+	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, Observer: sh.observe}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	sh.ctx = ctx
+	if f := os.Stdin; term.IsTerminal(int(f.Fd())) && e.stdout == os.Stdout {
+		err = sh.interactive(f, cancel)
+	} else {
+		err = sh.script(os.Stdin)
+	}
+	sh.wg.Wait()
+	code, msg := session.CodeOK, ""
+	if e.ctx.Err() != nil {
+		code, msg = session.CodeInterrupted, "interrupted by user"
+	}
+	c.CloseWithCode(code, msg)
+	if err != nil {
+		return err
+	}
+	if e.ctx.Err() != nil {
+		return withExit(exitInterrupted, errors.New("interrupted"))
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.failed > 0 {
+		return withExit(exitFailed, fmt.Errorf("%d %s failed or cancelled", sh.failed, plural(sh.failed, "transfer", "transfers")))
+	}
+	return nil
+}
+
+// script reads one command per line, without prompts or escape codes.
+func (sh *shell) script(r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if sh.exec(sc.Text()) {
+			return nil
+		}
+		if sh.ctx.Err() != nil {
+			return nil
+		}
+	}
+	return sc.Err()
+}
+
+// interactive reads commands with line editing and history. Ctrl-C
+// cancels the running transfers; Ctrl-D on an empty line quits.
+func (sh *shell) interactive(in *os.File, cancelAll context.CancelFunc) error {
+	old, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		return sh.script(in)
+	}
+	defer term.Restore(int(in.Fd()), old)
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{in, os.Stdout}, "qxfer> ")
+	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
+		if key == 3 { // Ctrl-C
+			n := 0
+			for _, ti := range sh.c.Transfers().Snapshot() {
+				if sh.c.Transfers().Cancel(ti.ID) {
+					n++
+				}
+			}
+			fmt.Fprintf(t, "^C cancelled %d %s\n", n, plural(n, "transfer", "transfers"))
+			return "", 0, true
+		}
+		return "", 0, false
+	}
+	sh.out, sh.errw = t, t
+	for {
+		line, err := t.ReadLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if sh.exec(line) {
+			return nil
+		}
+	}
+}
+
+// exec runs one command line; it reports whether the shell should end.
+func (sh *shell) exec(line string) bool {
+	args := splitArgs(line)
+	if len(args) == 0 {
+		return false
+	}
+	cmd, args := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "quit", "exit", "bye":
+		return true
+	case "help", "?":
+		fmt.Fprint(sh.out, shellHelp)
+	case "pwd":
+		fmt.Fprintf(sh.out, "remote: /%s\nlocal: %s\n", strings.TrimPrefix(sh.cwd, "."), sh.lcwd)
+	case "ls":
+		err = sh.ls(args)
+	case "cd":
+		err = sh.cd(args)
+	case "lcd":
+		err = sh.lcd(args)
+	case "put":
+		err = sh.put(args)
+	case "get":
+		err = sh.get(args)
+	case "jobs":
+		sh.printJobs()
+	case "cancel":
+		err = sh.cancel(args)
+	case "wait":
+		sh.wg.Wait()
+	default:
+		err = fmt.Errorf("unknown command %q", cmd)
+		fmt.Fprint(sh.errw, shellHelp)
+	}
+	if err != nil {
+		fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(err.Error()))
+	}
+	return false
+}
+
+// splitArgs splits on blanks; double or single quotes group words with
+// spaces (`put "my file.txt"`).
+func splitArgs(line string) []string {
+	var out []string
+	var cur strings.Builder
+	var quote rune
+	in := false
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote == 0 && (r == '"' || r == '\''):
+			quote, in = r, true
+		case quote == 0 && (r == ' ' || r == '\t'):
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+func (sh *shell) remotePath(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return trimRoot(p)
+	}
+	return trimRoot(path.Join(sh.cwd, p))
+}
+
+func (sh *shell) localPath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(sh.lcwd, p)
+}
+
+func (sh *shell) ls(args []string) error {
+	p := sh.cwd
+	if len(args) > 0 {
+		p = sh.remotePath(args[0])
+	}
+	ents, err := sh.c.List(sh.ctx, p)
+	if err != nil {
+		return err
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
+	for _, en := range ents {
+		name := en.Name
+		if en.IsDir() {
+			name += "/"
+		}
+		fmt.Fprintf(sh.out, "%12d %s %s\n", en.Size, en.MTime.Local().Format(time.DateTime), name)
+	}
+	return nil
+}
+
+func (sh *shell) cd(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: cd PATH")
+	}
+	p := sh.remotePath(args[0])
+	en, err := sh.c.Stat(sh.ctx, p)
+	if err != nil {
+		return err
+	}
+	if !en.IsDir() {
+		return fmt.Errorf("%s is not a directory", p)
+	}
+	sh.cwd = p
+	return nil
+}
+
+func (sh *shell) lcd(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: lcd PATH")
+	}
+	p := sh.localPath(args[0])
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", p)
+	}
+	sh.lcwd = p
+	return nil
+}
+
+// put starts an upload in the background. A directory goes into REMOTE
+// (default: the remote directory) recursively; a file goes to REMOTE if
+// given (into it, if REMOTE is an existing directory or ends in "/").
+func (sh *shell) put(args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return errors.New("usage: put LOCAL [REMOTE]")
+	}
+	local := sh.localPath(args[0])
+	fi, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	dest, intoDir := sh.cwd, true
+	if len(args) == 2 {
+		dest = sh.remotePath(args[1])
+		intoDir = strings.HasSuffix(args[1], "/") || fi.IsDir()
+		if !intoDir {
+			if en, err := sh.c.Stat(sh.ctx, dest); err == nil && en.IsDir() {
+				intoDir = true
+			}
+		}
+	}
+	sh.background(func() (*session.Report, error) {
+		if intoDir {
+			return sh.c.Push(sh.ctx, []string{local}, dest, sh.opts)
+		}
+		return sh.c.PushFile(sh.ctx, local, dest, sh.opts)
+	})
+	return nil
+}
+
+// get starts a download in the background, into the local directory or
+// to LOCAL.
+func (sh *shell) get(args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return errors.New("usage: get REMOTE [LOCAL]")
+	}
+	remote := sh.remotePath(args[0])
+	en, err := sh.c.Stat(sh.ctx, remote)
+	if err != nil {
+		return err
+	}
+	dest, intoDir := sh.lcwd, true
+	if len(args) == 2 {
+		dest = sh.localPath(args[1])
+		fi, err := os.Stat(dest)
+		intoDir = en.IsDir() || strings.HasSuffix(args[1], "/") || (err == nil && fi.IsDir())
+	}
+	sh.background(func() (*session.Report, error) {
+		if intoDir {
+			return sh.c.Pull(sh.ctx, []string{remote}, dest, sh.opts)
+		}
+		return sh.c.PullFile(sh.ctx, remote, dest, sh.opts)
+	})
+	return nil
+}
+
+// background runs a transfer command in a goroutine owned by the shell.
+func (sh *shell) background(run func() (*session.Report, error)) {
+	sh.wg.Go(func() {
+		rep, err := run()
+		if err != nil {
+			sh.mu.Lock()
+			sh.failed++
+			sh.mu.Unlock()
+			fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(err.Error()))
+			return
+		}
+		_ = rep // per-file outcomes arrive through observe
+	})
+}
+
+// observe records transfers as they start and end, and reports ends.
+func (sh *shell) observe(ti session.TransferInfo) {
+	sh.mu.Lock()
+	sh.jobs[ti.ID] = ti
+	if ti.State == session.Failed || ti.State == session.Cancelled {
+		sh.failed++
+	}
+	sh.mu.Unlock()
+	switch ti.State {
+	case session.Done:
+		fmt.Fprintf(sh.out, "[%d] done %s %s (%s)\n", ti.ID, ti.Dir, ti.Path, humanBytes(ti.Bytes))
+	case session.Skipped:
+		fmt.Fprintf(sh.out, "[%d] up to date %s\n", ti.ID, ti.Path)
+	case session.Failed, session.Cancelled:
+		fmt.Fprintf(sh.out, "[%d] %s %s %s: %v\n", ti.ID, ti.State, ti.Dir, ti.Path, ti.Err)
+	}
+}
+
+func (sh *shell) printJobs() {
+	sh.mu.Lock()
+	all := make(map[uint64]session.TransferInfo, len(sh.jobs))
+	for id, ti := range sh.jobs {
+		all[id] = ti
+	}
+	sh.mu.Unlock()
+	for _, ti := range sh.c.Transfers().Snapshot() {
+		if prev, ok := all[ti.ID]; !ok || !prev.State.Ended() {
+			all[ti.ID] = ti
+		}
+	}
+	ids := make([]uint64, 0, len(all))
+	for id := range all {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	tw := tabwriter.NewWriter(sh.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDIR\tNAME\tBYTES\tRATE\tSTATE")
+	for _, id := range ids {
+		ti := all[id]
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s/s\t%s\n", ti.ID, ti.Dir, ti.Path, humanBytes(ti.Bytes), humanBytes(ti.Size), humanBytes(int64(ti.Rate())), ti.State)
+	}
+	tw.Flush()
+}
+
+func (sh *shell) cancel(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: cancel ID")
+	}
+	var id uint64
+	if _, err := fmt.Sscan(args[0], &id); err != nil {
+		return fmt.Errorf("bad job id %q", args[0])
+	}
+	if !sh.c.Transfers().Cancel(id) {
+		return fmt.Errorf("no running transfer with id %d (see 'jobs')", id)
+	}
+	return nil
+}

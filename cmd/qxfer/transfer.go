@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/qxfer/qxfer/session"
+)
+
+// transferFlags are shared by push and pull.
+type transferFlags struct {
+	Recursive bool `name:"recursive" short:"r" help:"Copy directories recursively."`
+	Parallel  int  `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once."`
+	Force     bool `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
+	clientFlags
+}
+
+func (f *transferFlags) options() session.Options {
+	return session.Options{Recursive: f.Recursive, Force: f.Force, Parallel: f.Parallel}
+}
+
+type pushCmd struct {
+	transferFlags
+	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE_DIR" help:"Local files or directories, then the remote directory to upload into."`
+}
+
+// Run uploads.
+func (p *pushCmd) Run(e *env) error {
+	if len(p.Args) < 2 {
+		return withExit(exitUsage, errors.New("push needs at least one local path and a remote directory"), "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE_DIR")
+	}
+	if p.Parallel < 1 {
+		return withExit(exitUsage, errors.New("--parallel must be at least 1"))
+	}
+	dst, err := parseRemote(p.Args[len(p.Args)-1])
+	if err != nil {
+		return withExit(exitUsage, err, "the last argument is the remote directory, for example host:uploads or host:4433:uploads")
+	}
+	c, err := p.connect(e, dst)
+	if err != nil {
+		return err
+	}
+	rep, err := c.Push(e.ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), p.options())
+	return finish(e, c, rep, err, "pushed")
+}
+
+type pullCmd struct {
+	transferFlags
+	Args []string `arg:"" name:"HOST[:PORT]:REMOTE... LOCAL_DIR" help:"Remote files or directories (all on one server), then the local directory to download into."`
+}
+
+// Run downloads.
+func (p *pullCmd) Run(e *env) error {
+	if len(p.Args) < 2 {
+		return withExit(exitUsage, errors.New("pull needs at least one remote path and a local directory"), "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL_DIR")
+	}
+	if p.Parallel < 1 {
+		return withExit(exitUsage, errors.New("--parallel must be at least 1"))
+	}
+	var srcs []string
+	var first remote
+	for i, a := range p.Args[:len(p.Args)-1] {
+		r, err := parseRemote(a)
+		if err != nil {
+			return withExit(exitUsage, err, "every argument but the last is HOST[:PORT]:PATH")
+		}
+		if i == 0 {
+			first = r
+		} else if r.Addr() != first.Addr() {
+			return withExit(exitUsage, fmt.Errorf("%s and %s are on different servers", p.Args[0], a), "pull from one server at a time")
+		}
+		srcs = append(srcs, trimRoot(r.Path))
+	}
+	c, err := p.connect(e, first)
+	if err != nil {
+		return err
+	}
+	rep, err := c.Pull(e.ctx, srcs, p.Args[len(p.Args)-1], p.options())
+	return finish(e, c, rep, err, "pulled")
+}
+
+// trimRoot maps a remote path to the server root: paths are always
+// relative to --root, and a leading "/" names the root itself.
+func trimRoot(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// finish closes the session (with CodeInterrupted after Ctrl-C), prints
+// the summary and returns the batch error.
+func finish(e *env, c *session.Client, rep *session.Report, err error, verb string) error {
+	code, msg := session.CodeOK, ""
+	if e.ctx.Err() != nil {
+		code, msg = session.CodeInterrupted, "interrupted by user"
+	}
+	c.CloseWithCode(code, msg)
+	if err != nil {
+		if e.ctx.Err() != nil {
+			return withExit(exitInterrupted, errors.New("interrupted"))
+		}
+		var se *session.Error
+		if errors.As(err, &se) {
+			return err
+		}
+		return withExit(exitConnect, err)
+	}
+	printSummary(e.stdout, e.stderr, rep, verb)
+	return rep.Err()
+}
+
+func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
+	for _, f := range rep.Files {
+		if f.State == session.Failed || f.State == session.Cancelled {
+			fmt.Fprintf(errw, "qxfer: %s: %v\n", displayPath(f), f.Err)
+		}
+	}
+	done := rep.Count(session.Done)
+	secs := rep.Duration.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(rep.Bytes()) / secs
+	}
+	fmt.Fprintf(out, "%d %s %s (%s in %s, %s/s)", done, plural(done, "file", "files"), verb,
+		humanBytes(rep.Bytes()), rep.Duration.Round(time.Millisecond), humanBytes(int64(rate)))
+	if n := rep.Count(session.Skipped); n > 0 {
+		fmt.Fprintf(out, ", %d up to date", n)
+	}
+	if n := rep.Count(session.Failed); n > 0 {
+		fmt.Fprintf(out, ", %d failed", n)
+	}
+	if n := rep.Count(session.Cancelled); n > 0 {
+		fmt.Fprintf(out, ", %d cancelled", n)
+	}
+	fmt.Fprintln(out)
+}
+
+func displayPath(f session.TransferInfo) string {
+	if f.Dir == session.Pull || f.Local == "" {
+		return f.Path
+	}
+	return f.Local
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
