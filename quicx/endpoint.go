@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 
 	"github.com/quic-go/quic-go"
 	"github.com/rs/zerolog"
@@ -58,12 +60,19 @@ func (l *Listener) Close() error {
 	return errors.Join(err, l.udp.Close())
 }
 
-// Conn is a client connection together with the UDP socket and transport
-// it owns.
+// Conn is a client connection together with the UDP sockets and
+// transports it owns. Migrate moves it to a new socket; the old ones stay
+// open (quic-go tears down a connection whose transport closes) until Close.
 type Conn struct {
 	*quic.Conn
-	udp *net.UDPConn
-	tr  *quic.Transport
+	log zerolog.Logger
+
+	// mu guards the following fields.
+	mu         sync.Mutex
+	udp        *net.UDPConn // current socket
+	tr         *quic.Transport
+	old        []io.Closer // transports and sockets of earlier paths
+	migrations int
 }
 
 // Dial resolves addr ("host:port"), opens a fresh UDP socket and performs
@@ -85,15 +94,21 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, cfg Config, log
 		udp.Close()
 		return nil, err
 	}
-	return &Conn{Conn: qc, udp: udp, tr: tr}, nil
+	return &Conn{Conn: qc, udp: udp, tr: tr, log: log}, nil
 }
 
 // Close closes the connection with code and reason, then releases the
 // transport and socket.
 func (c *Conn) Close(code quic.ApplicationErrorCode, reason string) error {
 	err := c.Conn.CloseWithError(code, reason)
-	err = errors.Join(err, c.tr.Close())
-	return errors.Join(err, c.udp.Close())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err = errors.Join(err, c.tr.Close(), c.udp.Close())
+	for _, o := range c.old {
+		o.Close()
+	}
+	c.old = nil
+	return err
 }
 
 // IsPeerRefusedCert reports whether err is the peer aborting the handshake

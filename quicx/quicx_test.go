@@ -1,0 +1,203 @@
+package quicx
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/rs/zerolog"
+
+	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/internal/udpproxy"
+)
+
+const testALPN = "qxfer-test"
+
+func identity(t *testing.T) *certs.Identity {
+	t.Helper()
+	id, err := certs.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// listen starts a listener whose accepted connections echo every stream.
+func listen(t *testing.T, id *certs.Identity, verify VerifyFunc) (*Listener, <-chan certs.Fingerprint) {
+	t.Helper()
+	ln, err := Listen("127.0.0.1:0", ServerTLS(id, testALPN, verify), Config{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := make(chan certs.Fingerprint, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			fp, _ := PeerFingerprint(conn.ConnectionState().TLS)
+			peers <- fp
+			wg.Go(func() {
+				for {
+					str, err := conn.AcceptStream(ctx)
+					if err != nil {
+						return
+					}
+					wg.Go(func() {
+						io.Copy(str, str)
+						str.Close()
+					})
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+	})
+	return ln, peers
+}
+
+func TestMutualTLS(t *testing.T) {
+	srvID, cliID := identity(t), identity(t)
+	ln, peers := listen(t, srvID, func(fp certs.Fingerprint) error {
+		if fp != cliID.Fingerprint {
+			return errors.New("unknown client")
+		}
+		return nil
+	})
+	var sawServer certs.Fingerprint
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, ln.Addr().String(), ClientTLS(cliID, testALPN, "x", func(fp certs.Fingerprint) error {
+		sawServer = fp
+		return nil
+	}), Config{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(0, "")
+	if sawServer != srvID.Fingerprint {
+		t.Errorf("client saw server %s, want %s", sawServer, srvID.Fingerprint)
+	}
+	if got := <-peers; got != cliID.Fingerprint {
+		t.Errorf("server saw client %s, want %s", got, cliID.Fingerprint)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	srvID := identity(t)
+	ln, _ := listen(t, srvID, func(certs.Fingerprint) error { return errors.New("not authorized") })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// In TLS 1.3 the client finishes its handshake before the server has
+	// checked the client certificate, so the refusal may arrive just
+	// after Dial returns, as the connection's close cause.
+	c, err := Dial(ctx, ln.Addr().String(), ClientTLS(identity(t), testALPN, "x", func(certs.Fingerprint) error { return nil }), Config{}, zerolog.Nop())
+	if err == nil {
+		select {
+		case <-c.Context().Done():
+			err = context.Cause(c.Context())
+		case <-ctx.Done():
+		}
+		c.Close(0, "")
+	}
+	if err == nil || !IsPeerRefusedCert(err) {
+		t.Fatalf("server refusal: got %v, want a peer-refused-certificate error", err)
+	}
+
+	ln2, _ := listen(t, srvID, func(certs.Fingerprint) error { return nil })
+	errPin := errors.New("pinned fingerprint differs")
+	_, err = Dial(ctx, ln2.Addr().String(), ClientTLS(identity(t), testALPN, "x", func(certs.Fingerprint) error { return errPin }), Config{}, zerolog.Nop())
+	if err == nil || IsPeerRefusedCert(err) {
+		t.Fatalf("client refusal: got %v, want a local handshake failure", err)
+	}
+}
+
+// TestMigrate moves a connection to a new socket in the middle of an echo
+// through the proxy: the bytes come back intact, the local address
+// changed, and the connection was never re-established.
+func TestMigrate(t *testing.T) {
+	srvID := identity(t)
+	ln, peers := listen(t, srvID, func(certs.Fingerprint) error { return nil })
+	px, err := udpproxy.New(udpproxy.Config{Server: ln.Addr(), Delay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, px.Addr().String(), ClientTLS(identity(t), testALPN, "x", func(certs.Fingerprint) error { return nil }), Config{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(0, "")
+	<-peers
+	str, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 8<<20)
+	rand.Read(data)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(str)
+		got <- b
+	}()
+	before := c.LocalUDPAddr()
+	if _, err := str.Write(data[:2<<20]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Migrate(ctx, "127.0.0.1:0"); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if _, err := str.Write(data[2<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	str.Close()
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, data) {
+			t.Fatalf("echo: got %d bytes, want %d identical", len(b), len(data))
+		}
+	case <-ctx.Done():
+		t.Fatal("echo did not finish")
+	}
+	after := c.LocalUDPAddr()
+	if after.Port == before.Port {
+		t.Errorf("local port after migration: got %d, want a new one", after.Port)
+	}
+	if got := c.Migrations(); got != 1 {
+		t.Errorf("migrations: got %d, want 1", got)
+	}
+	select {
+	case fp := <-peers:
+		t.Errorf("server accepted a second connection (%s): migration reconnected", fp)
+	default:
+	}
+	var qe *quic.ApplicationError
+	if err := c.Context().Err(); err != nil && !errors.As(context.Cause(c.Context()), &qe) {
+		t.Errorf("connection closed: %v", context.Cause(c.Context()))
+	}
+}
+
+func TestRouteSource(t *testing.T) {
+	ip, err := RouteSource(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ip.IsLoopback() {
+		t.Errorf("route source to 127.0.0.1: got %s, want a loopback address", ip)
+	}
+}
