@@ -66,6 +66,10 @@ func (e *UnauthorizedError) Hint() []string {
 // ErrClosed is returned by requests on a closed client.
 var ErrClosed = errors.New("session closed")
 
+// ErrSessionLost wraps every error caused by the connection going away
+// (idle timeout, network down, server shutdown).
+var ErrSessionLost = errors.New("session lost")
+
 // Client is one session with a server: one QUIC connection, one command
 // stream, a fresh stream per file. Its methods are safe for concurrent use.
 type Client struct {
@@ -276,7 +280,7 @@ func sessionError(err error) error {
 	if e.Code == CodeOK && e.Remote {
 		return ErrClosed
 	}
-	return fmt.Errorf("session lost: %w", e)
+	return fmt.Errorf("%w: %w", ErrSessionLost, e)
 }
 
 func responseID(msg wire.Message) (uint64, bool) {

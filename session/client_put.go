@@ -125,6 +125,12 @@ func (c *Client) sendBody(ctx context.Context, t *Transfer, id uint64, f *os.Fil
 		return e
 	}
 	if err := ws.Close(); err != nil {
+		// Close fails, with a plain error, on a stream the server has
+		// already stopped (an optimistic push it refused or found up to
+		// date); the stop carries the code, as a failed Write would.
+		if cause := context.Cause(ws.Context()); cause != nil {
+			err = cause
+		}
 		return streamWriteError(ctx, err, remote)
 	}
 	return nil

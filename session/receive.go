@@ -49,8 +49,8 @@ func checkDest(root *os.Root, p string, m fileMeta, force bool) (destDecision, e
 		return 0, errorf(CodeNotRegular, p, "the root is a directory")
 	}
 	if dir := path.Dir(p); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return 0, asError(err, dir)
+		if err := mkdirAll(root, dir, 0o755); err != nil {
+			return 0, err
 		}
 	}
 	fi, err := root.Lstat(p)
@@ -67,6 +67,20 @@ func checkDest(root *os.Root, p string, m fileMeta, force bool) (destDecision, e
 		return 0, errorf(CodeExists, p, "destination exists and differs (use --force to overwrite)")
 	}
 	return destWrite, nil
+}
+
+// mkdirAll creates dir and its parents under root. A path element that
+// exists but is not a directory is reported as CodeNotDirectory (os.Root
+// reports it as "file exists", which would suggest --force could help).
+func mkdirAll(root *os.Root, dir string, perm fs.FileMode) error {
+	err := root.MkdirAll(dir, perm)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return errorf(CodeNotDirectory, dir, "a path element is not a directory")
+	}
+	return asError(err, dir)
 }
 
 // receiver writes one incoming file.

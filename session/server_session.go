@@ -89,6 +89,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 	}
 	if hello.Version != wire.Version {
 		ss.cmd.send(&wire.Reject{Code: CodeVersionMismatch, Msg: fmt.Sprintf("server speaks qxfer/%d, client qxfer/%d", wire.Version, hello.Version)})
+		lingerAfterReject(str)
 		return protocolErrorf(CodeVersionMismatch, "client speaks version %d", hello.Version)
 	}
 	str.SetReadDeadline(time.Time{})
@@ -100,6 +101,19 @@ func (ss *serverSession) run(ctx context.Context) error {
 	ss.log.Debug().Str("software", hello.Software).Msg("hello")
 	ss.wg.Go(func() { ss.acceptDataStreams(ctx) })
 	return ss.commandLoop(ctx)
+}
+
+// rejectLinger bounds how long a refused client gets to read the Reject
+// before the connection is closed.
+const rejectLinger = 500 * time.Millisecond
+
+// lingerAfterReject waits, after a Reject, until the client closes the
+// connection or its side of the command stream, or rejectLinger passes.
+// Closing the connection at once would lose the Reject: quic-go sends
+// CONNECTION_CLOSE without flushing the stream data still queued.
+func lingerAfterReject(str *quic.Stream) {
+	str.SetReadDeadline(time.Now().Add(rejectLinger))
+	io.Copy(io.Discard, str)
 }
 
 // readError classifies a failed command-channel read: a malformed frame is
@@ -149,7 +163,9 @@ func (ss *serverSession) nextID(id uint64) error {
 }
 
 // settle records that request id has been handled: its transfer, if any,
-// is registered.
+// is registered. Every request kind settles its id, so that a data stream
+// naming the id of a List, Stat, Mkdir or Get is refused at once rather
+// than after StreamWait.
 func (ss *serverSession) settle(id uint64) {
 	ss.mu.Lock()
 	ss.settled = id
@@ -180,16 +196,19 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 			defer func() { <-ss.listing }()
 			ss.reply(m.ID, ss.list(m))
 		})
+		ss.settle(m.ID)
 	case *wire.Stat:
 		if err := ss.nextID(m.ID); err != nil {
 			return err
 		}
 		ss.reply(m.ID, ss.stat(m))
+		ss.settle(m.ID)
 	case *wire.Mkdir:
 		if err := ss.nextID(m.ID); err != nil {
 			return err
 		}
 		ss.reply(m.ID, ss.mkdir(m))
+		ss.settle(m.ID)
 	case *wire.Put:
 		if err := ss.nextID(m.ID); err != nil {
 			return err
@@ -201,6 +220,7 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 			return err
 		}
 		ss.reply(m.ID, ss.get(ctx, m))
+		ss.settle(m.ID)
 	case *wire.Cancel:
 		ss.cancel(m)
 	case *wire.Done:
@@ -222,12 +242,10 @@ func (ss *serverSession) reply(id uint64, err error) {
 	ss.cmd.send(&wire.Reject{ID: id, Code: e.Code, Msg: rejectText(e)})
 }
 
-// rejectText is the message of a Reject: path and detail, bounded.
+// rejectText is the message of a Reject or Done: the detail, bounded. The
+// path is not repeated: the peer knows which request it answers.
 func rejectText(e *Error) string {
 	s := e.Msg
-	if e.Path != "" {
-		s = e.Path + ": " + s
-	}
 	if len(s) > wire.MaxMessageLen {
 		s = s[:wire.MaxMessageLen]
 	}
@@ -255,8 +273,8 @@ func (ss *serverSession) mkdir(m *wire.Mkdir) error {
 		return err
 	}
 	if p != "." {
-		if err := ss.srv.root.MkdirAll(p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
-			return asError(err, p)
+		if err := mkdirAll(ss.srv.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
+			return err
 		}
 	}
 	return ss.cmd.send(&wire.OK{ID: m.ID})

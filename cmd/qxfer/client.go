@@ -29,8 +29,11 @@ func (f *clientFlags) connect(e *env, r remote) (*session.Client, error) {
 	cfg := session.ClientConfig{Identity: id, HostKey: r.Addr(), Software: "qxfer/" + version(), Logger: e.log}
 	if f.Fingerprint != "" {
 		fp, err := certs.ParseFingerprint(f.Fingerprint)
+		if err == nil && fp.IsZero() {
+			err = fmt.Errorf("%w: the all-zero fingerprint", certs.ErrBadFingerprint)
+		}
 		if err != nil {
-			return nil, withExit(exitUsage, fmt.Errorf("--fingerprint: %w", err))
+			return nil, withExit(exitUsage, fmt.Errorf("--fingerprint: %w", err), "pass the server's fingerprint as printed by 'qxfer id' on the server")
 		}
 		cfg.Fingerprint = fp
 	} else {

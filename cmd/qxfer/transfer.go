@@ -105,11 +105,10 @@ func finish(e *env, c *session.Client, rep *session.Report, err error, verb stri
 		if e.ctx.Err() != nil {
 			return withExit(exitInterrupted, errors.New("interrupted"))
 		}
-		var se *session.Error
-		if errors.As(err, &se) {
-			return err
+		if errors.Is(err, session.ErrSessionLost) {
+			return withExit(exitConnect, err)
 		}
-		return withExit(exitConnect, err)
+		return err
 	}
 	printSummary(e.stdout, e.stderr, rep, verb)
 	return rep.Err()
@@ -118,7 +117,11 @@ func finish(e *env, c *session.Client, rep *session.Report, err error, verb stri
 func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
 	for _, f := range rep.Files {
 		if f.State == session.Failed || f.State == session.Cancelled {
-			fmt.Fprintf(errw, "qxfer: %s: %v\n", displayPath(f), f.Err)
+			if f.Err != nil {
+				fmt.Fprintf(errw, "qxfer: %v\n", f.Err)
+			} else {
+				fmt.Fprintf(errw, "qxfer: %s: %s\n", displayPath(f), f.State)
+			}
 		}
 	}
 	done := rep.Count(session.Done)

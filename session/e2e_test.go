@@ -1,0 +1,268 @@
+package session
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testFile is a file of a test tree, relative to the tree's parent.
+type testFile struct {
+	path string
+	size int
+	mode fs.FileMode
+}
+
+// baseTime is the modification time of the first file of a test tree; it
+// has nanoseconds so that a transfer that rounds mtimes is caught.
+var baseTime = time.Date(2021, 3, 4, 5, 6, 7, 123456789, time.UTC)
+
+// makeTree writes files and empty directories under dir with random
+// content, the given modes and distinct mtimes, and returns the contents by
+// path.
+func makeTree(t testing.TB, dir string, files []testFile, emptyDirs []string) map[string][]byte {
+	t.Helper()
+	out := make(map[string][]byte)
+	for i, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.path))
+		out[f.path] = writeRandom(t, p, f.size)
+		if err := os.Chmod(p, f.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, time.Now(), fileTime(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range emptyDirs {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(d)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func fileTime(i int) time.Time { return baseTime.Add(time.Duration(i) * time.Second) }
+
+// checkTree verifies content, permission bits and mtime of every file of a
+// tree under dir, and that the empty directories exist.
+func checkTree(t testing.TB, dir string, files []testFile, emptyDirs []string, data map[string][]byte) {
+	t.Helper()
+	for i, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.path))
+		sameFile(t, p, data[f.path])
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode(); got != f.mode {
+			t.Errorf("%s: mode: got %v, want %v", p, got, f.mode)
+		}
+		if got, want := fi.ModTime(), fileTime(i); !got.Equal(want) {
+			t.Errorf("%s: mtime: got %v, want %v", p, got, want)
+		}
+	}
+	for _, d := range emptyDirs {
+		p := filepath.Join(dir, filepath.FromSlash(d))
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("empty directory: %v", err)
+			continue
+		}
+		if !fi.IsDir() {
+			t.Errorf("%s: got mode %v, want a directory", p, fi.Mode())
+		}
+		if ents, err := os.ReadDir(p); err != nil || len(ents) != 0 {
+			t.Errorf("%s: got %d entries (err %v), want an empty directory", p, len(ents), err)
+		}
+	}
+}
+
+// checkReport fails unless the report has exactly want files, all in
+// state s.
+func checkReport(t testing.TB, what string, rep *Report, want int, s State) {
+	t.Helper()
+	if got := len(rep.Files); got != want {
+		t.Errorf("%s: got %d files in the report, want %d: %+v", what, got, want, rep.Files)
+	}
+	for _, f := range rep.Files {
+		if f.State != s {
+			t.Errorf("%s: %s: got state %v (err %v), want %v", what, f.Path, f.State, f.Err, s)
+		}
+	}
+}
+
+func TestPushPullRoundTrip(t *testing.T) {
+	tests := []struct {
+		name      string
+		files     []testFile // paths relative to the source directory
+		emptyDirs []string
+		source    string // what to push, relative to the source directory
+		recursive bool
+	}{
+		{
+			name:   "empty file",
+			files:  []testFile{{"empty", 0, 0o644}},
+			source: "empty",
+		},
+		{
+			name:   "one byte",
+			files:  []testFile{{"one", 1, 0o600}},
+			source: "one",
+		},
+		{
+			name:   "64 MiB random",
+			files:  []testFile{{"big.bin", 64 << 20, 0o640}},
+			source: "big.bin",
+		},
+		{
+			name:   "unicode name",
+			files:  []testFile{{"中文 名字.txt", 4321, 0o644}},
+			source: "中文 名字.txt",
+		},
+		{
+			name: "nested tree",
+			files: []testFile{
+				{"tree/a.txt", 10, 0o644},
+				{"tree/exec.sh", 300, 0o755},
+				{"tree/sub/b.bin", 300 << 10, 0o600},      // above smallFile
+				{"tree/sub/deeper/c.bin", 2 << 20, 0o444}, // above the optimistic limit
+				{"tree/sub/deeper/zero", 0, 0o640},
+				{"tree/ünï/ødd name", 77, 0o644},
+			},
+			emptyDirs: []string{"tree/empty", "tree/sub/empty2", "tree/sub/deeper/e1/e2"},
+			source:    "tree",
+			recursive: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, ServerConfig{}, nil)
+			c := ts.dial(t, "")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			src := t.TempDir()
+			data := makeTree(t, src, tt.files, tt.emptyDirs)
+			opts := Options{Recursive: tt.recursive}
+
+			rep, err := c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
+			if err != nil {
+				t.Fatalf("push: %v", err)
+			}
+			checkReport(t, "push", rep, len(tt.files), Done)
+			checkTree(t, filepath.Join(ts.root, "in"), tt.files, tt.emptyDirs, data)
+			noParts(t, ts.root)
+
+			dst := t.TempDir()
+			rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
+			if err != nil {
+				t.Fatalf("pull: %v", err)
+			}
+			checkReport(t, "pull", rep, len(tt.files), Done)
+			checkTree(t, dst, tt.files, tt.emptyDirs, data)
+			noParts(t, dst)
+
+			// Both ends now hold identical files: nothing moves again.
+			rep, err = c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
+			if err != nil {
+				t.Fatalf("second push: %v", err)
+			}
+			checkReport(t, "second push", rep, len(tt.files), Skipped)
+			rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
+			if err != nil {
+				t.Fatalf("second pull: %v", err)
+			}
+			checkReport(t, "second pull", rep, len(tt.files), Skipped)
+			checkTree(t, filepath.Join(ts.root, "in"), tt.files, tt.emptyDirs, data)
+			checkTree(t, dst, tt.files, tt.emptyDirs, data)
+			noParts(t, ts.root)
+			noParts(t, dst)
+		})
+	}
+}
+
+// TestExistingDestination checks that a file that exists and differs is
+// only replaced with Force, on both the server (push) and the client
+// (pull) side, for files sent optimistically and files that wait for
+// Accept.
+func TestExistingDestination(t *testing.T) {
+	tests := []struct {
+		name      string
+		dir       Direction
+		size      int
+		force     bool
+		wantState State
+		wantCode  ErrorCode // of the file's error; CodeOK if none
+	}{
+		{"push small", Push, 1000, false, Failed, CodeExists},
+		{"push small force", Push, 1000, true, Done, CodeOK},
+		{"push large", Push, 3 << 20, false, Failed, CodeExists},
+		{"push large force", Push, 3 << 20, true, Done, CodeOK},
+		{"pull small", Pull, 1000, false, Failed, CodeExists},
+		{"pull small force", Pull, 1000, true, Done, CodeOK},
+		{"pull large", Pull, 3 << 20, false, Failed, CodeExists},
+		{"pull large force", Pull, 3 << 20, true, Done, CodeOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, ServerConfig{}, nil)
+			c := ts.dial(t, "")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			local := t.TempDir()
+			localFile := filepath.Join(local, "f.bin")
+			remoteFile := filepath.Join(ts.root, "in", "f.bin")
+
+			// The source is new; the destination holds an older, different
+			// file of another size.
+			srcPath, dstPath := localFile, remoteFile
+			if tt.dir == Pull {
+				srcPath, dstPath = remoteFile, localFile
+			}
+			newData := writeRandom(t, srcPath, tt.size)
+			if err := os.Chtimes(srcPath, time.Now(), fileTime(1)); err != nil {
+				t.Fatal(err)
+			}
+			oldData := writeRandom(t, dstPath, tt.size/2)
+			if err := os.Chtimes(dstPath, time.Now(), fileTime(0)); err != nil {
+				t.Fatal(err)
+			}
+
+			var rep *Report
+			var err error
+			opts := Options{Force: tt.force}
+			if tt.dir == Push {
+				rep, err = c.Push(ctx, []string{localFile}, "in", opts)
+			} else {
+				rep, err = c.Pull(ctx, []string{"in/f.bin"}, local, opts)
+			}
+			if err != nil {
+				t.Fatalf("%v: %v", tt.dir, err)
+			}
+			checkReport(t, tt.dir.String(), rep, 1, tt.wantState)
+			if got := codeOfErr(rep.Files[0].Err); tt.wantCode != CodeOK && got != tt.wantCode {
+				t.Errorf("code: got %v (%v), want %v", got, rep.Files[0].Err, tt.wantCode)
+			}
+			if tt.wantCode == CodeOK && rep.Files[0].Err != nil {
+				t.Errorf("err: got %v, want nil", rep.Files[0].Err)
+			}
+			if tt.force {
+				sameFile(t, dstPath, newData)
+				fi, err := os.Stat(dstPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !fi.ModTime().Equal(fileTime(1)) {
+					t.Errorf("mtime: got %v, want %v", fi.ModTime(), fileTime(1))
+				}
+			} else {
+				sameFile(t, dstPath, oldData)
+			}
+			sameFile(t, srcPath, newData)
+			noParts(t, ts.root)
+			noParts(t, local)
+		})
+	}
+}
