@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Options tune Push and Pull. The zero value pushes or pulls single files
@@ -20,6 +22,8 @@ type Options struct {
 	// at most smallFile bytes are pipelined beyond it: their cost is round
 	// trips, not bandwidth.
 	Parallel int
+	// NoResume starts every file at offset 0, replacing partial files.
+	NoResume bool
 	// Observer, if set, is called when each transfer starts and when it
 	// ends, from the transfer's goroutine.
 	Observer func(TransferInfo)
@@ -30,7 +34,7 @@ type Options struct {
 const smallFile = 256 << 10
 
 // maxSmallInFlight bounds the small files pulled at once.
-const maxSmallInFlight = 32
+const maxSmallInFlight = 128
 
 func (o Options) parallel() int {
 	if o.Parallel <= 0 {
@@ -109,93 +113,141 @@ func (e *BatchError) Error() string {
 	return what + ": " + strings.Join(e.names, ", ")
 }
 
-// job is one file of a batch.
+// job is one file of a batch. Its Transfer lives across reconnects: a job
+// whose connection died is run again on the next one, from its resume
+// offset.
 type job struct {
 	t      *Transfer
 	key    string // transfer table key
 	small  bool
-	run    func(ctx context.Context, t *Transfer, sent func()) error
+	run    func(ctx context.Context, c *Client, t *Transfer, s *slot) error
 	preErr error // failed before it could start (missing source...)
+	tries  int
 }
 
-// runJobs runs a batch. Up to parallel jobs move bytes at once; a push
-// frees its slot as soon as its bytes are written, so the next file starts
-// while the previous one's verdict is on its way. At most
-// Welcome.MaxTransfers jobs are in flight, so the server never refuses one
-// for being over its limit.
-func (c *Client) runJobs(ctx context.Context, jobs []*job, opts Options, holdUntilDone bool) *Report {
-	start := time.Now()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(ctx, func() {
-		cancel(&Error{Code: CodeInterrupted, Msg: "interrupted"})
-	})
-	defer stop()
+// slot is a job's permission to move bytes. A push takes it after the
+// server's Accept and gives it back as soon as its bytes are written, so
+// the next file's bytes follow at once while the previous file's verdict
+// is on its way; a pull holds it from the request to the verdict, because a
+// pulled stream that nobody reads would hold connection flow-control credit
+// that the others need.
+type slot struct {
+	sem  chan struct{}
+	held bool
+}
+
+func (s *slot) acquire(ctx context.Context) error {
+	if s.held {
+		return nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return ctxError(ctx)
+	}
+}
+
+func (s *slot) release() {
+	if s.held {
+		s.held = false
+		<-s.sem
+	}
+}
+
+// runJobs runs a batch on one connection and returns the jobs that were
+// cut off by the connection dying (not finished: the caller may run them
+// again after reconnecting). At most Welcome.MaxTransfers jobs are in
+// flight, so the server never refuses one for being over its limit; up to
+// Options.Parallel of them move bytes at once.
+func (c *Client) runJobs(ctx context.Context, jobs []*job, opts Options, pull bool) []*job {
 	inflight := make(chan struct{}, max(1, min(int(c.welcome.MaxTransfers), 1024)))
 	slots := make(chan struct{}, opts.parallel())
 	small := make(chan struct{}, max(opts.parallel(), maxSmallInFlight))
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		lost []*job
+	)
 	for _, j := range jobs {
 		if j.preErr != nil {
 			c.end(j, j.preErr, opts)
 			continue
 		}
-		sem := slots
-		if j.small && holdUntilDone {
-			sem = small
+		s := &slot{sem: slots}
+		if j.small && pull {
+			s.sem = small
 		}
-		if !acquire(ctx, inflight) || !acquire(ctx, sem) {
-			c.end(j, ctxError(ctx), opts)
+		if err := acquireCtx(ctx, inflight); err != nil {
+			c.end(j, err, opts)
 			continue
+		}
+		if pull {
+			if err := s.acquire(ctx); err != nil {
+				<-inflight
+				c.end(j, err, opts)
+				continue
+			}
 		}
 		wg.Go(func() {
 			defer func() { <-inflight }()
-			release := sync.OnceFunc(func() { <-sem })
-			defer release()
-			sent := release
-			if holdUntilDone {
-				sent = func() {}
+			defer s.release()
+			if c.runJob(ctx, j, opts, s) {
+				mu.Lock()
+				lost = append(lost, j)
+				mu.Unlock()
 			}
-			c.runJob(ctx, j, opts, sent)
 		})
 	}
 	wg.Wait()
-	r := &Report{Duration: time.Since(start)}
-	for _, j := range jobs {
-		r.Files = append(r.Files, j.t.Info())
-	}
-	return r
+	return lost
 }
 
-func acquire(ctx context.Context, sem chan struct{}) bool {
+func acquireCtx(ctx context.Context, sem chan struct{}) error {
 	select {
 	case sem <- struct{}{}:
-		return true
+		return nil
 	case <-ctx.Done():
-		return false
+		return ctxError(ctx)
 	}
 }
 
 // runJob runs one job under its own cancellable context, registered in
-// the client's transfer table.
-func (c *Client) runJob(ctx context.Context, j *job, opts Options, sent func()) {
+// the transfer table. It reports whether the job was cut off by the
+// connection dying, in which case it has not been finished.
+func (c *Client) runJob(ctx context.Context, j *job, opts Options, s *slot) (lost bool) {
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	j.t.cancel = cancel
+	j.t.setCancel(cancel)
 	if err := c.table.add(j.t, j.key); err != nil {
 		c.end(j, err, opts)
-		return
+		return false
 	}
 	defer c.table.remove(j.t, j.key)
-	if opts.Observer != nil {
+	j.tries++
+	if j.tries == 1 && opts.Observer != nil {
 		opts.Observer(j.t.Info())
 	}
-	err := j.run(tctx, j.t, sent)
+	err := j.run(tctx, c, j.t, s)
+	if err != nil && ctx.Err() == nil && c.lost() && !isVerdict(err) {
+		j.t.setQueued()
+		return true
+	}
+	if j.tries > 1 && errors.Is(err, &Error{Code: CodeUpToDate}) {
+		// The previous connection died after the file was complete
+		// but before its verdict arrived: it is done, not skipped.
+		err = nil
+	}
 	c.end(j, err, opts)
+	return false
 }
 
 // end records a job's final state and reports it.
-func (c *Client) end(j *job, err error, opts Options) {
+func (c *Client) end(j *job, err error, opts Options) { endJob(j, err, opts, c.log) }
+
+// endJob records a job's final state and reports it to the observer.
+func endJob(j *job, err error, opts Options, log zerolog.Logger) {
 	var e *Error
 	if err != nil {
 		e = asError(err, j.t.Path)
@@ -207,8 +259,39 @@ func (c *Client) end(j *job, err error, opts Options) {
 	if j.t.finish(stateFor(errOrNil(e)), ferr) && opts.Observer != nil {
 		opts.Observer(j.t.Info())
 	}
-	if e != nil && e.Code != CodeUpToDate {
-		c.log.Debug().Uint64("id", j.t.ID).Str("path", j.t.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("transfer failed")
+	if ferr != nil {
+		log.Debug().Uint64("id", j.t.ID).Str("path", j.t.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("transfer failed")
+	}
+}
+
+// batchContext turns the end of ctx (Ctrl-C) into CodeInterrupted for
+// every transfer of a batch.
+func batchContext(ctx context.Context) (context.Context, func()) {
+	bctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(ctx, func() {
+		cancel(&Error{Code: CodeInterrupted, Msg: "interrupted"})
+	})
+	return bctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// runner runs the jobs of a batch: a Client once, a Session across
+// reconnects.
+type runner interface {
+	run(ctx context.Context, jobs []*job, opts Options, pull bool)
+	Mkdir(ctx context.Context, p string) error
+}
+
+// run runs jobs on this one connection; jobs cut off by its loss fail.
+func (c *Client) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
+	for _, j := range c.runJobs(ctx, jobs, opts, pull) {
+		err := c.Err()
+		if err == nil {
+			err = ErrSessionLost
+		}
+		c.end(j, err, opts)
 	}
 }
 
@@ -218,4 +301,13 @@ func errOrNil(e *Error) error {
 		return nil
 	}
 	return e
+}
+
+// report collects the final state of every job.
+func report(jobs []*job, start time.Time) *Report {
+	r := &Report{Duration: time.Since(start)}
+	for _, j := range jobs {
+		r.Files = append(r.Files, j.t.Info())
+	}
+	return r
 }

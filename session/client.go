@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,15 @@ type ClientConfig struct {
 	Quic quicx.Config
 	// Software is sent in the hello. Default "qxfer".
 	Software string
+	// Table is where the client registers its transfers. Sessions that
+	// reconnect pass the same table to every client. Default: a new one.
+	Table *Table
+	// WatchRoute is how often the client checks which local address routes
+	// to the server, migrating the connection when it changes. Default 2s;
+	// negative disables the watch.
+	WatchRoute time.Duration
+	// OnEvent, if set, receives connection events (migrations).
+	OnEvent func(Event)
 	// Logger receives the client's logs. The zero value discards them.
 	Logger zerolog.Logger
 }
@@ -79,7 +89,6 @@ type Client struct {
 	welcome *wire.Welcome
 	table   *Table
 	nextID  atomic.Uint64 // wire request ids; only request allocates them
-	jobID   atomic.Uint64 // local transfer ids shown to users
 	sendMu  sync.Mutex    // makes id allocation and sending one step, so ids reach the server in order
 	closed  chan struct{} // closed when the command channel fails or Close is called
 	wg      sync.WaitGroup
@@ -93,8 +102,14 @@ type Client struct {
 // waiter collects the responses and the data stream of one request.
 type waiter struct {
 	msgs   chan wire.Message
-	stream chan *quic.ReceiveStream
+	stream chan dataStream
 	gone   chan struct{} // closed when the requester stops listening
+}
+
+// dataStream is a pulled file's stream with its header.
+type dataStream struct {
+	rs  *quic.ReceiveStream
+	hdr wire.StreamHeader
 }
 
 // Dial connects to addr ("host:port"), verifies the server's fingerprint
@@ -172,8 +187,11 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 	if err != nil {
 		return nil, fmt.Errorf("open command stream: %w", err)
 	}
+	if cfg.Table == nil {
+		cfg.Table = NewTable()
+	}
 	c := &Client{
-		conn: qc, cmd: newCmdChannel(str), log: cfg.Logger, table: NewTable(),
+		conn: qc, cmd: newCmdChannel(str), log: cfg.Logger, table: cfg.Table,
 		closed: make(chan struct{}), waiters: make(map[uint64]*waiter),
 	}
 	if err := c.cmd.send(&wire.Hello{Magic: [4]byte([]byte(wire.Magic)), Version: wire.Version, Software: cfg.Software}); err != nil {
@@ -202,6 +220,13 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 	}
 	c.wg.Go(c.readLoop)
 	c.wg.Go(c.acceptStreams)
+	if cfg.WatchRoute >= 0 {
+		interval := cfg.WatchRoute
+		if interval == 0 {
+			interval = 2 * time.Second
+		}
+		c.wg.Go(func() { c.watchRoute(interval, cfg.OnEvent) })
+	}
 	return c, nil
 }
 
@@ -326,7 +351,7 @@ func (c *Client) acceptStreams() {
 			continue
 		}
 		select {
-		case w.stream <- rs:
+		case w.stream <- dataStream{rs, hdr}:
 		default:
 			rs.CancelRead(quic.StreamErrorCode(CodeUnknownTransfer))
 		}
@@ -338,7 +363,7 @@ func (c *Client) acceptStreams() {
 // the order it receives them, so allocation and sending happen under one
 // lock.
 func (c *Client) request(build func(id uint64) wire.Message) (uint64, *waiter, error) {
-	w := &waiter{msgs: make(chan wire.Message, 4), stream: make(chan *quic.ReceiveStream, 1), gone: make(chan struct{})}
+	w := &waiter{msgs: make(chan wire.Message, 4), stream: make(chan dataStream, 1), gone: make(chan struct{})}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	id := c.nextID.Add(1)
@@ -385,7 +410,43 @@ func ctxError(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (c *Client) newJobID() uint64 { return c.jobID.Add(1) }
+func (c *Client) newJobID() uint64 { return c.table.newID() }
+
+// lost reports whether the connection has gone away.
+func (c *Client) lost() bool {
+	select {
+	case <-c.closed:
+		return true
+	case <-c.conn.Context().Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// Migrations counts the times the connection moved to a new path.
+func (c *Client) Migrations() int { return c.conn.Migrations() }
+
+// Migrate moves the connection to a new local UDP socket (laddr "" for
+// any), keeping every transfer running.
+func (c *Client) Migrate(ctx context.Context, laddr string) error { return c.conn.Migrate(ctx, laddr) }
+
+// watchRoute migrates the connection when the route to the server changes.
+// If a migration fails, the old path is presumed gone: the connection is
+// closed so that a Session reconnects and resumes.
+func (c *Client) watchRoute(interval time.Duration, onEvent func(Event)) {
+	c.conn.WatchRoute(c.conn.Context(), interval, func(from, to net.IP, err error) {
+		ev := Event{Kind: EventMigrated, Detail: fmt.Sprintf("%s -> %s", from, to), Err: err}
+		if err != nil {
+			ev.Kind = EventMigrationFailed
+			c.log.Warn().Err(err).Msg("migration failed; reconnecting")
+			c.conn.Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+		}
+		if onEvent != nil {
+			onEvent(ev)
+		}
+	})
+}
 
 // Entry describes a remote file or directory.
 type Entry struct {
@@ -416,7 +477,7 @@ func entryFromWire(w wire.Entry) Entry {
 
 // rejected converts a Reject into an *Error.
 func rejected(m *wire.Reject, p string) *Error {
-	return &Error{Code: m.Code, Remote: true, Path: p, Msg: m.Msg}
+	return &Error{Code: m.Code, Remote: true, Path: p, Msg: m.Msg, verdict: true}
 }
 
 // List lists a remote directory (or describes a single file).
@@ -469,8 +530,8 @@ func (c *Client) Stat(ctx context.Context, p string) (Entry, error) {
 }
 
 // Mkdir creates a remote directory and its parents.
-func (c *Client) Mkdir(ctx context.Context, p string, mode fs.FileMode) error {
-	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: uint32(mode.Perm())} })
+func (c *Client) Mkdir(ctx context.Context, p string) error {
+	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} })
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,15 @@ type Error struct {
 	Remote bool   // the peer reported it
 	Path   string // the file it concerns, if any
 	Msg    string // detail, may be empty
+
+	verdict bool // the peer's final answer (Reject or Done), not a lost connection
+}
+
+// isVerdict reports whether err is the peer's final answer on a transfer,
+// which a reconnect must not retry.
+func isVerdict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.verdict
 }
 
 // Sentinel values for errors.Is.

@@ -173,8 +173,8 @@ func TestPathEscapes(t *testing.T) {
 		{"push below symlink", func() ErrorCode { return pushCode(c.Push(ctx, []string{x}, "link/sub", Options{})) }},
 		{"pull through symlink", func() ErrorCode { return pushCode(c.Pull(ctx, []string{"link/secret"}, dst, Options{})) }},
 		{"pull symlink dir", func() ErrorCode { return pushCode(c.Pull(ctx, []string{"link"}, dst, Options{Recursive: true})) }},
-		{"mkdir ../outside", func() ErrorCode { return codeOfErr(c.Mkdir(ctx, "../outside", 0o755)) }},
-		{"mkdir through symlink", func() ErrorCode { return codeOfErr(c.Mkdir(ctx, "link/new", 0o755)) }},
+		{"mkdir ../outside", func() ErrorCode { return codeOfErr(c.Mkdir(ctx, "../outside")) }},
+		{"mkdir through symlink", func() ErrorCode { return codeOfErr(c.Mkdir(ctx, "link/new")) }},
 		{"stat through symlink", func() ErrorCode { _, err := c.Stat(ctx, "link/secret"); return codeOfErr(err) }},
 		{"list symlink", func() ErrorCode { _, err := c.List(ctx, "link"); return codeOfErr(err) }},
 		{"list ..", func() ErrorCode { _, err := c.List(ctx, ".."); return codeOfErr(err) }},
@@ -266,8 +266,8 @@ func TestReadOnly(t *testing.T) {
 		{"push several into root", func() (*Report, error) { return c.Push(ctx, []string{small, large}, ".", Options{Force: true}) }, false},
 		{"push into new directory", func() (*Report, error) { return c.Push(ctx, []string{small}, "in", Options{}) }, true},
 		{"push over existing with force", func() (*Report, error) { return c.Push(ctx, []string{other}, "pub", Options{Force: true}) }, true},
-		{"mkdir", func() (*Report, error) { return nil, c.Mkdir(ctx, "newdir", 0o755) }, true},
-		{"mkdir existing", func() (*Report, error) { return nil, c.Mkdir(ctx, "pub", 0o755) }, true},
+		{"mkdir", func() (*Report, error) { return nil, c.Mkdir(ctx, "newdir") }, true},
+		{"mkdir existing", func() (*Report, error) { return nil, c.Mkdir(ctx, "pub") }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

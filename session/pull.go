@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Pull downloads remote files (and, with opts.Recursive, directory trees)
@@ -13,6 +15,24 @@ import (
 // through an os.Root on localDir, so a server cannot place a file outside
 // it whatever names it sends. Per-file outcomes are in the report.
 func (c *Client) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
+	return pull(ctx, c, c, sources, localDir, opts)
+}
+
+// Pull is Client.Pull across reconnects.
+func (s *Session) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
+	var rep *Report
+	err := s.do(ctx, func(c *Client) error {
+		var err error
+		rep, err = pull(ctx, c, s, sources, localDir, opts)
+		return err
+	})
+	return rep, err
+}
+
+func pull(ctx context.Context, c *Client, r runner, sources []string, localDir string, opts Options) (*Report, error) {
+	start := time.Now()
+	ctx, done := batchContext(ctx)
+	defer done()
 	if err := os.MkdirAll(localDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", localDir, err)
 	}
@@ -29,7 +49,59 @@ func (c *Client) Pull(ctx context.Context, sources []string, localDir string, op
 		}
 		jobs = append(jobs, js...)
 	}
-	return c.runJobs(ctx, jobs, opts, true), nil
+	r.run(ctx, jobs, opts, true)
+	return report(jobs, start), nil
+}
+
+// PullFile downloads one remote regular file to exactly localPath (the
+// shell's "get REMOTE LOCAL"); the local parent directory must exist.
+func (c *Client) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
+	return pullFile(ctx, c, c, remotePath, localPath, opts)
+}
+
+// PullFile is Client.PullFile across reconnects.
+func (s *Session) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
+	var rep *Report
+	err := s.do(ctx, func(c *Client) error {
+		var err error
+		rep, err = pullFile(ctx, c, s, remotePath, localPath, opts)
+		return err
+	})
+	return rep, err
+}
+
+func pullFile(ctx context.Context, c *Client, r runner, remotePath, localPath string, opts Options) (*Report, error) {
+	start := time.Now()
+	ctx, done := batchContext(ctx)
+	defer done()
+	rp, err := cleanPath(strings.TrimLeft(remotePath, "/"))
+	if err != nil {
+		return nil, err
+	}
+	dir, name := filepath.Split(localPath)
+	if dir == "" {
+		dir = "."
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer root.Close()
+	var j *job
+	switch e, err := c.Stat(ctx, rp); {
+	case err != nil:
+		if _, ok := err.(*Error); !ok {
+			return nil, err
+		}
+		j = c.failedJob(Pull, rp, err)
+	case e.Kind != KindFile:
+		j = c.failedJob(Pull, rp, errorf(CodeNotRegular, rp, "not a regular file"))
+	default:
+		j = c.getJob(root, rp, name, e, opts)
+	}
+	jobs := []*job{j}
+	r.run(ctx, jobs, opts, true)
+	return report(jobs, start), nil
 }
 
 // pullJobs stats one remote source and, for a directory, walks it.
@@ -59,80 +131,78 @@ func (c *Client) pullJobs(ctx context.Context, root *os.Root, src string, opts O
 	if rp == "." {
 		local = "."
 	}
+	return c.walkRemote(ctx, root, rp, local, opts)
+}
+
+// listConcurrency bounds the List requests of one tree level in flight.
+const listConcurrency = 16
+
+// remoteDir is a directory of a pulled tree.
+type remoteDir struct{ remote, local string }
+
+// walkRemote lists a remote tree breadth first. The directories of one
+// level are listed concurrently (the requests are pipelined on the command
+// channel), so a tree costs about one round trip per level.
+func (c *Client) walkRemote(ctx context.Context, root *os.Root, rp, local string, opts Options) ([]*job, error) {
 	var jobs []*job
-	// Breadth-first walk; each directory is one List round trip.
-	type dir struct{ remote, local string }
-	queue := []dir{{rp, local}}
-	for len(queue) > 0 {
-		d := queue[0]
-		queue = queue[1:]
-		if err := root.MkdirAll(d.local, 0o755); err != nil && d.local != "." {
-			jobs = append(jobs, c.failedJob(Pull, d.remote, asError(err, d.local)))
-			continue
+	level := []remoteDir{{rp, local}}
+	for len(level) > 0 {
+		type listing struct {
+			ents []Entry
+			err  error
 		}
-		ents, err := c.List(ctx, d.remote)
-		if err != nil {
-			if _, ok := err.(*Error); ok {
-				jobs = append(jobs, c.failedJob(Pull, d.remote, err))
-				continue
-			}
-			return nil, err
+		results := make([]listing, len(level))
+		sem := make(chan struct{}, listConcurrency)
+		var wg sync.WaitGroup
+		for i, d := range level {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				results[i].ents, results[i].err = c.List(ctx, d.remote)
+			})
 		}
-		for _, e := range ents {
-			name, err := cleanName(e.Name)
-			if err != nil {
-				jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), err))
-				continue
+		wg.Wait()
+		var next []remoteDir
+		for i, d := range level {
+			if d.local != "." {
+				if err := mkdirAll(root, d.local, 0o755); err != nil {
+					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
+					continue
+				}
 			}
-			r, l := joinPath(d.remote, name), joinPath(d.local, name)
-			switch e.Kind {
-			case KindDir:
-				queue = append(queue, dir{r, l})
-			case KindFile:
-				jobs = append(jobs, c.getJob(root, r, l, e, opts))
-			default:
-				jobs = append(jobs, c.failedJob(Pull, r, errorf(CodeNotRegular, r, "not a regular file")))
+			if err := results[i].err; err != nil {
+				if _, ok := err.(*Error); ok {
+					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
+					continue
+				}
+				return nil, err
+			}
+			for _, e := range results[i].ents {
+				name, err := cleanName(e.Name)
+				if err != nil {
+					jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), err))
+					continue
+				}
+				r, l := joinPath(d.remote, name), joinPath(d.local, name)
+				switch e.Kind {
+				case KindDir:
+					next = append(next, remoteDir{r, l})
+				case KindFile:
+					jobs = append(jobs, c.getJob(root, r, l, e, opts))
+				default:
+					jobs = append(jobs, c.failedJob(Pull, r, errorf(CodeNotRegular, r, "not a regular file")))
+				}
 			}
 		}
+		level = next
 	}
 	return jobs, nil
 }
 
 func (c *Client) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
-	gj := getJob{remote: remote, local: local, root: root, meta: fileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force}
-	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, t *Transfer, _ func()) error {
+	gj := getJob{remote: remote, local: local, root: root, meta: fileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume}
+	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, c *Client, t *Transfer, _ *slot) error {
 		return c.runGet(ctx, t, gj)
 	}}
-}
-
-// PullFile downloads one remote regular file to exactly localPath (the
-// shell's "get REMOTE LOCAL"); the local parent directory must exist.
-func (c *Client) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
-	rp, err := cleanPath(strings.TrimLeft(remotePath, "/"))
-	if err != nil {
-		return nil, err
-	}
-	dir, name := filepath.Split(localPath)
-	if dir == "" {
-		dir = "."
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
-	}
-	defer root.Close()
-	var j *job
-	switch e, err := c.Stat(ctx, rp); {
-	case err != nil:
-		if _, ok := err.(*Error); !ok {
-			return nil, err
-		}
-		j = c.failedJob(Pull, rp, err)
-	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, errorf(CodeNotRegular, rp, "not a regular file"))
-	default:
-		j = c.getJob(root, rp, name, e, opts)
-	}
-	return c.runJobs(ctx, []*job{j}, opts, true), nil
 }

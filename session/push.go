@@ -5,14 +5,32 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Push uploads local files (and, with opts.Recursive, directory trees) into
 // the remote directory remoteDir, which is created if missing. A source
 // directory "dir" lands as remoteDir/dir, as with scp -r. Per-file outcomes
 // are in the report; the error is non-nil only when the batch could not
-// run at all.
+// run at all. Transfers cut off by a lost connection fail; a Session
+// resumes them instead.
 func (c *Client) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
+	return push(ctx, c, c, sources, remoteDir, opts)
+}
+
+// Push is Client.Push across reconnects.
+func (s *Session) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
+	c, err := s.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return push(ctx, c, s, sources, remoteDir, opts)
+}
+
+func push(ctx context.Context, c *Client, r runner, sources []string, remoteDir string, opts Options) (*Report, error) {
+	start := time.Now()
+	ctx, done := batchContext(ctx)
+	defer done()
 	dir, err := cleanPath(remoteDir)
 	if err != nil {
 		return nil, err
@@ -25,16 +43,52 @@ func (c *Client) Push(ctx context.Context, sources []string, remoteDir string, o
 		emptyDirs = append(emptyDirs, dirs...)
 	}
 	if dir != "." {
-		if err := c.Mkdir(ctx, dir, 0o755); err != nil {
-			return nil, err
-		}
+		emptyDirs = append([]string{dir}, emptyDirs...)
 	}
 	for _, d := range emptyDirs {
-		if err := c.Mkdir(ctx, d, 0o755); err != nil {
+		if err := r.Mkdir(ctx, d); err != nil {
 			return nil, err
 		}
 	}
-	return c.runJobs(ctx, jobs, opts, false), nil
+	r.run(ctx, jobs, opts, false)
+	return report(jobs, start), nil
+}
+
+// PushFile uploads one local regular file to exactly remotePath (the
+// shell's "put LOCAL REMOTE"); its parent directories are created.
+func (c *Client) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
+	return pushFile(ctx, c, c, local, remotePath, opts)
+}
+
+// PushFile is Client.PushFile across reconnects.
+func (s *Session) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
+	c, err := s.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pushFile(ctx, c, s, local, remotePath, opts)
+}
+
+func pushFile(ctx context.Context, c *Client, r runner, local, remotePath string, opts Options) (*Report, error) {
+	start := time.Now()
+	ctx, done := batchContext(ctx)
+	defer done()
+	rp, err := cleanPath(remotePath)
+	if err != nil {
+		return nil, err
+	}
+	var j *job
+	switch fi, err := os.Stat(local); {
+	case err != nil:
+		j = c.failedJob(Push, local, asError(err, local))
+	case !fi.Mode().IsRegular():
+		j = c.failedJob(Push, local, errorf(CodeNotRegular, local, "not a regular file"))
+	default:
+		j = c.putJob(local, rp, fi, opts)
+	}
+	jobs := []*job{j}
+	r.run(ctx, jobs, opts, false)
+	return report(jobs, start), nil
 }
 
 // pushJobs lists the files to push for one source, and the empty
@@ -88,34 +142,15 @@ func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 
 func (c *Client) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
-	pj := putJob{local: local, remote: remote, force: opts.Force}
+	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume}
 	j := &job{t: t, key: remote, small: fi.Size() <= smallFile}
 	if _, err := cleanPath(remote); err != nil {
 		j.preErr = err
 	}
-	j.run = func(ctx context.Context, t *Transfer, sent func()) error { return c.runPut(ctx, t, pj, sent) }
+	j.run = func(ctx context.Context, c *Client, t *Transfer, s *slot) error { return c.runPut(ctx, t, pj, s) }
 	return j
 }
 
 func (c *Client) failedJob(dir Direction, p string, err error) *job {
 	return &job{t: newTransfer(c.newJobID(), dir, p, p, 0, nil), preErr: err}
-}
-
-// PushFile uploads one local regular file to exactly remotePath (the
-// shell's "put LOCAL REMOTE"); its parent directories are created.
-func (c *Client) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
-	rp, err := cleanPath(remotePath)
-	if err != nil {
-		return nil, err
-	}
-	var j *job
-	switch fi, err := os.Stat(local); {
-	case err != nil:
-		j = c.failedJob(Push, local, asError(err, local))
-	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, local, errorf(CodeNotRegular, local, "not a regular file"))
-	default:
-		j = c.putJob(local, rp, fi, opts)
-	}
-	return c.runJobs(ctx, []*job{j}, opts, false), nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -88,20 +89,30 @@ type receiver struct {
 	root *os.Root
 	path string // clean destination path under root
 	meta fileMeta
+	// offset is where the data stream starts; rec is the resume record
+	// it continues (required when offset > 0).
+	offset uint64
+	rec    *resumeRecord
 	// progress, if set, is called with the byte count of every chunk
 	// written.
 	progress func(n int)
+
+	written uint64    // bytes of the .part so far
+	durable uint64    // bytes covered by the last checkpoint
+	hash    hash.Hash // SHA-256 of the first written bytes
 }
 
 // receive reads the file body and the SHA-256 trailer from r into the
 // .part file, verifies the hash and renames the .part onto the destination.
-// On a hash mismatch the .part is removed (its content is known bad); on any
-// other failure it is kept for a later resume. The error is an *Error.
+// Every checkpointEvery bytes, and when the transfer stops early, the .part
+// is synced and its resume record written, so a later transfer can continue
+// from the durable offset. On a hash mismatch the .part and its record are
+// removed (the content is known bad); on any other failure they are kept.
+// The error is an *Error.
 func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
-	part := partName(rc.path)
-	f, err := rc.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := rc.open()
 	if err != nil {
-		return asError(err, rc.path)
+		return err
 	}
 	closed := false
 	defer func() {
@@ -109,24 +120,29 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 			f.Close()
 		}
 	}()
-	h := sha256.New()
-	if err := rc.copyBody(ctx, f, h, r); err != nil {
+	if err := rc.copyBody(ctx, f, r); err != nil {
+		rc.checkpoint(f)
 		return err
 	}
 	var trailer [wire.HashSize]byte
 	if _, err := io.ReadFull(r, trailer[:]); err != nil {
+		rc.checkpoint(f)
 		return streamReadError(ctx, err, rc.path)
 	}
 	if n, err := r.Read(make([]byte, 1)); n > 0 || (err != nil && err != io.EOF) {
 		if n > 0 {
+			f.Close()
+			closed = true
+			removePartial(rc.root, rc.path)
 			return errorf(CodeTooLong, rc.path, "sender sent more than the declared %d bytes", rc.meta.Size)
 		}
+		rc.checkpoint(f)
 		return streamReadError(ctx, err, rc.path)
 	}
-	if sum := h.Sum(nil); !bytes.Equal(sum, trailer[:]) {
+	if sum := rc.hash.Sum(nil); !bytes.Equal(sum, trailer[:]) {
 		f.Close()
 		closed = true
-		rc.root.Remove(part)
+		removePartial(rc.root, rc.path)
 		return errorf(CodeHashMismatch, rc.path, "sha-256 of received data %x does not match sender's %x", sum[:8], trailer[:8])
 	}
 	if err := f.Sync(); err != nil {
@@ -136,6 +152,7 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 	if err := f.Close(); err != nil {
 		return asError(err, rc.path)
 	}
+	part := partName(rc.path)
 	// Mode and times are best effort: some file systems (and Windows)
 	// refuse parts of them, which must not fail a verified file.
 	_ = rc.root.Chmod(part, rc.meta.Mode.Perm())
@@ -143,15 +160,71 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 	if err := rc.root.Rename(part, rc.path); err != nil {
 		return asError(err, rc.path)
 	}
+	rc.root.Remove(recordName(rc.path))
 	return nil
 }
 
-// copyBody copies exactly meta.Size bytes from r into f and h.
-func (rc *receiver) copyBody(ctx context.Context, f *os.File, h io.Writer, r io.Reader) error {
+// open prepares the .part: at offset 0 the old record goes first (so a
+// crash can never leave a record describing bytes that were replaced), then
+// the file is truncated; when resuming, it is cut back to the durable
+// offset and the hash continues from the record.
+func (rc *receiver) open() (*os.File, error) {
+	part := partName(rc.path)
+	if rc.offset == 0 || rc.rec == nil {
+		rc.offset = 0
+		if err := rc.root.Remove(recordName(rc.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, asError(err, rc.path)
+		}
+		f, err := rc.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, asError(err, rc.path)
+		}
+		rc.hash = sha256.New()
+		return f, nil
+	}
+	h, err := rc.rec.hash()
+	if err != nil {
+		return nil, errorf(CodeInternal, rc.path, "%v", err)
+	}
+	f, err := rc.root.OpenFile(part, os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, asError(err, rc.path)
+	}
+	if err := f.Truncate(int64(rc.offset)); err != nil {
+		f.Close()
+		return nil, asError(err, rc.path)
+	}
+	if _, err := f.Seek(int64(rc.offset), io.SeekStart); err != nil {
+		f.Close()
+		return nil, asError(err, rc.path)
+	}
+	rc.hash, rc.written, rc.durable = h, rc.offset, rc.offset
+	return f, nil
+}
+
+// checkpoint makes the bytes written so far durable and records them. It
+// is best effort: a failed checkpoint only means a later resume starts
+// earlier.
+func (rc *receiver) checkpoint(f *os.File) {
+	if rc.written == rc.durable || rc.hash == nil {
+		return
+	}
+	if f.Sync() != nil {
+		return
+	}
+	rec := &resumeRecord{Size: rc.meta.Size, MTime: rc.meta.MTime.UnixNano(), Offset: rc.written, State: hashState(rc.hash)}
+	if saveRecord(rc.root, rc.path, rec) == nil {
+		rc.durable = rc.written
+	}
+}
+
+// copyBody copies the body (from offset to size) from r into the .part
+// and the hash, checkpointing along the way.
+func (rc *receiver) copyBody(ctx context.Context, f *os.File, r io.Reader) error {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
-	remaining := rc.meta.Size
+	remaining := rc.meta.Size - rc.offset
 	for remaining > 0 {
 		n := len(buf)
 		if uint64(n) > remaining {
@@ -162,10 +235,14 @@ func (rc *receiver) copyBody(ctx context.Context, f *os.File, h io.Writer, r io.
 			if _, werr := f.Write(buf[:m]); werr != nil {
 				return asError(werr, rc.path)
 			}
-			h.Write(buf[:m])
+			rc.hash.Write(buf[:m])
+			rc.written += uint64(m)
 			remaining -= uint64(m)
 			if rc.progress != nil {
 				rc.progress(m)
+			}
+			if rc.written-rc.durable >= checkpointEvery {
+				rc.checkpoint(f)
 			}
 		}
 		if err != nil {

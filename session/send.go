@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -15,7 +16,9 @@ import (
 type sender struct {
 	path     string // name used in errors
 	file     *os.File
-	meta     fileMeta // as stat'ed when the transfer was offered
+	meta     fileMeta  // as stat'ed when the transfer was offered
+	offset   uint64    // first byte to send
+	hash     hash.Hash // SHA-256 state of the first offset bytes (nil when offset is 0)
 	progress func(n int)
 }
 
@@ -42,7 +45,8 @@ func metaOf(fi fs.FileInfo) fileMeta {
 	return fileMeta{Size: uint64(fi.Size()), Mode: fi.Mode().Perm(), MTime: fi.ModTime()}
 }
 
-// send writes the file body and the SHA-256 trailer to w. If the file turns
+// send writes the file body from s.offset and the whole-file SHA-256
+// trailer to w. If the file turns
 // out shorter or longer than announced, or its size or modification time
 // changes while it is read, it fails with CodeSourceChanged: the receiver
 // must not get a file that never existed.
@@ -50,9 +54,13 @@ func (s *sender) send(ctx context.Context, w io.Writer) error {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
-	h := sha256.New()
-	remaining := s.meta.Size
-	var off int64
+	h := s.hash
+	if h == nil || s.offset == 0 {
+		h = sha256.New()
+		s.offset = 0
+	}
+	remaining := s.meta.Size - s.offset
+	off := int64(s.offset)
 	for remaining > 0 {
 		n := len(buf)
 		if uint64(n) > remaining {

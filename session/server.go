@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -21,8 +22,10 @@ type ServerConfig struct {
 	Root string
 	// ReadOnly refuses pushes and mkdir.
 	ReadOnly bool
-	// MaxTransfers is how many transfers one session may run at once.
-	// Default 64.
+	// MaxTransfers is how many transfers one session may have in flight
+	// (offered and not yet finished). Default 1024: a pipelined push of
+	// small files keeps many offers outstanding; each costs a table entry,
+	// and open streams are bounded separately by the QUIC stream limit.
 	MaxTransfers int
 	// MaxListEntries bounds one directory listing. Default 100000.
 	MaxListEntries int
@@ -40,7 +43,7 @@ type ServerConfig struct {
 
 func (c ServerConfig) populate() ServerConfig {
 	if c.MaxTransfers <= 0 {
-		c.MaxTransfers = 64
+		c.MaxTransfers = 1024
 	}
 	if c.MaxListEntries <= 0 {
 		c.MaxListEntries = 100000
@@ -65,10 +68,11 @@ type Listener interface {
 
 // Server serves one directory tree to authenticated clients.
 type Server struct {
-	cfg   ServerConfig
-	root  *os.Root
-	log   zerolog.Logger
-	table *Table // live pushes across all sessions, keyed by path
+	cfg      ServerConfig
+	root     *os.Root
+	log      zerolog.Logger
+	table    *Table        // live pushes across all sessions, keyed by path
+	sessions atomic.Uint64 // session ids
 }
 
 // NewServer opens cfg.Root.
@@ -112,15 +116,18 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 // whatever ended it.
 func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	log := s.log.With().Str("peer", conn.RemoteAddr().String()).Logger()
+	var owner string
 	if fp, ok := quicx.PeerFingerprint(conn.ConnectionState().TLS); ok {
 		log = log.With().Stringer("client", fp).Logger()
+		owner = fp.String()
 	}
 	stop := context.AfterFunc(ctx, func() {
 		conn.CloseWithError(quic.ApplicationErrorCode(CodeShutdown), "server shutting down")
 	})
 	defer stop()
 	log.Info().Msg("session started")
-	ss := newServerSession(s, conn, log)
+	ss := newServerSession(s, conn, owner, log)
+	ss.id = s.sessions.Add(1)
 	err := ss.run(conn.Context())
 	code, msg := closeCode(err)
 	conn.CloseWithError(quic.ApplicationErrorCode(code), msg)
@@ -153,4 +160,42 @@ func closeCode(err error) (ErrorCode, string) {
 		return pe.code, pe.msg
 	}
 	return CodeOK, ""
+}
+
+// takeoverWait bounds how long a push waits for the transfer it takes over
+// to stop.
+const takeoverWait = 10 * time.Second
+
+// acquire registers push t for path p in the server table. If a push of
+// the same path by the same client (same certificate) is still live, as
+// when a client reconnects before the server has noticed its old
+// connection die, that transfer is stopped and its resume record flushed
+// before t takes its place: never two writers on one .part. A push by
+// another client gets CodeBusy.
+func (s *Server) acquire(ctx context.Context, t *Transfer, p string) error {
+	for attempt := 0; ; attempt++ {
+		err := s.table.add(t, p)
+		if err == nil {
+			return nil
+		}
+		old := s.table.lookup(Push, p)
+		if old == nil {
+			continue // it ended meanwhile
+		}
+		if t.owner == "" || old.owner != t.owner || old.sess == t.sess || attempt > 0 {
+			return err
+		}
+		s.log.Info().Str("path", p).Uint64("old_id", old.ID).Msg("taking over a push from an older connection of the same client")
+		old.abort(&Error{Code: CodeCancelled, Msg: "taken over by a newer connection of the same client"})
+		timer := time.NewTimer(takeoverWait)
+		select {
+		case <-old.done:
+			timer.Stop()
+		case <-timer.C:
+			return err
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		}
+	}
 }

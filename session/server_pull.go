@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"context"
+	"hash"
 	"io/fs"
 	"os"
 	"path"
@@ -18,16 +20,14 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	if err != nil {
 		return err
 	}
-	if m.Offset != 0 {
-		return errorf(CodeProtocolViolation, p, "resume offsets are not supported by this server")
-	}
 	f, meta, err := openSource(ss.srv.root.Open, p, p)
 	if err != nil {
 		return err
 	}
+	offset, prefix := ss.checkPrefix(f, meta, m)
 	tctx, cancel := context.WithCancelCause(ctx)
 	t := newTransfer(m.ID, Pull, p, "", int64(meta.Size), cancel)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta}
+	x := &serverXfer{t: t, ctx: tctx, meta: meta, offset: offset}
 	ss.mu.Lock()
 	switch {
 	case len(ss.active) >= ss.srv.cfg.MaxTransfers:
@@ -44,20 +44,35 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 		cancel(nil)
 		return err
 	}
-	if err := ss.cmd.send(&wire.FileInfo{ID: m.ID, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
+	if err := ss.cmd.send(&wire.FileInfo{ID: m.ID, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Offset: offset}); err != nil {
 		f.Close()
 		return err
 	}
 	ss.wg.Go(func() {
 		defer f.Close()
-		ss.sendPull(x, f)
+		ss.sendPull(x, f, prefix)
 	})
 	return nil
 }
 
+// checkPrefix decides where a pull starts: at the client's offset if the
+// hash of the client's prefix matches the same bytes of our file, else at
+// 0 (the client's .part belongs to another version).
+func (ss *serverSession) checkPrefix(f *os.File, meta fileMeta, m *wire.Get) (uint64, hash.Hash) {
+	if m.Offset == 0 || m.Flags&wire.FlagNoResume != 0 || m.Offset > meta.Size || len(m.PrefixHash) != wire.HashSize {
+		return 0, nil
+	}
+	h, err := hashPrefix(f, m.Offset)
+	if err != nil || !bytes.Equal(h.Sum(nil), m.PrefixHash) {
+		ss.log.Info().Str("path", m.Path).Uint64("offset", m.Offset).Msg("client's partial file does not match; sending from 0")
+		return 0, nil
+	}
+	return m.Offset, h
+}
+
 // sendPull writes one pulled file on a new stream. The transfer ends when
 // the client's Done arrives (or the session ends).
-func (ss *serverSession) sendPull(x *serverXfer, f *os.File) {
+func (ss *serverSession) sendPull(x *serverXfer, f *os.File, prefix hash.Hash) {
 	t := x.t
 	t.setRunning()
 	fail := func(e *Error) {
@@ -73,11 +88,11 @@ func (ss *serverSession) sendPull(x *serverXfer, f *os.File) {
 	}
 	stop := context.AfterFunc(x.ctx, func() { ws.CancelWrite(quic.StreamErrorCode(causeError(x.ctx).Code)) })
 	defer stop()
-	if _, err := ws.Write(wire.AppendStreamHeader(nil, wire.StreamHeader{ID: t.ID})); err != nil {
+	if _, err := ws.Write(wire.AppendStreamHeader(nil, wire.StreamHeader{ID: t.ID, Offset: x.offset})); err != nil {
 		fail(streamWriteError(x.ctx, err, t.Path))
 		return
 	}
-	sd := &sender{path: t.Path, file: f, meta: x.meta, progress: t.addBytes}
+	sd := &sender{path: t.Path, file: f, meta: x.meta, offset: x.offset, hash: prefix, progress: t.addBytes}
 	if err := sd.send(x.ctx, ws); err != nil {
 		e := asError(err, t.Path)
 		ws.CancelWrite(quic.StreamErrorCode(e.Code))

@@ -19,11 +19,13 @@ import (
 
 // serverSession is the server side of one connection.
 type serverSession struct {
-	srv  *Server
-	conn *quic.Conn
-	log  zerolog.Logger
-	cmd  *cmdChannel
-	wg   sync.WaitGroup // data stream and listing goroutines
+	srv   *Server
+	conn  *quic.Conn
+	owner string // the client's certificate fingerprint
+	id    uint64 // unique per server
+	log   zerolog.Logger
+	cmd   *cmdChannel
+	wg    sync.WaitGroup // data stream and listing goroutines
 
 	// mu guards the following fields.
 	mu      sync.Mutex
@@ -38,16 +40,18 @@ type serverSession struct {
 // serverXfer is a transfer of this session with what the server knows of
 // it.
 type serverXfer struct {
-	t     *Transfer
-	ctx   context.Context
-	meta  fileMeta
-	force bool
-	taken bool // a data stream has claimed this push
+	t      *Transfer
+	ctx    context.Context
+	meta   fileMeta
+	force  bool
+	offset uint64        // resume offset offered in the Accept
+	rec    *resumeRecord // the record that offset comes from
+	taken  bool          // a data stream has claimed this push
 }
 
-func newServerSession(srv *Server, conn *quic.Conn, log zerolog.Logger) *serverSession {
+func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Logger) *serverSession {
 	return &serverSession{
-		srv: srv, conn: conn, log: log,
+		srv: srv, conn: conn, owner: owner, log: log,
 		changed: make(chan struct{}),
 		active:  make(map[uint64]*serverXfer),
 		pulls:   make(map[string]uint64),
@@ -280,8 +284,10 @@ func (ss *serverSession) mkdir(m *wire.Mkdir) error {
 	return ss.cmd.send(&wire.OK{ID: m.ID})
 }
 
-// put handles a push offer: check the destination, register the transfer,
-// and answer Accept. The data stream may already be waiting for it.
+// put handles a push offer: take the destination in the transfer table,
+// check it, and answer Accept with the durable offset of a matching .part
+// (and the hash of that prefix, for the client to check). The data stream
+// may already be waiting for it.
 func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 	if ss.srv.cfg.ReadOnly {
 		return errorf(CodeReadOnly, m.Path, "server is read-only")
@@ -292,30 +298,65 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 	}
 	meta := fileMeta{Size: m.Size, Mode: fs.FileMode(m.Mode).Perm(), MTime: m.MTime}
 	force := m.Flags&wire.FlagForce != 0
-	dec, err := checkDest(ss.srv.root, p, meta, force)
-	if err != nil {
-		return err
-	}
-	if dec == destUpToDate {
-		return ss.cmd.send(&wire.Accept{ID: m.ID, Flags: wire.AcceptUpToDate})
+	ss.mu.Lock()
+	n := len(ss.active)
+	ss.mu.Unlock()
+	if n >= ss.srv.cfg.MaxTransfers {
+		return errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	t := newTransfer(m.ID, Push, p, "", int64(m.Size), cancel)
-	ss.mu.Lock()
-	if len(ss.active) >= ss.srv.cfg.MaxTransfers {
-		ss.mu.Unlock()
-		cancel(nil)
-		return errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
-	}
-	if err := ss.srv.table.add(t, p); err != nil {
-		ss.mu.Unlock()
+	t.owner, t.sess = ss.owner, ss.id
+	// The table entry comes first: it is what guarantees a single writer
+	// per .part, and the resume record must be read under it.
+	if err := ss.srv.acquire(ctx, t, p); err != nil {
 		cancel(nil)
 		return err
 	}
-	ss.active[m.ID] = &serverXfer{t: t, ctx: tctx, meta: meta, force: force}
+	dec, err := checkDest(ss.srv.root, p, meta, force)
+	if err == nil && dec == destUpToDate {
+		err = &Error{Code: CodeUpToDate}
+	}
+	if err != nil {
+		ss.srv.table.remove(t, p)
+		cancel(nil)
+		if errors.Is(err, &Error{Code: CodeUpToDate}) {
+			return ss.cmd.send(&wire.Accept{ID: m.ID, Flags: wire.AcceptUpToDate})
+		}
+		return err
+	}
+	offset, prefix := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
+	x := &serverXfer{t: t, ctx: tctx, meta: meta, force: force, offset: offset}
+	if offset > 0 {
+		x.rec = loadRecord(ss.srv.root, p)
+	}
+	t.mu.Lock()
+	t.stop = func(e *Error) { ss.abort(m.ID, x, e) }
+	t.mu.Unlock()
+	ss.mu.Lock()
+	ss.active[m.ID] = x
 	ss.signalLocked()
 	ss.mu.Unlock()
-	return ss.cmd.send(&wire.Accept{ID: m.ID})
+	if offset > 0 {
+		ss.log.Info().Str("path", p).Uint64("offset", offset).Msg("offering resume")
+	}
+	return ss.cmd.send(&wire.Accept{ID: m.ID, Offset: offset, PrefixHash: prefix})
+}
+
+// abort ends a push of this session from outside (a takeover by a newer
+// connection of the same client): one still waiting for its stream ends
+// at once; a running one is stopped through its context and flushes its
+// resume record before it ends.
+func (ss *serverSession) abort(id uint64, x *serverXfer, e *Error) {
+	ss.mu.Lock()
+	if ss.active[id] == x && !x.taken {
+		ss.endLocked(id, x, Cancelled, e)
+		ss.mu.Unlock()
+		ss.cmd.send(&wire.Done{ID: id, Code: e.Code, Msg: e.Msg})
+		return
+	}
+	ss.mu.Unlock()
+	x.t.cancelWith(e)
 }
 
 // endLocked removes a transfer from the session and the server table and
@@ -392,11 +433,11 @@ func (ss *serverSession) receivePush(ctx context.Context, rs *quic.ReceiveStream
 	rs.SetReadDeadline(time.Time{})
 	x.t.setRunning()
 	var rerr error
-	if hdr.Offset != 0 {
+	if hdr.Offset != 0 && hdr.Offset != x.offset {
 		rerr = errorf(CodeProtocolViolation, x.t.Path, "offset %d was not offered", hdr.Offset)
 	} else {
 		stop := context.AfterFunc(x.ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(x.ctx).Code)) })
-		rc := &receiver{root: ss.srv.root, path: x.t.Path, meta: x.meta, progress: x.t.addBytes}
+		rc := &receiver{root: ss.srv.root, path: x.t.Path, meta: x.meta, offset: hdr.Offset, rec: x.rec, progress: x.t.addBytes}
 		rerr = rc.receive(x.ctx, rs)
 		stop()
 	}

@@ -57,22 +57,25 @@ func (s State) Ended() bool { return s >= Done }
 // Transfer is one file moving in one direction. Both ends keep their live
 // transfers in a Table.
 type Transfer struct {
-	ID     uint64
-	Dir    Direction
-	Path   string // remote path, relative to the server root
-	Local  string // local path (client side only)
-	cancel context.CancelCauseFunc
-	start  time.Time
+	ID    uint64
+	Dir   Direction
+	Path  string // remote path, relative to the server root
+	Local string // local path (client side only)
+	start time.Time
+	owner string // server side: fingerprint of the client
+	sess  uint64 // server side: the session (connection) it belongs to
 
 	size  atomic.Int64
 	bytes atomic.Int64 // body bytes moved so far
 
 	// mu guards the following fields.
-	mu    sync.Mutex
-	state State
-	err   error
-	end   time.Time
-	done  chan struct{} // closed when the transfer ends
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc
+	stop   func(*Error) // server side: ends the transfer even without a stream
+	state  State
+	err    error
+	end    time.Time
+	done   chan struct{} // closed when the transfer ends
 }
 
 func newTransfer(id uint64, dir Direction, remote, local string, size int64, cancel context.CancelCauseFunc) *Transfer {
@@ -88,9 +91,41 @@ func (t *Transfer) Cancel() {
 }
 
 func (t *Transfer) cancelWith(e *Error) {
-	if t.cancel != nil {
-		t.cancel(e)
+	t.mu.Lock()
+	cancel := t.cancel
+	t.mu.Unlock()
+	if cancel != nil {
+		cancel(e)
 	}
+}
+
+// abort ends the transfer with e by whatever means its side has (stop on
+// the server, cancel elsewhere).
+func (t *Transfer) abort(e *Error) {
+	t.mu.Lock()
+	stop := t.stop
+	t.mu.Unlock()
+	if stop != nil {
+		stop(e)
+		return
+	}
+	t.cancelWith(e)
+}
+
+func (t *Transfer) setCancel(c context.CancelCauseFunc) {
+	t.mu.Lock()
+	t.cancel = c
+	t.mu.Unlock()
+}
+
+// setQueued puts a transfer cut off by a lost connection back in the
+// queue, to be run again after reconnecting.
+func (t *Transfer) setQueued() {
+	t.mu.Lock()
+	if !t.state.Ended() {
+		t.state = Queued
+	}
+	t.mu.Unlock()
 }
 
 func (t *Transfer) addBytes(n int) { t.bytes.Add(int64(n)) }
@@ -171,11 +206,23 @@ type tableKey struct {
 
 // Table holds the live transfers, keyed by direction and path, so that two
 // writers never share one .part and two identical transfers never run at
-// once.
+// once. It also hands out the local transfer ids users see.
 type Table struct {
+	ids atomic.Uint64
+
 	// mu guards the following fields.
 	mu   sync.Mutex
 	live map[tableKey]*Transfer
+}
+
+// newID returns the next local transfer id.
+func (tb *Table) newID() uint64 { return tb.ids.Add(1) }
+
+// lookup returns the live transfer for a direction and key path.
+func (tb *Table) lookup(dir Direction, keyPath string) *Transfer {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return tb.live[tableKey{dir, keyPath}]
 }
 
 // NewTable returns an empty table.

@@ -1,0 +1,258 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/qxfer/qxfer/certs"
+)
+
+// EventKind names a connection event of a Session.
+type EventKind uint8
+
+// Connection events.
+const (
+	// EventReconnecting: the connection died; the session is dialing
+	// again (Attempt, Err).
+	EventReconnecting EventKind = iota + 1
+	// EventReconnected: a new connection is up; unfinished transfers
+	// resume from their offsets.
+	EventReconnected
+	// EventMigrated: the connection moved to a new local address without
+	// interrupting transfers (Detail says from where to where).
+	EventMigrated
+	// EventMigrationFailed: probing the new path failed; the session falls
+	// back to reconnecting.
+	EventMigrationFailed
+)
+
+var eventNames = [...]string{"", "reconnecting", "reconnected", "migrated", "migration_failed"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is something that happened to a session's connection.
+type Event struct {
+	Kind    EventKind
+	Attempt int           // EventReconnecting: 1 for the first dial
+	Delay   time.Duration // EventReconnected: time since the connection died
+	Detail  string
+	Err     error
+}
+
+// SessionConfig configures NewSession. The zero value reconnects for two
+// minutes.
+type SessionConfig struct {
+	// RetryFor bounds how long the session keeps dialing after its
+	// connection died. Default 2 minutes; negative disables reconnecting.
+	RetryFor time.Duration
+	// OnEvent, if set, receives reconnect and migration events.
+	OnEvent func(Event)
+	// Logger receives the session's logs.
+	Logger zerolog.Logger
+}
+
+// DialFunc connects a new Client that registers its transfers in table.
+type DialFunc func(ctx context.Context, table *Table) (*Client, error)
+
+// Session is a Client that survives its connection: when the connection
+// dies (idle timeout, network down, server restart) it dials again with
+// exponential backoff and jitter, for up to RetryFor, and runs every
+// unfinished transfer again from the receiver's durable offset. Files that
+// were completed are not sent again. Its methods are safe for concurrent
+// use.
+type Session struct {
+	dial  DialFunc
+	cfg   SessionConfig
+	table *Table
+
+	// mu guards the following fields; it is held while reconnecting so
+	// that only one dial runs.
+	mu         sync.Mutex
+	c          *Client
+	lostAt     time.Time
+	reconnects int
+}
+
+// NewSession dials the first connection.
+func NewSession(ctx context.Context, dial DialFunc, cfg SessionConfig) (*Session, error) {
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = 2 * time.Minute
+	}
+	table := NewTable()
+	c, err := dial(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{dial: dial, cfg: cfg, table: table, c: c}, nil
+}
+
+// Transfers is the table of live transfers (it outlives reconnects).
+func (s *Session) Transfers() *Table { return s.table }
+
+// Client returns the current client.
+func (s *Session) Client() *Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c
+}
+
+// Reconnects counts the connections dialled after the first.
+func (s *Session) Reconnects() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconnects
+}
+
+// Close ends the session with no error.
+func (s *Session) Close() error { return s.CloseWithCode(CodeOK, "") }
+
+// CloseWithCode ends the session with code.
+func (s *Session) CloseWithCode(code ErrorCode, msg string) error {
+	return s.Client().CloseWithCode(code, msg)
+}
+
+// current returns a live client, reconnecting first if needed.
+func (s *Session) current(ctx context.Context) (*Client, error) {
+	c := s.Client()
+	if !c.lost() {
+		return c, nil
+	}
+	return s.reconnect(ctx, c)
+}
+
+// isAuthError reports errors that retrying cannot fix.
+func isAuthError(err error) bool {
+	var me *certs.MismatchError
+	var ue *UnauthorizedError
+	return errors.As(err, &me) || errors.As(err, &ue)
+}
+
+// reconnect replaces a dead client.
+func (s *Session) reconnect(ctx context.Context, old *Client) (*Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != old && !s.c.lost() {
+		return s.c, nil // another caller reconnected meanwhile
+	}
+	cause := s.c.Err()
+	if cause == nil {
+		cause = context.Cause(s.c.conn.Context())
+	}
+	s.c.CloseWithCode(CodeOK, "")
+	if s.cfg.RetryFor < 0 {
+		return nil, fmt.Errorf("%w: %w", ErrSessionLost, cause)
+	}
+	lostAt := time.Now()
+	deadline := lostAt.Add(s.cfg.RetryFor)
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		s.event(Event{Kind: EventReconnecting, Attempt: attempt, Err: cause})
+		s.cfg.Logger.Warn().Int("attempt", attempt).AnErr("cause", cause).Msg("connection lost; reconnecting")
+		dctx, cancel := context.WithDeadline(ctx, minTime(deadline, time.Now().Add(15*time.Second)))
+		c, err := s.dial(dctx, s.table)
+		cancel()
+		if err == nil {
+			s.c = c
+			s.reconnects++
+			s.event(Event{Kind: EventReconnected, Delay: time.Since(lostAt)})
+			s.cfg.Logger.Info().Dur("after", time.Since(lostAt)).Msg("reconnected; resuming transfers")
+			return c, nil
+		}
+		cause = err
+		switch {
+		case isAuthError(err):
+			return nil, err
+		case ctx.Err() != nil:
+			return nil, ctxError(ctx)
+		case !time.Now().Before(deadline):
+			return nil, fmt.Errorf("%w: gave up reconnecting after %s: %w", ErrSessionLost, s.cfg.RetryFor.Round(time.Second), err)
+		}
+		// Exponential backoff with jitter in [delay/2, 3*delay/2).
+		wait := delay/2 + rand.N(delay)
+		if rem := time.Until(deadline); wait > rem {
+			wait = rem
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctxError(ctx)
+		case <-t.C:
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (s *Session) event(e Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// do runs a request, reconnecting and retrying once if the connection was
+// lost under it.
+func (s *Session) do(ctx context.Context, f func(c *Client) error) error {
+	c, err := s.current(ctx)
+	if err != nil {
+		return err
+	}
+	err = f(c)
+	if err != nil && c.lost() && !isVerdict(err) && ctx.Err() == nil {
+		if c, err = s.reconnect(ctx, c); err != nil {
+			return err
+		}
+		err = f(c)
+	}
+	return err
+}
+
+// List lists a remote directory (or describes a single file).
+func (s *Session) List(ctx context.Context, p string) (ents []Entry, err error) {
+	err = s.do(ctx, func(c *Client) error { ents, err = c.List(ctx, p); return err })
+	return ents, err
+}
+
+// Stat describes one remote path.
+func (s *Session) Stat(ctx context.Context, p string) (e Entry, err error) {
+	err = s.do(ctx, func(c *Client) error { e, err = c.Stat(ctx, p); return err })
+	return e, err
+}
+
+// Mkdir creates a remote directory and its parents.
+func (s *Session) Mkdir(ctx context.Context, p string) error {
+	return s.do(ctx, func(c *Client) error { return c.Mkdir(ctx, p) })
+}
+
+// run runs jobs to the end, reconnecting as often as needed (within
+// RetryFor each time).
+func (s *Session) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
+	pending := jobs
+	for len(pending) > 0 {
+		c, err := s.current(ctx)
+		if err != nil {
+			for _, j := range pending {
+				endJob(j, err, opts, s.cfg.Logger)
+			}
+			return
+		}
+		pending = c.runJobs(ctx, pending, opts, pull)
+	}
+}
