@@ -17,11 +17,13 @@ type clientFlags struct {
 	Fingerprint    string `name:"fingerprint" env:"QXFER_FINGERPRINT" placeholder:"FP" help:"Accept only a server with this fingerprint (instead of known_hosts)."`
 	ConnectTimeout string `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
 	IdleTimeout    string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Consider the connection dead after this long without packets (keep-alives are sent)."`
+	RetryFor       string `name:"retry-for" default:"2m" env:"QXFER_RETRY_FOR" help:"When the connection dies, keep reconnecting (with backoff) this long, then resume unfinished transfers; 0 disables."`
 }
 
 // connect dials r's server with this installation's identity, pinning its
-// fingerprint in known_hosts on first contact.
-func (f *clientFlags) connect(e *env, r remote) (*session.Client, error) {
+// fingerprint in known_hosts on first contact. The session reconnects by
+// itself for --retry-for when the connection dies.
+func (f *clientFlags) connect(e *env, r remote) (*session.Session, error) {
 	id, err := e.identity()
 	if err != nil {
 		return nil, err
@@ -53,9 +55,22 @@ func (f *clientFlags) connect(e *env, r remote) (*session.Client, error) {
 	if err != nil {
 		return nil, withExit(exitUsage, fmt.Errorf("--connect-timeout: %w", err))
 	}
+	retry, err := time.ParseDuration(f.RetryFor)
+	if err != nil || retry < 0 {
+		return nil, withExit(exitUsage, fmt.Errorf("--retry-for: bad duration %q", f.RetryFor))
+	}
+	if retry == 0 {
+		retry = -1 // session.SessionConfig: negative disables reconnecting
+	}
+	cfg.OnEvent = func(ev session.Event) { printEvent(e, ev) }
+	dial := func(ctx context.Context, table *session.Table) (*session.Client, error) {
+		c := cfg
+		c.Table = table
+		return session.Dial(ctx, r.Addr(), c)
+	}
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	defer cancel()
-	c, err := session.Dial(ctx, r.Addr(), cfg)
+	c, err := session.NewSession(ctx, dial, session.SessionConfig{RetryFor: retry, OnEvent: cfg.OnEvent, Logger: e.log})
 	if err != nil {
 		var me *certs.MismatchError
 		var ue *session.UnauthorizedError
@@ -99,4 +114,22 @@ func quicVersion() string {
 		}
 	}
 	return "unknown"
+}
+
+// printEvent tells the user about reconnects and migrations on stderr.
+func printEvent(e *env, ev session.Event) {
+	switch ev.Kind {
+	case session.EventReconnecting:
+		if ev.Attempt == 1 {
+			fmt.Fprintf(e.stderr, "qxfer: connection lost (%v); reconnecting\n", ev.Err)
+		} else {
+			fmt.Fprintf(e.stderr, "qxfer: reconnect attempt %d failed (%v)\n", ev.Attempt-1, ev.Err)
+		}
+	case session.EventReconnected:
+		fmt.Fprintf(e.stderr, "qxfer: reconnected after %s; resuming unfinished transfers\n", ev.Delay.Round(100*time.Millisecond))
+	case session.EventMigrated:
+		fmt.Fprintf(e.stderr, "qxfer: network changed (%s); connection migrated, transfers continue\n", ev.Detail)
+	case session.EventMigrationFailed:
+		fmt.Fprintf(e.stderr, "qxfer: network changed (%s) but the new path failed (%v); reconnecting\n", ev.Detail, ev.Err)
+	}
 }

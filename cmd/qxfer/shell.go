@@ -45,7 +45,7 @@ const shellHelp = `commands:
 // goroutines owned by wg; the command loop stays responsive.
 type shell struct {
 	e    *env
-	c    *session.Client
+	c    *session.Session
 	opts session.Options
 	out  io.Writer // results
 	errw io.Writer // messages
@@ -66,6 +66,9 @@ func (s *shellCmd) Run(e *env) error {
 	r, err := parseHostArg(s.Target)
 	if err != nil {
 		return withExit(exitUsage, err)
+	}
+	if s.Parallel < 1 || s.Parallel > maxParallel {
+		return withExit(exitUsage, fmt.Errorf("--parallel must be between 1 and %d", maxParallel))
 	}
 	c, err := s.connect(e, r)
 	if err != nil {

@@ -14,12 +14,17 @@ type transferFlags struct {
 	Recursive bool `name:"recursive" short:"r" help:"Copy directories recursively."`
 	Parallel  int  `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once."`
 	Force     bool `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
+	NoResume  bool `name:"no-resume" help:"Start every file from the beginning, replacing partial (.part) files."`
 	clientFlags
 }
 
 func (f *transferFlags) options() session.Options {
-	return session.Options{Recursive: f.Recursive, Force: f.Force, Parallel: f.Parallel}
+	return session.Options{Recursive: f.Recursive, Force: f.Force, Parallel: f.Parallel, NoResume: f.NoResume}
 }
+
+// maxParallel keeps -j within the server's stream limit (256 per
+// connection), so parallel streams never stall.
+const maxParallel = 256
 
 type pushCmd struct {
 	transferFlags
@@ -31,8 +36,8 @@ func (p *pushCmd) Run(e *env) error {
 	if len(p.Args) < 2 {
 		return withExit(exitUsage, errors.New("push needs at least one local path and a remote directory"), "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE_DIR")
 	}
-	if p.Parallel < 1 {
-		return withExit(exitUsage, errors.New("--parallel must be at least 1"))
+	if p.Parallel < 1 || p.Parallel > maxParallel {
+		return withExit(exitUsage, fmt.Errorf("--parallel must be between 1 and %d", maxParallel))
 	}
 	dst, err := parseRemote(p.Args[len(p.Args)-1])
 	if err != nil {
@@ -56,8 +61,8 @@ func (p *pullCmd) Run(e *env) error {
 	if len(p.Args) < 2 {
 		return withExit(exitUsage, errors.New("pull needs at least one remote path and a local directory"), "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL_DIR")
 	}
-	if p.Parallel < 1 {
-		return withExit(exitUsage, errors.New("--parallel must be at least 1"))
+	if p.Parallel < 1 || p.Parallel > maxParallel {
+		return withExit(exitUsage, fmt.Errorf("--parallel must be between 1 and %d", maxParallel))
 	}
 	var srcs []string
 	var first remote
@@ -95,7 +100,7 @@ func trimRoot(p string) string {
 
 // finish closes the session (with CodeInterrupted after Ctrl-C), prints
 // the summary and returns the batch error.
-func finish(e *env, c *session.Client, rep *session.Report, err error, verb string) error {
+func finish(e *env, c *session.Session, rep *session.Report, err error, verb string) error {
 	code, msg := session.CodeOK, ""
 	if e.ctx.Err() != nil {
 		code, msg = session.CodeInterrupted, "interrupted by user"
