@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"time"
 )
 
 // checkpointEvery is how many bytes a receiver writes between checkpoints:
@@ -150,5 +149,3 @@ func hashPrefix(f *os.File, n uint64) (hash.Hash, error) {
 	}
 	return h, nil
 }
-
-var _ = time.Time{}
