@@ -27,6 +27,27 @@ type Options struct {
 	// Observer, if set, is called when each transfer starts and when it
 	// ends, from the transfer's goroutine.
 	Observer func(TransferInfo)
+	// Plan, if set, is called once with every file of the batch (those
+	// that failed before starting included), before the first one starts.
+	Plan func(files []TransferInfo)
+	// RateLimit, if set, caps the rate of the file bytes the batch moves,
+	// shared by all its streams (and by other batches given the same
+	// limiter). Pushed bytes are paced as they are packed into packets;
+	// pulled bytes as they are read, which slows the server through flow
+	// control. Default: no limit.
+	RateLimit *RateLimiter
+}
+
+// plan reports the jobs of a batch to Options.Plan.
+func (o Options) plan(jobs []*job) {
+	if o.Plan == nil {
+		return
+	}
+	files := make([]TransferInfo, len(jobs))
+	for i, j := range jobs {
+		files[i] = j.t.Info()
+	}
+	o.Plan(files)
 }
 
 // smallFile is the size up to which a file does not count against
@@ -265,11 +286,13 @@ func endJob(j *job, err error, opts Options, log zerolog.Logger) {
 }
 
 // batchContext turns the end of ctx (Ctrl-C) into CodeInterrupted for
-// every transfer of a batch.
+// every transfer of a batch. The batch context is detached from ctx's own
+// cancellation (whose cause, such as signal.NotifyContext's, would
+// otherwise reach the transfers first) and cancelled only with that code.
 func batchContext(ctx context.Context) (context.Context, func()) {
-	bctx, cancel := context.WithCancelCause(ctx)
+	bctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
-		cancel(&Error{Code: CodeInterrupted, Msg: "interrupted"})
+		cancel(&Error{Code: CodeInterrupted})
 	})
 	return bctx, func() {
 		stop()
@@ -286,6 +309,7 @@ type runner interface {
 
 // run runs jobs on this one connection; jobs cut off by its loss fail.
 func (c *Client) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
+	opts.plan(jobs)
 	for _, j := range c.runJobs(ctx, jobs, opts, pull) {
 		err := c.Err()
 		if err == nil {

@@ -18,6 +18,7 @@ type getJob struct {
 	meta     fileMeta // as listed by the server
 	force    bool
 	noResume bool
+	limit    *RateLimiter // optional
 }
 
 // runGet pulls one file into j.root and reports the verdict to the server.
@@ -79,7 +80,7 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	}
 	t.setRunning()
 	stop := context.AfterFunc(ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(ctx).Code)) })
-	rc := &receiver{root: j.root, path: j.local, meta: meta, offset: info.Offset, rec: rec, progress: t.addBytes}
+	rc := &receiver{root: j.root, path: j.local, meta: meta, offset: info.Offset, rec: rec, progress: t.addBytes, limit: j.limit}
 	rerr := rc.receive(ctx, rs)
 	stop()
 	done := &wire.Done{ID: id}

@@ -17,6 +17,7 @@ type putJob struct {
 	remote   string // clean path under the server root
 	force    bool
 	noResume bool
+	limit    *RateLimiter // optional
 }
 
 // runPut pushes one file: offer it, learn the server's resume offset, take
@@ -73,7 +74,7 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 	}
 	t.setRunning()
 	offset, h := c.resumePoint(f, meta, acc, j.remote)
-	serr := c.sendBody(ctx, t, id, f, meta, offset, h, j.remote)
+	serr := c.sendBody(ctx, t, id, f, meta, offset, h, j.remote, j.limit)
 	s.release()
 	if serr != nil && !serr.Remote {
 		return serr // our side failed; the stream reset tells the server
@@ -122,7 +123,7 @@ func (c *Client) resumePoint(f *os.File, meta fileMeta, acc *wire.Accept, p stri
 
 // sendBody opens the file's stream and sends header, body from offset,
 // and the whole-file SHA-256 trailer.
-func (c *Client) sendBody(ctx context.Context, t *Transfer, id uint64, f *os.File, meta fileMeta, offset uint64, h hash.Hash, remote string) *Error {
+func (c *Client) sendBody(ctx context.Context, t *Transfer, id uint64, f *os.File, meta fileMeta, offset uint64, h hash.Hash, remote string, limit *RateLimiter) *Error {
 	ws, err := c.conn.OpenUniStreamSync(ctx)
 	if err != nil {
 		return streamWriteError(ctx, err, remote)
@@ -132,7 +133,7 @@ func (c *Client) sendBody(ctx context.Context, t *Transfer, id uint64, f *os.Fil
 	if _, err := ws.Write(wire.AppendStreamHeader(nil, wire.StreamHeader{ID: id, Offset: offset})); err != nil {
 		return streamWriteError(ctx, err, remote)
 	}
-	sd := &sender{path: remote, file: f, meta: meta, offset: offset, hash: h, progress: t.addBytes}
+	sd := &sender{path: remote, file: f, meta: meta, offset: offset, hash: h, progress: t.addBytes, limit: limit}
 	if err := sd.send(ctx, ws); err != nil {
 		e := asError(err, remote)
 		ws.CancelWrite(quic.StreamErrorCode(e.Code))

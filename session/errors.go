@@ -55,6 +55,7 @@ type Error struct {
 	Msg    string // detail, may be empty
 
 	verdict bool // the peer's final answer (Reject or Done), not a lost connection
+	lost    bool // caused by the connection going away: matches ErrSessionLost
 }
 
 // isVerdict reports whether err is the peer's final answer on a transfer,
@@ -87,8 +88,12 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Is reports whether target is an *Error with the same code.
+// Is reports whether target is an *Error with the same code, or
+// ErrSessionLost for an error caused by the connection going away.
 func (e *Error) Is(target error) bool {
+	if target == ErrSessionLost {
+		return e.lost
+	}
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code
 }
@@ -101,17 +106,22 @@ func errorf(code ErrorCode, path, format string, args ...any) *Error {
 // asError converts any error into an *Error, mapping file-system errors to
 // their wire codes. Messages keep the underlying cause but never a
 // server-side absolute path (os.Root errors name only the relative path).
+// An error wrapping ErrSessionLost keeps matching it.
 func asError(err error, path string) *Error {
+	lost := errors.Is(err, ErrSessionLost)
 	var e *Error
 	if errors.As(err, &e) {
-		if e.Path == "" && path != "" {
+		if (e.Path == "" && path != "") || (lost && !e.lost) {
 			c := *e
-			c.Path = path
+			if c.Path == "" {
+				c.Path = path
+			}
+			c.lost = c.lost || lost
 			return &c
 		}
 		return e
 	}
-	return &Error{Code: codeOf(err), Path: path, Msg: causeText(err)}
+	return &Error{Code: codeOf(err), Path: path, Msg: causeText(err), lost: lost}
 }
 
 func causeText(err error) string {

@@ -142,7 +142,7 @@ func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 
 func (c *Client) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
-	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume}
+	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
 	j := &job{t: t, key: remote, small: fi.Size() <= smallFile}
 	if _, err := cleanPath(remote); err != nil {
 		j.preErr = err

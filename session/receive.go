@@ -96,6 +96,8 @@ type receiver struct {
 	// progress, if set, is called with the byte count of every chunk
 	// written.
 	progress func(n int)
+	// limit, if set, paces the reads.
+	limit *RateLimiter
 
 	written uint64    // bytes of the .part so far
 	durable uint64    // bytes covered by the last checkpoint
@@ -230,6 +232,9 @@ func (rc *receiver) copyBody(ctx context.Context, f *os.File, r io.Reader) error
 		if uint64(n) > remaining {
 			n = int(remaining)
 		}
+		if rc.limit != nil {
+			n = min(n, rc.limit.chunk())
+		}
 		m, err := io.ReadAtLeast(r, buf[:n], 1)
 		if m > 0 {
 			if _, werr := f.Write(buf[:m]); werr != nil {
@@ -243,6 +248,9 @@ func (rc *receiver) copyBody(ctx context.Context, f *os.File, r io.Reader) error
 			}
 			if rc.written-rc.durable >= checkpointEvery {
 				rc.checkpoint(f)
+			}
+			if perr := rc.limit.pace(ctx, m); perr != nil {
+				return streamReadError(ctx, perr, rc.path)
 			}
 		}
 		if err != nil {

@@ -62,6 +62,9 @@ type SessionConfig struct {
 	Logger zerolog.Logger
 }
 
+// dialAttempt bounds one reconnect attempt (handshake and hello).
+const dialAttempt = 5 * time.Second
+
 // DialFunc connects a new Client that registers its transfers in table.
 type DialFunc func(ctx context.Context, table *Table) (*Client, error)
 
@@ -82,6 +85,7 @@ type Session struct {
 	c          *Client
 	lostAt     time.Time
 	reconnects int
+	retired    SessionStats // counters of the connections replaced so far
 }
 
 // NewSession dials the first connection.
@@ -159,10 +163,14 @@ func (s *Session) reconnect(ctx context.Context, old *Client) (*Client, error) {
 	for attempt := 1; ; attempt++ {
 		s.event(Event{Kind: EventReconnecting, Attempt: attempt, Err: cause})
 		s.cfg.Logger.Warn().Int("attempt", attempt).AnErr("cause", cause).Msg("connection lost; reconnecting")
-		dctx, cancel := context.WithDeadline(ctx, minTime(deadline, time.Now().Add(15*time.Second)))
+		// A short attempt: a handshake started while the server was
+		// down retransmits its Initial with exponential backoff, so a
+		// fresh attempt reaches a server that came back sooner.
+		dctx, cancel := context.WithDeadline(ctx, minTime(deadline, time.Now().Add(dialAttempt)))
 		c, err := s.dial(dctx, s.table)
 		cancel()
 		if err == nil {
+			s.retire(s.c)
 			s.c = c
 			s.reconnects++
 			s.event(Event{Kind: EventReconnected, Delay: time.Since(lostAt)})
@@ -244,6 +252,7 @@ func (s *Session) Mkdir(ctx context.Context, p string) error {
 // run runs jobs to the end, reconnecting as often as needed (within
 // RetryFor each time).
 func (s *Session) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
+	opts.plan(jobs)
 	pending := jobs
 	for len(pending) > 0 {
 		c, err := s.current(ctx)

@@ -20,6 +20,7 @@ type sender struct {
 	offset   uint64    // first byte to send
 	hash     hash.Hash // SHA-256 state of the first offset bytes (nil when offset is 0)
 	progress func(n int)
+	limit    *RateLimiter // optional
 }
 
 // openSource opens a local or root-relative file for sending and stats it.
@@ -69,7 +70,12 @@ func (s *sender) send(ctx context.Context, w io.Writer) error {
 		m, err := s.file.ReadAt(buf[:n], off)
 		if m > 0 {
 			h.Write(buf[:m])
-			if _, werr := w.Write(buf[:m]); werr != nil {
+			if wn, werr := s.limit.write(ctx, w, buf[:m]); werr != nil {
+				// The accepted part of the chunk may have reached
+				// the receiver, and its durable offset: count it.
+				if wn > 0 && s.progress != nil {
+					s.progress(wn)
+				}
 				return streamWriteError(ctx, werr, s.path)
 			}
 			off += int64(m)
@@ -92,7 +98,7 @@ func (s *sender) send(ctx context.Context, w io.Writer) error {
 	if now := metaOf(fi); now.Size != s.meta.Size || !now.MTime.Equal(s.meta.MTime) {
 		return errorf(CodeSourceChanged, s.path, "file changed while being sent")
 	}
-	if _, err := w.Write(h.Sum(nil)); err != nil {
+	if _, err := s.limit.write(ctx, w, h.Sum(nil)); err != nil {
 		return streamWriteError(ctx, err, s.path)
 	}
 	return nil
