@@ -21,6 +21,8 @@ type cli struct {
 	Home      string `name:"home" env:"QXFER_HOME" placeholder:"DIR" help:"Directory holding identity, known_hosts and authorized_clients (default: $XDG_CONFIG_HOME/qxfer or ~/.config/qxfer)."`
 	LogLevel  string `name:"log-level" env:"QXFER_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
 	LogFormat string `name:"log-format" env:"QXFER_LOG_FORMAT" default:"auto" enum:"auto,console,json" help:"Log format: console on a terminal and json otherwise when auto (${enum})."`
+	Quiet     bool   `name:"quiet" short:"q" env:"QXFER_QUIET" help:"No progress bars, and only the first line of the summary (errors and security notices still print)."`
+	JSON      bool   `name:"json" env:"QXFER_JSON" help:"Print newline-delimited JSON events on stdout instead of progress bars and the summary (see README, \"Machine-readable output\")."`
 
 	Serve   serveCmd   `cmd:"" help:"Serve a directory to authorized clients."`
 	Push    pushCmd    `cmd:"" help:"Upload files into a remote directory."`
@@ -29,6 +31,9 @@ type cli struct {
 	Shell   shellCmd   `cmd:"" help:"Open an interactive session (put, get, ls, cd, jobs, cancel...)."`
 	ID      idCmd      `cmd:"" name:"id" help:"Print this installation's fingerprint."`
 	Version versionCmd `cmd:"" help:"Print the qxfer, protocol and quic-go versions."`
+
+	Doctor     doctorCmd     `cmd:"" help:"Check this machine's UDP setup and, given a host, whether it answers, its round trip time and fingerprint."`
+	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 }
 
 // env is what every command's Run receives.
@@ -38,6 +43,11 @@ type env struct {
 	stderr io.Writer
 	log    zerolog.Logger
 	home   string
+	config *config     // $QXFER_HOME/config.toml; nil if there is none
+	quiet  bool        // --quiet
+	json   bool        // --json
+	noteW  *noteWriter // messages for the user: stderr, or above the progress bars
+	hook   eventHook   // connection events for the --json stream
 }
 
 // kongExit is raised (as a panic) when kong wants to exit, after --help
@@ -55,20 +65,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			code = int(k)
 		}
 	}()
+	if len(args) > 0 && args[0] == completeCmd {
+		return runComplete(stdout, stderr)
+	}
 	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("qxfer"),
-		kong.Description("Move files over QUIC: one connection, a stream per file, mutual TLS."),
-		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(kongExit(code)) }),
-	)
+	// The configuration file supplies defaults; it lives in the home
+	// directory, which must be known before parsing. Without a home
+	// directory there is no file, and c.home reports the problem below.
+	var opts []kong.Option
+	load := &configLoad{}
+	if home, err := preHome(args, os.Getenv); err == nil {
+		load.path = filepath.Join(home, configFile)
+		opts = append(opts, load.option())
+	}
+	parser, err := newParser(&c, stdout, stderr, opts...)
 	if err != nil {
-		fmt.Fprintln(stderr, "qxfer:", err)
+		if load.err != nil {
+			err = load.err // with its position and hints
+		}
+		printError(stderr, err)
 		return exitUsage
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			printError(stderr, ce)
+			return exitUsage
+		}
 		var pe *kong.ParseError
 		if errors.As(err, &pe) {
 			fmt.Fprintf(stderr, "qxfer: %s\n", err)
@@ -78,7 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		printError(stderr, err)
 		return exitUsage
 	}
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: c.logger(stderr)}
+	notes := &noteWriter{stderr: stderr}
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: c.logger(notes), config: load.cfg, quiet: c.Quiet, json: c.JSON, noteW: notes}
 	e.home, err = c.home()
 	if err != nil {
 		printError(stderr, err)
@@ -89,6 +114,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		return exitCode(err)
 	}
 	return exitOK
+}
+
+// newParser builds the kong parser for c; run and the completion use it.
+func newParser(c *cli, stdout, stderr io.Writer, opts ...kong.Option) (*kong.Kong, error) {
+	return kong.New(c, append([]kong.Option{
+		kong.Name("qxfer"),
+		kong.Description("Move files over QUIC: one connection, a stream per file, mutual TLS."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+	}, opts...)...)
 }
 
 func (c *cli) home() (string, error) {
@@ -108,7 +144,7 @@ func (c *cli) logger(w io.Writer) zerolog.Logger {
 	format := c.LogFormat
 	if format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if f, ok := stderrFile(w); ok && isatty.IsTerminal(f.Fd()) {
 			format = "console"
 		}
 	}

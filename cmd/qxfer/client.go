@@ -15,15 +15,18 @@ import (
 // clientFlags are shared by every command that connects to a server.
 type clientFlags struct {
 	Fingerprint    string `name:"fingerprint" env:"QXFER_FINGERPRINT" placeholder:"FP" help:"Accept only a server with this fingerprint (instead of known_hosts)."`
-	ConnectTimeout string `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
+	ConnectTimeout string `name:"connect-timeout" default:"15s" env:"QXFER_CONNECT_TIMEOUT" help:"Give up connecting after this long."`
 	IdleTimeout    string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Consider the connection dead after this long without packets (keep-alives are sent)."`
 	RetryFor       string `name:"retry-for" default:"2m" env:"QXFER_RETRY_FOR" help:"When the connection dies, keep reconnecting (with backoff) this long, then resume unfinished transfers; 0 disables."`
 }
 
 // connect dials r's server with this installation's identity, pinning its
 // fingerprint in known_hosts on first contact. The session reconnects by
-// itself for --retry-for when the connection dies.
+// itself for --retry-for when the connection dies. A host alias from
+// config.toml is replaced by its address, and its fingerprint is pinned
+// unless --fingerprint is given.
 func (f *clientFlags) connect(e *env, r remote) (*session.Session, error) {
+	r, pin := e.config.resolve(r)
 	id, err := e.identity()
 	if err != nil {
 		return nil, err
@@ -38,6 +41,8 @@ func (f *clientFlags) connect(e *env, r remote) (*session.Session, error) {
 			return nil, withExit(exitUsage, fmt.Errorf("--fingerprint: %w", err), "pass the server's fingerprint as printed by 'qxfer id' on the server")
 		}
 		cfg.Fingerprint = fp
+	} else if !pin.IsZero() {
+		cfg.Fingerprint = pin
 	} else {
 		kh, err := certs.LoadKnownHosts(filepath.Join(e.home, certs.KnownHostsFile))
 		if err != nil {
@@ -116,20 +121,24 @@ func quicVersion() string {
 	return "unknown"
 }
 
-// printEvent tells the user about reconnects and migrations on stderr.
+// printEvent tells the user about reconnects and migrations on stderr
+// (above the progress bars while they are shown), and adds them to the
+// --json stream.
 func printEvent(e *env, ev session.Event) {
+	e.hook.call(ev)
+	w := e.notes()
 	switch ev.Kind {
 	case session.EventReconnecting:
 		if ev.Attempt == 1 {
-			fmt.Fprintf(e.stderr, "qxfer: connection lost (%v); reconnecting\n", ev.Err)
+			fmt.Fprintf(w, "qxfer: connection lost (%v); reconnecting\n", ev.Err)
 		} else {
-			fmt.Fprintf(e.stderr, "qxfer: reconnect attempt %d failed (%v)\n", ev.Attempt-1, ev.Err)
+			fmt.Fprintf(w, "qxfer: reconnect attempt %d failed (%v)\n", ev.Attempt-1, ev.Err)
 		}
 	case session.EventReconnected:
-		fmt.Fprintf(e.stderr, "qxfer: reconnected after %s; resuming unfinished transfers\n", ev.Delay.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "qxfer: reconnected after %s; resuming unfinished transfers\n", ev.Delay.Round(100*time.Millisecond))
 	case session.EventMigrated:
-		fmt.Fprintf(e.stderr, "qxfer: network changed (%s); connection migrated, transfers continue\n", ev.Detail)
+		fmt.Fprintf(w, "qxfer: network changed (%s); connection migrated, transfers continue\n", ev.Detail)
 	case session.EventMigrationFailed:
-		fmt.Fprintf(e.stderr, "qxfer: network changed (%s) but the new path failed (%v); reconnecting\n", ev.Detail, ev.Err)
+		fmt.Fprintf(w, "qxfer: network changed (%s) but the new path failed (%v); reconnecting\n", ev.Detail, ev.Err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 type lsCmd struct {
 	clientFlags
-	Target string `arg:"" name:"HOST[:PORT][:PATH]" help:"Server and optional path (default: the root)."`
+	Target string `arg:"" name:"HOST[:PORT][:PATH]" predictor:"host" help:"Server and optional path (default: the root)."`
 }
 
 // Run prints one entry per line: kind and mode, size, modification time,

@@ -55,6 +55,14 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"freeaddr":  cmdFreeAddr,
 	"envfile":   cmdEnvFile,
 	"expand":    cmdExpand,
+	// script_cmds_test.go
+	"qxfer-bg":  cmdQxferBg,
+	"signal":    cmdSignal,
+	"send":      cmdSend,
+	"closein":   cmdCloseIn,
+	"wait-exit": cmdWaitExit,
+	"wait-file": cmdWaitFile,
+	"sumbytes":  cmdSumBytes,
 }
 
 func setupScript(e *testscript.Env) error {

@@ -13,10 +13,10 @@ import (
 type serveCmd struct {
 	Listen       string `name:"listen" short:"l" default:"[::]:4433" env:"QXFER_LISTEN" help:"UDP address to listen on."`
 	Root         string `name:"root" required:"" env:"QXFER_ROOT" placeholder:"DIR" help:"Directory to serve; nothing outside it is ever read or written."`
-	ReadOnly     bool   `name:"read-only" help:"Refuse uploads and mkdir."`
+	ReadOnly     bool   `name:"read-only" env:"QXFER_READ_ONLY" help:"Refuse uploads and mkdir."`
 	Open         bool   `name:"open" help:"Accept any client certificate (no authorized_clients check). Dangerous."`
-	MaxTransfers int    `name:"max-transfers" default:"1024" help:"Transfers one session may have in flight."`
-	IdleTimeout  string `name:"idle-timeout" default:"30s" help:"Close connections silent for this long."`
+	MaxTransfers int    `name:"max-transfers" default:"1024" env:"QXFER_MAX_TRANSFERS" help:"Transfers one session may have in flight."`
+	IdleTimeout  string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Close connections silent for this long."`
 }
 
 // Run serves until SIGINT or SIGTERM.

@@ -22,9 +22,10 @@ import (
 
 type shellCmd struct {
 	clientFlags
+	rateFlags
 	Parallel int    `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once, per command."`
 	Force    bool   `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
-	Target   string `arg:"" name:"HOST[:PORT]" help:"Server to open a session with."`
+	Target   string `arg:"" name:"HOST[:PORT]" predictor:"host" help:"Server to open a session with."`
 }
 
 const shellHelp = `commands:
@@ -70,13 +71,17 @@ func (s *shellCmd) Run(e *env) error {
 	if s.Parallel < 1 || s.Parallel > maxParallel {
 		return withExit(exitUsage, fmt.Errorf("--parallel must be between 1 and %d", maxParallel))
 	}
+	limit, err := s.limiter()
+	if err != nil {
+		return err
+	}
 	c, err := s.connect(e, r)
 	if err != nil {
 		return err
 	}
 	lcwd, _ := os.Getwd()
 	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, ctx: e.ctx, cwd: trimRoot(r.Path), lcwd: lcwd, jobs: map[uint64]session.TransferInfo{}}
-	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, Observer: sh.observe}
+	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, Observer: sh.observe, RateLimit: limit}
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	sh.ctx = ctx
@@ -180,10 +185,19 @@ func (sh *shell) exec(line string) bool {
 		err = sh.cd(args)
 	case "lcd":
 		err = sh.lcd(args)
-	case "put":
-		err = sh.put(args)
-	case "get":
-		err = sh.get(args)
+	case "put", "get":
+		if cmd == "put" {
+			err = sh.put(args)
+		} else {
+			err = sh.get(args)
+		}
+		if err != nil {
+			// A transfer that could not even start counts as failed
+			// for the exit status.
+			sh.mu.Lock()
+			sh.failed++
+			sh.mu.Unlock()
+		}
 	case "jobs":
 		sh.printJobs()
 	case "cancel":
@@ -382,7 +396,7 @@ func (sh *shell) observe(ti session.TransferInfo) {
 	case session.Skipped:
 		fmt.Fprintf(sh.out, "[%d] up to date %s\n", ti.ID, ti.Path)
 	case session.Failed, session.Cancelled:
-		fmt.Fprintf(sh.out, "[%d] %s %s %s: %v\n", ti.ID, ti.State, ti.Dir, ti.Path, ti.Err)
+		fmt.Fprintf(sh.out, "[%d] %s %s %v\n", ti.ID, ti.State, ti.Dir, ti.Err)
 	}
 }
 

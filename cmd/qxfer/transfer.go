@@ -16,6 +16,7 @@ type transferFlags struct {
 	Force     bool `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
 	NoResume  bool `name:"no-resume" help:"Start every file from the beginning, replacing partial (.part) files."`
 	clientFlags
+	rateFlags
 }
 
 func (f *transferFlags) options() session.Options {
@@ -28,7 +29,7 @@ const maxParallel = 256
 
 type pushCmd struct {
 	transferFlags
-	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE_DIR" help:"Local files or directories, then the remote directory to upload into."`
+	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE_DIR" predictor:"remote" help:"Local files or directories, then the remote directory to upload into."`
 }
 
 // Run uploads.
@@ -43,17 +44,22 @@ func (p *pushCmd) Run(e *env) error {
 	if err != nil {
 		return withExit(exitUsage, err, "the last argument is the remote directory, for example host:uploads or host:4433:uploads")
 	}
+	opts := p.options()
+	if opts.RateLimit, err = p.limiter(); err != nil {
+		return err
+	}
 	c, err := p.connect(e, dst)
 	if err != nil {
 		return err
 	}
-	rep, err := c.Push(e.ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), p.options())
-	return finish(e, c, rep, err, "pushed")
+	b := startBatch(e, c, "push", dst.Addr())
+	rep, err := c.Push(e.ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), b.options(opts))
+	return finish(e, c, b, rep, err, "pushed")
 }
 
 type pullCmd struct {
 	transferFlags
-	Args []string `arg:"" name:"HOST[:PORT]:REMOTE... LOCAL_DIR" help:"Remote files or directories (all on one server), then the local directory to download into."`
+	Args []string `arg:"" name:"HOST[:PORT]:REMOTE... LOCAL_DIR" predictor:"remote" help:"Remote files or directories (all on one server), then the local directory to download into."`
 }
 
 // Run downloads.
@@ -78,12 +84,18 @@ func (p *pullCmd) Run(e *env) error {
 		}
 		srcs = append(srcs, trimRoot(r.Path))
 	}
+	opts := p.options()
+	var err error
+	if opts.RateLimit, err = p.limiter(); err != nil {
+		return err
+	}
 	c, err := p.connect(e, first)
 	if err != nil {
 		return err
 	}
-	rep, err := c.Pull(e.ctx, srcs, p.Args[len(p.Args)-1], p.options())
-	return finish(e, c, rep, err, "pulled")
+	b := startBatch(e, c, "pull", first.Addr())
+	rep, err := c.Pull(e.ctx, srcs, p.Args[len(p.Args)-1], b.options(opts))
+	return finish(e, c, b, rep, err, "pulled")
 }
 
 // trimRoot maps a remote path to the server root: paths are always
@@ -98,37 +110,43 @@ func trimRoot(p string) string {
 	return p
 }
 
-// finish closes the session (with CodeInterrupted after Ctrl-C), prints
-// the summary and returns the batch error.
-func finish(e *env, c *session.Session, rep *session.Report, err error, verb string) error {
+// finish takes the progress display down, closes the session (with
+// CodeInterrupted after Ctrl-C), prints the summary and returns the batch
+// error.
+func finish(e *env, c *session.Session, b *batch, rep *session.Report, err error, verb string) error {
+	b.close()
+	st := c.Stats()
 	code, msg := session.CodeOK, ""
 	if e.ctx.Err() != nil {
 		code, msg = session.CodeInterrupted, "interrupted by user"
 	}
 	c.CloseWithCode(code, msg)
 	if err != nil {
-		if e.ctx.Err() != nil {
-			return withExit(exitInterrupted, errors.New("interrupted"))
+		switch {
+		case e.ctx.Err() != nil:
+			err = withExit(exitInterrupted, errors.New("interrupted"))
+		case errors.Is(err, session.ErrSessionLost):
+			err = withExit(exitConnect, err)
 		}
-		if errors.Is(err, session.ErrSessionLost) {
-			return withExit(exitConnect, err)
-		}
+		b.summary(nil, st, err)
 		return err
 	}
-	printSummary(e.stdout, e.stderr, rep, verb)
-	return rep.Err()
+	switch {
+	case e.json:
+		printFailures(e.stderr, rep)
+	default:
+		printSummary(e.stdout, e.stderr, rep, verb)
+		if !e.quiet {
+			printDetails(e.stdout, rep, st, verb)
+		}
+	}
+	err = rep.Err()
+	b.summary(rep, st, err)
+	return err
 }
 
 func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
-	for _, f := range rep.Files {
-		if f.State == session.Failed || f.State == session.Cancelled {
-			if f.Err != nil {
-				fmt.Fprintf(errw, "qxfer: %v\n", f.Err)
-			} else {
-				fmt.Fprintf(errw, "qxfer: %s: %s\n", displayPath(f), f.State)
-			}
-		}
-	}
+	printFailures(errw, rep)
 	done := rep.Count(session.Done)
 	secs := rep.Duration.Seconds()
 	rate := 0.0
@@ -147,6 +165,19 @@ func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
 		fmt.Fprintf(out, ", %d cancelled", n)
 	}
 	fmt.Fprintln(out)
+}
+
+// printFailures names each file that did not arrive, with its reason.
+func printFailures(errw io.Writer, rep *session.Report) {
+	for _, f := range rep.Files {
+		if f.State == session.Failed || f.State == session.Cancelled {
+			if f.Err != nil {
+				fmt.Fprintf(errw, "qxfer: %v\n", f.Err)
+			} else {
+				fmt.Fprintf(errw, "qxfer: %s: %s\n", displayPath(f), f.State)
+			}
+		}
+	}
 }
 
 func displayPath(f session.TransferInfo) string {
