@@ -203,6 +203,10 @@ func (c *Client) getJob(root *os.Root, remote, local string, e Entry, opts Optio
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
 	gj := getJob{remote: remote, local: local, root: root, meta: fileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
 	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, c *Client, t *Transfer, _ *slot) error {
-		return c.runGet(ctx, t, gj)
+		return retryFromZero(func(noResume bool) error {
+			gj := gj
+			gj.noResume = gj.noResume || noResume
+			return c.runGet(ctx, t, gj)
+		})
 	}}
 }

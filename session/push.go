@@ -147,7 +147,13 @@ func (c *Client) putJob(local, remote string, fi fs.FileInfo, opts Options) *job
 	if _, err := cleanPath(remote); err != nil {
 		j.preErr = err
 	}
-	j.run = func(ctx context.Context, c *Client, t *Transfer, s *slot) error { return c.runPut(ctx, t, pj, s) }
+	j.run = func(ctx context.Context, c *Client, t *Transfer, s *slot) error {
+		return retryFromZero(func(noResume bool) error {
+			pj := pj
+			pj.noResume = pj.noResume || noResume
+			return c.runPut(ctx, t, pj, s)
+		})
+	}
 	return j
 }
 

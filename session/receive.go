@@ -184,13 +184,23 @@ func (rc *receiver) open() (*os.File, error) {
 		rc.hash = sha256.New()
 		return f, nil
 	}
-	h, err := rc.rec.hash()
-	if err != nil {
-		return nil, errorf(CodeInternal, rc.path, "%v", err)
+	want, err := rc.rec.prefixHash()
+	if err != nil || rc.rec.Offset != rc.offset {
+		return nil, errorf(CodeInternal, rc.path, "resume record does not cover offset %d", rc.offset)
 	}
-	f, err := rc.root.OpenFile(part, os.O_WRONLY, 0o600)
+	f, err := rc.root.OpenFile(part, os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, asError(err, rc.path)
+	}
+	// The sender checked the record's prefix hash against its file; make
+	// sure the bytes on disk are still the ones the record describes
+	// before appending to them (the hash continues from these bytes, so a
+	// .part changed behind the record's back would otherwise go unseen).
+	h, err := hashPrefix(f, rc.offset)
+	if err != nil || !bytes.Equal(h.Sum(nil), want) {
+		f.Close()
+		removePartial(rc.root, rc.path)
+		return nil, errorf(CodeHashMismatch, rc.path, "partial file no longer matches its resume record; it was removed, send again to start over")
 	}
 	if err := f.Truncate(int64(rc.offset)); err != nil {
 		f.Close()

@@ -149,3 +149,15 @@ func hashPrefix(f *os.File, n uint64) (hash.Hash, error) {
 	}
 	return h, nil
 }
+
+// retryFromZero runs a transfer and, if it ends in a hash mismatch, once
+// more from offset 0: the receiver removes a .part it cannot trust (its
+// bytes no longer match their resume record, or the whole-file hash
+// failed), so a second attempt starts clean.
+func retryFromZero(run func(noResume bool) error) error {
+	err := run(false)
+	if errors.Is(err, &Error{Code: CodeHashMismatch}) {
+		err = run(true)
+	}
+	return err
+}
