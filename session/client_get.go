@@ -33,8 +33,7 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	if dec == destUpToDate {
 		return &Error{Code: CodeUpToDate, Path: j.local}
 	}
-	rec := loadRecord(j.root, j.local)
-	offset, prefix := resumeOffer(j.root, j.local, j.meta, j.noResume)
+	offset, prefix, rec := resumeOffer(j.root, j.local, j.meta, j.noResume)
 	get := &wire.Get{Path: j.remote, Offset: offset, PrefixHash: prefix}
 	if j.noResume {
 		get.Flags |= wire.FlagNoResume

@@ -119,21 +119,22 @@ func removePartial(root *os.Root, p string) {
 	root.Remove(recordName(p))
 }
 
-// resumeOffer is what a receiver offers a sender for p: the durable offset
-// and the hash of that prefix, or zero when it holds nothing usable.
-func resumeOffer(root *os.Root, p string, m fileMeta, noResume bool) (uint64, []byte) {
+// resumeOffer is what a receiver offers a sender for p: the durable offset,
+// the hash of that prefix and the record they come from, or zero and nil
+// when it holds nothing usable.
+func resumeOffer(root *os.Root, p string, m fileMeta, noResume bool) (uint64, []byte, *resumeRecord) {
 	if noResume {
-		return 0, nil
+		return 0, nil, nil
 	}
 	r := loadRecord(root, p)
 	if !r.matches(m) || r.Offset == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	ph, err := r.prefixHash()
 	if err != nil {
-		return 0, nil
+		return 0, nil, nil
 	}
-	return r.Offset, ph
+	return r.Offset, ph, r
 }
 
 // hashPrefix hashes the first n bytes of f and returns the hash state,

@@ -325,11 +325,8 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 		}
 		return err
 	}
-	offset, prefix := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, force: force, offset: offset}
-	if offset > 0 {
-		x.rec = loadRecord(ss.srv.root, p)
-	}
+	offset, prefix, rec := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
+	x := &serverXfer{t: t, ctx: tctx, meta: meta, force: force, offset: offset, rec: rec}
 	t.mu.Lock()
 	t.stop = func(e *Error) { ss.abort(m.ID, x, e) }
 	t.mu.Unlock()
