@@ -60,6 +60,11 @@ func startServer(t testing.TB, cfg ServerConfig, authorize func(certs.Fingerprin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, srv, ln, cfg.Root, id)
+}
+
+// serveOn runs srv on ln until the test ends or ts.stop is called.
+func serveOn(t testing.TB, srv *Server, ln *quicx.Listener, root string, id *certs.Identity) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -67,7 +72,7 @@ func startServer(t testing.TB, cfg ServerConfig, authorize func(certs.Fingerprin
 			t.Errorf("serve: %v", err)
 		}
 	})
-	ts := &testServer{srv: srv, ln: ln, root: cfg.Root, id: id, addr: ln.Addr().String()}
+	ts := &testServer{srv: srv, ln: ln, root: root, id: id, addr: ln.Addr().String()}
 	var once sync.Once
 	ts.stop = func() {
 		once.Do(func() {

@@ -104,25 +104,7 @@ func serveAt(t testing.TB, root string, id *certs.Identity, addr string, qc quic
 	if err != nil {
 		t.Fatalf("listen on %s: %v", addr, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Serve(ctx, ln); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	ts := &testServer{srv: srv, ln: ln, root: root, id: id, addr: ln.Addr().String()}
-	var once sync.Once
-	ts.stop = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			ln.Close()
-			srv.Close()
-		})
-	}
-	t.Cleanup(ts.stop)
-	return ts
+	return serveOn(t, srv, ln, root, id)
 }
 
 // quickServer is a server that drops a silent connection as soon as the

@@ -27,6 +27,18 @@ func (f *transferFlags) options() session.Options {
 // connection), so parallel streams never stall.
 const maxParallel = 256
 
+// check validates what push and pull share: at least two arguments and a
+// --parallel within range.
+func (f *transferFlags) check(args []string, short, usage string) error {
+	if len(args) < 2 {
+		return withExit(exitUsage, errors.New(short), usage)
+	}
+	if f.Parallel < 1 || f.Parallel > maxParallel {
+		return withExit(exitUsage, fmt.Errorf("--parallel must be between 1 and %d", maxParallel))
+	}
+	return nil
+}
+
 type pushCmd struct {
 	transferFlags
 	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE_DIR" predictor:"remote" help:"Local files or directories, then the remote directory to upload into."`
@@ -34,11 +46,8 @@ type pushCmd struct {
 
 // Run uploads.
 func (p *pushCmd) Run(e *env) error {
-	if len(p.Args) < 2 {
-		return withExit(exitUsage, errors.New("push needs at least one local path and a remote directory"), "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE_DIR")
-	}
-	if p.Parallel < 1 || p.Parallel > maxParallel {
-		return withExit(exitUsage, fmt.Errorf("--parallel must be between 1 and %d", maxParallel))
+	if err := p.check(p.Args, "push needs at least one local path and a remote directory", "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE_DIR"); err != nil {
+		return err
 	}
 	dst, err := parseRemote(p.Args[len(p.Args)-1])
 	if err != nil {
@@ -64,11 +73,8 @@ type pullCmd struct {
 
 // Run downloads.
 func (p *pullCmd) Run(e *env) error {
-	if len(p.Args) < 2 {
-		return withExit(exitUsage, errors.New("pull needs at least one remote path and a local directory"), "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL_DIR")
-	}
-	if p.Parallel < 1 || p.Parallel > maxParallel {
-		return withExit(exitUsage, fmt.Errorf("--parallel must be between 1 and %d", maxParallel))
+	if err := p.check(p.Args, "pull needs at least one remote path and a local directory", "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL_DIR"); err != nil {
+		return err
 	}
 	var srcs []string
 	var first remote
