@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -199,5 +200,103 @@ func TestRouteSource(t *testing.T) {
 	}
 	if !ip.IsLoopback() {
 		t.Errorf("route source to 127.0.0.1: got %s, want a loopback address", ip)
+	}
+}
+
+// TestWatchRoute changes the route to the server (from 127.0.0.1 to
+// 127.0.0.2, both loopback on Linux) in the middle of an echo: the watcher
+// moves the connection to a socket on the new address and the echo
+// completes. A route to an address the machine does not have fails the
+// migration and is reported, leaving the connection on its old path.
+func TestWatchRoute(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs 127.0.0.2 as a loopback address")
+	}
+	tests := []struct {
+		name    string
+		to      net.IP
+		wantErr bool
+	}{
+		{name: "new address", to: net.IPv4(127, 0, 0, 2)},
+		{name: "address not on this machine", to: net.IPv4(192, 0, 2, 1), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, peers := listen(t, identity(t), func(certs.Fingerprint) error { return nil })
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, err := Dial(ctx, ln.Addr().String(), ClientTLS(identity(t), testALPN, "x", func(certs.Fingerprint) error { return nil }), Config{}, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(0, "")
+			<-peers
+			var (
+				mu      sync.Mutex
+				route   = net.IPv4(127, 0, 0, 1)
+				results = make(chan error, 4)
+			)
+			source := func(net.Addr) (net.IP, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				return route, nil
+			}
+			wctx, stop := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				c.watchRoute(wctx, 20*time.Millisecond, source, func(_, _ net.IP, err error) {
+					select {
+					case results <- err:
+					default: // a failed route is retried every tick
+					}
+				})
+			})
+			defer func() { stop(); wg.Wait() }()
+
+			str, err := c.OpenStreamSync(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := make([]byte, 4<<20)
+			rand.Read(data)
+			got := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(str)
+				got <- b
+			}()
+			str.Write(data[:1<<20])
+			mu.Lock()
+			route = tt.to
+			mu.Unlock()
+			var merr error
+			select {
+			case merr = <-results:
+			case <-ctx.Done():
+				t.Fatal("the watcher did not react to the route change")
+			}
+			if (merr != nil) != tt.wantErr {
+				t.Fatalf("migration error: got %v, want error %v", merr, tt.wantErr)
+			}
+			str.Write(data[1<<20:])
+			str.Close()
+			select {
+			case b := <-got:
+				if !bytes.Equal(b, data) {
+					t.Fatalf("echo: got %d bytes, want %d identical", len(b), len(data))
+				}
+			case <-ctx.Done():
+				t.Fatal("echo did not finish")
+			}
+			wantIP, wantMigrations := tt.to, 1
+			if tt.wantErr {
+				wantIP, wantMigrations = net.IPv4(127, 0, 0, 1), 0
+			}
+			if ip := c.LocalUDPAddr().IP; !tt.wantErr && !ip.Equal(wantIP) {
+				t.Errorf("local address after the route change: got %s, want %s", ip, wantIP)
+			}
+			if got := c.Migrations(); got != wantMigrations {
+				t.Errorf("migrations: got %d, want %d", got, wantMigrations)
+			}
+		})
 	}
 }
