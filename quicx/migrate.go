@@ -91,12 +91,12 @@ func RouteSource(remote net.Addr) (net.IP, error) {
 // onMigrate, if set, is called after every attempt with its error (nil on
 // success). It returns when ctx is done or the connection has closed.
 func (c *Conn) WatchRoute(ctx context.Context, interval time.Duration, onMigrate func(from, to net.IP, err error)) {
-	c.watchRoute(ctx, interval, RouteSource, onMigrate)
+	c.WatchRouteWith(ctx, interval, RouteSource, onMigrate)
 }
 
-// watchRoute is WatchRoute with the route lookup as a parameter, so tests
-// can change the route without changing the machine's network.
-func (c *Conn) watchRoute(ctx context.Context, interval time.Duration, source func(net.Addr) (net.IP, error), onMigrate func(from, to net.IP, err error)) {
+// WatchRouteWith is WatchRoute with the route lookup as a parameter, so
+// tests can change the route without changing the machine's network.
+func (c *Conn) WatchRouteWith(ctx context.Context, interval time.Duration, source func(net.Addr) (net.IP, error), onMigrate func(from, to net.IP, err error)) {
 	last, err := source(c.RemoteAddr())
 	if err != nil {
 		last = nil

@@ -244,7 +244,7 @@ func TestWatchRoute(t *testing.T) {
 			wctx, stop := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			wg.Go(func() {
-				c.watchRoute(wctx, 20*time.Millisecond, source, func(_, _ net.IP, err error) {
+				c.WatchRouteWith(wctx, 20*time.Millisecond, source, func(_, _ net.IP, err error) {
 					select {
 					case results <- err:
 					default: // a failed route is retried every tick

@@ -51,6 +51,10 @@ type ClientConfig struct {
 	WatchRoute time.Duration
 	// OnEvent, if set, receives connection events (migrations).
 	OnEvent func(Event)
+	// RouteSource says which local address routes to the server; the
+	// route watcher migrates when it changes. Default quicx.RouteSource
+	// (the operating system's routing table); tests replace it.
+	RouteSource func(net.Addr) (net.IP, error)
 	// Logger receives the client's logs. The zero value discards them.
 	Logger zerolog.Logger
 }
@@ -225,7 +229,11 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 		if interval == 0 {
 			interval = 2 * time.Second
 		}
-		c.wg.Go(func() { c.watchRoute(interval, cfg.OnEvent) })
+		source := cfg.RouteSource
+		if source == nil {
+			source = quicx.RouteSource
+		}
+		c.wg.Go(func() { c.watchRoute(interval, source, cfg.OnEvent) })
 	}
 	return c, nil
 }
@@ -434,8 +442,8 @@ func (c *Client) Migrate(ctx context.Context, laddr string) error { return c.con
 // watchRoute migrates the connection when the route to the server changes.
 // If a migration fails, the old path is presumed gone: the connection is
 // closed so that a Session reconnects and resumes.
-func (c *Client) watchRoute(interval time.Duration, onEvent func(Event)) {
-	c.conn.WatchRoute(c.conn.Context(), interval, func(from, to net.IP, err error) {
+func (c *Client) watchRoute(interval time.Duration, source func(net.Addr) (net.IP, error), onEvent func(Event)) {
+	c.conn.WatchRouteWith(c.conn.Context(), interval, source, func(from, to net.IP, err error) {
 		ev := Event{Kind: EventMigrated, Detail: fmt.Sprintf("%s -> %s", from, to), Err: err}
 		if err != nil {
 			ev.Kind = EventMigrationFailed

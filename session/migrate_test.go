@@ -2,9 +2,12 @@ package session
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/qxfer/qxfer/internal/udpproxy"
 )
@@ -123,5 +126,88 @@ func TestPathChange(t *testing.T) {
 				checkGoroutines(t, base)
 			})
 		}
+	}
+}
+
+// TestRouteChange drives the client's route watcher: when the local
+// address that routes to the server changes, the live connection moves to
+// a socket on the new address and the push goes on; when the new address
+// cannot be used (the host does not have it), the session falls back to
+// reconnecting and resumes the file.
+func TestRouteChange(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs 127.0.0.2 as a loopback address")
+	}
+	const (
+		size = 32 << 20
+		name = "route.bin"
+	)
+	tests := []struct {
+		name      string
+		to        net.IP
+		reconnect bool
+	}{
+		{name: "new address", to: net.IPv4(127, 0, 0, 2)},
+		{name: "unusable address", to: net.IPv4(192, 0, 2, 1), reconnect: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, ServerConfig{}, nil)
+			p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
+			var (
+				mu    sync.Mutex
+				route = net.IPv4(127, 0, 0, 1)
+			)
+			source := func(net.Addr) (net.IP, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				return route, nil
+			}
+			events := &eventLog{}
+			id := newIdentity(t)
+			dial := func(ctx context.Context, table *Table) (*Client, error) {
+				cfg := clientConfig(t, ts, id, reconnectQuic, table)
+				cfg.WatchRoute, cfg.RouteSource, cfg.OnEvent = 20*time.Millisecond, source, events.add
+				return Dial(ctx, p.Addr().String(), cfg)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := NewSession(ctx, dial, SessionConfig{OnEvent: events.add, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			src := t.TempDir()
+			data := writeRandom(t, filepath.Join(src, name), size)
+			res := sessionTransfer(longCtx(t), s, Push, src, name)
+			pollCond(t, hangAfter, "8 MiB on the server", func() bool { return partSize(ts.root, name) >= 8<<20 })
+			mu.Lock()
+			route = tt.to
+			mu.Unlock()
+
+			f := fileByPath(t, waitPush(t, res, hangAfter), name)
+			if f.State != Done {
+				t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
+			}
+			sameFile(t, filepath.Join(ts.root, name), data)
+			if tt.reconnect {
+				if events.count(EventMigrationFailed) == 0 || s.Reconnects() == 0 {
+					t.Errorf("got %d failed migrations and %d reconnects, want at least one of each", events.count(EventMigrationFailed), s.Reconnects())
+				}
+				if f.Bytes >= size+size/2 {
+					t.Errorf("got %d bytes moved for a %d-byte file: not resumed", f.Bytes, size)
+				}
+				return
+			}
+			if got := events.count(EventMigrated); got != 1 {
+				t.Errorf("got %d migrated events, want 1", got)
+			}
+			if got := s.Reconnects(); got != 0 {
+				t.Errorf("got %d reconnects, want 0", got)
+			}
+			if f.Bytes != size {
+				t.Errorf("got %d bytes moved, want %d (each byte once)", f.Bytes, size)
+			}
+		})
 	}
 }
