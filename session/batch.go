@@ -234,6 +234,11 @@ func acquireCtx(ctx context.Context, sem chan struct{}) error {
 	}
 }
 
+// maxTries bounds how often one file is run again after losing its
+// connection, so a file that brings the connection down every time (a
+// crashing server, say) fails instead of looping for ever.
+const maxTries = 8
+
 // runJob runs one job under its own cancellable context, registered in
 // the transfer table. It reports whether the job was cut off by the
 // connection dying, in which case it has not been finished.
@@ -251,7 +256,7 @@ func (c *Client) runJob(ctx context.Context, j *job, opts Options, s *slot) (los
 		opts.Observer(j.t.Info())
 	}
 	err := j.run(tctx, c, j.t, s)
-	if err != nil && ctx.Err() == nil && c.lost() && !isVerdict(err) {
+	if err != nil && ctx.Err() == nil && c.lost() && !isVerdict(err) && j.tries < maxTries {
 		j.t.setQueued()
 		return true
 	}
