@@ -27,8 +27,15 @@ type ServerConfig struct {
 	// small files keeps many offers outstanding; each costs a table entry,
 	// and open streams are bounded separately by the QUIC stream limit.
 	MaxTransfers int
-	// MaxListEntries bounds one directory listing. Default 100000.
+	// MaxListEntries bounds one directory listing; a larger directory is
+	// refused with LimitExceeded. Default 100000.
 	MaxListEntries int
+	// MaxConnections bounds how many sessions run at once, across all
+	// clients. A connection beyond it is closed right after the handshake
+	// with LimitExceeded. Default 256. Per connection, open streams are
+	// bounded by QUIC (quicx.Config: 256 uni, 2 bidi) and unread bytes by
+	// the QUIC receive windows (32 MiB per stream, 64 MiB per connection).
+	MaxConnections int
 	// HelloTimeout bounds the wait for the command stream and its hello.
 	// Default 10s.
 	HelloTimeout time.Duration
@@ -47,6 +54,9 @@ func (c ServerConfig) populate() ServerConfig {
 	}
 	if c.MaxListEntries <= 0 {
 		c.MaxListEntries = 100000
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 256
 	}
 	if c.HelloTimeout <= 0 {
 		c.HelloTimeout = 10 * time.Second
@@ -73,6 +83,7 @@ type Server struct {
 	log      zerolog.Logger
 	table    *Table        // live pushes across all sessions, keyed by path
 	sessions atomic.Uint64 // session ids
+	live     atomic.Int64  // sessions running now, bounded by MaxConnections
 }
 
 // NewServer opens cfg.Root.
@@ -91,6 +102,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // Transfers returns the table of live pushes (all sessions).
 func (s *Server) Transfers() *Table { return s.table }
 
+// Sessions returns how many sessions are running now.
+func (s *Server) Sessions() int { return int(s.live.Load()) }
+
 // Close releases the root. Call it after Serve has returned.
 func (s *Server) Close() error { return s.root.Close() }
 
@@ -108,7 +122,18 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		wg.Go(func() { s.serveConn(ctx, conn) })
+		if n := s.live.Add(1); n > int64(s.cfg.MaxConnections) {
+			s.live.Add(-1)
+			s.log.Warn().Str("peer", conn.RemoteAddr().String()).Int("max_connections", s.cfg.MaxConnections).
+				Msg("refused connection: too many sessions")
+			conn.CloseWithError(quic.ApplicationErrorCode(CodeLimitExceeded),
+				fmt.Sprintf("server has %d sessions, the maximum", s.cfg.MaxConnections))
+			continue
+		}
+		wg.Go(func() {
+			defer s.live.Add(-1)
+			s.serveConn(ctx, conn)
+		})
 	}
 }
 
