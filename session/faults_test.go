@@ -1,0 +1,346 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/qxfer/qxfer/internal/udpproxy"
+)
+
+// mountTmpfs mounts a tmpfs with the given options (e.g. "size=8m") on a
+// fresh directory and unmounts it when the test ends. It skips the test
+// when mounting is not possible (not root, no mount(8), in a container
+// without CAP_SYS_ADMIN).
+func mountTmpfs(t *testing.T, opts string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// remountRO makes the tmpfs at dir read-only.
+func remountRO(t *testing.T, dir string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount ro: %v: %s", err, out)
+	}
+}
+
+// noFile fails unless p does not exist.
+func noFile(t testing.TB, p string) {
+	t.Helper()
+	if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s: got %v, want no such file", p, err)
+	}
+}
+
+// TestDiskFullPush pushes a 16 MiB file into a server root on an 8 MiB
+// tmpfs. It must fail with NoSpace, leave no final file, and the server
+// must take a small file once the partial one is removed.
+func TestDiskFullPush(t *testing.T) {
+	root := mountTmpfs(t, "size=8m")
+	ts := startServer(t, ServerConfig{Root: root}, nil)
+	src := t.TempDir()
+	big := filepath.Join(src, "big.bin")
+	writeRandom(t, big, 16<<20)
+	c := ts.dial(t, "")
+	rep, err := c.Push(testCtx(t), []string{big}, ".", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "push 16 MiB", rep, 1, Failed)
+	if e := fileError(t, rep.Files[0]); e.Code != CodeNoSpace {
+		t.Errorf("push 16 MiB: got code %v (%v), want %v", e.Code, e, CodeNoSpace)
+	} else {
+		t.Logf("push 16 MiB: %v", e)
+	}
+	noFile(t, filepath.Join(root, "big.bin"))
+
+	// The partial file is kept for a resume; remove it to make room.
+	if err := os.Remove(filepath.Join(root, partName("big.bin"))); err != nil {
+		t.Errorf("remove .part: %v", err)
+	}
+	os.Remove(filepath.Join(root, recordName("big.bin")))
+	small := filepath.Join(src, "small.bin")
+	data := writeRandom(t, small, 1<<20)
+	rep, err = c.Push(testCtx(t), []string{small}, ".", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "push 1 MiB after", rep, 1, Done)
+	sameFile(t, filepath.Join(root, "small.bin"), data)
+	noParts(t, root)
+	checkServes(t, ts)
+}
+
+// TestDiskFullPull pulls a 16 MiB file into a local 8 MiB tmpfs: the
+// client fails it with NoSpace and leaves no final file.
+func TestDiskFullPull(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	writeRandom(t, filepath.Join(ts.root, "big.bin"), 16<<20)
+	dst := mountTmpfs(t, "size=8m")
+	c := ts.dial(t, "")
+	rep, err := c.Pull(testCtx(t), []string{"big.bin"}, dst, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "pull 16 MiB", rep, 1, Failed)
+	if e := fileError(t, rep.Files[0]); e.Code != CodeNoSpace || e.Remote {
+		t.Errorf("pull 16 MiB: got code %v (remote %v: %v), want local %v", e.Code, e.Remote, e, CodeNoSpace)
+	} else {
+		t.Logf("pull 16 MiB: %v", e)
+	}
+	noFile(t, filepath.Join(dst, "big.bin"))
+	checkServes(t, ts)
+}
+
+// TestReadOnlyDestination pushes into a read-only tmpfs, as the server
+// root and as a subdirectory of it. The open of the .part fails with
+// EROFS, which the server reports as ReadOnly; pulls from it still work.
+func TestReadOnlyDestination(t *testing.T) {
+	tests := []struct {
+		name string
+		sub  string // where the read-only mount sits under the root; "" for the root itself
+	}{
+		{"root", ""},
+		{"subdirectory", "ro"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mnt := mountTmpfs(t, "size=8m")
+			existing := writeRandom(t, filepath.Join(mnt, "there.bin"), 300<<10)
+			remountRO(t, mnt)
+			var ts *testServer
+			if tt.sub == "" {
+				ts = startServer(t, ServerConfig{Root: mnt}, nil)
+			} else {
+				// Bind the read-only tmpfs onto a directory of an
+				// otherwise writable root.
+				root := t.TempDir()
+				if err := os.Mkdir(filepath.Join(root, tt.sub), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := exec.Command("mount", "--bind", mnt, filepath.Join(root, tt.sub)).CombinedOutput(); err != nil {
+					t.Skipf("bind mount: %v: %s", err, out)
+				}
+				t.Cleanup(func() { exec.Command("umount", filepath.Join(root, tt.sub)).Run() })
+				ts = startServer(t, ServerConfig{Root: root}, nil)
+			}
+			dest := tt.sub
+			if dest == "" {
+				dest = "."
+			}
+			local := filepath.Join(t.TempDir(), "new.bin")
+			writeRandom(t, local, 100<<10)
+			c := ts.dial(t, "")
+			rep, err := c.Push(testCtx(t), []string{local}, dest, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReport(t, "push", rep, 1, Failed)
+			e := fileError(t, rep.Files[0])
+			// EROFS is checked before EACCES in codeOf, and root is
+			// never refused for permissions, so ReadOnly is the one
+			// honest answer here.
+			if e.Code != CodeReadOnly {
+				t.Errorf("push: got code %v (%v), want %v", e.Code, e, CodeReadOnly)
+			} else {
+				t.Logf("push: %v", e)
+			}
+			noFile(t, filepath.Join(mnt, "new.bin"))
+			noFile(t, filepath.Join(mnt, partName("new.bin")))
+
+			dst := t.TempDir()
+			rep, err = c.Pull(testCtx(t), []string{joinPath(tt.sub, "there.bin")}, dst, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReport(t, "pull", rep, 1, Done)
+			sameFile(t, filepath.Join(dst, "there.bin"), existing)
+			if tt.sub != "" {
+				checkServes(t, ts)
+			}
+		})
+	}
+}
+
+// TestPermissionDeniedSource would check a source the server cannot read.
+func TestPermissionDeniedSource(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("as root (CAP_DAC_OVERRIDE) no mode bits make a file unreadable, so EACCES cannot be provoked honestly; CodePermissionDenied mapping is covered by codeOf")
+	}
+	ts := startServer(t, ServerConfig{}, nil)
+	p := filepath.Join(ts.root, "locked.bin")
+	writeRandom(t, p, 1000)
+	if err := os.Chmod(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.dial(t, "")
+	rep, err := c.Pull(testCtx(t), []string{"locked.bin"}, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "pull", rep, 1, Failed)
+	if e := fileError(t, rep.Files[0]); e.Code != CodePermissionDenied {
+		t.Errorf("pull: got code %v (%v), want %v", e.Code, e, CodePermissionDenied)
+	}
+	checkServes(t, ts)
+}
+
+// TestSourceChangedDuringPush overwrites part of a 64 MiB source (same
+// size, new content and mtime) while it is pushed through a 100 Mbit/s
+// link. The push must fail with SourceChanged, or HashMismatch if the
+// receiver caught it first, never Done; no final file may appear; the
+// next push delivers the new content.
+func TestSourceChangedDuringPush(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	const size = 64 << 20
+	local := filepath.Join(t.TempDir(), "moving.bin")
+	writeRandom(t, local, size)
+	px := throttledProxy(t, ts, udpproxy.Config{RateBits: 100e6})
+	c := ts.dial(t, px.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	type result struct {
+		rep *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := c.Push(ctx, []string{local}, ".", Options{})
+		done <- result{rep, err}
+	}()
+	part := filepath.Join(ts.root, partName("moving.bin"))
+	waitFor(t, "the .part to pass 8 MiB", func() bool {
+		fi, err := os.Stat(part)
+		return err == nil && fi.Size() > 8<<20
+	})
+	// Overwrite 1 MiB in the second half, not yet read.
+	f, err := os.OpenFile(local, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := make([]byte, 1<<20)
+	for i := range patch {
+		patch[i] = byte(i * 7)
+	}
+	if _, err := f.WriteAt(patch, 48<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(local, later, later); err != nil {
+		t.Fatal(err)
+	}
+	newData, err := os.ReadFile(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	checkReport(t, "push", res.rep, 1, Failed)
+	e := fileError(t, res.rep.Files[0])
+	if e.Code != CodeSourceChanged && e.Code != CodeHashMismatch {
+		t.Errorf("push: got code %v (%v), want %v or %v", e.Code, e, CodeSourceChanged, CodeHashMismatch)
+	} else {
+		t.Logf("push: %v", e)
+	}
+	noFile(t, filepath.Join(ts.root, "moving.bin"))
+
+	// The client reports its own failure at once and does not wait for
+	// the server's Done; the server ends the transfer when the stream
+	// reset reaches it through the link's queue. Until then a new push of
+	// the same file is refused as Busy.
+	waitFor(t, "the server to end the failed push", func() bool { return ts.srv.Transfers().Len() == 0 })
+	c2 := ts.dial(t, "")
+	rep, err := c2.Push(testCtx(t), []string{local}, ".", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "push again", rep, 1, Done)
+	sameFile(t, filepath.Join(ts.root, "moving.bin"), newData)
+	noParts(t, ts.root)
+	checkServes(t, ts)
+}
+
+// TestPermissionDeniedCLI runs the real qxfer client as user nobody,
+// pushing a root-owned 0600 file: the open fails with EACCES, which the
+// client must report naming the file and "permission denied", exiting 1;
+// nothing reaches the server.
+func TestPermissionDeniedCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the qxfer binary")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the client as nobody")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build qxfer with")
+	}
+	// Everything nobody touches must be reachable by it: t.TempDir is 0700.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "qxfer")
+	if out, err := exec.Command(goBin, "build", "-o", bin, "github.com/qxfer/qxfer/cmd/qxfer").CombinedOutput(); err != nil {
+		t.Fatalf("build qxfer: %v\n%s", err, out)
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(dir, "secret.bin")
+	writeRandom(t, secret, 1000)
+	if err := os.Chmod(secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, ServerConfig{}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--home", home, "push", "--fingerprint", ts.id.Fingerprint.String(), secret, ts.addr+":.")
+	cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin"}
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("qxfer push as nobody: got %v, want exit status 1\nstderr:\n%s", err, stderr.String())
+	}
+	msg := stderr.String()
+	if !strings.Contains(msg, "secret.bin") || !strings.Contains(msg, "permission denied") {
+		t.Errorf("stderr: got %q, want it to name secret.bin and say permission denied", msg)
+	}
+	t.Logf("stderr: %s", msg)
+	noFile(t, filepath.Join(ts.root, "secret.bin"))
+	noParts(t, ts.root)
+	checkServes(t, ts)
+}

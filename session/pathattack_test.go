@@ -1,0 +1,268 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qxfer/qxfer/internal/udpproxy"
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// outsideRoot makes a directory beside the server root, holding one file
+// "secret", and a symlink root/out pointing at it.
+func outsideRoot(t *testing.T, ts *testServer) string {
+	t.Helper()
+	out := t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, "secret"), []byte("top secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(out, filepath.Join(ts.root, "out")); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkDirNames fails unless dir holds exactly the names want.
+func checkDirNames(t testing.TB, what, dir string, want ...string) {
+	t.Helper()
+	got := dirNames(t, dir)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: got entries %q, want %q", what, got, want)
+	}
+}
+
+// TestPathAttackRaw sends hostile paths in Put, Get, List and Mkdir frames
+// from a raw peer. Each must be refused with InvalidPath, create nothing
+// inside or outside the root, and leave the server serving.
+func TestPathAttackRaw(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	out := outsideRoot(t, ts)
+	long := strings.Repeat("n", 300)
+	paths := []struct {
+		name string
+		path string
+	}{
+		{"dotdot", ".."},
+		{"dotdot first", "../x"},
+		{"dotdot escaping from a subdirectory", "a/../../x"},
+		{"dotdot last", "a/.."},
+		{"dotdot staying inside", "a/../x"},
+		{"absolute", "/etc/passwd"},
+		{"absolute to root", "/"},
+		{"NUL byte", "a\x00b"},
+		{"NUL byte at end", "x\x00"},
+		{"backslash dotdot", `..\x`},
+		{"invalid UTF-8", "a\xffb"},
+		{"300-byte name", long},
+		{"300-byte name in a directory", "d/" + long},
+	}
+	ops := []struct {
+		name  string
+		frame func(id uint64, p string) wire.Message
+	}{
+		{"put", func(id uint64, p string) wire.Message {
+			return &wire.Put{ID: id, Path: p, Size: 10, Mode: 0o644, MTime: fileTime(0)}
+		}},
+		{"get", func(id uint64, p string) wire.Message { return &wire.Get{ID: id, Path: p} }},
+		{"list", func(id uint64, p string) wire.Message { return &wire.List{ID: id, Path: p} }},
+		{"mkdir", func(id uint64, p string) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} }},
+	}
+	type attack struct {
+		name string
+		op   int
+		path string
+	}
+	var attacks []attack
+	for _, pth := range paths {
+		for i, op := range ops {
+			attacks = append(attacks, attack{op.name + " " + pth.name, i, pth.path})
+		}
+	}
+	// Through the symlink root/out -> out.
+	attacks = append(attacks,
+		attack{"put through symlink", 0, "out/x"},
+		attack{"put into new dir through symlink", 0, "out/sub/x"},
+		attack{"put onto symlink's target", 0, "out/secret"},
+		attack{"get through symlink", 1, "out/secret"},
+		attack{"list through symlink", 2, "out"},
+		attack{"list below symlink", 2, "out/."},
+		attack{"mkdir through symlink", 3, "out/new"},
+		attack{"mkdir nested through symlink", 3, "out/new/deeper"},
+	)
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			p := dialRaw(t, ts)
+			p.hello()
+			p.send(ops[a.op].frame(1, a.path))
+			r := expectMsg[*wire.Reject](p)
+			if r.ID != 1 || r.Code != CodeInvalidPath {
+				t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", a.path, r.ID, r.Code, r.Msg, CodeInvalidPath)
+			}
+			// The session goes on.
+			p.send(&wire.List{ID: 2, Path: "."})
+			expectMsg[*wire.ListResult](p)
+			p.close()
+			checkDirNames(t, "outside directory", out, "secret")
+			checkDirNames(t, "server root", ts.root, "out")
+			if b, err := os.ReadFile(filepath.Join(out, "secret")); err != nil || string(b) != "top secret" {
+				t.Errorf("outside secret: got %q, %v, want it unchanged", b, err)
+			}
+		})
+	}
+	checkServes(t, ts)
+	checkDirNames(t, "outside directory", out, "secret")
+}
+
+// TestPathAttackTooLong sends a path longer than the wire allows: the
+// frame itself is malformed, so the server closes the connection with
+// ProtocolViolation rather than answering it.
+func TestPathAttackTooLong(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	long := strings.Repeat("a/", 2500) // 5000 bytes
+	tests := []struct {
+		name  string
+		frame wire.Message
+	}{
+		{"put", &wire.Put{ID: 1, Path: long, Size: 1, MTime: fileTime(0)}},
+		{"get", &wire.Get{ID: 1, Path: long}},
+		{"list", &wire.List{ID: 1, Path: long}},
+		{"mkdir", &wire.Mkdir{ID: 1, Path: long, Mode: 0o755}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := dialRaw(t, ts)
+			p.hello()
+			p.send(tt.frame)
+			ae, frames := p.expectClose()
+			if got := ErrorCode(ae.ErrorCode); got != CodeProtocolViolation {
+				t.Errorf("close code: got %v (%q), want %v", got, ae.ErrorMessage, CodeProtocolViolation)
+			}
+			if len(frames) != 0 {
+				t.Errorf("frames before close: got %v, want none", frames)
+			}
+			if ents := dirNames(t, ts.root); len(ents) != 0 {
+				t.Errorf("server root: got %q, want it empty", ents)
+			}
+		})
+	}
+	checkServes(t, ts)
+}
+
+// TestPathAttackDistinctNames pushes names that differ only in case or in
+// Unicode normalisation. qxfer stores names as bytes, so each arrives as
+// its own file and none overwrites another.
+func TestPathAttackDistinctNames(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	names := []string{"File.txt", "file.txt", "FILE.TXT", "\u00e9.txt", "e\u0301.txt"}
+	src := t.TempDir()
+	data := map[string][]byte{}
+	var paths []string
+	for _, n := range names {
+		data[n] = writeRandom(t, filepath.Join(src, n), 1000+len(paths))
+		paths = append(paths, filepath.Join(src, n))
+	}
+	c := ts.dial(t, "")
+	rep, err := c.Push(testCtx(t), paths, ".", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "push", rep, len(names), Done)
+	checkDirNames(t, "server root", ts.root, names...)
+	for _, n := range names {
+		sameFile(t, filepath.Join(ts.root, n), data[n])
+	}
+	// And back again.
+	dst := t.TempDir()
+	rep, err = c.Pull(testCtx(t), names, dst, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "pull", rep, len(names), Done)
+	for _, n := range names {
+		sameFile(t, filepath.Join(dst, n), data[n])
+	}
+	noParts(t, ts.root)
+	checkServes(t, ts)
+}
+
+// TestSymlinkSwapDuringPush replaces the destination directory with a
+// symlink to an outside directory while a push into it is in flight. The
+// .part stays open in the old directory; the final rename goes through
+// os.Root, which must refuse to follow the new symlink out of the root.
+func TestSymlinkSwapDuringPush(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	outside := t.TempDir()
+	const size = 8 << 20
+	local := filepath.Join(t.TempDir(), "f")
+	data := writeRandom(t, local, size)
+	if err := os.Mkdir(filepath.Join(ts.root, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	px := throttledProxy(t, ts, udpproxy.Config{RateBits: 40e6})
+	c := ts.dial(t, px.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	type result struct {
+		rep *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := c.Push(ctx, []string{local}, "dir", Options{})
+		done <- result{rep, err}
+	}()
+	part := filepath.Join(ts.root, "dir", partName("f"))
+	waitFor(t, "the .part to pass 1 MiB", func() bool {
+		fi, err := os.Stat(part)
+		return err == nil && fi.Size() > 1<<20
+	})
+	if err := os.Rename(filepath.Join(ts.root, "dir"), filepath.Join(ts.root, "dir.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(ts.root, "dir")); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	checkReport(t, "push", res.rep, 1, Failed)
+	e := fileError(t, res.rep.Files[0])
+	if e.Code != CodeInvalidPath {
+		t.Errorf("push: got code %v (%v), want %v", e.Code, e, CodeInvalidPath)
+	}
+	t.Logf("push after the swap: %v", e)
+	if ents := dirNames(t, outside); len(ents) != 0 {
+		t.Errorf("outside directory: got %q, want it empty", ents)
+	}
+	if _, err := os.Lstat(filepath.Join(ts.root, "dir.old", "f")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("final file in the old directory: got %v, want none", err)
+	}
+	// Put the directory back: the same push now completes.
+	if err := os.Remove(filepath.Join(ts.root, "dir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(ts.root, "dir.old")); err != nil {
+		t.Fatal(err)
+	}
+	c2 := ts.dial(t, "")
+	rep, err := c2.Push(testCtx(t), []string{local}, "dir", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, "push again", rep, 1, Done)
+	sameFile(t, filepath.Join(ts.root, "dir", "f"), data)
+	noParts(t, ts.root)
+	if ents := dirNames(t, outside); len(ents) != 0 {
+		t.Errorf("outside directory: got %q, want it empty", ents)
+	}
+	checkServes(t, ts)
+}
