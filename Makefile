@@ -4,7 +4,7 @@ BIN      ?= bin/qxfer
 PKGS     := ./...
 FUZZTIME ?= 20s
 
-.PHONY: help build test vet race cross lint fuzz fuzz-short bench demo clean
+.PHONY: help build test vet race soak cross lint fuzz fuzz-short bench demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ vet: ## go vet
 
 race: ## go test -race
 	$(GO) test -race -timeout 15m $(PKGS)
+
+soak: ## long soak: hundreds of transfers under loss, reordering, outages and client kills
+	$(GO) test -race -run '^TestSoak$$' -timeout 30m ./session/ -soak.transfers=400
 
 cross: ## build for darwin and windows (laptop users)
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
