@@ -64,14 +64,19 @@ type configError struct {
 }
 
 func (e *configError) Error() string {
+	msg, key := oneLine.Replace(e.msg), oneLine.Replace(e.key)
 	switch {
 	case e.line > 0:
-		return fmt.Sprintf("%s:%d:%d: %s", e.path, e.line, e.col, e.msg)
-	case e.key != "":
-		return fmt.Sprintf("%s: %s: %s", e.path, e.key, e.msg)
+		return fmt.Sprintf("%s:%d:%d: %s", e.path, e.line, e.col, msg)
+	case key != "":
+		return fmt.Sprintf("%s: %s: %s", e.path, key, msg)
 	}
-	return fmt.Sprintf("%s: %s", e.path, e.msg)
+	return fmt.Sprintf("%s: %s", e.path, msg)
 }
+
+// oneLine keeps an error on one line: the TOML parser quotes input that
+// may hold line breaks.
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Hint says what to do.
 func (e *configError) Hint() []string { return e.hints }
