@@ -65,7 +65,8 @@ func (l *Listener) Close() error {
 // open (quic-go tears down a connection whose transport closes) until Close.
 type Conn struct {
 	*quic.Conn
-	log zerolog.Logger
+	log    zerolog.Logger
+	remote *net.UDPAddr // the server; fixed, unlike quic-go's RemoteAddr during a migration
 
 	// mu guards the following fields.
 	mu         sync.Mutex
@@ -94,7 +95,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, cfg Config, log
 		udp.Close()
 		return nil, err
 	}
-	return &Conn{Conn: qc, udp: udp, tr: tr, log: log}, nil
+	return &Conn{Conn: qc, udp: udp, tr: tr, log: log, remote: ra}, nil
 }
 
 // Close closes the connection with code and reason, then releases the

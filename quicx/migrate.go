@@ -95,9 +95,11 @@ func (c *Conn) WatchRoute(ctx context.Context, interval time.Duration, onMigrate
 }
 
 // WatchRouteWith is WatchRoute with the route lookup as a parameter, so
-// tests can change the route without changing the machine's network.
+// tests can change the route without changing the machine's network. It
+// asks about the address dialled, never quic-go's RemoteAddr, which is not
+// safe to read while the connection switches paths.
 func (c *Conn) WatchRouteWith(ctx context.Context, interval time.Duration, source func(net.Addr) (net.IP, error), onMigrate func(from, to net.IP, err error)) {
-	last, err := source(c.RemoteAddr())
+	last, err := source(c.remote)
 	if err != nil {
 		last = nil
 	}
@@ -111,7 +113,7 @@ func (c *Conn) WatchRouteWith(ctx context.Context, interval time.Duration, sourc
 			return
 		case <-t.C:
 		}
-		now, err := source(c.RemoteAddr())
+		now, err := source(c.remote)
 		if err != nil || now.Equal(last) {
 			continue // no route right now, or nothing changed
 		}
