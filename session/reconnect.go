@@ -83,7 +83,6 @@ type Session struct {
 	// that only one dial runs.
 	mu         sync.Mutex
 	c          *Client
-	lostAt     time.Time
 	reconnects int
 	retired    SessionStats // counters of the connections replaced so far
 }

@@ -284,7 +284,7 @@ func TestResumeAfterKill(t *testing.T) {
 // produces a spliced file.
 func TestStalePartial(t *testing.T) {
 	const (
-		size = 4 << 20 // above MaxOptimisticPut: pushes wait for the offset
+		size = 4 << 20
 		off  = 3 << 19
 	)
 	tests := []struct {

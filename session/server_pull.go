@@ -13,8 +13,9 @@ import (
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
-// get handles a pull request: open the file, announce it with FileInfo and
-// send it on a fresh stream.
+// get handles a pull request: open the file and register the transfer; a
+// goroutine then decides the resume offset, announces the file with
+// FileInfo and sends it on a fresh stream.
 func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	p, err := cleanPath(m.Path)
 	if err != nil {
@@ -24,10 +25,9 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	if err != nil {
 		return err
 	}
-	offset, prefix := ss.checkPrefix(f, meta, m)
 	tctx, cancel := context.WithCancelCause(ctx)
 	t := newTransfer(m.ID, Pull, p, "", int64(meta.Size), cancel)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, offset: offset}
+	x := &serverXfer{t: t, ctx: tctx, meta: meta}
 	ss.mu.Lock()
 	switch {
 	case len(ss.active) >= ss.srv.cfg.MaxTransfers:
@@ -44,12 +44,16 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 		cancel(nil)
 		return err
 	}
-	if err := ss.cmd.send(&wire.FileInfo{ID: m.ID, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Offset: offset}); err != nil {
-		f.Close()
-		return err
-	}
 	ss.wg.Go(func() {
 		defer f.Close()
+		// Checking the client's prefix reads up to the whole file, so it
+		// runs here rather than on the command loop, where it would hold
+		// up every other request of the session.
+		offset, prefix := ss.checkPrefix(f, meta, m)
+		x.offset = offset
+		if err := ss.cmd.send(&wire.FileInfo{ID: m.ID, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Offset: offset}); err != nil {
+			return // the connection is gone; the session's teardown ends x
+		}
 		ss.sendPull(x, f, prefix)
 	})
 	return nil

@@ -43,7 +43,6 @@ type serverXfer struct {
 	t      *Transfer
 	ctx    context.Context
 	meta   fileMeta
-	force  bool
 	offset uint64        // resume offset offered in the Accept
 	rec    *resumeRecord // the record that offset comes from
 	taken  bool          // a data stream has claimed this push
@@ -326,7 +325,7 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 		return err
 	}
 	offset, prefix, rec := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, force: force, offset: offset, rec: rec}
+	x := &serverXfer{t: t, ctx: tctx, meta: meta, offset: offset, rec: rec}
 	t.mu.Lock()
 	t.stop = func(e *Error) { ss.abort(m.ID, x, e) }
 	t.mu.Unlock()

@@ -6,11 +6,6 @@ import (
 	"github.com/quic-go/quic-go/quicvarint"
 )
 
-// MaxOptimisticPut is the size up to which a client pushes a file
-// optimistically: it opens the data stream at offset 0 right after the Put,
-// without waiting for Accept. The server must then accept at offset 0.
-const MaxOptimisticPut = 1 << 20
-
 // PutFlags modify a Put or a Get. Bits this version does not define are
 // carried as is and ignored by v1 peers.
 type PutFlags uint64
