@@ -30,4 +30,6 @@ var (
 	// ErrUnknownStreamType means a unidirectional stream does not start with
 	// a known StreamType.
 	ErrUnknownStreamType = errors.New("unknown stream type")
+	// ErrTooManyRanges means a range list is longer than MaxRanges.
+	ErrTooManyRanges = errors.New("too many ranges")
 )

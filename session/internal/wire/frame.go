@@ -71,21 +71,26 @@ const (
 )
 
 var frameTypeNames = [...]string{
-	FrameTypeHello:      "hello",
-	FrameTypeWelcome:    "welcome",
-	FrameTypeList:       "list",
-	FrameTypeListResult: "list_result",
-	FrameTypeStat:       "stat",
-	FrameTypeStatResult: "stat_result",
-	FrameTypePut:        "put",
-	FrameTypeAccept:     "accept",
-	FrameTypeGet:        "get",
-	FrameTypeFileInfo:   "file_info",
-	FrameTypeReject:     "reject",
-	FrameTypeDone:       "done",
-	FrameTypeCancel:     "cancel",
-	FrameTypeMkdir:      "mkdir",
-	FrameTypeOK:         "ok",
+	FrameTypeHello:        "hello",
+	FrameTypeWelcome:      "welcome",
+	FrameTypeList:         "list",
+	FrameTypeListResult:   "list_result",
+	FrameTypeStat:         "stat",
+	FrameTypeStatResult:   "stat_result",
+	FrameTypePut:          "put",
+	FrameTypeAccept:       "accept",
+	FrameTypeGet:          "get",
+	FrameTypeFileInfo:     "file_info",
+	FrameTypeReject:       "reject",
+	FrameTypeDone:         "done",
+	FrameTypeCancel:       "cancel",
+	FrameTypeMkdir:        "mkdir",
+	FrameTypeOK:           "ok",
+	FrameTypeJoin:         "join",
+	FrameTypeStripeAccept: "stripe_accept",
+	FrameTypeStripeGet:    "stripe_get",
+	FrameTypeSeal:         "seal",
+	FrameTypeAck:          "ack",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -244,6 +249,16 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseMkdir(&p)
 	case FrameTypeOK:
 		m = parseOK(&p)
+	case FrameTypeJoin:
+		m = parseJoin(&p)
+	case FrameTypeStripeAccept:
+		m = parseStripeAccept(&p)
+	case FrameTypeStripeGet:
+		m = parseStripeGet(&p)
+	case FrameTypeSeal:
+		m = parseSeal(&p)
+	case FrameTypeAck:
+		m = parseAck(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}

@@ -56,7 +56,7 @@ func TestReadFrameSkipsUnknown(t *testing.T) {
 		frame string
 		want  *Unknown
 	}{
-		{"type after last", "10 05 0102030405", &Unknown{FrameType: 0x10, Length: 5}},
+		{"type after last", "15 05 0102030405", &Unknown{FrameType: 0x15, Length: 5}},
 		{"type 0", "00 00", &Unknown{FrameType: 0, Length: 0}},
 		{"2-byte type", "7fff 02 ffff", &Unknown{FrameType: 0x3fff, Length: 2}},
 		{"8-byte type", "ffffffffffffffff 01 00", &Unknown{FrameType: quicvarint.Max, Length: 1}},
@@ -227,7 +227,8 @@ func TestFrameTypeString(t *testing.T) {
 		{FrameTypeFileInfo, "file_info"},
 		{FrameTypeOK, "ok"},
 		{0, "frame_0x0"},
-		{0x10, "frame_0x10"},
+		{0x10, "join"},
+		{0x15, "frame_0x15"},
 		{1 << 40, "frame_0x10000000000"},
 	}
 	for _, tt := range tests {

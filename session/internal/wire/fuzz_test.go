@@ -106,6 +106,40 @@ func frameSeeds() []fuzzSeed {
 	return append(seeds, fuzzSeed{"row_with_unknown", row})
 }
 
+// FuzzAnyHeader decodes data and range stream headers and re-encodes them.
+func FuzzAnyHeader(f *testing.F) {
+	for _, h := range seedAnyHeaders {
+		f.Add(AppendAnyHeader(nil, h))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		h, err := ReadAnyHeader(r)
+		if err != nil {
+			if h != (AnyHeader{}) {
+				t.Fatalf("ReadAnyHeader returned %+v with error %v", h, err)
+			}
+			return
+		}
+		if h.Type != RangeStream && h.Length != 0 {
+			t.Fatalf("data stream header with a length: %+v", h)
+		}
+		b := AppendAnyHeader(nil, h)
+		if consumed := len(data) - r.Len(); len(b) > consumed {
+			t.Fatalf("header re-encodes to %d bytes, was %d", len(b), consumed)
+		}
+		got, err := ReadAnyHeader(bytes.NewReader(b))
+		if err != nil || got != h {
+			t.Fatalf("round trip: got %+v, %v; want %+v", got, err, h)
+		}
+	})
+}
+
+var seedAnyHeaders = []AnyHeader{
+	{Type: DataStream, ID: 7, Offset: 1 << 20},
+	{Type: RangeStream, ID: 9, Offset: 8 << 20, Length: 8 << 20},
+	{Type: RangeStream, ID: 1 << 40, Offset: 1<<62 - 1, Length: 1<<62 - 1},
+}
+
 var seedStreamHeaders = []StreamHeader{
 	{},
 	{ID: 7, Offset: 1 << 20},
@@ -121,6 +155,9 @@ func TestFuzzSeeds(t *testing.T) {
 	}
 	for i, h := range seedStreamHeaders {
 		seeds[filepath.Join("FuzzStreamHeader", fmt.Sprintf("header_%d", i))] = AppendStreamHeader(nil, h)
+	}
+	for i, h := range seedAnyHeaders {
+		seeds[filepath.Join("FuzzAnyHeader", fmt.Sprintf("header_%d", i))] = AppendAnyHeader(nil, h)
 	}
 	for name, data := range seeds {
 		path := filepath.Join("testdata", "fuzz", name)

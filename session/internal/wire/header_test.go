@@ -77,3 +77,39 @@ func TestReadStreamHeaderStopsAtType(t *testing.T) {
 		t.Fatalf("got %v, want ErrUnknownStreamType", err)
 	}
 }
+
+func TestRangeHeaderBytes(t *testing.T) {
+	got := AppendRangeHeader(nil, 9, 1<<20, 300)
+	want := unhex(t, "40 52 09 80 10 00 00 41 2c")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("range header = %x, want %x", got, want)
+	}
+	h, err := ReadAnyHeader(bytes.NewReader(got))
+	if err != nil || h != (AnyHeader{Type: RangeStream, ID: 9, Offset: 1 << 20, Length: 300}) {
+		t.Fatalf("ReadAnyHeader = %+v, %v", h, err)
+	}
+	for n := 1; n < len(got); n++ {
+		if _, err := ReadAnyHeader(bytes.NewReader(got[:n])); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("header cut at %d: err = %v, want unexpected EOF", n, err)
+		}
+	}
+	if _, err := ReadAnyHeader(bytes.NewReader([]byte{0x40, 0x53, 1, 2})); !errors.Is(err, ErrUnknownStreamType) {
+		t.Errorf("type 0x53: err = %v", err)
+	}
+}
+
+func TestRangeLimits(t *testing.T) {
+	many := make([]Range, MaxRanges+1)
+	payload := (&StripeAccept{ID: 1, Have: many}).Append(nil)
+	if _, err := ParseMessage(FrameTypeStripeAccept, payload); !errors.Is(err, ErrTooManyRanges) {
+		t.Errorf("%d ranges: err = %v, want ErrTooManyRanges", len(many), err)
+	}
+	// A count larger than the payload could hold is refused before
+	// anything is allocated.
+	if _, err := ParseMessage(FrameTypeStripeAccept, unhex(t, "01 80 00 ff ff")); !errors.Is(err, ErrTruncated) {
+		t.Errorf("huge count: err = %v", err)
+	}
+	if _, err := ParseMessage(FrameTypeSeal, unhex(t, "01 00")); !errors.Is(err, ErrBadHash) {
+		t.Errorf("seal without hash: err = %v", err)
+	}
+}

@@ -81,6 +81,12 @@ func messageCases() []messageCase {
 		{"cancel", &Cancel{ID: 5, Code: Interrupted}},
 		{"mkdir", &Mkdir{ID: 7, Path: "backup/2024", Mode: 0o755}},
 		{"ok", &OK{ID: 7}},
+		{"join", &Join{Magic: magic, Version: Version, Token: seqHash()}},
+		{"stripe accept", &StripeAccept{ID: 8, Have: []Range{{0, 1 << 20}, {4 << 20, 3}}}},
+		{"stripe accept empty", &StripeAccept{ID: 8}},
+		{"stripe get", &StripeGet{ID: 9, Path: "big.img", Size: 1 << 30, MTime: mtime, Flags: FlagStriped, Have: []Range{{1 << 20, 1 << 20}}}},
+		{"seal", &Seal{ID: 8, Hash: seqHash()}},
+		{"ack", &Ack{ID: 8, Offset: 1 << 30, Length: 8 << 20}},
 	}
 }
 
@@ -89,7 +95,7 @@ func TestMessageCasesCoverAllTypes(t *testing.T) {
 	for _, tc := range messageCases() {
 		seen[tc.msg.Type()] = true
 	}
-	for ft := FrameTypeHello; ft <= FrameTypeOK; ft++ {
+	for ft := FrameTypeHello; ft <= FrameTypeAck; ft++ {
 		if !seen[ft] {
 			t.Errorf("no message case for frame type %v", ft)
 		}
