@@ -52,7 +52,7 @@ type Link struct {
 	files  []*os.File
 	wg     sync.WaitGroup
 	failed chan struct{} // closed when a pipe stops on its own
-	once   sync.Once      // teardown runs once
+	once   sync.Once     // teardown runs once
 
 	// mu guards the following fields.
 	mu  sync.Mutex
