@@ -119,3 +119,16 @@ func IsPeerRefusedCert(err error) bool {
 	var te *quic.TransportError
 	return errors.As(err, &te) && te.Remote && te.ErrorCode == quic.TransportErrorCode(0x100+alertBadCertificate)
 }
+
+// Abandon drops the connection without telling the peer, as a crash or a
+// dead network would: its sockets are closed, so no CONNECTION_CLOSE gets
+// out. The peer notices only at its idle timeout.
+func (c *Conn) Abandon() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.udp.Close()
+	for _, o := range c.old {
+		o.Close()
+	}
+	c.tr.Close()
+}

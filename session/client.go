@@ -55,6 +55,9 @@ type ClientConfig struct {
 	// route watcher migrates when it changes. Default quicx.RouteSource
 	// (the operating system's routing table); tests replace it.
 	RouteSource func(net.Addr) (net.IP, error)
+	// Pool stripes the session's file bytes over several connections
+	// (see PoolConfig). The zero value uses the one connection.
+	Pool PoolConfig
 	// Logger receives the client's logs. The zero value discards them.
 	Logger zerolog.Logger
 }
@@ -96,6 +99,8 @@ type Client struct {
 	sendMu  sync.Mutex    // makes id allocation and sending one step, so ids reach the server in order
 	closed  chan struct{} // closed when the command channel fails or Close is called
 	wg      sync.WaitGroup
+	lanes   *lanes // the connections that carry range streams
+	pool    *pool  // nil unless ClientConfig.Pool stripes
 
 	// mu guards the following fields.
 	mu       sync.Mutex
@@ -103,11 +108,64 @@ type Client struct {
 	closeErr error
 }
 
-// waiter collects the responses and the data stream of one request.
+// waiter collects the responses and the data streams of one request.
 type waiter struct {
 	msgs   chan wire.Message
 	stream chan dataStream
 	gone   chan struct{} // closed when the requester stops listening
+
+	// mu guards the range streams of a striped pull: they may arrive
+	// before the receiver is set up, and wait in early.
+	mu    sync.Mutex
+	sr    *stripeReceiver
+	srCtx context.Context
+	early []earlyRange
+}
+
+type earlyRange struct {
+	rs  *quic.ReceiveStream
+	hdr wire.AnyHeader
+}
+
+// maxEarlyRanges bounds the range streams held for a pull whose
+// receiver is not set up yet (the QUIC stream limit bounds them anyway).
+const maxEarlyRanges = 256
+
+// addRange hands a range stream to the pull's receiver, or holds it until
+// there is one.
+func (w *waiter) addRange(rs *quic.ReceiveStream, hdr wire.AnyHeader) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.sr != nil:
+		w.sr.run(w.srCtx, rs, hdr)
+	case len(w.early) < maxEarlyRanges:
+		w.early = append(w.early, earlyRange{rs, hdr})
+	default:
+		rs.CancelRead(quic.StreamErrorCode(CodeLimitExceeded))
+	}
+}
+
+// setReceiver starts receiving range streams into sr, those that came
+// early first.
+func (w *waiter) setReceiver(ctx context.Context, sr *stripeReceiver) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sr, w.srCtx = sr, ctx
+	for _, e := range w.early {
+		sr.run(ctx, e.rs, e.hdr)
+	}
+	w.early = nil
+}
+
+// dropEarly stops range streams that never found a receiver.
+func (w *waiter) dropEarly() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.early {
+		e.rs.CancelRead(quic.StreamErrorCode(CodeUnknownTransfer))
+	}
+	w.early = nil
 }
 
 // dataStream is a pulled file's stream with its header.
@@ -166,6 +224,16 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	c, err := start(ctx, qc, cfg)
+	if err == nil && cfg.Pool.striped() {
+		pinned := serverFP
+		memberTLS := quicx.ClientTLS(cfg.Identity, ALPN, "qxfer", func(fp certs.Fingerprint) error {
+			if fp != pinned {
+				return &certs.MismatchError{Host: cfg.HostKey, Want: pinned, Got: fp}
+			}
+			return nil
+		})
+		c.startPool(ctx, addr, memberTLS, cfg)
+	}
 	if err != nil {
 		qc.Close(quic.ApplicationErrorCode(CodeOK), "")
 		if quicx.IsPeerRefusedCert(err) {
@@ -197,7 +265,9 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 	c := &Client{
 		conn: qc, cmd: newCmdChannel(str), log: cfg.Logger, table: cfg.Table,
 		closed: make(chan struct{}), waiters: make(map[uint64]*waiter),
+		lanes: newLanes(),
 	}
+	c.lanes.add(&member{conn: qc, primary: true})
 	if err := c.cmd.send(&wire.Hello{Magic: [4]byte([]byte(wire.Magic)), Version: wire.Version, Software: cfg.Software}); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
@@ -223,19 +293,25 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 		return nil, fmt.Errorf("expected welcome, got %s", msg.Type())
 	}
 	c.wg.Go(c.readLoop)
-	c.wg.Go(c.acceptStreams)
-	if cfg.WatchRoute >= 0 {
-		interval := cfg.WatchRoute
-		if interval == 0 {
-			interval = 2 * time.Second
-		}
-		source := cfg.RouteSource
-		if source == nil {
-			source = quicx.RouteSource
-		}
-		c.wg.Go(func() { c.watchRoute(interval, source, cfg.OnEvent) })
-	}
+	c.wg.Go(func() { c.acceptStreams(qc) })
+	c.watch(qc, cfg)
 	return c, nil
+}
+
+// watch starts the route watcher of one of the session's connections.
+func (c *Client) watch(qc *quicx.Conn, cfg ClientConfig) {
+	if cfg.WatchRoute < 0 {
+		return
+	}
+	interval := cfg.WatchRoute
+	if interval == 0 {
+		interval = 2 * time.Second
+	}
+	source := cfg.RouteSource
+	if source == nil {
+		source = quicx.RouteSource
+	}
+	c.wg.Go(func() { c.watchRoute(qc, interval, source, cfg.OnEvent) })
 }
 
 // Transfers is the client's table of live transfers.
@@ -251,6 +327,7 @@ func (c *Client) Close() error { return c.CloseWithCode(CodeOK, "") }
 // and waits for its goroutines.
 func (c *Client) CloseWithCode(code ErrorCode, msg string) error {
 	c.fail(ErrClosed)
+	c.closeMembers(code, msg)
 	err := c.conn.Close(quic.ApplicationErrorCode(code), msg)
 	c.wg.Wait()
 	return err
@@ -332,20 +409,27 @@ func responseID(msg wire.Message) (uint64, bool) {
 		return m.ID, true
 	case *wire.OK:
 		return m.ID, true
+	case *wire.StripeAccept:
+		return m.ID, true
+	case *wire.Seal:
+		return m.ID, true
+	case *wire.Ack:
+		return m.ID, true
 	}
 	return 0, false
 }
 
-// acceptStreams hands the server's data streams (pulls) to their waiters.
-func (c *Client) acceptStreams() {
-	ctx := c.conn.Context()
+// acceptStreams hands the server's data and range streams (pulls) on one
+// connection of the session to their waiters.
+func (c *Client) acceptStreams(qc *quicx.Conn) {
+	ctx := qc.Context()
 	for {
-		rs, err := c.conn.AcceptUniStream(ctx)
+		rs, err := qc.AcceptUniStream(ctx)
 		if err != nil {
 			return
 		}
 		rs.SetReadDeadline(time.Now().Add(30 * time.Second))
-		hdr, err := wire.ReadStreamHeader(quicvarint.NewReader(rs))
+		hdr, err := wire.ReadAnyHeader(quicvarint.NewReader(rs))
 		if err != nil {
 			rs.CancelRead(quic.StreamErrorCode(CodeProtocolViolation))
 			continue
@@ -358,8 +442,12 @@ func (c *Client) acceptStreams() {
 			rs.CancelRead(quic.StreamErrorCode(CodeUnknownTransfer))
 			continue
 		}
+		if hdr.Type == wire.RangeStream {
+			w.addRange(rs, hdr)
+			continue
+		}
 		select {
-		case w.stream <- dataStream{rs, hdr}:
+		case w.stream <- dataStream{rs, wire.StreamHeader{ID: hdr.ID, Offset: hdr.Offset}}:
 		default:
 			rs.CancelRead(quic.StreamErrorCode(CodeUnknownTransfer))
 		}
@@ -397,6 +485,7 @@ func (c *Client) done(id uint64, w *waiter) {
 	}
 	c.mu.Unlock()
 	close(w.gone)
+	w.dropEarly()
 }
 
 // await returns the next response for w.
@@ -437,18 +526,36 @@ func (c *Client) Migrations() int { return c.conn.Migrations() }
 
 // Migrate moves the connection to a new local UDP socket (laddr "" for
 // any), keeping every transfer running.
-func (c *Client) Migrate(ctx context.Context, laddr string) error { return c.conn.Migrate(ctx, laddr) }
+// Every pool connection moves too, to a socket on the same host.
+func (c *Client) Migrate(ctx context.Context, laddr string) error {
+	if err := c.conn.Migrate(ctx, laddr); err != nil {
+		return err
+	}
+	host := laddr
+	if h, _, err := net.SplitHostPort(laddr); err == nil {
+		host = h
+	}
+	return c.migrateMembers(ctx, host)
+}
 
 // watchRoute migrates the connection when the route to the server changes.
 // If a migration fails, the old path is presumed gone: the connection is
 // closed so that a Session reconnects and resumes.
-func (c *Client) watchRoute(interval time.Duration, source func(net.Addr) (net.IP, error), onEvent func(Event)) {
-	c.conn.WatchRouteWith(c.conn.Context(), interval, source, func(from, to net.IP, err error) {
+func (c *Client) watchRoute(qc *quicx.Conn, interval time.Duration, source func(net.Addr) (net.IP, error), onEvent func(Event)) {
+	qc.WatchRouteWith(qc.Context(), interval, source, func(from, to net.IP, err error) {
 		ev := Event{Kind: EventMigrated, Detail: fmt.Sprintf("%s -> %s", from, to), Err: err}
 		if err != nil {
 			ev.Kind = EventMigrationFailed
+			if qc != c.conn {
+				// A pool connection: its ranges move to the others.
+				c.log.Warn().Err(err).Msg("pool connection failed to migrate; closing it")
+				qc.Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+				return
+			}
 			c.log.Warn().Err(err).Msg("migration failed; reconnecting")
 			c.conn.Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+		} else if qc != c.conn {
+			return // one event per route change: the primary's
 		}
 		if onEvent != nil {
 			onEvent(ev)

@@ -26,6 +26,9 @@ type getJob struct {
 // its durable offset, proving the prefix with its hash; the server starts
 // at 0 if the prefix does not match its file.
 func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
+	if c.pool != nil {
+		return c.runGetStriped(ctx, t, j)
+	}
 	dec, err := checkDest(j.root, j.local, j.meta, j.force)
 	if err != nil {
 		return err

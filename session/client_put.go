@@ -26,6 +26,9 @@ type putJob struct {
 // Offers are pipelined: many files wait for their Accept at once, so a
 // tree of small files costs a few round trips, not one per file.
 func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) error {
+	if c.pool != nil {
+		return c.runPutStriped(ctx, t, j, s)
+	}
 	f, meta, err := openSource(os.Open, j.local, j.local)
 	if err != nil {
 		return err

@@ -328,7 +328,7 @@ func TestRawUnknownFrameSkipped(t *testing.T) {
 		frame []byte
 	}{
 		{"empty", wire.AppendFrame(nil, &wire.Unknown{FrameType: 0x21})},
-		{"small", wire.AppendFrame(nil, &wire.Unknown{FrameType: 0x10, Length: 100})},
+		{"small", wire.AppendFrame(nil, &wire.Unknown{FrameType: 0x3f, Length: 100})},
 		{"maximum size", wire.AppendFrame(nil, &wire.Unknown{FrameType: 0x21, Length: wire.MaxFrameSize})},
 		{"eight-byte type", wire.AppendFrame(nil, &wire.Unknown{FrameType: 1 << 40, Length: 5})},
 		{"several", slices.Concat(

@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
 // checkpointEvery is how many bytes a receiver writes between checkpoints:
@@ -29,10 +31,20 @@ type resumeRecord struct {
 	// State is the marshalled SHA-256 state after Offset bytes, so the
 	// receiver can continue the whole-file hash without re-reading the
 	// prefix, and can derive the prefix hash.
-	State []byte `json:"state"`
+	State []byte `json:"state,omitempty"`
+	// Ranges, in a striped record (version 2), are the durable ranges of
+	// a .part written at offsets; Offset and State are then unused.
+	Ranges []wire.Range `json:"ranges,omitempty"`
 }
 
-const recordVersion = 1
+const (
+	recordVersion        = 1 // a sequential .part: Offset and State
+	stripedRecordVersion = 2 // a .part written in ranges: Ranges
+)
+
+// maxRecordSize bounds a resume record file (a striped one lists up to
+// wire.MaxRanges ranges).
+const maxRecordSize = 64 << 10
 
 func recordName(p string) string {
 	dir, name := path.Split(p)
@@ -41,7 +53,7 @@ func recordName(p string) string {
 
 // matches reports whether r belongs to a source of this size and mtime.
 func (r *resumeRecord) matches(m fileMeta) bool {
-	return r != nil && r.Version == recordVersion && r.Size == m.Size && r.MTime == m.MTime.UnixNano() && r.Offset <= r.Size
+	return r != nil && r.Size == m.Size && r.MTime == m.MTime.UnixNano() && r.Offset <= r.Size
 }
 
 // hash restores the SHA-256 state after Offset bytes.
@@ -75,26 +87,54 @@ func hashState(h hash.Hash) []byte {
 // missing or unreadable record is (nil, nil): the transfer starts at 0.
 func loadRecord(root *os.Root, p string) *resumeRecord {
 	b, err := root.ReadFile(recordName(p))
-	if err != nil || len(b) > 4096 {
+	if err != nil || len(b) > maxRecordSize {
 		return nil
 	}
 	var r resumeRecord
-	if json.Unmarshal(b, &r) != nil || r.Version != recordVersion {
+	if json.Unmarshal(b, &r) != nil {
 		return nil
 	}
 	fi, err := root.Stat(partName(p))
-	if err != nil || !fi.Mode().IsRegular() || uint64(fi.Size()) < r.Offset {
+	if err != nil || !fi.Mode().IsRegular() {
 		return nil
 	}
-	if _, err := r.hash(); err != nil {
+	switch r.Version {
+	case recordVersion:
+		if uint64(fi.Size()) < r.Offset {
+			return nil
+		}
+		if _, err := r.hash(); err != nil {
+			return nil
+		}
+	case stripedRecordVersion:
+		set, ok := rangeSetOf(r.Ranges, r.Size)
+		if !ok || len(r.Ranges) > wire.MaxRanges || uint64(fi.Size()) < r.Size {
+			return nil
+		}
+		r.Ranges = set.ranges()
+	default:
 		return nil
 	}
 	return &r
 }
 
+// held returns the ranges a record says are durable, for either version.
+func (r *resumeRecord) held() rangeSet {
+	var s rangeSet
+	switch r.Version {
+	case recordVersion:
+		s.add(0, r.Offset)
+	case stripedRecordVersion:
+		s, _ = rangeSetOf(r.Ranges, r.Size)
+	}
+	return s
+}
+
 // saveRecord writes the record atomically (temporary file, fsync, rename).
 func saveRecord(root *os.Root, p string, r *resumeRecord) error {
-	r.Version = recordVersion
+	if r.Version == 0 {
+		r.Version = recordVersion
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -127,7 +167,7 @@ func resumeOffer(root *os.Root, p string, m fileMeta, noResume bool) (uint64, []
 		return 0, nil, nil
 	}
 	r := loadRecord(root, p)
-	if !r.matches(m) || r.Offset == 0 {
+	if !r.matches(m) || r.Version != recordVersion || r.Offset == 0 {
 		return 0, nil, nil
 	}
 	ph, err := r.prefixHash()

@@ -83,7 +83,11 @@ type Server struct {
 	log      zerolog.Logger
 	table    *Table        // live pushes across all sessions, keyed by path
 	sessions atomic.Uint64 // session ids
-	live     atomic.Int64  // sessions running now, bounded by MaxConnections
+	live     atomic.Int64  // connections running now, bounded by MaxConnections
+
+	// poolMu guards pools.
+	poolMu sync.Mutex
+	pools  map[string]*serverSession // by Welcome token, for pool connections to join
 }
 
 // NewServer opens cfg.Root.
@@ -96,7 +100,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open root: %w", err)
 	}
-	return &Server{cfg: cfg, root: root, log: cfg.Logger, table: NewTable()}, nil
+	return &Server{cfg: cfg, root: root, log: cfg.Logger, table: NewTable(), pools: map[string]*serverSession{}}, nil
 }
 
 // Transfers returns the table of live pushes (all sessions).

@@ -26,6 +26,9 @@ type serverSession struct {
 	log   zerolog.Logger
 	cmd   *cmdChannel
 	wg    sync.WaitGroup // data stream and listing goroutines
+	ctx   context.Context // the session's: ends with the primary connection
+	lanes *lanes          // the session's connections, for striped pulls
+	token string
 
 	// mu guards the following fields.
 	mu      sync.Mutex
@@ -46,11 +49,14 @@ type serverXfer struct {
 	offset uint64        // resume offset offered in the Accept
 	rec    *resumeRecord // the record that offset comes from
 	taken  bool          // a data stream has claimed this push
+
+	stripe *stripeReceiver   // a striped push
+	msgs   chan wire.Message // acks and the verdict of a striped pull
 }
 
 func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Logger) *serverSession {
 	return &serverSession{
-		srv: srv, conn: conn, owner: owner, log: log,
+		srv: srv, conn: conn, owner: owner, log: log, lanes: newLanes(),
 		changed: make(chan struct{}),
 		active:  make(map[uint64]*serverXfer),
 		pulls:   make(map[string]uint64),
@@ -86,6 +92,9 @@ func (ss *serverSession) run(ctx context.Context) error {
 	if err != nil {
 		return readError(err, "hello")
 	}
+	if join, ok := msg.(*wire.Join); ok {
+		return ss.joinPool(ctx, join, str)
+	}
 	hello, ok := msg.(*wire.Hello)
 	if !ok {
 		return protocolErrorf(CodeProtocolViolation, "expected hello, got %s", msg.Type())
@@ -98,11 +107,15 @@ func (ss *serverSession) run(ctx context.Context) error {
 	str.SetReadDeadline(time.Time{})
 	token := make([]byte, 16)
 	rand.Read(token)
+	ss.ctx = ctx
+	ss.lanes.add(&member{conn: ss.conn, primary: true})
+	ss.srv.registerPool(string(token), ss)
+	defer ss.srv.unregisterPool(string(token))
 	if err := ss.cmd.send(&wire.Welcome{Version: wire.Version, MaxTransfers: uint64(cfg.MaxTransfers), Token: token, Software: cfg.Software}); err != nil {
 		return err
 	}
 	ss.log.Debug().Str("software", hello.Software).Msg("hello")
-	ss.wg.Go(func() { ss.acceptDataStreams(ctx) })
+	ss.wg.Go(func() { ss.acceptDataStreams(ctx, ss.conn, &ss.wg) })
 	return ss.commandLoop(ctx)
 }
 
@@ -224,9 +237,20 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		}
 		ss.reply(m.ID, ss.get(ctx, m))
 		ss.settle(m.ID)
+	case *wire.StripeGet:
+		if err := ss.nextID(m.ID); err != nil {
+			return err
+		}
+		ss.reply(m.ID, ss.stripeGet(ctx, m))
+		ss.settle(m.ID)
+	case *wire.Seal:
+		ss.seal(m)
+	case *wire.Ack:
+		ss.forward(m.ID, m)
 	case *wire.Cancel:
 		ss.cancel(m)
 	case *wire.Done:
+		ss.forward(m.ID, m)
 		ss.pullDone(m)
 	default:
 		return protocolErrorf(CodeProtocolViolation, "unexpected %s from client", msg.Type())
@@ -324,6 +348,9 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 		}
 		return err
 	}
+	if m.Flags&wire.FlagStriped != 0 {
+		return ss.putStriped(m, t, tctx, cancel, meta)
+	}
 	offset, prefix, rec := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
 	x := &serverXfer{t: t, ctx: tctx, meta: meta, offset: offset, rec: rec}
 	t.mu.Lock()
@@ -401,27 +428,43 @@ func stateFor(err error) State {
 	return Failed
 }
 
-// acceptDataStreams serves the client's per-file streams until the
-// connection ends. quic-go's MaxIncomingUniStreams bounds how many run.
-func (ss *serverSession) acceptDataStreams(ctx context.Context) {
+// acceptDataStreams serves the client's per-file and range streams on one
+// connection of the session until it ends; the goroutines are owned by
+// wg. quic-go's MaxIncomingUniStreams bounds how many run.
+func (ss *serverSession) acceptDataStreams(ctx context.Context, conn *quic.Conn, wg *sync.WaitGroup) {
 	for {
-		rs, err := ss.conn.AcceptUniStream(ctx)
+		rs, err := conn.AcceptUniStream(ctx)
 		if err != nil {
 			return
 		}
-		ss.wg.Go(func() { ss.receivePush(ctx, rs) })
+		wg.Go(func() { ss.receiveStream(ctx, rs) })
 	}
 }
 
-// receivePush reads one pushed file.
-func (ss *serverSession) receivePush(ctx context.Context, rs *quic.ReceiveStream) {
+// receiveStream reads a stream's header and hands it to its transfer.
+func (ss *serverSession) receiveStream(ctx context.Context, rs *quic.ReceiveStream) {
 	rs.SetReadDeadline(time.Now().Add(ss.srv.cfg.StreamWait))
-	hdr, err := wire.ReadStreamHeader(quicvarint.NewReader(rs))
+	hdr, err := wire.ReadAnyHeader(quicvarint.NewReader(rs))
 	if err != nil {
 		rs.CancelRead(quic.StreamErrorCode(CodeProtocolViolation))
 		return
 	}
-	x, code := ss.claim(ctx, hdr.ID)
+	if hdr.Type == wire.RangeStream {
+		x, code := ss.claim(ctx, hdr.ID, true)
+		if x == nil {
+			rs.CancelRead(quic.StreamErrorCode(code))
+			return
+		}
+		rs.SetReadDeadline(time.Time{})
+		x.stripe.run(x.ctx, rs, hdr)
+		return
+	}
+	ss.receivePush(ctx, rs, wire.StreamHeader{ID: hdr.ID, Offset: hdr.Offset})
+}
+
+// receivePush reads one pushed file.
+func (ss *serverSession) receivePush(ctx context.Context, rs *quic.ReceiveStream, hdr wire.StreamHeader) {
+	x, code := ss.claim(ctx, hdr.ID, false)
 	if x == nil {
 		rs.CancelRead(quic.StreamErrorCode(code))
 		return
@@ -456,13 +499,17 @@ func (ss *serverSession) receivePush(ctx context.Context, rs *quic.ReceiveStream
 // transfer. Ids increase strictly and requests are handled in order, so
 // once a request id at least as high is settled, a missing transfer is
 // never coming.
-func (ss *serverSession) claim(ctx context.Context, id uint64) (*serverXfer, ErrorCode) {
+func (ss *serverSession) claim(ctx context.Context, id uint64, striped bool) (*serverXfer, ErrorCode) {
 	timer := time.NewTimer(ss.srv.cfg.StreamWait)
 	defer timer.Stop()
 	for {
 		ss.mu.Lock()
 		x, ok := ss.active[id]
-		if ok && x.t.Dir == Push && !x.taken {
+		if ok && striped && x.stripe != nil {
+			ss.mu.Unlock()
+			return x, CodeOK
+		}
+		if ok && !striped && x.t.Dir == Push && !x.taken && x.stripe == nil {
 			x.taken = true
 			ss.mu.Unlock()
 			return x, CodeOK

@@ -1,0 +1,391 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/rs/zerolog"
+
+	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// PoolConfig stripes a session over a pool of QUIC connections. quic-go's
+// congestion control is NewReno, which collapses under random loss; N
+// connections each get their own window, so a lossy link carries about N
+// times as much (see PROTOCOL.md, "Connection pools", and the README on
+// fairness).
+type PoolConfig struct {
+	// Size is the number of connections, the primary included. 0 and 1
+	// mean one connection and no striping.
+	Size int
+	// Auto starts with one connection and adds more while the aggregate
+	// goodput grows and the loss looks random (loss without RTT growth),
+	// and removes them when the RTT grows (a congested path). Size is
+	// ignored.
+	Auto bool
+	// Max bounds Auto. Default 32.
+	Max int
+	// Epoch is how often Auto measures. Default 500ms (at least four
+	// smoothed RTTs).
+	Epoch time.Duration
+}
+
+// DefaultMaxConnections is the default bound of PoolConfig.Auto.
+const DefaultMaxConnections = 32
+
+// MaxPoolSize bounds PoolConfig.Size and Max.
+const MaxPoolSize = 64
+
+// striped reports whether files are sent as ranges over a pool.
+func (p PoolConfig) striped() bool { return p.Auto || p.Size > 1 }
+
+func (p PoolConfig) max() int {
+	if p.Max <= 0 {
+		return DefaultMaxConnections
+	}
+	return min(p.Max, MaxPoolSize)
+}
+
+// pool dials and runs the data-only connections of a striped session.
+type pool struct {
+	c       *Client
+	addr    string
+	tls     *tls.Config
+	cfg     ClientConfig
+	log     zerolog.Logger
+	moved   atomic.Int64 // file bytes moved, for Auto's goodput
+	mu      sync.Mutex
+	members []*member // the pool connections (not the primary), oldest first
+	joining int
+	events  []PoolEvent
+}
+
+// PoolEvent records a change of the pool size, for logs and tests.
+type PoolEvent struct {
+	At      time.Time
+	Size    int // connections after the change
+	Reason  string
+	Goodput float64 // bytes per second in the epoch that decided
+	Loss    float64 // fraction of packets lost in that epoch
+	RTTRise float64 // smoothed RTT over minimum RTT
+}
+
+// startPool dials the configured pool (or starts the Auto controller).
+func (c *Client) startPool(ctx context.Context, addr string, tlsConf *tls.Config, cfg ClientConfig) {
+	p := &pool{c: c, addr: addr, tls: tlsConf, cfg: cfg, log: cfg.Logger}
+	c.pool = p
+	if cfg.Pool.Auto {
+		c.wg.Go(p.autoscale)
+		return
+	}
+	n := min(cfg.Pool.Size, MaxPoolSize) - 1
+	p.grow(ctx, n)
+}
+
+// grow dials n more pool connections in parallel. A connection that fails
+// to join is logged and skipped: the session goes on with fewer.
+func (p *pool) grow(ctx context.Context, n int) int {
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for range n {
+		wg.Go(func() {
+			if err := p.join(ctx); err != nil {
+				if p.c.lost() {
+					return
+				}
+				p.log.Warn().Err(err).Msg("pool connection failed")
+				return
+			}
+			ok.Add(1)
+		})
+	}
+	wg.Wait()
+	return int(ok.Load())
+}
+
+// join dials one pool connection and joins it to the session with the
+// Welcome's token.
+func (p *pool) join(ctx context.Context) error {
+	c := p.c
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(c.conn.Context(), cancel)
+	defer stop()
+	qc, err := quicx.Dial(dctx, p.addr, p.tls, p.cfg.Quic, p.log)
+	if err != nil {
+		return fmt.Errorf("dial pool connection: %w", err)
+	}
+	fail := func(err error) error {
+		qc.Close(quic.ApplicationErrorCode(CodeOK), "")
+		return err
+	}
+	str, err := qc.OpenStreamSync(dctx)
+	if err != nil {
+		return fail(fmt.Errorf("pool connection: %w", err))
+	}
+	cmd := newCmdChannel(str)
+	if err := cmd.send(&wire.Join{Magic: [4]byte([]byte(wire.Magic)), Version: wire.Version, Token: c.welcome.Token}); err != nil {
+		return fail(fmt.Errorf("pool connection: %w", err))
+	}
+	dl, _ := dctx.Deadline()
+	str.SetReadDeadline(dl)
+	msg, err := cmd.recv()
+	if err != nil {
+		return fail(fmt.Errorf("pool connection: waiting for welcome: %w", err))
+	}
+	str.SetReadDeadline(time.Time{})
+	switch m := msg.(type) {
+	case *wire.Welcome:
+	case *wire.Reject:
+		return fail(&Error{Code: m.Code, Remote: true, Msg: "pool connection refused: " + m.Msg})
+	default:
+		return fail(fmt.Errorf("pool connection: expected welcome, got %s", msg.Type()))
+	}
+	m := &member{conn: qc, close: func() { qc.Close(quic.ApplicationErrorCode(CodeOK), "") }}
+	p.mu.Lock()
+	if c.lost() {
+		p.mu.Unlock()
+		return fail(ErrClosed)
+	}
+	p.members = append(p.members, m)
+	c.wg.Go(func() { c.acceptStreams(qc) })
+	c.watch(qc, p.cfg)
+	p.mu.Unlock()
+	c.lanes.add(m)
+	// The server ends a pool connection with its session; the command
+	// stream of a pool connection carries nothing after the Welcome.
+	c.wg.Go(func() {
+		<-qc.Context().Done()
+		qc.Close(quic.ApplicationErrorCode(CodeOK), "")
+		c.lanes.remove(m)
+		p.mu.Lock()
+		for i, x := range p.members {
+			if x == m {
+				p.members = append(p.members[:i], p.members[i+1:]...)
+				break
+			}
+		}
+		p.mu.Unlock()
+	})
+	return nil
+}
+
+// size is the number of live connections, the primary included.
+func (p *pool) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 1
+	for _, m := range p.members {
+		if !m.dead() && !m.draining {
+			n++
+		}
+	}
+	return n
+}
+
+// shrink drains the newest n pool connections.
+func (p *pool) shrink(n int) {
+	p.mu.Lock()
+	var victims []*member
+	for i := len(p.members) - 1; i >= 0 && len(victims) < n; i-- {
+		if m := p.members[i]; !m.draining && !m.dead() {
+			victims = append(victims, m)
+		}
+	}
+	p.mu.Unlock()
+	for _, m := range victims {
+		p.c.lanes.drain(m)
+	}
+}
+
+// closeAll closes every pool connection.
+func (p *pool) closeAll(code ErrorCode, msg string) {
+	p.mu.Lock()
+	ms := append([]*member(nil), p.members...)
+	p.mu.Unlock()
+	for _, m := range ms {
+		m.conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(code), msg)
+	}
+}
+
+func (c *Client) closeMembers(code ErrorCode, msg string) {
+	if c.pool != nil {
+		c.pool.closeAll(code, msg)
+	}
+}
+
+// counter returns the function striped transfers report moved bytes to,
+// for Auto's goodput.
+func (c *Client) counter(t *Transfer) func(int) {
+	if c.pool == nil {
+		return t.addBytes
+	}
+	return func(n int) {
+		t.addBytes(n)
+		c.pool.moved.Add(int64(n))
+	}
+}
+
+// PoolSize returns the number of live connections of the session, the
+// primary included.
+func (c *Client) PoolSize() int {
+	if c.pool == nil {
+		return 1
+	}
+	return c.pool.size()
+}
+
+// PoolEvents returns the resizes Auto has made.
+func (c *Client) PoolEvents() []PoolEvent {
+	if c.pool == nil {
+		return nil
+	}
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	return append([]PoolEvent(nil), c.pool.events...)
+}
+
+// statsSample sums the QUIC statistics of every live connection.
+type statsSample struct {
+	sent, lost uint64
+	rttRise    float64 // largest smoothed RTT / min RTT over the connections
+	srtt       time.Duration
+}
+
+func (p *pool) sample() statsSample {
+	var s statsSample
+	for _, m := range p.c.lanes.live() {
+		st := m.conn.ConnectionStats()
+		s.sent += st.PacketsSent
+		s.lost += st.PacketsLost
+		if st.MinRTT > 0 {
+			s.rttRise = max(s.rttRise, float64(st.SmoothedRTT)/float64(st.MinRTT))
+		}
+		s.srtt = max(s.srtt, st.SmoothedRTT)
+	}
+	return s
+}
+
+// Thresholds of the Auto controller.
+const (
+	// autoLossFloor is the loss rate below which a link counts as clean:
+	// more connections would not help.
+	autoLossFloor = 0.002
+	// autoRandomRTT is the RTT rise (smoothed over minimum) below which
+	// loss is taken as random rather than a queue overflowing.
+	autoRandomRTT = 1.3
+	// autoCongestedRTT is the RTT rise at which the path counts as
+	// congested: the pool shrinks.
+	autoCongestedRTT = 1.8
+	// autoGain is the goodput growth a doubling must bring for the
+	// controller to keep growing.
+	autoGain = 1.15
+)
+
+// autoscale runs PoolConfig.Auto: every epoch it compares the goodput with
+// the previous epoch's and decides to double the pool, keep it, or halve
+// it. An epoch after a change is skipped while new connections ramp up.
+// It only acts while bytes are moving.
+func (p *pool) autoscale() {
+	c := p.c
+	epoch := p.cfg.Pool.Epoch
+	if epoch <= 0 {
+		epoch = 500 * time.Millisecond
+	}
+	maxSize := p.cfg.Pool.max()
+	var (
+		prev      = p.sample()
+		prevMoved = p.moved.Load()
+		lastGood  float64 // goodput at the size before the last growth
+		plateau   bool    // growing stopped helping
+		warmup    bool
+	)
+	for {
+		wait := max(epoch, 4*prev.srtt)
+		select {
+		case <-c.closed:
+			return
+		case <-time.After(wait):
+		}
+		now := p.sample()
+		moved := p.moved.Load()
+		good := float64(moved-prevMoved) / wait.Seconds()
+		var loss float64
+		if d := now.sent - prev.sent; d > 0 && now.sent >= prev.sent && now.lost >= prev.lost {
+			loss = float64(now.lost-prev.lost) / float64(d)
+		}
+		prev, prevMoved = now, moved
+		if good <= 0 {
+			continue // idle: nothing to learn
+		}
+		if warmup {
+			warmup = false
+			continue
+		}
+		size := p.size()
+		decide := func(newSize int, reason string) {
+			p.mu.Lock()
+			p.events = append(p.events, PoolEvent{At: time.Now(), Size: newSize, Reason: reason, Goodput: good, Loss: loss, RTTRise: now.rttRise})
+			p.mu.Unlock()
+			p.log.Info().Int("from", size).Int("to", newSize).Str("reason", reason).
+				Float64("goodput_mbit", good*8/1e6).Float64("loss", loss).Float64("rtt_rise", now.rttRise).Msg("pool resized")
+			warmup = true
+		}
+		switch {
+		case now.rttRise >= autoCongestedRTT && size > 1:
+			// A queue is building: the path is congested, and
+			// more connections would only take more of it.
+			n := size / 2
+			p.shrink(size - n)
+			plateau = true
+			decide(n, "rtt rising: congested path")
+		case plateau, size >= maxSize:
+		case loss < autoLossFloor:
+			// Clean link: one connection is enough.
+		case now.rttRise > autoRandomRTT:
+		case size > 1 && good < lastGood*autoGain:
+			plateau = true
+			decide(size, "no gain from the last growth")
+		default:
+			lastGood = good
+			n := min(size*2, maxSize)
+			added := p.grow(c.conn.Context(), n-size)
+			decide(size+added, "random loss without rtt growth")
+		}
+	}
+}
+
+// migrateMembers moves every connection of the session to a new local
+// address (host only; ports are chosen by the system), as when the
+// machine changes networks.
+func (c *Client) migrateMembers(ctx context.Context, host string) error {
+	if c.pool == nil {
+		return nil
+	}
+	c.pool.mu.Lock()
+	ms := append([]*member(nil), c.pool.members...)
+	c.pool.mu.Unlock()
+	var errs []error
+	for _, m := range ms {
+		if m.dead() {
+			continue
+		}
+		laddr := ""
+		if host != "" {
+			laddr = net.JoinHostPort(host, "0")
+		}
+		if err := m.conn.(*quicx.Conn).Migrate(ctx, laddr); err != nil {
+			errs = append(errs, err)
+			m.conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,154 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/internal/udpproxy"
+	"github.com/qxfer/qxfer/quicx"
+)
+
+// dialPool connects a new client identity to addr (the server or a proxy)
+// with a connection pool.
+func dialPool(t testing.TB, ts *testServer, addr string, pc PoolConfig) *Client {
+	t.Helper()
+	id, err := certs.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dialPoolAs(t, ts, id, addr, pc)
+}
+
+func dialPoolAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, pc PoolConfig) *Client {
+	t.Helper()
+	if addr == "" {
+		addr = ts.addr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := clientConfig(t, ts, id, quicx.Config{}, nil)
+	cfg.Pool = pc
+	c, err := Dial(ctx, addr, cfg)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// lossyProxy puts delay and random loss between the client and ts.
+func lossyProxy(t testing.TB, ts *testServer, delay time.Duration, loss float64, rateBits int64) *udpproxy.Proxy {
+	t.Helper()
+	p, err := udpproxy.New(udpproxy.Config{
+		Server: ts.ln.Addr(), Delay: delay, Loss: loss, RateBits: rateBits, Seed: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// TestPoolPushPull stripes a large file and a tree of small ones over a
+// pool of four connections through a lossy link, both ways: everything
+// arrives byte-identical, the server served the pool as one session, and
+// nothing is left behind.
+func TestPoolPushPull(t *testing.T) {
+	base := runtime.NumGoroutine()
+	ts := startServer(t, ServerConfig{}, nil)
+	p := lossyProxy(t, ts, 5*time.Millisecond, 0.01, 0)
+	src := t.TempDir()
+	want := map[string][]byte{"big.bin": writeRandom(t, filepath.Join(src, "big.bin"), 24<<20+12345)}
+	for i := range 30 {
+		name := fmt.Sprintf("tree/f%02d", i)
+		want[name] = writeRandom(t, filepath.Join(src, name), i*1000)
+	}
+	c := dialPool(t, ts, p.Addr().String(), PoolConfig{Size: 4})
+	if got := c.PoolSize(); got != 4 {
+		t.Fatalf("pool size %d, want 4", got)
+	}
+	if got := ts.srv.Sessions(); got != 4 {
+		t.Errorf("server counts %d connections, want 4", got)
+	}
+	ctx := longCtx(t)
+	rep, err := c.Push(ctx, []string{filepath.Join(src, "big.bin"), filepath.Join(src, "tree")}, "up", Options{Recursive: true})
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	if n := rep.Count(Done); n != len(want) {
+		t.Fatalf("push: %d files done, want %d: %v", n, len(want), rep.Files)
+	}
+	for name, b := range want {
+		sameFile(t, filepath.Join(ts.root, "up", name), b)
+	}
+	noParts(t, ts.root)
+	// Every connection carried ranges.
+	for _, m := range c.lanes.live() {
+		if st := m.conn.ConnectionStats(); st.BytesSent < 1<<20 {
+			t.Errorf("a pool connection sent only %d bytes", st.BytesSent)
+		}
+	}
+
+	dst := t.TempDir()
+	rep, err = c.Pull(ctx, []string{"up"}, dst, Options{Recursive: true})
+	if err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if n := rep.Count(Done); n != len(want) {
+		t.Fatalf("pull: %d files done, want %d", n, len(want))
+	}
+	for name, b := range want {
+		sameFile(t, filepath.Join(dst, "up", name), b)
+	}
+	noParts(t, dst)
+	c.Close()
+	ts.stop()
+	p.Close()
+	checkGoroutines(t, base)
+}
+
+// TestPoolJoinRefused: a pool connection needs the token of a live
+// session of the same client certificate.
+func TestPoolJoinRefused(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	ownerID, _ := certs.NewIdentity()
+	owner := dialPoolAs(t, ts, ownerID, "", PoolConfig{Size: 2})
+	tests := []struct {
+		name  string
+		token func() []byte
+		other bool // join as another client
+	}{
+		{"unknown token", func() []byte { return []byte("0123456789abcdef") }, false},
+		{"empty token", func() []byte { return nil }, false},
+		{"another client's session", func() []byte { return owner.welcome.Token }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := ownerID
+			c := owner
+			token := tc.token()
+			if tc.other {
+				id, _ = certs.NewIdentity()
+				c = dialAs(t, ts, id, ts.addr, quicx.Config{})
+			}
+			// c joins with the token under test.
+			saved := c.welcome.Token
+			c.welcome.Token = token
+			defer func() { c.welcome.Token = saved }()
+			pc := &pool{c: c, addr: ts.addr, tls: quicx.ClientTLS(id, ALPN, "qxfer", func(certs.Fingerprint) error { return nil }), cfg: clientConfig(t, ts, id, quicx.Config{}, nil), log: testLogger(t)}
+			err := pc.join(longCtx(t))
+			if codeOfErr(err) != CodeUnknownTransfer {
+				t.Fatalf("join: %v, want unknown_transfer", err)
+			}
+		})
+	}
+	// The owner's session still works.
+	if _, err := owner.List(longCtx(t), "."); err != nil {
+		t.Fatalf("list after refused joins: %v", err)
+	}
+}

@@ -1,0 +1,101 @@
+package session
+
+import (
+	"slices"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// rangeSet is a set of byte offsets held as sorted, disjoint, non-adjacent
+// half-open ranges. The zero value is empty.
+type rangeSet struct {
+	r []wire.Range
+}
+
+// add inserts [off, off+n).
+func (s *rangeSet) add(off, n uint64) {
+	if n == 0 {
+		return
+	}
+	start, end := off, off+n
+	// First range whose end reaches start (touching ranges merge).
+	i, _ := slices.BinarySearchFunc(s.r, start, func(r wire.Range, v uint64) int {
+		if r.End() < v {
+			return -1
+		}
+		return 1
+	})
+	j := i
+	for j < len(s.r) && s.r[j].Offset <= end {
+		start = min(start, s.r[j].Offset)
+		end = max(end, s.r[j].End())
+		j++
+	}
+	s.r = slices.Replace(s.r, i, j, wire.Range{Offset: start, Length: end - start})
+}
+
+// covers reports whether [0, size) is in the set.
+func (s *rangeSet) covers(size uint64) bool {
+	if size == 0 {
+		return true
+	}
+	return len(s.r) > 0 && s.r[0].Offset == 0 && s.r[0].Length >= size
+}
+
+// total is the number of bytes in the set.
+func (s *rangeSet) total() uint64 {
+	var n uint64
+	for _, r := range s.r {
+		n += r.Length
+	}
+	return n
+}
+
+// ranges returns a copy of the ranges.
+func (s *rangeSet) ranges() []wire.Range { return slices.Clone(s.r) }
+
+// missing returns the ranges of [0, size) not in the set.
+func (s *rangeSet) missing(size uint64) []wire.Range {
+	var out []wire.Range
+	at := uint64(0)
+	for _, r := range s.r {
+		if r.Offset >= size {
+			break
+		}
+		if r.Offset > at {
+			out = append(out, wire.Range{Offset: at, Length: r.Offset - at})
+		}
+		at = max(at, r.End())
+	}
+	if at < size {
+		out = append(out, wire.Range{Offset: at, Length: size - at})
+	}
+	return out
+}
+
+// rangeSetOf builds a set from possibly overlapping ranges, dropping those
+// that reach past size (a record or a peer claiming more than the file).
+func rangeSetOf(rs []wire.Range, size uint64) (rangeSet, bool) {
+	var s rangeSet
+	for _, r := range rs {
+		if r.End() < r.Offset || r.End() > size {
+			return rangeSet{}, false
+		}
+		s.add(r.Offset, r.Length)
+	}
+	return s, true
+}
+
+// split cuts ranges into pieces of at most chunk bytes.
+func split(rs []wire.Range, chunk uint64) []wire.Range {
+	var out []wire.Range
+	for _, r := range rs {
+		for r.Length > 0 {
+			n := min(r.Length, chunk)
+			out = append(out, wire.Range{Offset: r.Offset, Length: n})
+			r.Offset += n
+			r.Length -= n
+		}
+	}
+	return out
+}
