@@ -256,8 +256,12 @@ func (c *Client) PoolEvents() []PoolEvent {
 // statsSample sums the QUIC statistics of every live connection.
 type statsSample struct {
 	sent, lost uint64
-	rttRise    float64 // largest smoothed RTT / min RTT over the connections
-	srtt       time.Duration
+	// delivered counts the bytes that got through, both ways: sent and
+	// not lost, plus received. Unlike the file bytes written to streams
+	// (which quic-go accepts in bursts), it is exact to the packet.
+	delivered uint64
+	rttRise   float64 // largest smoothed RTT / min RTT over the connections
+	srtt      time.Duration
 }
 
 func (p *pool) sample() statsSample {
@@ -266,6 +270,7 @@ func (p *pool) sample() statsSample {
 		st := m.conn.ConnectionStats()
 		s.sent += st.PacketsSent
 		s.lost += st.PacketsLost
+		s.delivered += st.BytesSent - min(st.BytesLost, st.BytesSent) + st.BytesReceived
 		if st.MinRTT > 0 {
 			s.rttRise = max(s.rttRise, float64(st.SmoothedRTT)/float64(st.MinRTT))
 		}
@@ -288,12 +293,14 @@ const (
 	// autoGain is the goodput growth a doubling must bring for the
 	// controller to keep growing.
 	autoGain = 1.15
+	// autoGrowth is the factor the pool grows by in one step.
+	autoGrowth = 4
 )
 
-// autoscale runs PoolConfig.Auto: every epoch it compares the goodput with
-// the previous epoch's and decides to double the pool, keep it, or halve
-// it. An epoch after a change is skipped while new connections ramp up.
-// It only acts while bytes are moving.
+// autoscale runs PoolConfig.Auto: every epoch it measures the goodput,
+// loss and RTT rise of the pool and decides to grow it (by autoGrowth),
+// keep it, or halve it. Growth stops for good once a step brings less
+// than autoGain more goodput. It only acts while file bytes are moving.
 func (p *pool) autoscale() {
 	c := p.c
 	epoch := p.cfg.Pool.Epoch
@@ -306,7 +313,10 @@ func (p *pool) autoscale() {
 		prevMoved = p.moved.Load()
 		lastGood  float64 // goodput at the size before the last growth
 		plateau   bool    // growing stopped helping
-		warmup    bool
+		// warmup counts epochs to skip: the first two of a transfer (slow
+		// start overshoots, then collapses to the loss-bound rate) and
+		// one after every change.
+		warmup = 2
 	)
 	for {
 		wait := max(epoch, 4*prev.srtt)
@@ -317,7 +327,12 @@ func (p *pool) autoscale() {
 		}
 		now := p.sample()
 		moved := p.moved.Load()
-		good := float64(moved-prevMoved) / wait.Seconds()
+		var good float64
+		if moved > prevMoved && now.delivered > prev.delivered {
+			// Only while file bytes move; connections that die or
+			// join between samples can make the sum step back.
+			good = float64(now.delivered-prev.delivered) / wait.Seconds()
+		}
 		var loss float64
 		if d := now.sent - prev.sent; d > 0 && now.sent >= prev.sent && now.lost >= prev.lost {
 			loss = float64(now.lost-prev.lost) / float64(d)
@@ -326,18 +341,20 @@ func (p *pool) autoscale() {
 		if good <= 0 {
 			continue // idle: nothing to learn
 		}
-		if warmup {
-			warmup = false
+		if warmup > 0 {
+			warmup--
 			continue
 		}
 		size := p.size()
-		decide := func(newSize int, reason string) {
+		decide := func(newSize int, reason string, settle int) {
 			p.mu.Lock()
 			p.events = append(p.events, PoolEvent{At: time.Now(), Size: newSize, Reason: reason, Goodput: good, Loss: loss, RTTRise: now.rttRise})
 			p.mu.Unlock()
 			p.log.Info().Int("from", size).Int("to", newSize).Str("reason", reason).
 				Float64("goodput_mbit", good*8/1e6).Float64("loss", loss).Float64("rtt_rise", now.rttRise).Msg("pool resized")
-			warmup = true
+			// Measure the new size from now: dialing took a while.
+			prev, prevMoved = p.sample(), p.moved.Load()
+			warmup = settle
 		}
 		switch {
 		case now.rttRise >= autoCongestedRTT && size > 1:
@@ -346,19 +363,22 @@ func (p *pool) autoscale() {
 			n := size / 2
 			p.shrink(size - n)
 			plateau = true
-			decide(n, "rtt rising: congested path")
+			decide(n, "rtt rising: congested path", 1)
 		case plateau, size >= maxSize:
 		case loss < autoLossFloor:
 			// Clean link: one connection is enough.
 		case now.rttRise > autoRandomRTT:
 		case size > 1 && good < lastGood*autoGain:
 			plateau = true
-			decide(size, "no gain from the last growth")
+			decide(size, "no gain from the last growth", 0)
 		default:
+			// New connections start at the loss-bound rate at once
+			// (their initial window is above it), so the next epoch
+			// measures the new size: quadruple while that pays.
 			lastGood = good
-			n := min(size*2, maxSize)
+			n := min(size*autoGrowth, maxSize)
 			added := p.grow(c.conn.Context(), n-size)
-			decide(size+added, "random loss without rtt growth")
+			decide(size+added, "random loss without rtt growth", 0)
 		}
 	}
 }

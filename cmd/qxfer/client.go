@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/qxfer/qxfer/certs"
@@ -18,6 +19,19 @@ type clientFlags struct {
 	ConnectTimeout string `name:"connect-timeout" default:"15s" env:"QXFER_CONNECT_TIMEOUT" help:"Give up connecting after this long."`
 	IdleTimeout    string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Consider the connection dead after this long without packets (keep-alives are sent)."`
 	RetryFor       string `name:"retry-for" default:"2m" env:"QXFER_RETRY_FOR" help:"When the connection dies, keep reconnecting (with backoff) this long, then resume unfinished transfers; 0 disables."`
+	Connections    string `name:"connections" default:"1" env:"QXFER_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections to stripe file bytes over: 1 to 64, or auto (start with one, add more while goodput grows under random loss, up to 32). Helps on lossy links; see README, \"Lossy links\"."`
+}
+
+// parseConnections reads --connections.
+func parseConnections(s string) (session.PoolConfig, error) {
+	if s == "auto" {
+		return session.PoolConfig{Auto: true}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > session.MaxPoolSize {
+		return session.PoolConfig{}, fmt.Errorf("want a number from 1 to %d or auto, got %q", session.MaxPoolSize, s)
+	}
+	return session.PoolConfig{Size: n}, nil
 }
 
 // connect dials r's server with this installation's identity, pinning its
@@ -52,6 +66,9 @@ func (f *clientFlags) connect(e *env, r remote) (*session.Session, error) {
 		cfg.OnNewHost = func(host string, fp certs.Fingerprint) {
 			fmt.Fprintf(e.stderr, "qxfer: new server %s, fingerprint %s\nqxfer: pinned in %s (trust on first use)\n", host, fp, kh.Path())
 		}
+	}
+	if cfg.Pool, err = parseConnections(f.Connections); err != nil {
+		return nil, withExit(exitUsage, fmt.Errorf("--connections: %w", err))
 	}
 	if cfg.Quic.IdleTimeout, err = parseDuration(f.IdleTimeout); err != nil {
 		return nil, withExit(exitUsage, fmt.Errorf("--idle-timeout: %w", err))

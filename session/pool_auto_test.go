@@ -1,0 +1,95 @@
+package session
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestPoolAuto checks the Auto controller's three decisions on a live
+// push: it grows under random loss, stays at one connection on a clean
+// link, and halves the pool when the RTT rises (a queue builds).
+func TestPoolAuto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 20s")
+	}
+	src := filepath.Join(t.TempDir(), "big.bin")
+	writeRandom(t, src, 256<<20)
+	tests := []struct {
+		name  string
+		loss  float64
+		rate  int64
+		after func(t *testing.T, c *Client, ts *testServer, setDelay func(time.Duration))
+	}{
+		{
+			name: "random loss grows the pool",
+			loss: 0.01, rate: 200_000_000,
+			after: func(t *testing.T, c *Client, _ *testServer, _ func(time.Duration)) {
+				waitUntil(t, 15*time.Second, "pool grows past 4", func() bool { return c.PoolSize() > 4 })
+				for _, ev := range c.PoolEvents() {
+					if ev.Loss < autoLossFloor || ev.RTTRise > autoRandomRTT {
+						t.Errorf("grew on loss %.4f, rtt rise %.2f", ev.Loss, ev.RTTRise)
+					}
+				}
+			},
+		},
+		{
+			name: "clean link stays on one connection",
+			rate: 0,
+			after: func(t *testing.T, c *Client, _ *testServer, _ func(time.Duration)) {
+				time.Sleep(4 * time.Second)
+				if n := c.PoolSize(); n != 1 {
+					t.Errorf("pool size %d on a clean link, want 1 (events %+v)", n, c.PoolEvents())
+				}
+			},
+		},
+		{
+			name: "rising rtt shrinks the pool",
+			loss: 0.01, rate: 200_000_000,
+			after: func(t *testing.T, c *Client, _ *testServer, setDelay func(time.Duration)) {
+				waitUntil(t, 15*time.Second, "pool grows past 4", func() bool { return c.PoolSize() > 4 })
+				grown := c.PoolSize()
+				// A standing queue: every packet now waits 3x as
+				// long as the minimum the connections have seen.
+				setDelay(75 * time.Millisecond)
+				waitUntil(t, 15*time.Second, "pool shrinks", func() bool { return c.PoolSize() < grown })
+				last := c.PoolEvents()[len(c.PoolEvents())-1]
+				if last.RTTRise < autoCongestedRTT {
+					t.Errorf("shrank with rtt rise %.2f", last.RTTRise)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, ServerConfig{}, nil)
+			p := lossyProxy(t, ts, 25*time.Millisecond, tc.loss, tc.rate)
+			c := dialPool(t, ts, p.Addr().String(), PoolConfig{Auto: true})
+			if n := c.PoolSize(); n != 1 {
+				t.Fatalf("auto starts with %d connections, want 1", n)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c.PushFile(ctx, src, "big.bin", Options{})
+			}()
+			tc.after(t, c, ts, p.SetDelay)
+			cancel()
+			<-done
+		})
+	}
+}
+
+// waitUntil polls cond until it holds or d passes.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting until %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
