@@ -64,8 +64,9 @@ type pool struct {
 	moved   atomic.Int64 // file bytes moved, for Auto's goodput
 	mu      sync.Mutex
 	members []*member // the pool connections (not the primary), oldest first
-	joining int
 	events  []PoolEvent
+	peak    int                  // largest size so far
+	retired quic.ConnectionStats // counters of pool connections that ended
 }
 
 // PoolEvent records a change of the pool size, for logs and tests.
@@ -162,11 +163,16 @@ func (p *pool) join(ctx context.Context) error {
 	c.lanes.add(m)
 	// The server ends a pool connection with its session; the command
 	// stream of a pool connection carries nothing after the Welcome.
+	p.mu.Lock()
+	p.peak = max(p.peak, 1+len(p.members))
+	p.mu.Unlock()
 	c.wg.Go(func() {
 		<-qc.Context().Done()
 		qc.Close(quic.ApplicationErrorCode(CodeOK), "")
 		c.lanes.remove(m)
+		st := qc.ConnectionStats()
 		p.mu.Lock()
+		addCounters(&p.retired, st)
 		for i, x := range p.members {
 			if x == m {
 				p.members = append(p.members[:i], p.members[i+1:]...)
@@ -241,6 +247,43 @@ func (c *Client) PoolSize() int {
 		return 1
 	}
 	return c.pool.size()
+}
+
+// PeakPoolSize returns the largest number of connections the session
+// has had at once, the primary included.
+func (c *Client) PeakPoolSize() int {
+	if c.pool == nil {
+		return 1
+	}
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	return max(c.pool.peak, 1)
+}
+
+// poolStats sums the counters of every connection of the session, those
+// of pool connections that have ended included; the RTTs are the
+// primary's.
+func (c *Client) poolStats() quic.ConnectionStats {
+	st := c.conn.ConnectionStats()
+	if c.pool == nil {
+		return st
+	}
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	addCounters(&st, c.pool.retired)
+	for _, m := range c.pool.members {
+		addCounters(&st, m.conn.ConnectionStats())
+	}
+	return st
+}
+
+func addCounters(st *quic.ConnectionStats, o quic.ConnectionStats) {
+	st.BytesSent += o.BytesSent
+	st.PacketsSent += o.PacketsSent
+	st.BytesReceived += o.BytesReceived
+	st.PacketsReceived += o.PacketsReceived
+	st.BytesLost += o.BytesLost
+	st.PacketsLost += o.PacketsLost
 }
 
 // PoolEvents returns the resizes Auto has made.

@@ -25,7 +25,7 @@ type serverSession struct {
 	id    uint64 // unique per server
 	log   zerolog.Logger
 	cmd   *cmdChannel
-	wg    sync.WaitGroup // data stream and listing goroutines
+	wg    sync.WaitGroup  // data stream and listing goroutines
 	ctx   context.Context // the session's: ends with the primary connection
 	lanes *lanes          // the session's connections, for striped pulls
 	token string

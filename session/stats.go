@@ -24,11 +24,15 @@ type SessionStats struct {
 	Migrations int
 	// Reconnects counts the connections dialled after the first.
 	Reconnects int
+	// Connections is the largest number of connections the session has
+	// striped over at once (1 without a pool).
+	Connections int
 }
 
-// add sums the counters of c's connection into st.
+// add sums the counters of c's connections into st.
 func (st *SessionStats) add(c *Client) {
-	cs := c.Stats()
+	cs := c.poolStats()
+	st.Connections = max(st.Connections, c.PeakPoolSize())
 	st.PacketsSent += cs.PacketsSent
 	st.PacketsReceived += cs.PacketsReceived
 	st.PacketsLost += cs.PacketsLost

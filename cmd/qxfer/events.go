@@ -192,6 +192,7 @@ type summaryEvent struct {
 	BytesLost   uint64  `json:"bytes_lost"`
 	Migrations  int     `json:"migrations"`
 	Reconnects  int     `json:"reconnects"`
+	Connections int     `json:"connections"` // most connections striped over at once
 	ExitCode    int     `json:"exit_code"`
 	Error       string  `json:"error,omitempty"` // why the batch could not run, or which files failed
 }
@@ -263,7 +264,7 @@ func (s *jsonStream) summary(command string, rep *session.Report, st session.Ses
 		jsonHead: head(evSummary, time.Now()), Command: command,
 		RTTMS:       float64(st.SmoothedRTT.Microseconds()) / 1000,
 		PacketsSent: st.PacketsSent, PacketsLost: st.PacketsLost, BytesLost: st.BytesLost,
-		Migrations: st.Migrations, Reconnects: st.Reconnects,
+		Migrations: st.Migrations, Reconnects: st.Reconnects, Connections: max(st.Connections, 1),
 		ExitCode: code, Error: errText(err),
 	}
 	if rep != nil {

@@ -29,8 +29,12 @@ func printDetails(out io.Writer, rep *session.Report, st session.SessionStats, v
 	if st.PacketsSent > 0 {
 		loss = fmt.Sprintf(" (%.1f%%)", 100*float64(st.PacketsLost)/float64(st.PacketsSent))
 	}
-	fmt.Fprintf(out, "  rtt %s, packets %d sent / %d lost%s, migrations %d, reconnects %d\n",
-		rtt(st.SmoothedRTT), st.PacketsSent, st.PacketsLost, loss, st.Migrations, st.Reconnects)
+	conns := ""
+	if st.Connections > 1 {
+		conns = fmt.Sprintf(", connections %d", st.Connections)
+	}
+	fmt.Fprintf(out, "  rtt %s, packets %d sent / %d lost%s, migrations %d, reconnects %d%s\n",
+		rtt(st.SmoothedRTT), st.PacketsSent, st.PacketsLost, loss, st.Migrations, st.Reconnects, conns)
 }
 
 // rtt shows a round-trip time in milliseconds, with a decimal below 10 ms.
