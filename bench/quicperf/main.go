@@ -195,6 +195,7 @@ func serve(ctx context.Context, addr string) error {
 	}
 	ln.Close()
 	emit(map[string]any{"event": "exit", "bytes": total.Load()})
+	tr.Close() // closes every connection, so blocked reads return
 	wg.Wait()
 	return nil
 }

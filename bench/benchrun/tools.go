@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// kit holds the binaries and identities every run uses.
+type kit struct {
+	dir        string // the run's temporary directory
+	qxfer      string
+	linkem     string
+	quicperf   string
+	clientHome string // QXFER_HOME of the client
+	serverHome string // QXFER_HOME of the server
+	sshKey     string // client's private key
+	sshdConfig string
+	hasConns   bool // qxfer push knows --connections
+}
+
+func (k *kit) setup(ctx context.Context) error {
+	k.clientHome = filepath.Join(k.dir, "client-home")
+	k.serverHome = filepath.Join(k.dir, "server-home")
+	for _, d := range []string{k.clientHome, k.serverHome} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	c := exec.CommandContext(ctx, k.qxfer, "id")
+	c.Env = append(os.Environ(), "QXFER_HOME="+k.clientHome)
+	fp, err := c.Output()
+	if err != nil {
+		return fmt.Errorf("qxfer id: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(k.serverHome, "authorized_clients"), []byte(strings.TrimSpace(string(fp))+" bench-client\n"), 0o600); err != nil {
+		return err
+	}
+	help, _ := exec.CommandContext(ctx, k.qxfer, "push", "--help").CombinedOutput()
+	k.hasConns = strings.Contains(string(help), "--connections")
+	return k.setupSSH(ctx)
+}
+
+// setupSSH makes a throwaway host key, a client key authorized for root,
+// and an sshd configuration that uses them (default ciphers, no PAM, no
+// passwords). sshd runs per transfer in the server's namespace.
+func (k *kit) setupSSH(ctx context.Context) error {
+	d := filepath.Join(k.dir, "ssh")
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return err
+	}
+	k.sshKey = filepath.Join(d, "client_key")
+	host := filepath.Join(d, "host_key")
+	for _, key := range []string{k.sshKey, host} {
+		if _, err := runOut(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
+			return err
+		}
+	}
+	pub, err := os.ReadFile(k.sshKey + ".pub")
+	if err != nil {
+		return err
+	}
+	auth := filepath.Join(d, "authorized_keys")
+	if err := os.WriteFile(auth, pub, 0o600); err != nil {
+		return err
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // privilege separation directory
+		return err
+	}
+	k.sshdConfig = filepath.Join(d, "sshd_config")
+	conf := fmt.Sprintf(`Port 22
+HostKey %s
+AuthorizedKeysFile %s
+PidFile none
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+Subsystem sftp /usr/lib/openssh/sftp-server
+`, host, auth)
+	return os.WriteFile(k.sshdConfig, []byte(conf), 0o600)
+}
+
+func (k *kit) sshCmd() []string {
+	return []string{"-F", "/dev/null", "-i", k.sshKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "LogLevel=ERROR"}
+}
+
+// tool is one way of moving the files: a peer and its options.
+type tool struct {
+	name  string // "qxfer", "scp", "rsync", "quicperf"
+	label string // as shown in tables, e.g. "qxfer --connections auto"
+	args  []string
+	cc    string // TCP congestion control for the TCP peers ("" = the kernel default)
+}
+
+// job is what one transfer moves.
+type job struct {
+	srcs      []string // local paths
+	recursive bool
+	bytes     int64 // payload bytes
+	files     int
+	fileSize  int64 // each file's size, for counting complete files of a tree
+	deadline  time.Duration
+}
+
+// startServer starts a fresh server for one transfer.
+func (k *kit) startServer(ctx context.Context, w *world, t tool, root string) (*server, string, error) {
+	switch t.name {
+	case "qxfer":
+		c := inNS(w.nsServer, []string{"QXFER_HOME=" + k.serverHome}, k.qxfer, "serve", "--root", root,
+			"--listen", w.addr+":4433", "--log-level", "warn", "--log-format", "console")
+		p, err := spawn("qxfer serve", c, false)
+		if err != nil {
+			return nil, "", err
+		}
+		line, err := p.out.waitLine(ctx, "fingerprint", 10*time.Second)
+		if err != nil {
+			p.kill()
+			return nil, "", fmt.Errorf("qxfer serve: %w: %s", err, p.errb.String())
+		}
+		f := strings.Fields(line)
+		return &server{p: p, kind: "qxfer"}, f[len(f)-1], nil
+	case "scp", "rsync":
+		c := inNS(w.nsServer, nil, "/usr/sbin/sshd", "-D", "-e", "-f", k.sshdConfig, "-o", "ListenAddress="+w.addr)
+		p, err := spawn("sshd", c, true)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := p.errb.waitLine(ctx, "Server listening", 10*time.Second); err != nil {
+			p.kill()
+			return nil, "", fmt.Errorf("sshd: %w: %s", err, p.errb.String())
+		}
+		return &server{p: p, kind: "sshd"}, "", nil
+	case "quicperf":
+		c := inNS(w.nsServer, nil, k.quicperf, "server", "-listen", w.addr+":4500")
+		p, err := spawn("quicperf server", c, false)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := p.out.waitLine(ctx, "listening", 10*time.Second); err != nil {
+			p.kill()
+			return nil, "", fmt.Errorf("quicperf server: %w: %s", err, p.errb.String())
+		}
+		return &server{p: p, kind: "quicperf"}, "", nil
+	}
+	return nil, "", fmt.Errorf("unknown tool %s", t.name)
+}
+
+// clientCmd is the command that moves j into the run directory sub of the
+// server's root dir.
+func (k *kit) clientCmd(w *world, t tool, j job, root, sub, fp string) *exec.Cmd {
+	switch t.name {
+	case "qxfer":
+		args := []string{"push", "-q", "--log-level", "warn", "--log-format", "console", "--fingerprint", fp}
+		if j.recursive {
+			args = append(args, "-r")
+		}
+		args = append(args, t.args...)
+		args = append(args, j.srcs...)
+		args = append(args, w.addr+":4433:"+sub)
+		return inNS(w.nsClient, []string{"QXFER_HOME=" + k.clientHome}, k.qxfer, args...)
+	case "scp":
+		args := append([]string{"-q"}, k.sshCmd()...)
+		if j.recursive {
+			args = append(args, "-r")
+		}
+		args = append(args, t.args...)
+		args = append(args, j.srcs...)
+		args = append(args, "root@"+w.addr+":"+filepath.Join(root, sub)+"/")
+		return inNS(w.nsClient, nil, "scp", args...)
+	case "rsync":
+		args := []string{"-a", "-e", "ssh " + strings.Join(k.sshCmd(), " ")}
+		args = append(args, t.args...)
+		args = append(args, j.srcs...)
+		args = append(args, "root@"+w.addr+":"+filepath.Join(root, sub)+"/")
+		return inNS(w.nsClient, nil, "rsync", args...)
+	case "quicperf":
+		return inNS(w.nsClient, nil, k.quicperf, "client", "-addr", w.addr+":4500", "-bytes", fmt.Sprint(j.bytes))
+	}
+	panic("unknown tool " + t.name)
+}
+
+// quicperfTotal reads the byte total from a stopped quicperf server.
+func quicperfTotal(p *proc) int64 {
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		var ev struct {
+			Event string `json:"event"`
+			Bytes int64  `json:"bytes"`
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == "exit" {
+			return ev.Bytes
+		}
+	}
+	return 0
+}
