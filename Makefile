@@ -4,7 +4,7 @@ BIN      ?= bin/qxfer
 PKGS     := ./...
 FUZZTIME ?= 20s
 
-.PHONY: help build test vet race soak cross lint fuzz fuzz-short bench demo clean
+.PHONY: help build test vet race soak cross lint fuzz fuzz-short bench microbench demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,12 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
-bench: ## Go micro-benchmarks (codec, data path, pipelining through the delay proxy)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./session/... ./internal/...
+bench: ## as root: qxfer vs scp, rsync and raw quic-go on emulated links, plus microbench; rewrites BENCHMARKS.md (BENCH_QUICK=1: smoke test)
+	$(GO) run ./bench/benchrun
+
+microbench: ## Go micro-benchmarks only (codec, data path, pipelining through the delay proxy), with -benchmem
+	$(GO) test -run '^$$' -bench . -benchmem ./session/internal/wire/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./session/ ./internal/...
 
 demo: build ## build, start a server on loopback, push and pull real files
 	./scripts/demo.sh $(BIN)

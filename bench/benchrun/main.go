@@ -12,6 +12,10 @@
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
 //	BENCH_NO_APT=1     do not apt-get install missing peers
+//
+// `benchrun -report` measures nothing: it rewrites BENCHMARKS.md and the
+// chart from bench/results.json (after a change to the report's layout or
+// to bench/analysis.md).
 package main
 
 import (
@@ -72,6 +76,9 @@ func envDuration(name string, def time.Duration) time.Duration {
 
 func run(ctx context.Context) error {
 	b := &bench{runs: 3, started: time.Now(), only: map[string]bool{}}
+	if len(os.Args) > 1 && os.Args[1] == "-report" {
+		return b.rewrite(ctx)
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces, TUN devices, sshd)\nhint: sudo make bench")
 	}
@@ -219,6 +226,23 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		rep.Scenarios = append(rep.Scenarios, b.s3(ctx, w))
 	}
 	return nil
+}
+
+// rewrite regenerates the report from bench/results.json.
+func (b *bench) rewrite(ctx context.Context) error {
+	var err error
+	if b.repo, err = os.Getwd(); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(b.repo, "bench", "results.json"))
+	if err != nil {
+		return err
+	}
+	rep := new(Report)
+	if err := json.Unmarshal(data, rep); err != nil {
+		return err
+	}
+	return b.write(ctx, rep)
 }
 
 // wireOverhead is the IP bytes per payload byte of qxfer's S2 runs.
