@@ -68,8 +68,17 @@ func (l *eventLog) count(k EventKind) int {
 // identity id with transport settings qc.
 func newTestSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, cfg SessionConfig) *Session {
 	t.Helper()
+	return newPoolSession(t, ts, id, addr, qc, PoolConfig{}, cfg)
+}
+
+// newPoolSession is newTestSession with every connection striped over
+// pool.
+func newPoolSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, pool PoolConfig, cfg SessionConfig) *Session {
+	t.Helper()
 	dial := func(ctx context.Context, table *Table) (*Client, error) {
-		return Dial(ctx, addr, clientConfig(t, ts, id, qc, table))
+		cc := clientConfig(t, ts, id, qc, table)
+		cc.Pool = pool
+		return Dial(ctx, addr, cc)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

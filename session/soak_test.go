@@ -20,6 +20,7 @@ import (
 var (
 	soakTransfers = flag.Int("soak.transfers", 40, "files TestSoak moves in all (make soak runs hundreds)")
 	soakSeed      = flag.Uint64("soak.seed", 0, "seed of TestSoak's plan (0: from the clock; the seed is logged)")
+	soakConns     = flag.Int("soak.connections", 3, "pool size of TestSoak's pooled run (1: only the single-connection run)")
 )
 
 // soakFault is what TestSoak does to a round's batch while it runs.
@@ -145,6 +146,14 @@ type soakStats struct {
 // file may remain, and goroutines and file descriptors must come back to
 // where they were. make soak runs it with hundreds of files.
 func TestSoak(t *testing.T) {
+	t.Run("one connection", func(t *testing.T) { soak(t, PoolConfig{}) })
+	if *soakConns > 1 {
+		t.Run(fmt.Sprintf("pool of %d", *soakConns), func(t *testing.T) { soak(t, PoolConfig{Size: *soakConns}) })
+	}
+}
+
+// soak runs the plan with sessions striped over pool (or not).
+func soak(t *testing.T, pool PoolConfig) {
 	seed := *soakSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -165,7 +174,7 @@ func TestSoak(t *testing.T) {
 	id := newIdentity(t)
 	events := &eventLog{}
 	newSession := func() *Session {
-		return newTestSession(t, ts, id, p.Addr().String(), reconnectQuic, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
+		return newPoolSession(t, ts, id, p.Addr().String(), reconnectQuic, pool, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
 	}
 	s := newSession()
 	var st soakStats
@@ -241,7 +250,13 @@ func TestSoak(t *testing.T) {
 			st.longOutages++
 			before := events.count(EventReconnecting)
 			p.SetBlackhole(true)
-			pollCond(t, hangAfter, "the session to notice the outage", func() bool { return events.count(EventReconnecting) > before })
+			if mid {
+				pollCond(t, hangAfter, "the session to notice the outage", func() bool { return events.count(EventReconnecting) > before })
+			} else {
+				// The batch is over: nothing asks for the connection
+				// until the next round, which has to reconnect.
+				time.Sleep(2 * reconnectQuic.IdleTimeout)
+			}
 			p.SetBlackhole(false)
 		case faultRebind:
 			st.rebinds++
