@@ -143,8 +143,10 @@ func (p *pool) join(ctx context.Context) error {
 		return fail(fmt.Errorf("pool connection: waiting for welcome: %w", err))
 	}
 	str.SetReadDeadline(time.Time{})
+	var token []byte
 	switch m := msg.(type) {
 	case *wire.Welcome:
+		token = m.Token
 	case *wire.Reject:
 		return fail(&Error{Code: m.Code, Remote: true, Msg: "pool connection refused: " + m.Msg})
 	default:
@@ -170,6 +172,12 @@ func (p *pool) join(ctx context.Context) error {
 		<-qc.Context().Done()
 		qc.Close(quic.ApplicationErrorCode(CodeOK), "")
 		c.lanes.remove(m)
+		if !c.lost() && len(token) > 0 {
+			// The server may not see this connection die until
+			// its idle timeout: tell it, so the ranges it was
+			// sending here move to the other connections now.
+			c.cmd.send(&wire.Drop{Token: token})
+		}
 		st := qc.ConnectionStats()
 		p.mu.Lock()
 		addCounters(&p.retired, st)

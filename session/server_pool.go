@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 	"time"
 
@@ -48,7 +49,18 @@ func (ss *serverSession) joinPool(ctx context.Context, m *wire.Join, str *quic.S
 	}
 	str.SetReadDeadline(time.Time{})
 	cfg := ss.srv.cfg
-	if err := ss.cmd.send(&wire.Welcome{Version: wire.Version, MaxTransfers: uint64(cfg.MaxTransfers), Software: cfg.Software}); err != nil {
+	// The member token names this connection in a later Drop.
+	tok := make([]byte, 8)
+	rand.Read(tok)
+	parent.mu.Lock()
+	parent.members[string(tok)] = ss.conn
+	parent.mu.Unlock()
+	defer func() {
+		parent.mu.Lock()
+		delete(parent.members, string(tok))
+		parent.mu.Unlock()
+	}()
+	if err := ss.cmd.send(&wire.Welcome{Version: wire.Version, MaxTransfers: uint64(cfg.MaxTransfers), Token: tok, Software: cfg.Software}); err != nil {
 		return err
 	}
 	parent.log.Debug().Str("peer", ss.conn.RemoteAddr().String()).Msg("pool connection joined")
@@ -109,6 +121,18 @@ func (ss *serverSession) putStriped(m *wire.Put, t *Transfer, tctx context.Conte
 		ss.cmd.send(done)
 	})
 	return serr
+}
+
+// drop closes a pool connection the client has given up on (its ranges
+// in flight go to the other connections).
+func (ss *serverSession) drop(m *wire.Drop) {
+	ss.mu.Lock()
+	conn := ss.members[string(m.Token)]
+	ss.mu.Unlock()
+	if conn != nil {
+		ss.log.Debug().Str("peer", conn.RemoteAddr().String()).Msg("pool connection dropped by the client")
+		conn.CloseWithError(quic.ApplicationErrorCode(CodeOK), "dropped by the client")
+	}
 }
 
 // seal hands a striped push its whole-file hash.

@@ -37,6 +37,7 @@ type serverSession struct {
 	changed chan struct{}          // closed and replaced when settled or active change
 	active  map[uint64]*serverXfer // live transfers of this session by id
 	pulls   map[string]uint64      // path -> id of live pulls of this session
+	members map[string]*quic.Conn  // pool connections by the token of their Welcome
 	listing chan struct{}          // semaphore for concurrent listings
 }
 
@@ -60,6 +61,7 @@ func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Lo
 		changed: make(chan struct{}),
 		active:  make(map[uint64]*serverXfer),
 		pulls:   make(map[string]uint64),
+		members: make(map[string]*quic.Conn),
 		listing: make(chan struct{}, 4),
 	}
 }
@@ -245,6 +247,8 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		ss.settle(m.ID)
 	case *wire.Seal:
 		ss.seal(m)
+	case *wire.Drop:
+		ss.drop(m)
 	case *wire.Ack:
 		ss.forward(m.ID, m)
 	case *wire.Cancel:

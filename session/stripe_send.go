@@ -51,8 +51,7 @@ type rangeState struct {
 	m        *member // connection it was last sent on; nil when pending
 	inFlight bool    // a goroutine is writing it
 	acked    bool
-	counted  uint64 // bytes of the current attempt counted as progress
-	tries    int    // attempts that failed on a live connection
+	tries    int // attempts that failed on a live connection
 }
 
 // maxRangeTries bounds the attempts at a range that fail on a connection
@@ -62,7 +61,6 @@ const maxRangeTries = 8
 type rangeResult struct {
 	i   int
 	m   *member
-	n   uint64 // bytes written
 	err *Error
 }
 
@@ -86,11 +84,21 @@ func (sd *stripeSender) run(ctx context.Context, have []wire.Range, msgs <-chan 
 
 	wctx, wcancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
+	results := make(chan rangeResult, len(states))
 	defer func() {
+		// Stop the ranges still being written and give their lanes
+		// back: the other transfers of the session need them.
 		wcancel(&Error{Code: CodeUpToDate})
 		wg.Wait()
+		for {
+			select {
+			case res := <-results:
+				sd.lanes.release(res.m)
+			default:
+				return
+			}
+		}
 	}()
-	results := make(chan rangeResult, len(states))
 	hashed := make(chan hashResult, 1)
 	wg.Go(func() { hashed <- sd.hashFile(wctx) })
 
@@ -104,10 +112,10 @@ func (sd *stripeSender) run(ctx context.Context, have []wire.Range, msgs <-chan 
 			i := pending[0]
 			pending = pending[1:]
 			st := states[i]
-			st.m, st.inFlight, st.counted = m, true, 0
+			st.m, st.inFlight = m, true
 			wg.Go(func() {
-				n, err := sd.sendRange(wctx, m, st.r)
-				results <- rangeResult{i: i, m: m, n: n, err: err}
+				_, err := sd.sendRange(wctx, m, st.r)
+				results <- rangeResult{i: i, m: m, err: err}
 			})
 		}
 		if unacked == 0 && !delivered {
@@ -135,7 +143,6 @@ func (sd *stripeSender) run(ctx context.Context, have []wire.Range, msgs <-chan 
 			sd.lanes.release(res.m)
 			st := states[res.i]
 			st.inFlight = false
-			st.counted = res.n
 			switch {
 			case res.err == nil || st.acked:
 			case ctx.Err() != nil:
@@ -173,13 +180,11 @@ func (sd *stripeSender) run(ctx context.Context, have []wire.Range, msgs <-chan 
 	}
 }
 
-// requeue puts a range whose connection died back in the queue and takes
-// its bytes out of the progress count.
+// requeue puts a range whose connection died back in the queue. Its
+// bytes stay counted: progress counts bytes sent, and a range sent twice
+// is sent twice (as a sequential file resent after a reconnect is).
 func (sd *stripeSender) requeue(st *rangeState, pending *[]int, i int) {
-	if sd.progress != nil && st.counted > 0 {
-		sd.progress(-int(st.counted))
-	}
-	st.m, st.counted = nil, 0
+	st.m = nil
 	*pending = append(*pending, i)
 }
 

@@ -91,6 +91,7 @@ var frameTypeNames = [...]string{
 	FrameTypeStripeGet:    "stripe_get",
 	FrameTypeSeal:         "seal",
 	FrameTypeAck:          "ack",
+	FrameTypeDrop:         "drop",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -259,6 +260,8 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseSeal(&p)
 	case FrameTypeAck:
 		m = parseAck(&p)
+	case FrameTypeDrop:
+		m = parseDrop(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}

@@ -56,7 +56,7 @@ func TestReadFrameSkipsUnknown(t *testing.T) {
 		frame string
 		want  *Unknown
 	}{
-		{"type after last", "15 05 0102030405", &Unknown{FrameType: 0x15, Length: 5}},
+		{"type after last", "16 05 0102030405", &Unknown{FrameType: 0x16, Length: 5}},
 		{"type 0", "00 00", &Unknown{FrameType: 0, Length: 0}},
 		{"2-byte type", "7fff 02 ffff", &Unknown{FrameType: 0x3fff, Length: 2}},
 		{"8-byte type", "ffffffffffffffff 01 00", &Unknown{FrameType: quicvarint.Max, Length: 1}},
@@ -228,7 +228,7 @@ func TestFrameTypeString(t *testing.T) {
 		{FrameTypeOK, "ok"},
 		{0, "frame_0x0"},
 		{0x10, "join"},
-		{0x15, "frame_0x15"},
+		{0x16, "frame_0x16"},
 		{1 << 40, "frame_0x10000000000"},
 	}
 	for _, tt := range tests {

@@ -87,6 +87,7 @@ func messageCases() []messageCase {
 		{"stripe get", &StripeGet{ID: 9, Path: "big.img", Size: 1 << 30, MTime: mtime, Flags: FlagStriped, Have: []Range{{1 << 20, 1 << 20}}}},
 		{"seal", &Seal{ID: 8, Hash: seqHash()}},
 		{"ack", &Ack{ID: 8, Offset: 1 << 30, Length: 8 << 20}},
+		{"drop", &Drop{Token: []byte{1, 2, 3, 4, 5, 6, 7, 8}}},
 	}
 }
 
@@ -95,7 +96,7 @@ func TestMessageCasesCoverAllTypes(t *testing.T) {
 	for _, tc := range messageCases() {
 		seen[tc.msg.Type()] = true
 	}
-	for ft := FrameTypeHello; ft <= FrameTypeAck; ft++ {
+	for ft := FrameTypeHello; ft <= FrameTypeDrop; ft++ {
 		if !seen[ft] {
 			t.Errorf("no message case for frame type %v", ft)
 		}

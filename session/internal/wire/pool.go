@@ -18,6 +18,7 @@ const (
 	FrameTypeStripeGet    FrameType = 0x12
 	FrameTypeSeal         FrameType = 0x13
 	FrameTypeAck          FrameType = 0x14
+	FrameTypeDrop         FrameType = 0x15
 )
 
 // FlagStriped in a Put says the client sends the file as ranges on range
@@ -233,6 +234,27 @@ func (m *Ack) Len() int {
 func parseAck(p *parser) Message {
 	return &Ack{ID: p.varint("id"), Offset: p.varint("offset"), Length: p.varint("length")}
 }
+
+// Drop, on the primary command channel, tells the server that the pool
+// connection whose Welcome carried Token is dead to the client: the
+// server closes it at once, so the ranges it was sending there go to the
+// other connections now rather than at its idle timeout.
+//
+//	Token (bytes)
+type Drop struct {
+	Token []byte
+}
+
+// Type returns FrameTypeDrop.
+func (*Drop) Type() FrameType { return FrameTypeDrop }
+
+// Append appends the payload of m to b.
+func (m *Drop) Append(b []byte) []byte { return appendString(b, m.Token) }
+
+// Len returns the payload length of m.
+func (m *Drop) Len() int { return stringLen(m.Token) }
+
+func parseDrop(p *parser) Message { return &Drop{Token: p.bytes("token", MaxTokenLen)} }
 
 // RangeStream is the type of a stream that carries one byte range of a
 // striped file: exactly Length bytes follow the header, then FIN.
