@@ -31,7 +31,7 @@ type PoolConfig struct {
 	// and removes them when the RTT grows (a congested path). Size is
 	// ignored.
 	Auto bool
-	// Max bounds Auto. Default 32.
+	// Max bounds Auto. Default 64.
 	Max int
 	// Epoch is how often Auto measures. Default 500ms (at least four
 	// smoothed RTTs).
@@ -39,7 +39,7 @@ type PoolConfig struct {
 }
 
 // DefaultMaxConnections is the default bound of PoolConfig.Auto.
-const DefaultMaxConnections = 32
+const DefaultMaxConnections = 64
 
 // MaxPoolSize bounds PoolConfig.Size and Max.
 const MaxPoolSize = 64
@@ -350,7 +350,7 @@ const (
 
 // autoscale runs PoolConfig.Auto: every epoch it measures the goodput,
 // loss and RTT rise of the pool and decides to grow it (by autoGrowth),
-// keep it, or halve it. Growth stops for good once a step brings less
+// keep it, or cut it by a quarter. Growth stops for good once a step brings less
 // than autoGain more goodput. It only acts while file bytes are moving.
 func (p *pool) autoscale() {
 	c := p.c
@@ -411,7 +411,7 @@ func (p *pool) autoscale() {
 		case now.rttRise >= autoCongestedRTT && size > 1:
 			// A queue is building: the path is congested, and
 			// more connections would only take more of it.
-			n := size / 2
+			n := max(1, size*3/4)
 			p.shrink(size - n)
 			plateau = true
 			decide(n, "rtt rising: congested path", 1)

@@ -9,7 +9,7 @@ import (
 
 // TestPoolAuto checks the Auto controller's three decisions on a live
 // push: it grows under random loss, stays at one connection on a clean
-// link, and halves the pool when the RTT rises (a queue builds).
+// link, and shrinks the pool when the RTT rises (a queue builds).
 func TestPoolAuto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes about 20s")

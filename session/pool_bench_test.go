@@ -46,6 +46,7 @@ func BenchmarkPoolLossy(b *testing.B) {
 		{"conns=4", PoolConfig{Size: 4}},
 		{"conns=16", PoolConfig{Size: 16}},
 		{"conns=32", PoolConfig{Size: 32}},
+		{"conns=64", PoolConfig{Size: 64}},
 		{"auto", PoolConfig{Auto: true}},
 	}
 	results := map[string]float64{}

@@ -19,7 +19,7 @@ type clientFlags struct {
 	ConnectTimeout string `name:"connect-timeout" default:"15s" env:"QXFER_CONNECT_TIMEOUT" help:"Give up connecting after this long."`
 	IdleTimeout    string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Consider the connection dead after this long without packets (keep-alives are sent)."`
 	RetryFor       string `name:"retry-for" default:"2m" env:"QXFER_RETRY_FOR" help:"When the connection dies, keep reconnecting (with backoff) this long, then resume unfinished transfers; 0 disables."`
-	Connections    string `name:"connections" default:"1" env:"QXFER_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections to stripe file bytes over: 1 to 64, or auto (start with one, add more while goodput grows under random loss, up to 32). Helps on lossy links; see README, \"Lossy links\"."`
+	Connections    string `name:"connections" default:"1" env:"QXFER_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections to stripe file bytes over: 1 to 64, or auto (start with one, add more while goodput grows under random loss, up to 64). Helps on lossy links; see README, \"Lossy links\"."`
 }
 
 // parseConnections reads --connections.
