@@ -46,7 +46,7 @@ bench: ## as root: qxfer vs scp, rsync and raw quic-go on emulated links, plus m
 
 microbench: ## Go micro-benchmarks only (codec, data path, pipelining through the delay proxy), with -benchmem
 	$(GO) test -run '^$$' -bench . -benchmem ./session/internal/wire/
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./session/ ./internal/...
+	$(GO) test -run '^$$' -bench '^Benchmark(PushLoopback64MiB|PushManySmallRTT|PullManySmallRTT)$$' -benchmem -benchtime 3x ./session/
 
 demo: build ## build, start a server on loopback, push and pull real files
 	./scripts/demo.sh $(BIN)
