@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -37,6 +38,7 @@ func (r *Report) scenario(id string) *Scenario {
 // repository for a full run, into bench/out/ (not committed) for a quick
 // or partial one.
 func (b *bench) write(ctx context.Context, rep *Report) error {
+	slices.SortStableFunc(rep.Scenarios, func(a, b *Scenario) int { return strings.Compare(a.ID, b.ID) })
 	rep.Targets = targets(rep)
 	outDir, mdPath, rel := filepath.Join(b.repo, "bench"), filepath.Join(b.repo, "BENCHMARKS.md"), "bench/"
 	if b.quick || len(b.only) > 0 {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -71,6 +72,7 @@ func run(in, out string) error {
 		p.Title.Text = s.ID + ": " + s.Title + "\n" + s.Link
 		p.Y.Label.Text = "goodput, Mbit/s (median)"
 		p.Y.Min = 0
+		p.Y.Tick.Marker = plainTicks{}
 		var names []string
 		n := 0
 		top := 0.0
@@ -171,6 +173,20 @@ func run(in, out string) error {
 		}
 	}
 	return nil
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros
+// ("2500", not "2500.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }
 
 func shortLabel(s string) string {
