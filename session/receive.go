@@ -100,8 +100,14 @@ type receiver struct {
 	limit *RateLimiter
 
 	written uint64    // bytes of the .part so far
-	durable uint64    // bytes covered by the last checkpoint
+	durable uint64    // bytes covered by the last checkpoint (read after waitCheckpoint)
 	hash    hash.Hash // SHA-256 of the first written bytes
+
+	// A checkpoint during the copy runs in the background, so the fsync
+	// of 32 MiB does not stall the stream: launched is the offset of the
+	// last one started, pending is closed when it has finished.
+	launched uint64
+	pending  chan struct{}
 }
 
 // receive reads the file body and the SHA-256 trailer from r into the
@@ -118,6 +124,7 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 	}
 	closed := false
 	defer func() {
+		rc.waitCheckpoint()
 		if !closed {
 			f.Close()
 		}
@@ -133,6 +140,7 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 	}
 	if n, err := r.Read(make([]byte, 1)); n > 0 || (err != nil && err != io.EOF) {
 		if n > 0 {
+			rc.waitCheckpoint()
 			f.Close()
 			closed = true
 			removePartial(rc.root, rc.path)
@@ -141,6 +149,7 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 		rc.checkpoint(f)
 		return streamReadError(ctx, err, rc.path)
 	}
+	rc.waitCheckpoint()
 	if sum := rc.hash.Sum(nil); !bytes.Equal(sum, trailer[:]) {
 		f.Close()
 		closed = true
@@ -210,7 +219,7 @@ func (rc *receiver) open() (*os.File, error) {
 		f.Close()
 		return nil, asError(err, rc.path)
 	}
-	rc.hash, rc.written, rc.durable = h, rc.offset, rc.offset
+	rc.hash, rc.written, rc.durable, rc.launched = h, rc.offset, rc.offset, rc.offset
 	return f, nil
 }
 
@@ -218,6 +227,7 @@ func (rc *receiver) open() (*os.File, error) {
 // is best effort: a failed checkpoint only means a later resume starts
 // earlier.
 func (rc *receiver) checkpoint(f *os.File) {
+	rc.waitCheckpoint()
 	if rc.written == rc.durable || rc.hash == nil {
 		return
 	}
@@ -227,6 +237,38 @@ func (rc *receiver) checkpoint(f *os.File) {
 	rec := &resumeRecord{Size: rc.meta.Size, MTime: rc.meta.MTime.UnixNano(), Offset: rc.written, State: hashState(rc.hash)}
 	if saveRecord(rc.root, rc.path, rec) == nil {
 		rc.durable = rc.written
+	}
+}
+
+// checkpointAsync starts a checkpoint of the bytes written so far in the
+// background, unless one is still running. The record it writes holds the
+// offset and hash state of this moment: the fsync that precedes it covers
+// at least those bytes.
+func (rc *receiver) checkpointAsync(f *os.File) {
+	if rc.pending != nil {
+		select {
+		case <-rc.pending:
+		default:
+			return // the previous one is still syncing
+		}
+	}
+	rec := &resumeRecord{Size: rc.meta.Size, MTime: rc.meta.MTime.UnixNano(), Offset: rc.written, State: hashState(rc.hash)}
+	rc.launched = rc.written
+	done := make(chan struct{})
+	rc.pending = done
+	go func() {
+		defer close(done)
+		if f.Sync() == nil && saveRecord(rc.root, rc.path, rec) == nil {
+			rc.durable = rec.Offset
+		}
+	}()
+}
+
+// waitCheckpoint waits for a background checkpoint to finish.
+func (rc *receiver) waitCheckpoint() {
+	if rc.pending != nil {
+		<-rc.pending
+		rc.pending = nil
 	}
 }
 
@@ -256,8 +298,8 @@ func (rc *receiver) copyBody(ctx context.Context, f *os.File, r io.Reader) error
 			if rc.progress != nil {
 				rc.progress(m)
 			}
-			if rc.written-rc.durable >= checkpointEvery {
-				rc.checkpoint(f)
+			if rc.written-rc.launched >= checkpointEvery {
+				rc.checkpointAsync(f)
 			}
 			if perr := rc.limit.pace(ctx, m); perr != nil {
 				return streamReadError(ctx, perr, rc.path)

@@ -200,8 +200,9 @@ func (sr *stripeReceiver) receiveRange(ctx context.Context, r io.Reader, h wire.
 	return nil
 }
 
-// written records n bytes at off and checkpoints every checkpointEvery
-// bytes.
+// written records n bytes at off and starts a checkpoint every
+// checkpointEvery bytes. It runs on a range stream goroutine, so the wait
+// group cannot be waited on yet.
 func (sr *stripeReceiver) written(off, n uint64) {
 	sr.mu.Lock()
 	sr.have.add(off, n)
@@ -215,7 +216,9 @@ func (sr *stripeReceiver) written(off, n uint64) {
 	}
 	sr.mu.Unlock()
 	if due {
-		sr.checkpoint()
+		// In the background, so the fsync does not stall this
+		// stream; the ranges go to the record only after it.
+		sr.wg.Go(sr.checkpoint)
 	}
 }
 

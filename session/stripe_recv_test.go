@@ -224,7 +224,8 @@ func TestStripeReceiverResume(t *testing.T) {
 }
 
 // TestStripeCheckpoints: every checkpointEvery bytes the receiver syncs
-// and records what it holds, without waiting for the transfer to stop.
+// and records what it holds (in the background), without waiting for the
+// transfer to stop.
 func TestStripeCheckpoints(t *testing.T) {
 	f := newStripeFixture(t, checkpointEvery+3<<20)
 	sr, _, err := openStripe(f.root, "out.bin", f.meta, false)
@@ -233,6 +234,7 @@ func TestStripeCheckpoints(t *testing.T) {
 	}
 	defer sr.f.Close()
 	f.feed(t, sr, 0, checkpointEvery+1<<20)
+	sr.wg.Wait() // the checkpoint runs in the background
 	rec := loadRecord(f.root, "out.bin")
 	if rec == nil || rec.Version != stripedRecordVersion {
 		t.Fatalf("no version 2 record after %d bytes: %+v", checkpointEvery+1<<20, rec)
