@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 
 	"github.com/quic-go/quic-go"
 )
@@ -52,45 +53,45 @@ func metaOf(fi fs.FileInfo) fileMeta {
 // changes while it is read, it fails with CodeSourceChanged: the receiver
 // must not get a file that never existed.
 func (s *sender) send(ctx context.Context, w io.Writer) error {
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
-	buf := *bp
 	h := s.hash
 	if h == nil || s.offset == 0 {
 		h = sha256.New()
 		s.offset = 0
 	}
-	remaining := s.meta.Size - s.offset
-	off := int64(s.offset)
-	for remaining > 0 {
-		n := len(buf)
-		if uint64(n) > remaining {
-			n = int(remaining)
+	// A reader goroutine reads and hashes up to readAhead chunks ahead
+	// of the stream writes, so disk reads and SHA-256 overlap with QUIC
+	// packing instead of taking turns with it.
+	chunks := make(chan readChunk, readAhead)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.readAhead(h, chunks, stop) })
+	defer func() {
+		close(stop)
+		for c := range chunks {
+			chunkPool.Put(c.buf)
 		}
-		m, err := s.file.ReadAt(buf[:n], off)
-		if m > 0 {
-			h.Write(buf[:m])
-			if wn, werr := s.limit.write(ctx, w, buf[:m]); werr != nil {
-				// The accepted part of the chunk may have reached
-				// the receiver, and its durable offset: count it.
-				if wn > 0 && s.progress != nil {
-					s.progress(wn)
-				}
+		wg.Wait()
+	}()
+	for c := range chunks {
+		if c.n > 0 {
+			wn, werr := s.limit.write(ctx, w, (*c.buf)[:c.n])
+			chunkPool.Put(c.buf)
+			if wn > 0 && s.progress != nil {
+				// On a failed write, the accepted part may have
+				// reached the receiver, and its durable offset.
+				s.progress(wn)
+			}
+			if werr != nil {
 				return streamWriteError(ctx, werr, s.path)
 			}
-			off += int64(m)
-			remaining -= uint64(m)
-			if s.progress != nil {
-				s.progress(m)
-			}
+		} else {
+			chunkPool.Put(c.buf)
 		}
-		if err != nil && !(err == io.EOF && m == n) {
-			if err == io.EOF {
-				return errorf(CodeSourceChanged, s.path, "file shrank while being sent")
-			}
-			return asError(err, s.path)
+		if c.err != nil {
+			return c.err
 		}
 	}
+	// The reader has finished (it closed chunks): h is complete.
 	fi, err := s.file.Stat()
 	if err != nil {
 		return asError(err, s.path)
@@ -102,6 +103,48 @@ func (s *sender) send(ctx context.Context, w io.Writer) error {
 		return streamWriteError(ctx, err, s.path)
 	}
 	return nil
+}
+
+// readAhead is how many chunks the sender reads ahead of the stream.
+const readAhead = 4
+
+// readChunk is a chunk read and hashed, or the error that ended reading.
+type readChunk struct {
+	buf *[]byte
+	n   int
+	err error
+}
+
+// readAhead reads the file from s.offset into pooled chunks, hashing
+// them into h in order, until the end, an error, or stop.
+func (s *sender) readAhead(h hash.Hash, out chan<- readChunk, stop <-chan struct{}) {
+	defer close(out)
+	remaining := s.meta.Size - s.offset
+	off := int64(s.offset)
+	for remaining > 0 {
+		bp := chunkPool.Get().(*[]byte)
+		n := int(min(uint64(len(*bp)), remaining))
+		m, err := s.file.ReadAt((*bp)[:n], off)
+		h.Write((*bp)[:m])
+		var rerr error
+		if err != nil && !(err == io.EOF && m == n) {
+			rerr = asError(err, s.path)
+			if err == io.EOF {
+				rerr = errorf(CodeSourceChanged, s.path, "file shrank while being sent")
+			}
+		}
+		select {
+		case out <- readChunk{buf: bp, n: m, err: rerr}:
+		case <-stop:
+			chunkPool.Put(bp)
+			return
+		}
+		if rerr != nil {
+			return
+		}
+		off += int64(m)
+		remaining -= uint64(m)
+	}
 }
 
 func streamWriteError(ctx context.Context, err error, p string) *Error {
