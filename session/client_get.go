@@ -29,14 +29,14 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	if c.pool != nil {
 		return c.runGetStriped(ctx, t, j)
 	}
-	dec, err := checkDest(j.root, j.local, j.meta, j.force)
+	dec, err := checkDest(j.root, j.local, j.meta, j.force, nil)
 	if err != nil {
 		return err
 	}
 	if dec == destUpToDate {
 		return &Error{Code: CodeUpToDate, Path: j.local}
 	}
-	offset, prefix, rec := resumeOffer(j.root, j.local, j.meta, j.noResume)
+	offset, prefix, rec, absent := resumeOffer(j.root, j.local, j.meta, j.noResume)
 	get := &wire.Get{Path: j.remote, Offset: offset, PrefixHash: prefix}
 	if j.noResume {
 		get.Flags |= wire.FlagNoResume
@@ -82,7 +82,7 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	}
 	t.setRunning()
 	stop := context.AfterFunc(ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(ctx).Code)) })
-	rc := &receiver{root: j.root, path: j.local, meta: meta, offset: info.Offset, rec: rec, progress: t.addBytes, limit: j.limit}
+	rc := &receiver{root: j.root, path: j.local, meta: meta, offset: info.Offset, rec: rec, noRecord: absent, progress: t.addBytes, limit: j.limit}
 	rerr := rc.receive(ctx, rs)
 	stop()
 	done := &wire.Done{ID: id}

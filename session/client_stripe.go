@@ -100,7 +100,7 @@ func (c *Client) runPutStriped(ctx context.Context, t *Transfer, j putJob, s *sl
 // out; a server whose file is no longer that version refuses with
 // HashMismatch and the caller starts over.
 func (c *Client) runGetStriped(ctx context.Context, t *Transfer, j getJob) error {
-	dec, err := checkDest(j.root, j.local, j.meta, j.force)
+	dec, err := checkDest(j.root, j.local, j.meta, j.force, nil)
 	if err != nil {
 		return err
 	}

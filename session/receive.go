@@ -44,14 +44,18 @@ const (
 // file of the same size and modification time (rsync's quick check; qxfer
 // sets the mtime of every file it receives). Any other existing file is
 // refused with CodeExists unless force is set; directories and other
-// non-regular files are always refused. The parent directory is created.
-func checkDest(root *os.Root, p string, m fileMeta, force bool) (destDecision, error) {
+// non-regular files are always refused. The parent directory is created,
+// unless dirs (optional) says this caller has already made sure of it.
+func checkDest(root *os.Root, p string, m fileMeta, force bool, dirs map[string]bool) (destDecision, error) {
 	if p == "." {
 		return 0, errorf(CodeNotRegular, p, "the root is a directory")
 	}
-	if dir := path.Dir(p); dir != "." {
+	if dir := path.Dir(p); dir != "." && !dirs[dir] {
 		if err := mkdirAll(root, dir, 0o755); err != nil {
 			return 0, err
+		}
+		if dirs != nil && len(dirs) < maxKnownDirs {
+			dirs[dir] = true
 		}
 	}
 	fi, err := root.Lstat(p)
@@ -69,6 +73,10 @@ func checkDest(root *os.Root, p string, m fileMeta, force bool) (destDecision, e
 	}
 	return destWrite, nil
 }
+
+// maxKnownDirs bounds the directories a server session remembers as
+// created.
+const maxKnownDirs = 4096
 
 // mkdirAll creates dir and its parents under root. A path element that
 // exists but is not a directory is reported as CodeNotDirectory (os.Root
@@ -93,6 +101,9 @@ type receiver struct {
 	// it continues (required when offset > 0).
 	offset uint64
 	rec    *resumeRecord
+	// noRecord says the caller saw no resume record file: there is
+	// nothing to remove unless this receiver writes one.
+	noRecord bool
 	// progress, if set, is called with the byte count of every chunk
 	// written.
 	progress func(n int)
@@ -108,6 +119,7 @@ type receiver struct {
 	// last one started, pending is closed when it has finished.
 	launched uint64
 	pending  chan struct{}
+	recorded bool // a record may have been written (read after waitCheckpoint)
 }
 
 // receive reads the file body and the SHA-256 trailer from r into the
@@ -156,6 +168,7 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 		removePartial(rc.root, rc.path)
 		return errorf(CodeHashMismatch, rc.path, "sha-256 of received data %x does not match sender's %x", sum[:8], trailer[:8])
 	}
+	_ = f.Chmod(rc.meta.Mode.Perm())
 	if err := f.Sync(); err != nil {
 		return asError(err, rc.path)
 	}
@@ -166,12 +179,13 @@ func (rc *receiver) receive(ctx context.Context, r io.Reader) error {
 	part := partName(rc.path)
 	// Mode and times are best effort: some file systems (and Windows)
 	// refuse parts of them, which must not fail a verified file.
-	_ = rc.root.Chmod(part, rc.meta.Mode.Perm())
 	_ = rc.root.Chtimes(part, time.Now(), rc.meta.MTime)
 	if err := rc.root.Rename(part, rc.path); err != nil {
 		return asError(err, rc.path)
 	}
-	rc.root.Remove(recordName(rc.path))
+	if !rc.noRecord || rc.recorded {
+		rc.root.Remove(recordName(rc.path))
+	}
 	return nil
 }
 
@@ -183,7 +197,9 @@ func (rc *receiver) open() (*os.File, error) {
 	part := partName(rc.path)
 	if rc.offset == 0 || rc.rec == nil {
 		rc.offset = 0
-		if err := rc.root.Remove(recordName(rc.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if rc.noRecord {
+			// nothing to remove
+		} else if err := rc.root.Remove(recordName(rc.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, asError(err, rc.path)
 		}
 		f, err := rc.root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -235,6 +251,7 @@ func (rc *receiver) checkpoint(f *os.File) {
 		return
 	}
 	rec := &resumeRecord{Size: rc.meta.Size, MTime: rc.meta.MTime.UnixNano(), Offset: rc.written, State: hashState(rc.hash)}
+	rc.recorded = true
 	if saveRecord(rc.root, rc.path, rec) == nil {
 		rc.durable = rc.written
 	}
@@ -254,6 +271,7 @@ func (rc *receiver) checkpointAsync(f *os.File) {
 	}
 	rec := &resumeRecord{Size: rc.meta.Size, MTime: rc.meta.MTime.UnixNano(), Offset: rc.written, State: hashState(rc.hash)}
 	rc.launched = rc.written
+	rc.recorded = true
 	done := make(chan struct{})
 	rc.pending = done
 	go func() {

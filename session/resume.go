@@ -86,7 +86,21 @@ func hashState(h hash.Hash) []byte {
 // file: a record claiming more bytes than the .part holds is ignored. A
 // missing or unreadable record is (nil, nil): the transfer starts at 0.
 func loadRecord(root *os.Root, p string) *resumeRecord {
+	r, _ := openRecord(root, p)
+	return r
+}
+
+// openRecord is loadRecord that also says whether no record file exists
+// at all (so there is none to remove).
+func openRecord(root *os.Root, p string) (*resumeRecord, bool) {
 	b, err := root.ReadFile(recordName(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true
+	}
+	return checkRecord(root, p, b, err), false
+}
+
+func checkRecord(root *os.Root, p string, b []byte, err error) *resumeRecord {
 	if err != nil || len(b) > maxRecordSize {
 		return nil
 	}
@@ -161,20 +175,21 @@ func removePartial(root *os.Root, p string) {
 
 // resumeOffer is what a receiver offers a sender for p: the durable offset,
 // the hash of that prefix and the record they come from, or zero and nil
-// when it holds nothing usable.
-func resumeOffer(root *os.Root, p string, m fileMeta, noResume bool) (uint64, []byte, *resumeRecord) {
+// when it holds nothing usable. absent says no record file exists (none
+// to remove before writing).
+func resumeOffer(root *os.Root, p string, m fileMeta, noResume bool) (offset uint64, prefix []byte, rec *resumeRecord, absent bool) {
 	if noResume {
-		return 0, nil, nil
+		return 0, nil, nil, false
 	}
-	r := loadRecord(root, p)
+	r, absent := openRecord(root, p)
 	if !r.matches(m) || r.Version != recordVersion || r.Offset == 0 {
-		return 0, nil, nil
+		return 0, nil, nil, absent
 	}
 	ph, err := r.prefixHash()
 	if err != nil {
-		return 0, nil, nil
+		return 0, nil, nil, false
 	}
-	return r.Offset, ph, r
+	return r.Offset, ph, r, false
 }
 
 // hashPrefix hashes the first n bytes of f and returns the hash state,

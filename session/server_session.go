@@ -38,6 +38,7 @@ type serverSession struct {
 	active  map[uint64]*serverXfer // live transfers of this session by id
 	pulls   map[string]uint64      // path -> id of live pulls of this session
 	members map[string]*quic.Conn  // pool connections by the token of their Welcome
+	dirs    map[string]bool        // directories put has created or found (command loop only)
 	listing chan struct{}          // semaphore for concurrent listings
 }
 
@@ -49,7 +50,9 @@ type serverXfer struct {
 	meta   fileMeta
 	offset uint64        // resume offset offered in the Accept
 	rec    *resumeRecord // the record that offset comes from
-	taken  bool          // a data stream has claimed this push
+	// noRecord: no resume record file existed when the push was offered.
+	noRecord bool
+	taken    bool // a data stream has claimed this push
 
 	stripe *stripeReceiver   // a striped push
 	msgs   chan wire.Message // acks and the verdict of a striped pull
@@ -62,6 +65,7 @@ func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Lo
 		active:  make(map[uint64]*serverXfer),
 		pulls:   make(map[string]uint64),
 		members: make(map[string]*quic.Conn),
+		dirs:    make(map[string]bool),
 		listing: make(chan struct{}, 4),
 	}
 }
@@ -340,7 +344,7 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 		cancel(nil)
 		return err
 	}
-	dec, err := checkDest(ss.srv.root, p, meta, force)
+	dec, err := checkDest(ss.srv.root, p, meta, force, ss.dirs)
 	if err == nil && dec == destUpToDate {
 		err = &Error{Code: CodeUpToDate}
 	}
@@ -355,8 +359,8 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 	if m.Flags&wire.FlagStriped != 0 {
 		return ss.putStriped(m, t, tctx, cancel, meta)
 	}
-	offset, prefix, rec := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, offset: offset, rec: rec}
+	offset, prefix, rec, absent := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
+	x := &serverXfer{t: t, ctx: tctx, meta: meta, offset: offset, rec: rec, noRecord: absent}
 	t.mu.Lock()
 	t.stop = func(e *Error) { ss.abort(m.ID, x, e) }
 	t.mu.Unlock()
@@ -480,7 +484,7 @@ func (ss *serverSession) receivePush(ctx context.Context, rs *quic.ReceiveStream
 		rerr = errorf(CodeProtocolViolation, x.t.Path, "offset %d was not offered", hdr.Offset)
 	} else {
 		stop := context.AfterFunc(x.ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(x.ctx).Code)) })
-		rc := &receiver{root: ss.srv.root, path: x.t.Path, meta: x.meta, offset: hdr.Offset, rec: x.rec, progress: x.t.addBytes}
+		rc := &receiver{root: ss.srv.root, path: x.t.Path, meta: x.meta, offset: hdr.Offset, rec: x.rec, noRecord: x.noRecord, progress: x.t.addBytes}
 		rerr = rc.receive(x.ctx, rs)
 		stop()
 	}
