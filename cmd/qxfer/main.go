@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -17,7 +18,15 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	if path := os.Getenv("QXFER_CPUPROFILE"); path != "" {
+		// For developers measuring qxfer (see bench/README.md).
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer f.Close()
+		}
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	pprof.StopCPUProfile()
 	stop()
 	os.Exit(code)
 }
