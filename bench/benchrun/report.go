@@ -253,10 +253,22 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 		}
 	}
 	p("\n\n")
-	for _, n := range s.Notes {
+	notes := s.Notes
+	for _, r := range s.Results {
+		for i, run := range r.Runs {
+			if run.Wire == nil {
+				continue
+			}
+			if late := run.Wire.AB.Late + run.Wire.BA.Late; late > 0 {
+				notes = append(notes, fmt.Sprintf("%s run %d: linkem wrote %d packets more than 10 ms after their release time (worst %.0f ms so far): the emulator itself was held up.",
+					r.Label, i+1, late, float64(max(run.Wire.AB.MaxLateMicros, run.Wire.BA.MaxLateMicros))/1000))
+			}
+		}
+	}
+	for _, n := range notes {
 		p("- %s\n", n)
 	}
-	if len(s.Notes) > 0 {
+	if len(notes) > 0 {
 		p("\n")
 	}
 }

@@ -21,6 +21,11 @@ type Counters struct {
 	DropBlackhole uint64 `json:"drop_blackhole"`
 	DropOverflow  uint64 `json:"drop_overflow"` // the delay line itself was full
 	WriteErrors   uint64 `json:"write_errors"`
+	// Late counts packets written more than 10 ms after their release
+	// time, MaxLateMicros the worst lateness: the forwarder itself was
+	// held up (starved of CPU, or stalled), not the emulated link.
+	Late          uint64 `json:"late"`
+	MaxLateMicros uint64 `json:"max_late_us"`
 }
 
 // Sub returns c - o, for the traffic between two snapshots.
@@ -31,12 +36,14 @@ func (c Counters) Sub(o Counters) Counters {
 		DropLoss: c.DropLoss - o.DropLoss, DropQueue: c.DropQueue - o.DropQueue,
 		DropBlackhole: c.DropBlackhole - o.DropBlackhole, DropOverflow: c.DropOverflow - o.DropOverflow,
 		WriteErrors: c.WriteErrors - o.WriteErrors,
+		Late:        c.Late - o.Late, MaxLateMicros: c.MaxLateMicros, // a maximum since the start
 	}
 }
 
 type counters struct {
 	inPackets, inBytes, outPackets, outBytes                   atomic.Uint64
 	dropLoss, dropQueue, dropBlackhole, dropOverflow, writeErr atomic.Uint64
+	late, maxLateMicros                                        atomic.Uint64
 }
 
 func (c *counters) snapshot() Counters {
@@ -46,6 +53,7 @@ func (c *counters) snapshot() Counters {
 		DropLoss: c.dropLoss.Load(), DropQueue: c.dropQueue.Load(),
 		DropBlackhole: c.dropBlackhole.Load(), DropOverflow: c.dropOverflow.Load(),
 		WriteErrors: c.writeErr.Load(),
+		Late:        c.late.Load(), MaxLateMicros: c.maxLateMicros.Load(),
 	}
 }
 
@@ -57,6 +65,9 @@ const delayLine = 1 << 15
 // timers on Linux wake up to about a millisecond late; waking half a
 // millisecond early centres the error on zero.
 const early = 500 * time.Microsecond
+
+// lateAfter is when a packet counts as late (Counters.Late).
+const lateAfter = 10 * time.Millisecond
 
 type packet struct {
 	buf     *[]byte
@@ -130,6 +141,11 @@ func (p *pipe) write() {
 	for pk := range p.q {
 		if d := time.Until(pk.release); d > early {
 			time.Sleep(d - early)
+		} else if -d > lateAfter {
+			p.c.late.Add(1)
+			us := uint64(-d / time.Microsecond)
+			for old := p.c.maxLateMicros.Load(); us > old && !p.c.maxLateMicros.CompareAndSwap(old, us); old = p.c.maxLateMicros.Load() {
+			}
 		}
 		if p.hole.Load() {
 			p.c.dropBlackhole.Add(1)
