@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchrun is `make bench`: it measures qxfer against scp, rsync
 // and a raw quic-go ceiling on loopback and on links emulated by linkem,
 // runs the Go micro-benchmarks, and writes BENCHMARKS.md, bench/results.json

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command linkem emulates a network link between two network namespaces:
 // one-way delay, jitter, random loss, a rate limit with a drop-tail queue
 // and a blackhole switch, per direction. The kernel here has no netem, so

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command quicperf measures the ceiling the benchmarks compare qxfer
 // against: a memory-to-memory transfer over raw quic-go with the same
 // transport settings as qxfer (quicx.Config defaults: stream window 1 MiB

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package emu is a user-space link emulator: two network namespaces, each
 // with a TUN device, and a forwarder that copies IP packets between the two
 // devices with a one-way delay, jitter, random loss, a rate limit with a

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netns creates, enters and removes named Linux network namespaces
 // (the ones `ip netns` manages under /run/netns) for the benchmark tools.
 // Everything here needs root.
