@@ -330,6 +330,31 @@ func (p *pool) sample() statsSample {
 	return s
 }
 
+// peakRise samples the pool's RTT rise every 25 ms for d and returns the
+// largest; false if the session ended meanwhile.
+func (p *pool) peakRise(d time.Duration) (float64, bool) {
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	end := time.NewTimer(d)
+	defer end.Stop()
+	var peak float64
+	for {
+		select {
+		case <-p.c.closed:
+			return 0, false
+		case <-end.C:
+			return peak, true
+		case <-tick.C:
+			for _, m := range p.c.lanes.live() {
+				st := m.conn.ConnectionStats()
+				if st.MinRTT > 0 {
+					peak = max(peak, float64(st.SmoothedRTT)/float64(st.MinRTT))
+				}
+			}
+		}
+	}
+}
+
 // Thresholds of the Auto controller.
 const (
 	// autoLossFloor is the loss rate below which a link counts as clean:
@@ -371,12 +396,16 @@ func (p *pool) autoscale() {
 	)
 	for {
 		wait := max(epoch, 4*prev.srtt)
-		select {
-		case <-c.closed:
+		// The RTT rise is the largest seen during the epoch, sampled
+		// every 25 ms: a queue that fills and then overflows (NewReno's
+		// sawtooth on a congested path) shows only for part of the
+		// epoch, while random loss leaves the RTT flat throughout.
+		peak, ok := p.peakRise(wait)
+		if !ok {
 			return
-		case <-time.After(wait):
 		}
 		now := p.sample()
+		now.rttRise = max(now.rttRise, peak)
 		moved := p.moved.Load()
 		var good float64
 		if moved > prevMoved && now.delivered > prev.delivered {
