@@ -42,6 +42,14 @@ func (s *rangeSet) covers(size uint64) bool {
 	return len(s.r) > 0 && s.r[0].Offset == 0 && s.r[0].Length >= size
 }
 
+// prefix is the length of the run of held bytes from offset 0.
+func (s *rangeSet) prefix() uint64 {
+	if len(s.r) > 0 && s.r[0].Offset == 0 {
+		return s.r[0].Length
+	}
+	return 0
+}
+
 // total is the number of bytes in the set.
 func (s *rangeSet) total() uint64 {
 	var n uint64

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -46,6 +47,15 @@ type stripeReceiver struct {
 	streams  map[*quic.ReceiveStream]struct{}
 	changed  chan struct{}
 	ckpt     sync.Mutex // one checkpoint at a time
+
+	// The whole-file hash follows the contiguous prefix while ranges
+	// arrive (hashAlong), so little is left to hash at the end. claim
+	// is how far the hasher may have read; a write below it (a range
+	// sent twice) sets rehash, and the end hashes the whole file again.
+	h      hash.Hash // owned by hashAlong until the goroutines end
+	hashed uint64
+	claim  uint64
+	rehash bool
 }
 
 // openStripe prepares the .part of a striped transfer and returns the
@@ -205,14 +215,18 @@ func (sr *stripeReceiver) receiveRange(ctx context.Context, r io.Reader, h wire.
 // group cannot be waited on yet.
 func (sr *stripeReceiver) written(off, n uint64) {
 	sr.mu.Lock()
+	if off < sr.claim {
+		sr.rehash = true // the hasher may have read the old bytes
+	}
+	before := sr.have.prefix()
 	sr.have.add(off, n)
 	sr.unsynced += n
 	due := sr.unsynced >= checkpointEvery
 	if due {
 		sr.unsynced = 0
 	}
-	if sr.have.covers(sr.meta.Size) {
-		sr.signalLocked()
+	if sr.have.prefix() > before {
+		sr.signalLocked() // the hasher can go on; maybe the file is complete
 	}
 	sr.mu.Unlock()
 	if due {
@@ -255,8 +269,49 @@ func (sr *stripeReceiver) stopStreams(code ErrorCode) {
 	for rs := range sr.streams {
 		rs.CancelRead(quic.StreamErrorCode(code))
 	}
+	sr.signalLocked() // wakes hashAlong
 	sr.mu.Unlock()
 	sr.wg.Wait()
+}
+
+// hashAlong hashes the .part front to back as far as its bytes are
+// written, until the receiver ends. It runs in sr.wg.
+func (sr *stripeReceiver) hashAlong() {
+	buf := make([]byte, 1<<20)
+	for {
+		sr.mu.Lock()
+		if sr.ended {
+			sr.mu.Unlock()
+			return
+		}
+		target := sr.have.prefix()
+		from, ch := sr.hashed, sr.changed
+		if target > from {
+			sr.claim = target
+		}
+		sr.mu.Unlock()
+		if target <= from {
+			<-ch
+			continue
+		}
+		for off := from; off < target; {
+			n := min(uint64(len(buf)), target-off)
+			k, err := sr.f.ReadAt(buf[:n], int64(off))
+			sr.h.Write(buf[:k])
+			off += uint64(k)
+			sr.mu.Lock()
+			sr.hashed = off
+			if err != nil && uint64(k) < n {
+				sr.rehash = true // the end hashes it all again
+				sr.ended = true
+			}
+			ended := sr.ended
+			sr.mu.Unlock()
+			if ended {
+				return
+			}
+		}
+	}
 }
 
 // wait blocks until the file is complete and sealed, a fatal error, or ctx
@@ -264,6 +319,8 @@ func (sr *stripeReceiver) stopStreams(code ErrorCode) {
 // .part for a resume (removing it when its content is known bad). The
 // error is an *Error.
 func (sr *stripeReceiver) wait(ctx context.Context) error {
+	sr.h = sha256.New()
+	sr.wg.Go(sr.hashAlong)
 	for {
 		sr.mu.Lock()
 		done := sr.have.covers(sr.meta.Size) && sr.seal != nil
@@ -306,8 +363,12 @@ func (sr *stripeReceiver) finish() error {
 			sr.f.Close()
 		}
 	}()
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(sr.f, 0, int64(sr.meta.Size))); err != nil {
+	// The stream goroutines and the hasher have ended: no lock needed.
+	h, from := sr.h, sr.hashed
+	if h == nil || sr.rehash {
+		h, from = sha256.New(), 0
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(sr.f, int64(from), int64(sr.meta.Size-from))); err != nil {
 		return asError(err, sr.path)
 	}
 	if sum := h.Sum(nil); !bytes.Equal(sum, sr.seal) {
