@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -311,27 +312,41 @@ type statsSample struct {
 	// not lost, plus received. Unlike the file bytes written to streams
 	// (which quic-go accepts in bursts), it is exact to the packet.
 	delivered uint64
-	rttRise   float64 // largest smoothed RTT / min RTT over the connections
+	rttRise   float64 // smoothed RTT / min RTT, the median over the connections
 	srtt      time.Duration
 }
 
 func (p *pool) sample() statsSample {
 	var s statsSample
+	var rises []float64
 	for _, m := range p.c.lanes.live() {
 		st := m.conn.ConnectionStats()
 		s.sent += st.PacketsSent
 		s.lost += st.PacketsLost
 		s.delivered += st.BytesSent - min(st.BytesLost, st.BytesSent) + st.BytesReceived
 		if st.MinRTT > 0 {
-			s.rttRise = max(s.rttRise, float64(st.SmoothedRTT)/float64(st.MinRTT))
+			rises = append(rises, float64(st.SmoothedRTT)/float64(st.MinRTT))
 		}
 		s.srtt = max(s.srtt, st.SmoothedRTT)
 	}
+	s.rttRise = median(rises)
 	return s
 }
 
-// peakRise samples the pool's RTT rise every 25 ms for d and returns the
-// largest; false if the session ended meanwhile.
+// median of xs (0 when empty). A queue at the shared bottleneck delays
+// every connection of the pool; one connection's RTT spike (a loss
+// recovery, a descheduled thread on a busy machine) is not a queue.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+// peakRise samples the pool's RTT rise (the median over its connections)
+// every 25 ms for d and returns the largest; false if the session ended
+// meanwhile.
 func (p *pool) peakRise(d time.Duration) (float64, bool) {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
@@ -345,12 +360,14 @@ func (p *pool) peakRise(d time.Duration) (float64, bool) {
 		case <-end.C:
 			return peak, true
 		case <-tick.C:
+			var rises []float64
 			for _, m := range p.c.lanes.live() {
 				st := m.conn.ConnectionStats()
 				if st.MinRTT > 0 {
-					peak = max(peak, float64(st.SmoothedRTT)/float64(st.MinRTT))
+					rises = append(rises, float64(st.SmoothedRTT)/float64(st.MinRTT))
 				}
 			}
+			peak = max(peak, median(rises))
 		}
 	}
 }
@@ -432,7 +449,16 @@ func (p *pool) autoscale() {
 			p.mu.Unlock()
 			p.log.Info().Int("from", size).Int("to", newSize).Str("reason", reason).
 				Float64("goodput_mbit", good*8/1e6).Float64("loss", loss).Float64("rtt_rise", now.rttRise).Msg("pool resized")
-			// Measure the new size from now: dialing took a while.
+			// New connections start with a burst (their initial
+			// window is above the loss-bound one) that would flatter
+			// the next epoch: let four RTTs pass, then measure the
+			// new size from there.
+			if newSize > size {
+				select {
+				case <-c.closed:
+				case <-time.After(max(200*time.Millisecond, 4*now.srtt)):
+				}
+			}
 			prev, prevMoved = p.sample(), p.moved.Load()
 			warmup = settle
 		}

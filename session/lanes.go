@@ -21,7 +21,8 @@ type member struct {
 	primary  bool   // carries the command channel
 	close    func() // ends the connection; nil for the primary
 	busy     int    // range streams being written on it
-	draining bool   // takes no new ranges; closed once idle
+	unacked  int    // ranges written on it whose ack has not come
+	draining bool   // takes no new ranges; closed once idle and acked
 }
 
 func (m *member) dead() bool { return m.conn.Context().Err() != nil }
@@ -111,8 +112,33 @@ func (l *lanes) tryAcquire() *member {
 func (l *lanes) release(m *member) {
 	l.mu.Lock()
 	m.busy--
-	closeIt := m.draining && m.busy == 0 && m.close != nil
+	closeIt := m.idleLocked()
 	l.signalLocked()
+	l.mu.Unlock()
+	if closeIt {
+		m.close()
+	}
+}
+
+// idleLocked reports whether a draining member can be closed: nothing is
+// being written on it, and everything written has been acked (closing
+// earlier would throw away ranges still in flight).
+func (m *member) idleLocked() bool {
+	return m.draining && m.busy == 0 && m.unacked == 0 && m.close != nil
+}
+
+// hold counts a range written on m and not yet acked.
+func (l *lanes) hold(m *member) {
+	l.mu.Lock()
+	m.unacked++
+	l.mu.Unlock()
+}
+
+// unhold ends what hold counted (the ack came, or the range moved).
+func (l *lanes) unhold(m *member) {
+	l.mu.Lock()
+	m.unacked--
+	closeIt := m.idleLocked()
 	l.mu.Unlock()
 	if closeIt {
 		m.close()
@@ -136,7 +162,7 @@ func (l *lanes) live() []*member {
 func (l *lanes) drain(m *member) {
 	l.mu.Lock()
 	m.draining = true
-	closeIt := m.busy == 0 && m.close != nil
+	closeIt := m.idleLocked()
 	l.signalLocked()
 	l.mu.Unlock()
 	if closeIt {
