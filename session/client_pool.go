@@ -392,7 +392,7 @@ const (
 
 // autoscale runs PoolConfig.Auto: every epoch it measures the goodput,
 // loss and RTT rise of the pool and decides to grow it (by autoGrowth),
-// keep it, or cut it by a quarter. Growth stops for good once a step brings less
+// keep it, or cut it by an eighth. Growth stops for good once a step brings less
 // than autoGain more goodput. It only acts while file bytes are moving.
 func (p *pool) autoscale() {
 	c := p.c
@@ -466,7 +466,7 @@ func (p *pool) autoscale() {
 		case now.rttRise >= autoCongestedRTT && size > 1:
 			// A queue is building: the path is congested, and
 			// more connections would only take more of it.
-			n := max(1, size*3/4)
+			n := max(1, size*7/8)
 			p.shrink(size - n)
 			plateau = true
 			decide(n, "rtt rising: congested path", 1)
