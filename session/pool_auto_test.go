@@ -20,6 +20,7 @@ func TestPoolAuto(t *testing.T) {
 		name  string
 		loss  float64
 		rate  int64
+		max   int // PoolConfig.Max; 0 for the default
 		after func(t *testing.T, c *Client, ts *testServer, setDelay func(time.Duration))
 	}{
 		{
@@ -47,10 +48,12 @@ func TestPoolAuto(t *testing.T) {
 			},
 		},
 		{
+			// Bounded at 16, so the pool is at its final size
+			// before the RTT changes (1, 4, 16).
 			name: "rising rtt shrinks the pool",
-			loss: 0.01, rate: 200_000_000,
+			loss: 0.01, rate: 200_000_000, max: 16,
 			after: func(t *testing.T, c *Client, _ *testServer, setDelay func(time.Duration)) {
-				waitUntil(t, 15*time.Second, "pool grows past 4", func() bool { return c.PoolSize() > 4 })
+				waitUntil(t, 15*time.Second, "pool grows to 16", func() bool { return c.PoolSize() == 16 })
 				grown := c.PoolSize()
 				// A standing queue: every packet now waits 3x as
 				// long as the minimum the connections have seen.
@@ -67,7 +70,7 @@ func TestPoolAuto(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, ServerConfig{}, nil)
 			p := lossyProxy(t, ts, 25*time.Millisecond, tc.loss, tc.rate)
-			c := dialPool(t, ts, p.Addr().String(), PoolConfig{Auto: true})
+			c := dialPool(t, ts, p.Addr().String(), PoolConfig{Auto: true, Max: tc.max})
 			if n := c.PoolSize(); n != 1 {
 				t.Fatalf("auto starts with %d connections, want 1", n)
 			}
