@@ -185,25 +185,12 @@ func (ss *serverSession) stripeGet(ctx context.Context, m *wire.StripeGet) error
 			return errorf(CodeProtocolViolation, p, "ranges outside the file")
 		}
 	}
-	tctx, cancel := context.WithCancelCause(ctx)
-	t := newTransfer(m.ID, Pull, p, "", int64(meta.Size), cancel)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, msgs: make(chan wire.Message, 16)}
-	ss.mu.Lock()
-	switch {
-	case len(ss.active) >= ss.srv.cfg.MaxTransfers:
-		err = errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
-	case ss.pulls[p] != 0:
-		err = errorf(CodeBusy, p, "this session is already pulling this file")
-	default:
-		ss.active[m.ID] = x
-		ss.pulls[p] = m.ID
-	}
-	ss.mu.Unlock()
+	x, err := ss.registerPull(ctx, m.ID, p, meta, true)
 	if err != nil {
 		f.Close()
-		cancel(nil)
 		return err
 	}
+	t, tctx := x.t, x.ctx
 	id := m.ID
 	if err := ss.cmd.send(&wire.FileInfo{ID: id, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
 		f.Close()

@@ -25,23 +25,9 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	if err != nil {
 		return err
 	}
-	tctx, cancel := context.WithCancelCause(ctx)
-	t := newTransfer(m.ID, Pull, p, "", int64(meta.Size), cancel)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta}
-	ss.mu.Lock()
-	switch {
-	case len(ss.active) >= ss.srv.cfg.MaxTransfers:
-		err = errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
-	case ss.pulls[p] != 0:
-		err = errorf(CodeBusy, p, "this session is already pulling this file")
-	default:
-		ss.active[m.ID] = x
-		ss.pulls[p] = m.ID
-	}
-	ss.mu.Unlock()
+	x, err := ss.registerPull(ctx, m.ID, p, meta, false)
 	if err != nil {
 		f.Close()
-		cancel(nil)
 		return err
 	}
 	ss.wg.Go(func() {
@@ -57,6 +43,31 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 		ss.sendPull(x, f, prefix)
 	})
 	return nil
+}
+
+// registerPull enters a pull in the session, within MaxTransfers and
+// with at most one pull of a path at a time. A striped pull gets a
+// channel for the acks and the verdict.
+func (ss *serverSession) registerPull(ctx context.Context, id uint64, p string, meta fileMeta, striped bool) (*serverXfer, error) {
+	tctx, cancel := context.WithCancelCause(ctx)
+	t := newTransfer(id, Pull, p, "", int64(meta.Size), cancel)
+	x := &serverXfer{t: t, ctx: tctx, meta: meta}
+	if striped {
+		x.msgs = make(chan wire.Message, 16)
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	switch {
+	case len(ss.active) >= ss.srv.cfg.MaxTransfers:
+		cancel(nil)
+		return nil, errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
+	case ss.pulls[p] != 0:
+		cancel(nil)
+		return nil, errorf(CodeBusy, p, "this session is already pulling this file")
+	}
+	ss.active[id] = x
+	ss.pulls[p] = id
+	return x, nil
 }
 
 // checkPrefix decides where a pull starts: at the client's offset if the
