@@ -4,12 +4,13 @@ import "fmt"
 
 // ErrorCode says why a request, transfer or session failed. It travels in
 // Reject, Done and Cancel frames, as the QUIC stream error code of a reset
-// data stream and as the QUIC application error code of a closed
+// or stopped range stream and as the QUIC application error code of a closed
 // connection. Values this version does not define must be accepted and
 // treated like Internal.
 type ErrorCode uint64
 
-// The error codes of protocol v1. Their values are part of the protocol.
+// The error codes, the same in protocol v1 and v2. Their values are part of
+// the protocol.
 const (
 	NoError           ErrorCode = 0x00
 	ProtocolViolation ErrorCode = 0x01

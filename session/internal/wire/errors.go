@@ -21,8 +21,8 @@ var (
 	ErrBadMagic = errors.New("bad magic")
 	// ErrBadBool means a bool field is neither 0 nor 1.
 	ErrBadBool = errors.New("bool is neither 0 nor 1")
-	// ErrBadHash means a hash field is neither empty nor HashSize bytes long.
-	ErrBadHash = errors.New("hash is neither empty nor 32 bytes")
+	// ErrBadHash means a hash field is not HashSize bytes long.
+	ErrBadHash = errors.New("hash is not 32 bytes")
 	// ErrBadKind means an entry kind is not one of the defined EntryKinds.
 	ErrBadKind = errors.New("unknown entry kind")
 	// ErrModeOverflow means a mode does not fit in 32 bits.

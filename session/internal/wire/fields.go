@@ -14,11 +14,15 @@ import (
 //	varint  QUIC varint
 //	string  varint length, then the bytes (limit per field)
 //	bytes   varint length, then the bytes (limit per field)
-//	hash    bytes of length 0 or HashSize
+//	hash    bytes of length exactly HashSize
 //	bool    1 byte, 0 or 1
 //	mtime   8 bytes, big-endian int64 Unix nanoseconds
 //	mode    varint, at most 0xFFFFFFFF
 //	kind    1 byte, 1 to 4
+
+// HashSize is the length of a SHA-256 hash, and so of every hash field
+// (in protocol v2 there is one: Seal.Hash).
+const HashSize = 32
 
 const (
 	boolLen  = 1
@@ -136,13 +140,14 @@ func (p *parser) bytes(field string, limit int) []byte {
 	return append([]byte(nil), v...)
 }
 
+// hash returns a copy of a hash field, which must be HashSize bytes long.
 func (p *parser) hash(field string) []byte {
 	n := p.varint(field)
-	if p.err == nil && n != 0 && n != HashSize {
+	if p.err == nil && n != HashSize {
 		p.fail(field, fmt.Errorf("%w (%d bytes)", ErrBadHash, n))
 	}
 	v := p.take(field, n)
-	if len(v) == 0 {
+	if v == nil {
 		return nil
 	}
 	return append([]byte(nil), v...)

@@ -1,5 +1,5 @@
-// Package wire encodes and decodes the qxfer protocol v1 frames exchanged on
-// the command channel, and the header that starts every data stream.
+// Package wire encodes and decodes the qxfer protocol v2 frames exchanged on
+// the command channel, and the header that starts every range stream.
 //
 // A frame is
 //
@@ -13,9 +13,10 @@
 // session/PROTOCOL.md.
 //
 // The codec checks what it can check without context: frame and field
-// lengths, the Hello magic, bools, hash lengths, entry kinds and modes. The
-// protocol version, the contents of paths and the meaning of IDs and flags
-// are left to the session. Encoding does not validate: a message that breaks a
+// lengths, the Hello magic, bools, hash lengths, entry kinds, modes and the
+// number of ranges in a list. The protocol version, the contents of paths,
+// the meaning of IDs and flags and whether ranges fit the file are left to
+// the session. Encoding does not validate: a message that breaks a
 // limit encodes, and the peer rejects it.
 package wire
 
@@ -44,14 +45,17 @@ const (
 	MaxTokenLen = 32
 	// Magic starts every Hello payload.
 	Magic = "QXFR"
-	// Version is the protocol version this package implements.
-	Version = 1
+	// Version is the protocol version this package implements, carried in
+	// Hello, Welcome and Join.
+	Version = 2
 )
 
 // FrameType identifies the message carried by a frame.
 type FrameType uint64
 
-// The frame types of protocol v1.
+// The frame types of protocol v2. 0x11 and 0x12 are reserved: they were
+// StripeAccept and StripeGet in v1, and like any other unknown type they
+// decode to an [*Unknown].
 const (
 	FrameTypeHello      FrameType = 0x01
 	FrameTypeWelcome    FrameType = 0x02
@@ -68,30 +72,32 @@ const (
 	FrameTypeCancel     FrameType = 0x0d
 	FrameTypeMkdir      FrameType = 0x0e
 	FrameTypeOK         FrameType = 0x0f
+	FrameTypeJoin       FrameType = 0x10
+	FrameTypeSeal       FrameType = 0x13
+	FrameTypeAck        FrameType = 0x14
+	FrameTypeDrop       FrameType = 0x15
 )
 
 var frameTypeNames = [...]string{
-	FrameTypeHello:        "hello",
-	FrameTypeWelcome:      "welcome",
-	FrameTypeList:         "list",
-	FrameTypeListResult:   "list_result",
-	FrameTypeStat:         "stat",
-	FrameTypeStatResult:   "stat_result",
-	FrameTypePut:          "put",
-	FrameTypeAccept:       "accept",
-	FrameTypeGet:          "get",
-	FrameTypeFileInfo:     "file_info",
-	FrameTypeReject:       "reject",
-	FrameTypeDone:         "done",
-	FrameTypeCancel:       "cancel",
-	FrameTypeMkdir:        "mkdir",
-	FrameTypeOK:           "ok",
-	FrameTypeJoin:         "join",
-	FrameTypeStripeAccept: "stripe_accept",
-	FrameTypeStripeGet:    "stripe_get",
-	FrameTypeSeal:         "seal",
-	FrameTypeAck:          "ack",
-	FrameTypeDrop:         "drop",
+	FrameTypeHello:      "hello",
+	FrameTypeWelcome:    "welcome",
+	FrameTypeList:       "list",
+	FrameTypeListResult: "list_result",
+	FrameTypeStat:       "stat",
+	FrameTypeStatResult: "stat_result",
+	FrameTypePut:        "put",
+	FrameTypeAccept:     "accept",
+	FrameTypeGet:        "get",
+	FrameTypeFileInfo:   "file_info",
+	FrameTypeReject:     "reject",
+	FrameTypeDone:       "done",
+	FrameTypeCancel:     "cancel",
+	FrameTypeMkdir:      "mkdir",
+	FrameTypeOK:         "ok",
+	FrameTypeJoin:       "join",
+	FrameTypeSeal:       "seal",
+	FrameTypeAck:        "ack",
+	FrameTypeDrop:       "drop",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -252,10 +258,6 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseOK(&p)
 	case FrameTypeJoin:
 		m = parseJoin(&p)
-	case FrameTypeStripeAccept:
-		m = parseStripeAccept(&p)
-	case FrameTypeStripeGet:
-		m = parseStripeGet(&p)
 	case FrameTypeSeal:
 		m = parseSeal(&p)
 	case FrameTypeAck:

@@ -57,6 +57,8 @@ func TestReadFrameSkipsUnknown(t *testing.T) {
 		want  *Unknown
 	}{
 		{"type after last", "16 05 0102030405", &Unknown{FrameType: 0x16, Length: 5}},
+		{"v1 stripe accept", "11 04 08 01 00 01", &Unknown{FrameType: 0x11, Length: 4}},
+		{"v1 stripe get", "12 0f 09 01 61 00 0000000000000000 04 00 00", &Unknown{FrameType: 0x12, Length: 15}},
 		{"type 0", "00 00", &Unknown{FrameType: 0, Length: 0}},
 		{"2-byte type", "7fff 02 ffff", &Unknown{FrameType: 0x3fff, Length: 2}},
 		{"8-byte type", "ffffffffffffffff 01 00", &Unknown{FrameType: quicvarint.Max, Length: 1}},
@@ -164,7 +166,7 @@ func TestReadFrameFieldErrors(t *testing.T) {
 	}{
 		{"bad magic", "01 06 51584653 01 00", ErrBadMagic},
 		{"bad bool", "04 03 01 02 00", ErrBadBool},
-		{"bad hash length", "08 05 01 00 00 01 aa", ErrBadHash},
+		{"bad hash length", "13 03 01 01 aa", ErrBadHash},
 		{"mode overflow", "0e 0b 01 01 61 c000000100000000", ErrModeOverflow},
 		{"bad kind", "06 0e 01 01 61 07 00 00 0000000000000000", ErrBadKind},
 		{"path too long", "03 03 01 5001", ErrStringTooLong},
@@ -228,6 +230,11 @@ func TestFrameTypeString(t *testing.T) {
 		{FrameTypeOK, "ok"},
 		{0, "frame_0x0"},
 		{0x10, "join"},
+		{0x11, "frame_0x11"},
+		{0x12, "frame_0x12"},
+		{FrameTypeSeal, "seal"},
+		{FrameTypeAck, "ack"},
+		{FrameTypeDrop, "drop"},
 		{0x16, "frame_0x16"},
 		{1 << 40, "frame_0x10000000000"},
 	}
@@ -236,7 +243,12 @@ func TestFrameTypeString(t *testing.T) {
 			t.Errorf("FrameType(%#x).String() = %q, want %q", uint64(tt.t), got, tt.want)
 		}
 	}
-	for ft := FrameTypeHello; ft <= FrameTypeOK; ft++ {
+	for _, ft := range []FrameType{
+		FrameTypeHello, FrameTypeWelcome, FrameTypeList, FrameTypeListResult, FrameTypeStat,
+		FrameTypeStatResult, FrameTypePut, FrameTypeAccept, FrameTypeGet, FrameTypeFileInfo,
+		FrameTypeReject, FrameTypeDone, FrameTypeCancel, FrameTypeMkdir, FrameTypeOK,
+		FrameTypeJoin, FrameTypeSeal, FrameTypeAck, FrameTypeDrop,
+	} {
 		if !ft.known() {
 			t.Errorf("frame type %v is not known", ft)
 		}

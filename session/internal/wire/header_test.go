@@ -10,31 +10,32 @@ import (
 	"github.com/quic-go/quic-go/quicvarint"
 )
 
-func TestStreamHeaderExactBytes(t *testing.T) {
+func TestRangeHeaderExactBytes(t *testing.T) {
 	tests := []struct {
 		name   string
-		h      StreamHeader
+		h      RangeHeader
 		stream string
 	}{
-		// 0x51 does not fit in one byte (max 63), so the type takes two.
-		{"offset 1 MiB", StreamHeader{ID: 7, Offset: 1 << 20}, "4051 07 80100000"},
-		{"zero", StreamHeader{}, "4051 00 00"},
-		{"max", StreamHeader{ID: quicvarint.Max, Offset: quicvarint.Max}, "4051 ffffffffffffffff ffffffffffffffff"},
+		// 0x52 does not fit in one byte (max 63), so the type takes two.
+		{"1 MiB in", RangeHeader{ID: 9, Offset: 1 << 20, Length: 300}, "4052 09 80100000 412c"},
+		{"zero", RangeHeader{}, "4052 00 00 00"},
+		{"max", RangeHeader{ID: quicvarint.Max, Offset: quicvarint.Max, Length: quicvarint.Max},
+			"4052 ffffffffffffffff ffffffffffffffff ffffffffffffffff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := unhex(t, tt.stream)
-			if got := AppendStreamHeader(nil, tt.h); !bytes.Equal(got, want) {
-				t.Errorf("AppendStreamHeader:\ngot  %x\nwant %x", got, want)
+			if got := AppendRangeHeader(nil, tt.h); !bytes.Equal(got, want) {
+				t.Errorf("AppendRangeHeader:\ngot  %x\nwant %x", got, want)
 			}
 			fileBytes := []byte("file bytes")
 			r := bytes.NewReader(cat(want, fileBytes))
-			got, err := ReadStreamHeader(r)
+			got, err := ReadRangeHeader(r)
 			if err != nil {
-				t.Fatalf("ReadStreamHeader: %v", err)
+				t.Fatalf("ReadRangeHeader: %v", err)
 			}
 			if got != tt.h {
-				t.Errorf("ReadStreamHeader: got %+v, want %+v", got, tt.h)
+				t.Errorf("ReadRangeHeader: got %+v, want %+v", got, tt.h)
 			}
 			if rest, _ := io.ReadAll(r); !bytes.Equal(rest, fileBytes) {
 				t.Errorf("bytes after the header: got %q, want %q", rest, fileBytes)
@@ -43,7 +44,20 @@ func TestStreamHeaderExactBytes(t *testing.T) {
 	}
 }
 
-func TestReadStreamHeaderErrors(t *testing.T) {
+func TestRangeHeaderEveryTruncationFails(t *testing.T) {
+	b := AppendRangeHeader(nil, RangeHeader{ID: 1 << 40, Offset: 1 << 20, Length: 300})
+	if _, err := ReadRangeHeader(bytes.NewReader(nil)); err != io.EOF {
+		t.Errorf("empty stream: got %v, want io.EOF", err)
+	}
+	for n := 1; n < len(b); n++ {
+		h, err := ReadRangeHeader(bytes.NewReader(b[:n]))
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("header cut at %d bytes: got %+v, %v; want io.ErrUnexpectedEOF", n, h, err)
+		}
+	}
+}
+
+func TestReadRangeHeaderErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		stream string
@@ -51,65 +65,48 @@ func TestReadStreamHeaderErrors(t *testing.T) {
 	}{
 		{"empty", "", io.EOF},
 		{"inside type", "40", io.ErrUnexpectedEOF},
-		{"no id", "4051", io.ErrUnexpectedEOF},
-		{"inside id", "4051 40", io.ErrUnexpectedEOF},
-		{"no offset", "4051 07", io.ErrUnexpectedEOF},
-		{"inside offset", "4051 07 801000", io.ErrUnexpectedEOF},
-		{"one-byte type", "11 07 00", ErrUnknownStreamType},
+		{"no id", "4052", io.ErrUnexpectedEOF},
+		{"inside id", "4052 40", io.ErrUnexpectedEOF},
+		{"no offset", "4052 07", io.ErrUnexpectedEOF},
+		{"inside offset", "4052 07 801000", io.ErrUnexpectedEOF},
+		{"no length", "4052 07 00", io.ErrUnexpectedEOF},
+		{"inside length", "4052 07 00 c0000000", io.ErrUnexpectedEOF},
+		{"v1 data stream", "4051 07 00", ErrUnknownStreamType},
+		{"type 0x53", "4053 07 00 01", ErrUnknownStreamType},
+		{"one-byte type", "11 07 00 01", ErrUnknownStreamType},
 		{"http3 control stream", "00 04 00", ErrUnknownStreamType},
-		{"type 0x52", "4052 07 00", ErrUnknownStreamType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := ReadStreamHeader(quicvarint.NewReader(iotest.OneByteReader(bytes.NewReader(unhex(t, tt.stream)))))
+			h, err := ReadRangeHeader(quicvarint.NewReader(iotest.OneByteReader(bytes.NewReader(unhex(t, tt.stream)))))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %+v, %v; want %v", h, err, tt.want)
+			}
+			if h != (RangeHeader{}) {
+				t.Errorf("got header %+v with the error, want the zero header", h)
 			}
 		})
 	}
 }
 
-func TestReadStreamHeaderStopsAtType(t *testing.T) {
-	// A stream of the wrong type is rejected after its first varint,
+func TestReadRangeHeaderStopsAtType(t *testing.T) {
+	// A stream of another type is rejected after its first varint,
 	// without reading on.
-	r := quicvarint.NewReader(io.MultiReader(bytes.NewReader([]byte{0x11}), iotest.ErrReader(errPayloadRead)))
-	if _, err := ReadStreamHeader(r); !errors.Is(err, ErrUnknownStreamType) {
-		t.Fatalf("got %v, want ErrUnknownStreamType", err)
-	}
-}
-
-func TestRangeHeaderBytes(t *testing.T) {
-	got := AppendRangeHeader(nil, 9, 1<<20, 300)
-	want := unhex(t, "40 52 09 80 10 00 00 41 2c")
-	if !bytes.Equal(got, want) {
-		t.Fatalf("range header = %x, want %x", got, want)
-	}
-	h, err := ReadAnyHeader(bytes.NewReader(got))
-	if err != nil || h != (AnyHeader{Type: RangeStream, ID: 9, Offset: 1 << 20, Length: 300}) {
-		t.Fatalf("ReadAnyHeader = %+v, %v", h, err)
-	}
-	for n := 1; n < len(got); n++ {
-		if _, err := ReadAnyHeader(bytes.NewReader(got[:n])); !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("header cut at %d: err = %v, want unexpected EOF", n, err)
+	for _, typ := range []uint64{0x51, 0x11} {
+		r := quicvarint.NewReader(io.MultiReader(bytes.NewReader(quicvarint.Append(nil, typ)), iotest.ErrReader(errPayloadRead)))
+		if _, err := ReadRangeHeader(r); !errors.Is(err, ErrUnknownStreamType) {
+			t.Errorf("type %#x: got %v, want ErrUnknownStreamType", typ, err)
 		}
 	}
-	if _, err := ReadAnyHeader(bytes.NewReader([]byte{0x40, 0x53, 1, 2})); !errors.Is(err, ErrUnknownStreamType) {
-		t.Errorf("type 0x53: err = %v", err)
-	}
 }
 
-func TestRangeLimits(t *testing.T) {
-	many := make([]Range, MaxRanges+1)
-	payload := (&StripeAccept{ID: 1, Have: many}).Append(nil)
-	if _, err := ParseMessage(FrameTypeStripeAccept, payload); !errors.Is(err, ErrTooManyRanges) {
-		t.Errorf("%d ranges: err = %v, want ErrTooManyRanges", len(many), err)
-	}
-	// A count larger than the payload could hold is refused before
-	// anything is allocated.
-	if _, err := ParseMessage(FrameTypeStripeAccept, unhex(t, "01 80 00 ff ff")); !errors.Is(err, ErrTruncated) {
-		t.Errorf("huge count: err = %v", err)
-	}
-	if _, err := ParseMessage(FrameTypeSeal, unhex(t, "01 00")); !errors.Is(err, ErrBadHash) {
-		t.Errorf("seal without hash: err = %v", err)
+func TestReadRangeHeaderReadError(t *testing.T) {
+	errReset := errors.New("stream reset")
+	b := AppendRangeHeader(nil, RangeHeader{ID: 7, Offset: 1 << 20, Length: 300})
+	for i := range len(b) {
+		r := quicvarint.NewReader(io.MultiReader(bytes.NewReader(b[:i]), iotest.ErrReader(errReset)))
+		if h, err := ReadRangeHeader(r); !errors.Is(err, errReset) {
+			t.Fatalf("error after %d bytes: got %+v, %v; want the reader's error", i, h, err)
+		}
 	}
 }

@@ -66,13 +66,19 @@ func messageCases() []messageCase {
 		{"put", &Put{ID: 4, Path: "backup/disk.img", Size: 1 << 33, Mode: 0o600, MTime: mtime, Flags: FlagForce | FlagNoResume}},
 		{"put limits", &Put{
 			ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen), Size: quicvarint.Max,
-			Mode: math.MaxUint32, MTime: time.Unix(0, math.MinInt64).UTC(), Flags: PutFlags(quicvarint.Max),
+			Mode: math.MaxUint32, MTime: time.Unix(0, math.MinInt64).UTC(), Flags: TransferFlags(quicvarint.Max),
 		}},
-		{"accept", &Accept{ID: 4, Offset: 1 << 30, PrefixHash: seqHash()}},
+		{"accept", &Accept{ID: 4, Have: []Range{{0, 1 << 20}, {4 << 20, 3}}}},
+		{"accept empty", &Accept{ID: 4}},
 		{"accept up to date", &Accept{ID: 4, Flags: AcceptUpToDate}},
-		{"get", &Get{ID: 5, Path: "srv/log.txt", Offset: 4096, PrefixHash: seqHash(), Flags: FlagNoResume}},
-		{"get no hash", &Get{ID: 5, Path: "srv/log.txt"}},
-		{"file info", &FileInfo{ID: 5, Size: 123456789, Mode: 0o640, MTime: mtime, Offset: 4096}},
+		{"accept limits", &Accept{ID: quicvarint.Max, Flags: AcceptFlags(quicvarint.Max), Have: maxRanges()}},
+		{"get", &Get{ID: 5, Path: "srv/big.img", Size: 1 << 30, MTime: mtime, Flags: FlagNoResume, Have: []Range{{1 << 20, 1 << 20}}}},
+		{"get empty", &Get{ID: 5, Path: "srv/log.txt", MTime: utc(0, 0)}},
+		{"get limits", &Get{
+			ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen), Size: quicvarint.Max,
+			MTime: time.Unix(0, math.MaxInt64).UTC(), Flags: TransferFlags(quicvarint.Max), Have: maxRanges(),
+		}},
+		{"file info", &FileInfo{ID: 5, Size: 123456789, Mode: 0o640, MTime: mtime}},
 		{"file info max mtime", &FileInfo{ID: 5, MTime: time.Unix(0, math.MaxInt64).UTC()}},
 		{"reject", &Reject{ID: 6, Code: PermissionDenied, Msg: "open srv/secret: permission denied"}},
 		{"reject long msg", &Reject{ID: 6, Code: ErrorCode(quicvarint.Max), Msg: strings.Repeat("m", MaxMessageLen)}},
@@ -82,13 +88,20 @@ func messageCases() []messageCase {
 		{"mkdir", &Mkdir{ID: 7, Path: "backup/2024", Mode: 0o755}},
 		{"ok", &OK{ID: 7}},
 		{"join", &Join{Magic: magic, Version: Version, Token: seqHash()}},
-		{"stripe accept", &StripeAccept{ID: 8, Have: []Range{{0, 1 << 20}, {4 << 20, 3}}}},
-		{"stripe accept empty", &StripeAccept{ID: 8}},
-		{"stripe get", &StripeGet{ID: 9, Path: "big.img", Size: 1 << 30, MTime: mtime, Flags: FlagStriped, Have: []Range{{1 << 20, 1 << 20}}}},
 		{"seal", &Seal{ID: 8, Hash: seqHash()}},
 		{"ack", &Ack{ID: 8, Offset: 1 << 30, Length: 8 << 20}},
 		{"drop", &Drop{Token: []byte{1, 2, 3, 4, 5, 6, 7, 8}}},
 	}
+}
+
+// maxRanges returns MaxRanges ranges with the largest offsets and lengths,
+// the longest range list a peer accepts. It fits in a frame.
+func maxRanges() []Range {
+	rs := make([]Range, MaxRanges)
+	for i := range rs {
+		rs[i] = Range{Offset: quicvarint.Max, Length: quicvarint.Max}
+	}
+	return rs
 }
 
 func TestMessageCasesCoverAllTypes(t *testing.T) {
@@ -96,9 +109,17 @@ func TestMessageCasesCoverAllTypes(t *testing.T) {
 	for _, tc := range messageCases() {
 		seen[tc.msg.Type()] = true
 	}
-	for ft := FrameTypeHello; ft <= FrameTypeDrop; ft++ {
-		if !seen[ft] {
-			t.Errorf("no message case for frame type %v", ft)
+	for ft, name := range frameTypeNames {
+		if name != "" && !seen[FrameType(ft)] {
+			t.Errorf("no message case for frame type %v", FrameType(ft))
+		}
+	}
+}
+
+func TestMessageCasesFitInFrame(t *testing.T) {
+	for _, tc := range messageCases() {
+		if n := tc.msg.Len(); n > MaxFrameSize {
+			t.Errorf("%s: payload of %d bytes, want at most MaxFrameSize (%d)", tc.name, n, MaxFrameSize)
 		}
 	}
 }
@@ -164,14 +185,37 @@ func TestMessageExactBytes(t *testing.T) {
 			frame: "07 1a 07 09 6469722f612e747874 800186a0 41a4 17979cfe362a007b 03",
 		},
 		{
-			name:  "accept",
-			msg:   &Accept{ID: 7, Offset: 65536, PrefixHash: seqHash()},
-			frame: "08 27 07 80010000 00 20" + hash,
+			name: "accept",
+			msg:  &Accept{ID: 7, Have: []Range{{0, 1 << 20}, {4 << 20, 300}}},
+			// 1 MiB and 4 MiB are 4-byte varints, 300 a 2-byte one.
+			frame: "08 0e 07 00 02  00 80100000  80400000 412c",
+		},
+		{
+			name:  "accept empty",
+			msg:   &Accept{ID: 7},
+			frame: "08 03 07 00 00",
 		},
 		{
 			name:  "accept up to date",
 			msg:   &Accept{ID: 8, Flags: AcceptUpToDate},
-			frame: "08 04 08 00 01 00",
+			frame: "08 03 08 01 00",
+		},
+		{
+			name: "get",
+			msg: &Get{ID: 9, Path: "big.img", Size: 1 << 30, MTime: utc(1700000000, 123),
+				Flags: FlagNoResume, Have: []Range{{1 << 20, 1 << 20}}},
+			// size 1 GiB is an 8-byte varint (4 bytes hold up to 2^30-1).
+			frame: "09 23 09 07 6269672e696d67 c000000040000000 17979cfe362a007b 02 01 80100000 80100000",
+		},
+		{
+			name:  "get empty",
+			msg:   &Get{ID: 9, Path: "a", MTime: utc(0, 0)},
+			frame: "09 0e 09 01 61 00 0000000000000000 00 00",
+		},
+		{
+			name:  "file info",
+			msg:   &FileInfo{ID: 5, Size: 100000, Mode: 0o640, MTime: utc(1700000000, 123)},
+			frame: "0a 0f 05 800186a0 41a0 17979cfe362a007b",
 		},
 		{
 			name: "list result with 2 entries",
@@ -186,7 +230,7 @@ func TestMessageExactBytes(t *testing.T) {
 		{
 			name:  "file info before 1970",
 			msg:   &FileInfo{ID: 1, MTime: utc(0, -1)},
-			frame: "0a 0c 01 00 00 ffffffffffffffff 00",
+			frame: "0a 0b 01 00 00 ffffffffffffffff",
 		},
 		{
 			name:  "reject",
@@ -212,6 +256,26 @@ func TestMessageExactBytes(t *testing.T) {
 			name:  "ok",
 			msg:   &OK{ID: 64},
 			frame: "0f 02 4040",
+		},
+		{
+			name:  "join",
+			msg:   &Join{Magic: magic, Version: 2, Token: []byte{1, 2, 3, 4}},
+			frame: "10 0a 51584652 02 04 01020304",
+		},
+		{
+			name:  "seal",
+			msg:   &Seal{ID: 8, Hash: seqHash()},
+			frame: "13 22 08 20" + hash,
+		},
+		{
+			name:  "ack",
+			msg:   &Ack{ID: 8, Offset: 1 << 30, Length: 8 << 20},
+			frame: "14 0d 08 c000000040000000 80800000",
+		},
+		{
+			name:  "drop",
+			msg:   &Drop{Token: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+			frame: "15 09 08 0102030405060708",
 		},
 	}
 	for _, tt := range tests {
@@ -284,10 +348,19 @@ func TestParseMessageErrors(t *testing.T) {
 		{"stat result kind 5", FrameTypeStatResult, cat(h("01 01 61 05 00 00"), mtime), ErrBadKind},
 		{"stat result mode overflow", FrameTypeStatResult, cat(h("01 01 61 01 00 c000000100000000"), mtime), ErrModeOverflow},
 		{"put mode overflow", FrameTypePut, cat(h("01 01 61 00 c000000100000000"), mtime, h("00")), ErrModeOverflow},
-		{"accept hash 31 bytes", FrameTypeAccept, cat(h("01 00 00 1f"), rep(31)), ErrBadHash},
-		{"accept hash 33 bytes", FrameTypeAccept, cat(h("01 00 00 21"), rep(33)), ErrBadHash},
-		{"get hash 1 byte", FrameTypeGet, h("01 01 61 00 01 aa 00"), ErrBadHash},
-		{"file info mode overflow", FrameTypeFileInfo, cat(h("01 00 c000000100000000"), mtime, h("00")), ErrModeOverflow},
+		{"accept too many ranges", FrameTypeAccept, (&Accept{ID: 1, Have: make([]Range, MaxRanges+1)}).Append(nil), ErrTooManyRanges},
+		{"accept count overruns", FrameTypeAccept, h("01 00 02 00 00"), ErrTruncated},
+		{"accept count huge", FrameTypeAccept, cat(h("01 00"), varint(quicvarint.Max)), ErrTruncated},
+		{"get path too long", FrameTypeGet, cat(h("01"), varint(MaxPathLen+1), rep(MaxPathLen+1), h("00"), mtime, h("00 00")), ErrStringTooLong},
+		{"get too many ranges", FrameTypeGet, (&Get{ID: 1, Path: "p", Have: make([]Range, MaxRanges+1)}).Append(nil), ErrTooManyRanges},
+		{"get count overruns", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 01 00")), ErrTruncated},
+		{"file info mode overflow", FrameTypeFileInfo, cat(h("01 00 c000000100000000"), mtime), ErrModeOverflow},
+		{"seal hash empty", FrameTypeSeal, h("01 00"), ErrBadHash},
+		{"seal hash 31 bytes", FrameTypeSeal, cat(h("01 1f"), rep(31)), ErrBadHash},
+		{"seal hash 33 bytes", FrameTypeSeal, cat(h("01 21"), rep(33)), ErrBadHash},
+		{"join bad magic", FrameTypeJoin, cat([]byte("QXFS"), h("02 00")), ErrBadMagic},
+		{"join token too long", FrameTypeJoin, cat([]byte(Magic), h("02"), varint(MaxTokenLen+1), rep(MaxTokenLen+1)), ErrStringTooLong},
+		{"drop token too long", FrameTypeDrop, cat(varint(MaxTokenLen+1), rep(MaxTokenLen+1)), ErrStringTooLong},
 		{"reject msg too long", FrameTypeReject, cat(h("01 01"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
 		{"done msg too long", FrameTypeDone, cat(h("01 00"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
 		{"mkdir mode overflow", FrameTypeMkdir, h("01 01 61 c000000100000000"), ErrModeOverflow},
@@ -325,8 +398,11 @@ func TestParseMessageUnknownType(t *testing.T) {
 func TestParseMessageDoesNotRetainPayload(t *testing.T) {
 	msgs := []Message{
 		&Welcome{Version: 1, Token: seqHash(), Software: "server"},
-		&Accept{ID: 1, PrefixHash: seqHash()},
-		&Get{ID: 1, Path: "p", PrefixHash: seqHash()},
+		&Accept{ID: 1, Have: []Range{{1, 2}, {3, 4}}},
+		&Get{ID: 1, Path: "p", MTime: utc(1, 2), Have: []Range{{1, 2}}},
+		&Seal{ID: 1, Hash: seqHash()},
+		&Join{Magic: magic, Version: Version, Token: seqHash()},
+		&Drop{Token: seqHash()},
 		&ListResult{ID: 1, Entries: []Entry{{Name: "n", Kind: KindFile, MTime: utc(1, 2)}}},
 	}
 	for _, want := range msgs {

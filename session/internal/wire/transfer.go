@@ -6,22 +6,31 @@ import (
 	"github.com/quic-go/quic-go/quicvarint"
 )
 
-// PutFlags modify a Put or a Get. Bits this version does not define are
-// carried as is and ignored by v1 peers.
-type PutFlags uint64
+// Frames of transfers (see PROTOCOL.md, "Transfers"). Every file travels
+// as byte ranges on range streams (see [RangeHeader]) over the connections
+// of the session's pool; the receiver acknowledges each range with an
+// Ack, the sender ends with a Seal carrying the whole-file hash, and the
+// receiver gives its verdict with a Done.
 
-// The PutFlags bits.
+// TransferFlags modify a Put or a Get. Bits this version does not define
+// are carried as is and ignored.
+type TransferFlags uint64
+
+// The TransferFlags bits. Bit 2 (0x4) is reserved: it was FlagStriped in
+// protocol v1, and a v2 peer ignores it.
 const (
-	// FlagForce asks the receiver to replace an existing destination: it
-	// neither rejects the transfer with Exists nor answers it as up to date.
-	FlagForce PutFlags = 1 << 0
-	// FlagNoResume starts the transfer at offset 0, ignoring any partial
-	// file.
-	FlagNoResume PutFlags = 1 << 1
+	// FlagForce asks the receiver to replace an existing destination that
+	// differs: it does not reject the transfer with Exists. An identical
+	// destination is still up to date.
+	FlagForce TransferFlags = 1 << 0
+	// FlagNoResume makes the receiver ignore any partial file: it offers
+	// no ranges (Accept.Have, Get.Have), and a server ignores the Have of
+	// a Get that carries this flag.
+	FlagNoResume TransferFlags = 1 << 1
 )
 
 // AcceptFlags modify an Accept. Bits this version does not define are
-// carried as is and ignored by v1 peers.
+// carried as is and ignored.
 type AcceptFlags uint64
 
 // The AcceptFlags bits.
@@ -36,7 +45,7 @@ const (
 //
 //	ID (varint) | Path (string) | Size (varint) | Mode (varint) | MTime (8 bytes) | Flags (varint)
 type Put struct {
-	// ID is the client-chosen request ID; the data stream carries it too.
+	// ID is the client-chosen request ID; the range streams carry it too.
 	ID uint64
 	// Path is the destination on the server; at most MaxPathLen bytes.
 	Path string
@@ -47,7 +56,7 @@ type Put struct {
 	// MTime is the modification time to set on the result.
 	MTime time.Time
 	// Flags modify the transfer.
-	Flags PutFlags
+	Flags TransferFlags
 }
 
 // Type returns FrameTypePut.
@@ -76,23 +85,25 @@ func parsePut(p *parser) Message {
 		Size:  p.varint("size"),
 		Mode:  p.mode("mode"),
 		MTime: p.mtime("mtime"),
-		Flags: PutFlags(p.varint("flags")),
+		Flags: TransferFlags(p.varint("flags")),
 	}
 }
 
-// Accept answers a Put: the server takes the file, starting at Offset.
+// Accept answers a Put: the server takes the file, and already holds the
+// Have ranges of it; the client sends the rest on range streams, then a
+// Seal. With AcceptUpToDate the server has the identical file and the
+// client sends nothing.
 //
-//	ID (varint) | Offset (varint) | Flags (varint) | PrefixHash (hash)
+//	ID (varint) | Flags (varint) | Count (varint) | Count × (Offset (varint) | Length (varint))
 type Accept struct {
 	// ID is the ID of the Put.
 	ID uint64
-	// Offset is where the data stream must start.
-	Offset uint64
 	// Flags modify the transfer.
 	Flags AcceptFlags
-	// PrefixHash is the SHA-256 of the first Offset bytes the receiver
-	// already has, or nil. It is nil or HashSize bytes long.
-	PrefixHash []byte
+	// Have lists the ranges the receiver already holds of this version of
+	// the file (from an interrupted transfer of the same size and mtime);
+	// nil if none. At most MaxRanges.
+	Have []Range
 }
 
 // Type returns FrameTypeAccept.
@@ -101,42 +112,45 @@ func (*Accept) Type() FrameType { return FrameTypeAccept }
 // Append appends the payload of m to b.
 func (m *Accept) Append(b []byte) []byte {
 	b = quicvarint.Append(b, m.ID)
-	b = quicvarint.Append(b, m.Offset)
 	b = quicvarint.Append(b, uint64(m.Flags))
-	return appendString(b, m.PrefixHash)
+	return appendRanges(b, m.Have)
 }
 
 // Len returns the payload length of m.
 func (m *Accept) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(m.Offset) +
-		quicvarint.Len(uint64(m.Flags)) + stringLen(m.PrefixHash)
+	return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have)
 }
 
 func parseAccept(p *parser) Message {
 	return &Accept{
-		ID:         p.varint("id"),
-		Offset:     p.varint("offset"),
-		Flags:      AcceptFlags(p.varint("flags")),
-		PrefixHash: p.hash("prefix hash"),
+		ID:    p.varint("id"),
+		Flags: AcceptFlags(p.varint("flags")),
+		Have:  p.ranges("have"),
 	}
 }
 
 // Get asks for a pull: the client wants the file at Path. The server
-// answers with FileInfo and a data stream, or with Reject.
+// answers with FileInfo, then sends the ranges the client lacks on range
+// streams and a Seal; or it answers with Reject. If Have is not empty and
+// the file no longer has this Size and MTime, the server answers
+// Reject{HashMismatch} and the client starts over.
 //
-//	ID (varint) | Path (string) | Offset (varint) | PrefixHash (hash) | Flags (varint)
+//	ID (varint) | Path (string) | Size (varint) | MTime (8 bytes) | Flags (varint) | Count (varint) | Count × (Offset (varint) | Length (varint))
 type Get struct {
-	// ID is the client-chosen request ID; the data stream carries it too.
+	// ID is the client-chosen request ID; the range streams carry it too.
 	ID uint64
 	// Path is the source on the server; at most MaxPathLen bytes.
 	Path string
-	// Offset is the length of the partial file the client already has.
-	Offset uint64
-	// PrefixHash is the SHA-256 of those Offset bytes, or nil. It is nil or
-	// HashSize bytes long.
-	PrefixHash []byte
+	// Size is the size of the version of the file that Have belongs to.
+	Size uint64
+	// MTime is the modification time of the version of the file that Have
+	// belongs to.
+	MTime time.Time
 	// Flags modify the transfer.
-	Flags PutFlags
+	Flags TransferFlags
+	// Have lists the ranges the client already holds of the version of
+	// the file with Size and MTime; nil if none. At most MaxRanges.
+	Have []Range
 }
 
 // Type returns FrameTypeGet.
@@ -146,31 +160,33 @@ func (*Get) Type() FrameType { return FrameTypeGet }
 func (m *Get) Append(b []byte) []byte {
 	b = quicvarint.Append(b, m.ID)
 	b = appendString(b, m.Path)
-	b = quicvarint.Append(b, m.Offset)
-	b = appendString(b, m.PrefixHash)
-	return quicvarint.Append(b, uint64(m.Flags))
+	b = quicvarint.Append(b, m.Size)
+	b = appendMTime(b, m.MTime)
+	b = quicvarint.Append(b, uint64(m.Flags))
+	return appendRanges(b, m.Have)
 }
 
 // Len returns the payload length of m.
 func (m *Get) Len() int {
-	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Offset) +
-		stringLen(m.PrefixHash) + quicvarint.Len(uint64(m.Flags))
+	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Size) + mtimeLen +
+		quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have)
 }
 
 func parseGet(p *parser) Message {
 	return &Get{
-		ID:         p.varint("id"),
-		Path:       p.string("path", MaxPathLen),
-		Offset:     p.varint("offset"),
-		PrefixHash: p.hash("prefix hash"),
-		Flags:      PutFlags(p.varint("flags")),
+		ID:    p.varint("id"),
+		Path:  p.string("path", MaxPathLen),
+		Size:  p.varint("size"),
+		MTime: p.mtime("mtime"),
+		Flags: TransferFlags(p.varint("flags")),
+		Have:  p.ranges("have"),
 	}
 }
 
-// FileInfo answers a Get: the server sends the file described here on a
-// data stream starting at Offset.
+// FileInfo answers a Get: the server sends the file described here, as
+// the ranges the client lacks, then a Seal.
 //
-//	ID (varint) | Size (varint) | Mode (varint) | MTime (8 bytes) | Offset (varint)
+//	ID (varint) | Size (varint) | Mode (varint) | MTime (8 bytes)
 type FileInfo struct {
 	// ID is the ID of the Get.
 	ID uint64
@@ -180,8 +196,6 @@ type FileInfo struct {
 	Mode uint32
 	// MTime is the modification time of the file.
 	MTime time.Time
-	// Offset is where the server's data stream starts.
-	Offset uint64
 }
 
 // Type returns FrameTypeFileInfo.
@@ -192,24 +206,82 @@ func (m *FileInfo) Append(b []byte) []byte {
 	b = quicvarint.Append(b, m.ID)
 	b = quicvarint.Append(b, m.Size)
 	b = quicvarint.Append(b, uint64(m.Mode))
-	b = appendMTime(b, m.MTime)
-	return quicvarint.Append(b, m.Offset)
+	return appendMTime(b, m.MTime)
 }
 
 // Len returns the payload length of m.
 func (m *FileInfo) Len() int {
 	return quicvarint.Len(m.ID) + quicvarint.Len(m.Size) +
-		quicvarint.Len(uint64(m.Mode)) + mtimeLen + quicvarint.Len(m.Offset)
+		quicvarint.Len(uint64(m.Mode)) + mtimeLen
 }
 
 func parseFileInfo(p *parser) Message {
 	return &FileInfo{
-		ID:     p.varint("id"),
-		Size:   p.varint("size"),
-		Mode:   p.mode("mode"),
-		MTime:  p.mtime("mtime"),
-		Offset: p.varint("offset"),
+		ID:    p.varint("id"),
+		Size:  p.varint("size"),
+		Mode:  p.mode("mode"),
+		MTime: p.mtime("mtime"),
 	}
+}
+
+// Seal carries the SHA-256 of the whole file, sent by the sender once it
+// has read the whole file and found its size and mtime unchanged. The
+// receiver checks the assembled file against it before the rename.
+//
+//	ID (varint) | Hash (hash, exactly HashSize bytes)
+type Seal struct {
+	// ID is the ID of the Put or Get.
+	ID uint64
+	// Hash is the SHA-256 of the whole file; HashSize bytes.
+	Hash []byte
+}
+
+// Type returns FrameTypeSeal.
+func (*Seal) Type() FrameType { return FrameTypeSeal }
+
+// Append appends the payload of m to b.
+func (m *Seal) Append(b []byte) []byte {
+	return appendString(quicvarint.Append(b, m.ID), m.Hash)
+}
+
+// Len returns the payload length of m.
+func (m *Seal) Len() int { return quicvarint.Len(m.ID) + stringLen(m.Hash) }
+
+func parseSeal(p *parser) Message {
+	return &Seal{ID: p.varint("id"), Hash: p.hash("hash")}
+}
+
+// Ack tells the sender that the receiver has written the range [Offset,
+// Offset+Length): it need not be sent again, even if the connection that
+// carried it dies.
+//
+//	ID (varint) | Offset (varint) | Length (varint)
+type Ack struct {
+	// ID is the ID of the Put or Get.
+	ID uint64
+	// Offset is the file offset of the range.
+	Offset uint64
+	// Length is the length of the range in bytes.
+	Length uint64
+}
+
+// Type returns FrameTypeAck.
+func (*Ack) Type() FrameType { return FrameTypeAck }
+
+// Append appends the payload of m to b.
+func (m *Ack) Append(b []byte) []byte {
+	b = quicvarint.Append(b, m.ID)
+	b = quicvarint.Append(b, m.Offset)
+	return quicvarint.Append(b, m.Length)
+}
+
+// Len returns the payload length of m.
+func (m *Ack) Len() int {
+	return quicvarint.Len(m.ID) + quicvarint.Len(m.Offset) + quicvarint.Len(m.Length)
+}
+
+func parseAck(p *parser) Message {
+	return &Ack{ID: p.varint("id"), Offset: p.varint("offset"), Length: p.varint("length")}
 }
 
 // Done is the receiver's verdict on a transfer, sent after it has verified
@@ -250,8 +322,9 @@ func parseDone(p *parser) Message {
 	}
 }
 
-// Cancel aborts a transfer whose data stream is not open. Either side may
-// send it; an open stream is reset instead.
+// Cancel aborts a transfer on every connection of the pool: the range
+// streams it has open are reset by their sender or stopped by their
+// receiver. Either side may send it.
 //
 //	ID (varint) | Code (varint)
 type Cancel struct {
