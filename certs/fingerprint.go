@@ -6,8 +6,8 @@
 // written in the style of OpenSSH as "SHA256:" followed by 43 characters of
 // unpadded standard base64. Both sides pin fingerprints: a client records the
 // server in known_hosts on first contact (trust on first use) and refuses a
-// different fingerprint afterwards; a server only accepts clients listed in
-// authorized_clients.
+// different fingerprint afterwards, by the policy of [HostCheck]; a server only
+// accepts clients listed in authorized_clients.
 //
 // File formats (both: '#' starts a comment line, blank lines are ignored,
 // lines may end in CRLF):

@@ -137,7 +137,8 @@ func (k *KnownHosts) Path() string {
 
 // Lookup returns the first entry for host, given as "host:port" (the host
 // part is case-insensitive). It reports false if there is none or host is
-// malformed.
+// malformed. To decide whether to trust a fingerprint use [KnownHosts.Match]
+// or a [HostCheck]: a host may have several entries.
 func (k *KnownHosts) Lookup(host string) (KnownHost, bool) {
 	norm, err := normalizeHost(host)
 	if err != nil {
@@ -234,35 +235,4 @@ func (k *KnownHosts) match(host string, fp Fingerprint) (KnownHost, bool) {
 		}
 	}
 	return first, found
-}
-
-// Check implements trust on first use for host ("host:port"), which
-// presented a certificate with fingerprint got:
-//
-//   - if pinned is non-zero (an explicit --fingerprint), got must equal it,
-//     otherwise the result is a *[MismatchError] with an empty File; the file
-//     is neither consulted nor changed;
-//   - if host is known, got must equal a recorded fingerprint, otherwise the
-//     result is a *[MismatchError] naming the file and line;
-//   - if host is unknown, got is added and added is true.
-func (k *KnownHosts) Check(host string, got Fingerprint, pinned Fingerprint) (added bool, err error) {
-	norm, err := normalizeHost(host)
-	if err != nil {
-		return false, err
-	}
-	if !pinned.IsZero() {
-		if got != pinned {
-			return false, &MismatchError{Host: norm, Want: pinned, Got: got}
-		}
-		return false, nil
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if e, ok := k.match(norm, got); ok {
-		if e.Fingerprint != got {
-			return false, &MismatchError{Host: norm, Want: e.Fingerprint, Got: got, File: k.path, Line: e.Line}
-		}
-		return false, nil
-	}
-	return k.add(norm, got)
 }
