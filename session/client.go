@@ -175,13 +175,12 @@ type dataStream struct {
 }
 
 // Dial connects to addr ("host:port"), verifies the server's fingerprint
-// inside the TLS handshake, and exchanges hello/welcome.
+// inside the TLS handshake, and exchanges hello/welcome. The trust policy is
+// that of [certs.HostCheck]: a server seen for the first time is pinned in
+// cfg.KnownHosts only once the welcome has arrived.
 func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("client identity not set")
-	}
-	if cfg.KnownHosts == nil && cfg.Fingerprint.IsZero() {
-		return nil, errors.New("no way to verify the server: need known_hosts or a fingerprint")
 	}
 	if cfg.HostKey == "" {
 		cfg.HostKey = addr
@@ -189,51 +188,24 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	if cfg.Software == "" {
 		cfg.Software = "qxfer"
 	}
-	var (
-		verifyErr error
-		newHost   bool
-		serverFP  certs.Fingerprint
-	)
-	verify := func(fp certs.Fingerprint) error {
-		serverFP = fp
-		switch {
-		case !cfg.Fingerprint.IsZero():
-			if fp != cfg.Fingerprint {
-				verifyErr = &certs.MismatchError{Host: cfg.HostKey, Want: cfg.Fingerprint, Got: fp}
-			}
-		default:
-			if kh, ok := cfg.KnownHosts.Lookup(cfg.HostKey); ok {
-				if kh.Fingerprint != fp {
-					verifyErr = &certs.MismatchError{Host: cfg.HostKey, Want: kh.Fingerprint, Got: fp, File: cfg.KnownHosts.Path(), Line: kh.Line}
-				}
-			} else {
-				newHost = true
-			}
-		}
-		return verifyErr
+	// The trust policy is certs.HostCheck's: Verify inside the handshake,
+	// Pin a first-seen server once the session is up.
+	trust, err := certs.NewHostCheck(cfg.KnownHosts, cfg.HostKey, cfg.Fingerprint)
+	if err != nil {
+		return nil, err
 	}
-	tlsConf := quicx.ClientTLS(cfg.Identity, ALPN, "qxfer", verify)
+	tlsConf := quicx.ClientTLS(cfg.Identity, ALPN, "qxfer", trust.Verify)
 	qc, err := quicx.Dial(ctx, addr, tlsConf, cfg.Quic, cfg.Logger)
 	if err != nil {
-		switch {
-		case verifyErr != nil:
-			return nil, verifyErr
-		case quicx.IsPeerRefusedCert(err):
+		if err := trust.Err(); err != nil {
+			return nil, err
+		}
+		if quicx.IsPeerRefusedCert(err) {
 			return nil, &UnauthorizedError{Fingerprint: cfg.Identity.Fingerprint}
 		}
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	c, err := start(ctx, qc, cfg)
-	if err == nil && cfg.Pool.striped() {
-		pinned := serverFP
-		memberTLS := quicx.ClientTLS(cfg.Identity, ALPN, "qxfer", func(fp certs.Fingerprint) error {
-			if fp != pinned {
-				return &certs.MismatchError{Host: cfg.HostKey, Want: pinned, Got: fp}
-			}
-			return nil
-		})
-		c.startPool(ctx, addr, memberTLS, cfg)
-	}
 	if err != nil {
 		qc.Close(quic.ApplicationErrorCode(CodeOK), "")
 		if quicx.IsPeerRefusedCert(err) {
@@ -241,14 +213,22 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 		}
 		return nil, err
 	}
-	if newHost && cfg.KnownHosts != nil {
-		if err := cfg.KnownHosts.Add(cfg.HostKey, serverFP); err != nil {
+	if cfg.Pool.striped() {
+		// Every pool connection must reach the server this one reached.
+		member, err := certs.NewHostCheck(nil, cfg.HostKey, trust.Fingerprint())
+		if err != nil {
 			c.Close()
-			return nil, fmt.Errorf("save server fingerprint: %w", err)
+			return nil, err
 		}
-		if cfg.OnNewHost != nil {
-			cfg.OnNewHost(cfg.HostKey, serverFP)
-		}
+		c.startPool(ctx, addr, quicx.ClientTLS(cfg.Identity, ALPN, "qxfer", member.Verify), cfg)
+	}
+	added, err := trust.Pin()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("save server fingerprint: %w", err)
+	}
+	if added && cfg.OnNewHost != nil {
+		cfg.OnNewHost(cfg.HostKey, trust.Fingerprint())
 	}
 	return c, nil
 }
