@@ -69,14 +69,17 @@ func messageCases() []messageCase {
 			Mode: math.MaxUint32, MTime: time.Unix(0, math.MinInt64).UTC(), Flags: TransferFlags(quicvarint.Max),
 		}},
 		{"accept", &Accept{ID: 4, Have: []Range{{0, 1 << 20}, {4 << 20, 3}}}},
+		{"accept prefix hash", &Accept{ID: 4, Have: []Range{{0, 1 << 20}, {4 << 20, 3}}, PrefixHash: seqHash()}},
 		{"accept empty", &Accept{ID: 4}},
 		{"accept up to date", &Accept{ID: 4, Flags: AcceptUpToDate}},
-		{"accept limits", &Accept{ID: quicvarint.Max, Flags: AcceptFlags(quicvarint.Max), Have: maxRanges()}},
+		{"accept limits", &Accept{ID: quicvarint.Max, Flags: AcceptFlags(quicvarint.Max), Have: maxRanges(), PrefixHash: seqHash()}},
 		{"get", &Get{ID: 5, Path: "srv/big.img", Size: 1 << 30, MTime: mtime, Flags: FlagNoResume, Have: []Range{{1 << 20, 1 << 20}}}},
+		{"get prefix hash", &Get{ID: 5, Path: "srv/big.img", Size: 1 << 30, MTime: mtime, Have: []Range{{0, 1 << 20}, {2 << 20, 1 << 20}}, PrefixHash: seqHash()}},
 		{"get empty", &Get{ID: 5, Path: "srv/log.txt", MTime: utc(0, 0)}},
 		{"get limits", &Get{
 			ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen), Size: quicvarint.Max,
 			MTime: time.Unix(0, math.MaxInt64).UTC(), Flags: TransferFlags(quicvarint.Max), Have: maxRanges(),
+			PrefixHash: seqHash(),
 		}},
 		{"file info", &FileInfo{ID: 5, Size: 123456789, Mode: 0o640, MTime: mtime}},
 		{"file info max mtime", &FileInfo{ID: 5, MTime: time.Unix(0, math.MaxInt64).UTC()}},
@@ -187,30 +190,45 @@ func TestMessageExactBytes(t *testing.T) {
 		{
 			name: "accept",
 			msg:  &Accept{ID: 7, Have: []Range{{0, 1 << 20}, {4 << 20, 300}}},
-			// 1 MiB and 4 MiB are 4-byte varints, 300 a 2-byte one.
-			frame: "08 0e 07 00 02  00 80100000  80400000 412c",
+			// 1 MiB and 4 MiB are 4-byte varints, 300 a 2-byte one;
+			// the prefix hash is empty.
+			frame: "08 0f 07 00 02  00 80100000  80400000 412c  00",
+		},
+		{
+			name:  "accept with prefix hash",
+			msg:   &Accept{ID: 7, Have: []Range{{0, 1 << 20}, {4 << 20, 300}}, PrefixHash: seqHash()},
+			frame: "08 2f 07 00 02  00 80100000  80400000 412c  20" + hash,
 		},
 		{
 			name:  "accept empty",
 			msg:   &Accept{ID: 7},
-			frame: "08 03 07 00 00",
+			frame: "08 04 07 00 00 00",
 		},
 		{
 			name:  "accept up to date",
 			msg:   &Accept{ID: 8, Flags: AcceptUpToDate},
-			frame: "08 03 08 01 00",
+			frame: "08 04 08 01 00 00",
 		},
 		{
 			name: "get",
 			msg: &Get{ID: 9, Path: "big.img", Size: 1 << 30, MTime: utc(1700000000, 123),
 				Flags: FlagNoResume, Have: []Range{{1 << 20, 1 << 20}}},
-			// size 1 GiB is an 8-byte varint (4 bytes hold up to 2^30-1).
-			frame: "09 23 09 07 6269672e696d67 c000000040000000 17979cfe362a007b 02 01 80100000 80100000",
+			// size 1 GiB is an 8-byte varint (4 bytes hold up to 2^30-1);
+			// the prefix hash is empty (the range does not start at 0).
+			frame: "09 24 09 07 6269672e696d67 c000000040000000 17979cfe362a007b 02 01 80100000 80100000 00",
+		},
+		{
+			name: "get with prefix hash",
+			msg: &Get{ID: 9, Path: "big.img", Size: 1 << 30, MTime: utc(1700000000, 123),
+				Have: []Range{{0, 1 << 20}, {2 << 20, 1 << 20}}, PrefixHash: seqHash()},
+			// length 73 is a 2-byte varint.
+			frame: "09 4049 09 07 6269672e696d67 c000000040000000 17979cfe362a007b 00" +
+				"02 00 80100000  80200000 80100000  20" + hash,
 		},
 		{
 			name:  "get empty",
 			msg:   &Get{ID: 9, Path: "a", MTime: utc(0, 0)},
-			frame: "09 0e 09 01 61 00 0000000000000000 00 00",
+			frame: "09 0f 09 01 61 00 0000000000000000 00 00 00",
 		},
 		{
 			name:  "file info",
@@ -354,6 +372,15 @@ func TestParseMessageErrors(t *testing.T) {
 		{"get path too long", FrameTypeGet, cat(h("01"), varint(MaxPathLen+1), rep(MaxPathLen+1), h("00"), mtime, h("00 00")), ErrStringTooLong},
 		{"get too many ranges", FrameTypeGet, (&Get{ID: 1, Path: "p", Have: make([]Range, MaxRanges+1)}).Append(nil), ErrTooManyRanges},
 		{"get count overruns", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 01 00")), ErrTruncated},
+		{"accept prefix hash 5 bytes", FrameTypeAccept, cat(h("01 00 01 00 05 05"), rep(5)), ErrBadHash},
+		{"accept prefix hash 31 bytes", FrameTypeAccept, cat(h("01 00 01 00 1f 1f"), rep(31)), ErrBadHash},
+		{"accept prefix hash 33 bytes", FrameTypeAccept, cat(h("01 00 01 00 21 21"), rep(33)), ErrBadHash},
+		{"accept prefix hash length huge", FrameTypeAccept, cat(h("01 00 00"), varint(quicvarint.Max)), ErrBadHash},
+		{"accept prefix hash short", FrameTypeAccept, cat(h("01 00 00 20"), rep(31)), ErrTruncated},
+		{"get prefix hash 5 bytes", FrameTypeGet, cat(h("01 01 61 05"), mtime, h("00 01 00 05 05"), rep(5)), ErrBadHash},
+		{"get prefix hash 33 bytes", FrameTypeGet, cat(h("01 01 61 21"), mtime, h("00 01 00 21 21"), rep(33)), ErrBadHash},
+		{"get prefix hash length huge", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 00"), varint(quicvarint.Max)), ErrBadHash},
+		{"get prefix hash short", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 00 20"), rep(31)), ErrTruncated},
 		{"file info mode overflow", FrameTypeFileInfo, cat(h("01 00 c000000100000000"), mtime), ErrModeOverflow},
 		{"seal hash empty", FrameTypeSeal, h("01 00"), ErrBadHash},
 		{"seal hash 31 bytes", FrameTypeSeal, cat(h("01 1f"), rep(31)), ErrBadHash},
@@ -384,6 +411,52 @@ func TestParseMessageErrors(t *testing.T) {
 	}
 }
 
+// TestPrefixHashEmptyIsNil checks that an empty prefix hash, however it
+// is written, is accepted and decodes as nil, and that a non-nil empty
+// one encodes as an empty field.
+func TestPrefixHashEmptyIsNil(t *testing.T) {
+	mtime := unhex(t, "0000000000000000")
+	tests := []struct {
+		name    string
+		typ     FrameType
+		payload []byte
+		want    Message
+	}{
+		{"accept", FrameTypeAccept, unhex(t, "01 00 01 00 05 00"),
+			&Accept{ID: 1, Have: []Range{{0, 5}}}},
+		{"accept 2-byte length", FrameTypeAccept, unhex(t, "01 00 00 4000"),
+			&Accept{ID: 1}},
+		{"get", FrameTypeGet, cat(unhex(t, "01 01 61 05"), mtime, unhex(t, "00 01 00 05 00")),
+			&Get{ID: 1, Path: "a", Size: 5, MTime: utc(0, 0), Have: []Range{{0, 5}}}},
+		{"get 8-byte length", FrameTypeGet, cat(unhex(t, "01 01 61 00"), mtime, unhex(t, "00 00 c000000000000000")),
+			&Get{ID: 1, Path: "a", MTime: utc(0, 0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMessage(tt.typ, tt.payload)
+			if err != nil {
+				t.Fatalf("ParseMessage: %v", err)
+			}
+			if !reflect.DeepEqual(m, tt.want) {
+				t.Errorf("ParseMessage:\ngot  %#v\nwant %#v", m, tt.want)
+			}
+		})
+	}
+
+	for _, tt := range []struct{ empty, none Message }{
+		{&Accept{ID: 1, PrefixHash: []byte{}}, &Accept{ID: 1}},
+		{&Get{ID: 1, Path: "a", PrefixHash: []byte{}}, &Get{ID: 1, Path: "a"}},
+	} {
+		got, want := AppendFrame(nil, tt.empty), AppendFrame(nil, tt.none)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v with an empty non-nil prefix hash:\ngot  %x\nwant %x", tt.empty.Type(), got, want)
+		}
+		if tt.empty.Len() != tt.none.Len() {
+			t.Errorf("%v: Len() = %d with an empty non-nil prefix hash, %d with nil", tt.empty.Type(), tt.empty.Len(), tt.none.Len())
+		}
+	}
+}
+
 func TestParseMessageUnknownType(t *testing.T) {
 	m, err := ParseMessage(0x40, []byte{1, 2, 3})
 	if err != nil {
@@ -398,8 +471,8 @@ func TestParseMessageUnknownType(t *testing.T) {
 func TestParseMessageDoesNotRetainPayload(t *testing.T) {
 	msgs := []Message{
 		&Welcome{Version: 1, Token: seqHash(), Software: "server"},
-		&Accept{ID: 1, Have: []Range{{1, 2}, {3, 4}}},
-		&Get{ID: 1, Path: "p", MTime: utc(1, 2), Have: []Range{{1, 2}}},
+		&Accept{ID: 1, Have: []Range{{0, 2}, {3, 4}}, PrefixHash: seqHash()},
+		&Get{ID: 1, Path: "p", MTime: utc(1, 2), Have: []Range{{0, 2}}, PrefixHash: seqHash()},
 		&Seal{ID: 1, Hash: seqHash()},
 		&Join{Magic: magic, Version: Version, Token: seqHash()},
 		&Drop{Token: seqHash()},
