@@ -15,8 +15,8 @@ build: ## build bin/qxfer
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
-race: ## go test -race
-	$(GO) test -race -timeout 15m $(PKGS)
+race: ## go test -race -shuffle=on (the seed is printed; rerun one order with -shuffle=SEED)
+	$(GO) test -race -shuffle=on -timeout 15m $(PKGS)
 
 soak: ## long soak: hundreds of transfers under loss, reordering, outages and client kills
 	$(GO) test -race -run '^TestSoak$$' -timeout 30m ./session/ -soak.transfers=400
@@ -29,7 +29,7 @@ cross: ## build for darwin and windows (laptop users)
 fuzz-short: ## run every fuzz target briefly (CI)
 	$(MAKE) fuzz FUZZTIME=3s
 
-test: vet race cross fuzz-short ## vet, race tests, cross-builds, short fuzzing
+test: vet lint vulncheck race cross fuzz-short ## vet, staticcheck, govulncheck, shuffled race tests (import arrows included), cross-builds, short fuzzing
 
 lint: ## staticcheck (pinned by the tool directive in go.mod)
 	$(GO) tool staticcheck $(PKGS)
