@@ -1,0 +1,368 @@
+package xfer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+func TestPartAndRecordNames(t *testing.T) {
+	tests := []struct {
+		name, path, part, record string
+	}{
+		{"top level", "out.bin", ".out.bin.qxfer.part", ".out.bin.qxfer.resume"},
+		{"nested", "a/b/c.txt", "a/b/.c.txt.qxfer.part", "a/b/.c.txt.qxfer.resume"},
+		{"dot file", "d/.hidden", "d/..hidden.qxfer.part", "d/..hidden.qxfer.resume"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PartName(tc.path); got != tc.part {
+				t.Errorf("PartName(%q): got %q, want %q", tc.path, got, tc.part)
+			}
+			if got := RecordName(tc.path); got != tc.record {
+				t.Errorf("RecordName(%q): got %q, want %q", tc.path, got, tc.record)
+			}
+		})
+	}
+}
+
+// v1Record is a version 1 record of the first offset bytes of a
+// size-byte file, with the marshalled SHA-256 state of zeros (what a .part
+// of that many zero bytes holds).
+func v1Record(t *testing.T, size, offset uint64, mtime int64) string {
+	t.Helper()
+	h := sha256.New()
+	h.Write(make([]byte, offset))
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]any{"v": 1, "size": size, "mtime": mtime, "offset": offset, "state": state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// zeroHash is the SHA-256 of n zero bytes.
+func zeroHash(n int) []byte {
+	s := sha256.Sum256(make([]byte, n))
+	return s[:]
+}
+
+// TestLoadRecord: LoadRecord accepts a version 1 record as its prefix and a
+// version 2 one as its ranges, and ignores (nil) any record it cannot
+// trust; absent is true only when there is no record file at all.
+func TestLoadRecord(t *testing.T) {
+	const (
+		size  = 1 << 20
+		mtime = int64(1700000000123456789)
+	)
+	// many is a version 2 record with more ranges than wire.MaxRanges.
+	many := make([]wire.Range, wire.MaxRanges+1)
+	for i := range many {
+		many[i] = wire.Range{Offset: uint64(i) * 2, Length: 1}
+	}
+	manyJSON, err := json.Marshal(Record{Version: 2, Size: size, MTime: mtime, Ranges: many})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := func(ranges string, extra string) string {
+		return `{"v":2,"size":1048576,"mtime":1700000000123456789,"ranges":[` + ranges + `]` + extra + `}`
+	}
+	hash100, err := json.Marshal(zeroHash(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		record string // record file content; "-" for none
+		part   int    // .part length; -1 for none, -2 for a directory
+		want   *Record
+		absent bool
+	}{
+		{
+			name:   "version 1 is its prefix",
+			record: v1Record(t, size, 4096, mtime),
+			part:   4096,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 4096}}, Hashed: 4096, SHA256: zeroHash(4096)},
+		},
+		{
+			name:   "version 1 at offset 0 holds nothing",
+			record: v1Record(t, size, 0, mtime),
+			part:   0,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, SHA256: zeroHash(0)},
+		},
+		{
+			name:   "version 1 complete",
+			record: v1Record(t, size, size, mtime),
+			part:   size,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: size}}, Hashed: size, SHA256: zeroHash(size)},
+		},
+		{
+			name:   "version 1 past the size",
+			record: v1Record(t, size, size+1, mtime),
+			part:   size + 1,
+		},
+		{
+			name:   "version 1 with a short .part",
+			record: v1Record(t, size, 4096, mtime),
+			part:   4095,
+		},
+		{
+			name:   "version 1 with a bad hash state",
+			record: `{"v":1,"size":1048576,"mtime":1700000000123456789,"offset":4096,"state":"c2hhAAAA"}`,
+			part:   4096,
+		},
+		{
+			name:   "version 1 without a hash state",
+			record: `{"v":1,"size":1048576,"mtime":1700000000123456789,"offset":4096}`,
+			part:   4096,
+		},
+		{
+			name:   "version 2 ranges are normalised",
+			record: v2(`{"Offset":300,"Length":100},{"Offset":0,"Length":100},{"Offset":100,"Length":50}`, ""),
+			part:   size,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 150}, {Offset: 300, Length: 100}}},
+		},
+		{
+			name:   "version 2 with its prefix hash",
+			record: v2(`{"Offset":0,"Length":150}`, `,"hashed":100,"sha256":`+string(hash100)),
+			part:   size,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 150}}, Hashed: 100, SHA256: zeroHash(100)},
+		},
+		{
+			name:   "version 2 .part as long as its last range",
+			record: v2(`{"Offset":300,"Length":100}`, ""),
+			part:   400,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 300, Length: 100}}},
+		},
+		{
+			name:   "hashed past the prefix",
+			record: v2(`{"Offset":0,"Length":50}`, `,"hashed":100,"sha256":`+string(hash100)),
+			part:   size,
+		},
+		{
+			name:   "hashed without a prefix",
+			record: v2(`{"Offset":10,"Length":200}`, `,"hashed":100,"sha256":`+string(hash100)),
+			part:   size,
+		},
+		{
+			name:   "hashed with a short hash",
+			record: v2(`{"Offset":0,"Length":150}`, `,"hashed":100,"sha256":"AAAA"`),
+			part:   size,
+		},
+		{
+			name:   "hashed without a hash",
+			record: v2(`{"Offset":0,"Length":150}`, `,"hashed":100`),
+			part:   size,
+		},
+		{
+			name:   "range past the size",
+			record: v2(`{"Offset":1048000,"Length":1000}`, ""),
+			part:   size + 1000,
+		},
+		{
+			name:   "range wrapping around",
+			record: v2(`{"Offset":100,"Length":18446744073709551615}`, ""),
+			part:   size,
+		},
+		{
+			name:   "too many ranges",
+			record: string(manyJSON),
+			part:   size,
+		},
+		{
+			name:   "unknown version",
+			record: `{"v":3,"size":1048576,"mtime":1,"ranges":[]}`,
+			part:   size,
+		},
+		{
+			name:   "no version",
+			record: `{"size":1048576,"mtime":1}`,
+			part:   size,
+		},
+		{
+			name:   "garbage",
+			record: `{"v":2,"size":`,
+			part:   size,
+		},
+		{
+			name:   "not JSON at all",
+			record: "\x00\x01binary",
+			part:   size,
+		},
+		{
+			name:   "too large",
+			record: v2("", "") + strings.Repeat(" ", 64<<10),
+			part:   size,
+		},
+		{
+			name:   ".part missing",
+			record: v2(`{"Offset":0,"Length":10}`, ""),
+			part:   -1,
+		},
+		{
+			name:   ".part is a directory",
+			record: v2(`{"Offset":0,"Length":10}`, ""),
+			part:   -2,
+		},
+		{
+			name:   ".part shorter than the last range end",
+			record: v2(`{"Offset":0,"Length":10},{"Offset":500,"Length":100}`, ""),
+			part:   599,
+		},
+		{
+			name:   "no record file",
+			record: "-",
+			part:   size,
+			absent: true,
+		},
+		{
+			name:   "no record file and no .part",
+			record: "-",
+			part:   -1,
+			absent: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			const dest = "sub/f.bin"
+			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.record != "-" {
+				if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(RecordName(dest))), []byte(tc.record), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			partPath := filepath.Join(dir, filepath.FromSlash(PartName(dest)))
+			switch {
+			case tc.part == -2:
+				err = os.Mkdir(partPath, 0o755)
+			case tc.part >= 0:
+				err = os.WriteFile(partPath, make([]byte, tc.part), 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, absent := LoadRecord(root, dest)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got record %+v, want %+v", got, tc.want)
+			}
+			if absent != tc.absent {
+				t.Errorf("got absent %v, want %v", absent, tc.absent)
+			}
+		})
+	}
+}
+
+// TestRecordOffer: a record offers its durable ranges, but of a prefix
+// from offset 0 only what its hash covers, with that hash.
+func TestRecordOffer(t *testing.T) {
+	h := zeroHash(10)
+	tests := []struct {
+		name     string
+		rec      Record
+		wantHave []wire.Range
+		wantHash []byte
+	}{
+		{"nothing", Record{Size: 100}, nil, nil},
+		{"no prefix", Record{Size: 100, Ranges: rs(10, 20, 50, 60)}, rs(10, 20, 50, 60), nil},
+		{"prefix hashed through", Record{Size: 100, Ranges: rs(0, 10, 50, 60), Hashed: 10, SHA256: h}, rs(0, 10, 50, 60), h},
+		{"prefix hashed in part", Record{Size: 100, Ranges: rs(0, 30, 50, 60), Hashed: 10, SHA256: h}, rs(0, 10, 50, 60), h},
+		{"prefix not hashed", Record{Size: 100, Ranges: rs(0, 30, 50, 60)}, rs(50, 60), nil},
+		{"whole file hashed", Record{Size: 100, Ranges: rs(0, 100), Hashed: 100, SHA256: h}, rs(0, 100), h},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			have, hash := tc.rec.Offer()
+			if !reflect.DeepEqual(have, tc.wantHave) {
+				t.Errorf("got have %v, want %v", have, tc.wantHave)
+			}
+			if !bytes.Equal(hash, tc.wantHash) || (hash == nil) != (tc.wantHash == nil) {
+				t.Errorf("got hash %x, want %x", hash, tc.wantHash)
+			}
+		})
+	}
+}
+
+// TestRecordRoundTrip: what SaveRecord writes LoadRecord reads back, as
+// version 2, whatever version the caller set; the write leaves no
+// temporary file.
+func TestRecordRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  Record
+	}{
+		{"no ranges", Record{Size: 100, MTime: 42}},
+		{"one range", Record{Size: 1 << 30, MTime: -5, Ranges: []wire.Range{{Offset: 0, Length: 1 << 20}}}},
+		{"several ranges", Record{Size: 1 << 40, MTime: 1700000000123456789, Ranges: []wire.Range{{Offset: 1, Length: 2}, {Offset: 1 << 32, Length: 1 << 33}, {Offset: 1<<40 - 1, Length: 1}}}},
+		{"version 1 asked for", Record{Version: 1, Size: 10, MTime: 1, Ranges: []wire.Range{{Offset: 0, Length: 10}}}},
+		{"prefix hash", Record{Size: 1 << 20, MTime: 3, Ranges: []wire.Range{{Offset: 0, Length: 100}, {Offset: 200, Length: 1}}, Hashed: 10, SHA256: zeroHash(10)}},
+		{"empty file", Record{Size: 0, MTime: 7}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			const dest = "f.bin"
+			// A .part as long as the ranges claim.
+			var end uint64
+			for _, r := range tc.rec.Ranges {
+				end = max(end, r.End())
+			}
+			f, err := root.Create(PartName(dest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Truncate(int64(end)); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			in := tc.rec
+			if err := SaveRecord(root, dest, &in); err != nil {
+				t.Fatalf("SaveRecord: %v", err)
+			}
+			got, absent := LoadRecord(root, dest)
+			want := tc.rec
+			want.Version = RecordVersion
+			if got == nil || !reflect.DeepEqual(*got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+			if absent {
+				t.Errorf("got absent true, want false")
+			}
+			if exists(t, dir, RecordName(dest)+".tmp") {
+				t.Errorf("temporary record left behind")
+			}
+			if !got.Matches(FileMeta{Size: tc.rec.Size, MTime: timeOfNanos(tc.rec.MTime)}) {
+				t.Errorf("Matches its own size and mtime: got false, want true")
+			}
+			if got.Matches(FileMeta{Size: tc.rec.Size + 1, MTime: timeOfNanos(tc.rec.MTime)}) {
+				t.Errorf("Matches another size: got true, want false")
+			}
+			if got.Matches(FileMeta{Size: tc.rec.Size, MTime: timeOfNanos(tc.rec.MTime + 1)}) {
+				t.Errorf("Matches another mtime: got true, want false")
+			}
+		})
+	}
+}
