@@ -18,6 +18,10 @@
 // `benchrun -report` measures nothing: it rewrites BENCHMARKS.md and the
 // chart from bench/results.json (after a change to the report's layout or
 // to bench/analysis.md).
+//
+// `benchrun -ab OLD_BIN,NEW_BIN [-runs 5]` measures nothing else: it times
+// two qxfer binaries against each other, interleaved, on the cases of the
+// no-regression criterion and prints a markdown table (see ab.go).
 package main
 
 import (
@@ -80,6 +84,9 @@ func run(ctx context.Context) error {
 	b := &bench{runs: 3, started: time.Now(), only: map[string]bool{}}
 	if len(os.Args) > 1 && os.Args[1] == "-report" {
 		return b.rewrite(ctx)
+	}
+	if abRequested(os.Args[1:]) {
+		return b.ab(ctx, os.Args[1:])
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces, TUN devices, sshd)\nhint: sudo make bench")

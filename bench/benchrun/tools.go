@@ -27,6 +27,17 @@ type kit struct {
 }
 
 func (k *kit) setup(ctx context.Context) error {
+	if err := k.setupIdentity(ctx); err != nil {
+		return err
+	}
+	help, _ := exec.CommandContext(ctx, k.qxfer, "push", "--help").CombinedOutput()
+	k.hasConns = strings.Contains(string(help), "--connections")
+	return k.setupSSH(ctx)
+}
+
+// setupIdentity makes the client's and the server's QXFER_HOME under
+// k.dir, with the client's fingerprint in the server's authorized_clients.
+func (k *kit) setupIdentity(ctx context.Context) error {
 	k.clientHome = filepath.Join(k.dir, "client-home")
 	k.serverHome = filepath.Join(k.dir, "server-home")
 	for _, d := range []string{k.clientHome, k.serverHome} {
@@ -40,12 +51,7 @@ func (k *kit) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("qxfer id: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(k.serverHome, "authorized_clients"), []byte(strings.TrimSpace(string(fp))+" bench-client\n"), 0o600); err != nil {
-		return err
-	}
-	help, _ := exec.CommandContext(ctx, k.qxfer, "push", "--help").CombinedOutput()
-	k.hasConns = strings.Contains(string(help), "--connections")
-	return k.setupSSH(ctx)
+	return os.WriteFile(filepath.Join(k.serverHome, "authorized_clients"), []byte(strings.TrimSpace(string(fp))+" bench-client\n"), 0o600)
 }
 
 // setupSSH makes a throwaway host key, a client key authorized for root,
