@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"strings"
 	"sync"
 	"time"
@@ -166,7 +167,7 @@ func (s *slot) acquire(ctx context.Context) error {
 		s.held = true
 		return nil
 	case <-ctx.Done():
-		return ctxError(ctx)
+		return xfer.CtxError(ctx)
 	}
 }
 
@@ -230,7 +231,7 @@ func acquireCtx(ctx context.Context, sem chan struct{}) error {
 	case sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return ctxError(ctx)
+		return xfer.CtxError(ctx)
 	}
 }
 
@@ -256,7 +257,7 @@ func (c *Client) runJob(ctx context.Context, j *job, opts Options, s *slot) (los
 		opts.Observer(j.t.Info())
 	}
 	err := j.run(tctx, c, j.t, s)
-	if err != nil && ctx.Err() == nil && c.lost() && !isVerdict(err) && j.tries < maxTries {
+	if err != nil && ctx.Err() == nil && c.lost() && !xfer.IsVerdict(err) && j.tries < maxTries {
 		j.t.setQueued()
 		return true
 	}
@@ -276,7 +277,7 @@ func (c *Client) end(j *job, err error, opts Options) { endJob(j, err, opts, c.l
 func endJob(j *job, err error, opts Options, log zerolog.Logger) {
 	var e *Error
 	if err != nil {
-		e = asError(err, j.t.Path)
+		e = xfer.AsError(err, j.t.Path)
 	}
 	var ferr error
 	if e != nil && e.Code != CodeUpToDate {

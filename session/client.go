@@ -17,10 +17,11 @@ import (
 	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // ALPN is the TLS application protocol of qxfer protocol v1.
-const ALPN = "qxfer/1"
+const ALPN = "qxfer/2"
 
 // ClientConfig configures Dial. Identity and one way to trust the server
 // (KnownHosts or Fingerprint) are required.
@@ -80,13 +81,6 @@ func (e *UnauthorizedError) Hint() []string {
 	}
 }
 
-// ErrClosed is returned by requests on a closed client.
-var ErrClosed = errors.New("session closed")
-
-// ErrSessionLost wraps every error caused by the connection going away
-// (idle timeout, network down, server shutdown).
-var ErrSessionLost = errors.New("session lost")
-
 // Client is one session with a server: one QUIC connection, one command
 // stream, a fresh stream per file. Its methods are safe for concurrent use.
 type Client struct {
@@ -99,8 +93,8 @@ type Client struct {
 	sendMu  sync.Mutex    // makes id allocation and sending one step, so ids reach the server in order
 	closed  chan struct{} // closed when the command channel fails or Close is called
 	wg      sync.WaitGroup
-	lanes   *lanes // the connections that carry range streams
-	pool    *pool  // nil unless ClientConfig.Pool stripes
+	lanes   *xfer.Lanes // the connections that carry range streams
+	pool    *pool       // nil unless ClientConfig.Pool stripes
 
 	// mu guards the following fields.
 	mu       sync.Mutex
@@ -110,21 +104,20 @@ type Client struct {
 
 // waiter collects the responses and the data streams of one request.
 type waiter struct {
-	msgs   chan wire.Message
-	stream chan dataStream
-	gone   chan struct{} // closed when the requester stops listening
+	msgs chan wire.Message
+	gone chan struct{} // closed when the requester stops listening
 
-	// mu guards the range streams of a striped pull: they may arrive
-	// before the receiver is set up, and wait in early.
+	// mu guards the range streams of a pull: they may arrive before the
+	// receiver is set up, and wait in early.
 	mu    sync.Mutex
-	sr    *stripeReceiver
-	srCtx context.Context
+	rc    *xfer.Receiver
+	rcCtx context.Context
 	early []earlyRange
 }
 
 type earlyRange struct {
 	rs  *quic.ReceiveStream
-	hdr wire.AnyHeader
+	hdr wire.RangeHeader
 }
 
 // maxEarlyRanges bounds the range streams held for a pull whose
@@ -133,12 +126,12 @@ const maxEarlyRanges = 256
 
 // addRange hands a range stream to the pull's receiver, or holds it until
 // there is one.
-func (w *waiter) addRange(rs *quic.ReceiveStream, hdr wire.AnyHeader) {
+func (w *waiter) addRange(rs *quic.ReceiveStream, hdr wire.RangeHeader) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
-	case w.sr != nil:
-		w.sr.run(w.srCtx, rs, hdr)
+	case w.rc != nil:
+		w.rc.Receive(w.rcCtx, rs, hdr)
 	case len(w.early) < maxEarlyRanges:
 		w.early = append(w.early, earlyRange{rs, hdr})
 	default:
@@ -146,14 +139,14 @@ func (w *waiter) addRange(rs *quic.ReceiveStream, hdr wire.AnyHeader) {
 	}
 }
 
-// setReceiver starts receiving range streams into sr, those that came
+// setReceiver starts receiving range streams into rc, those that came
 // early first.
-func (w *waiter) setReceiver(ctx context.Context, sr *stripeReceiver) {
+func (w *waiter) setReceiver(ctx context.Context, rc *xfer.Receiver) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.sr, w.srCtx = sr, ctx
+	w.rc, w.rcCtx = rc, ctx
 	for _, e := range w.early {
-		sr.run(ctx, e.rs, e.hdr)
+		rc.Receive(ctx, e.rs, e.hdr)
 	}
 	w.early = nil
 }
@@ -166,12 +159,6 @@ func (w *waiter) dropEarly() {
 		e.rs.CancelRead(quic.StreamErrorCode(CodeUnknownTransfer))
 	}
 	w.early = nil
-}
-
-// dataStream is a pulled file's stream with its header.
-type dataStream struct {
-	rs  *quic.ReceiveStream
-	hdr wire.StreamHeader
 }
 
 // Dial connects to addr ("host:port"), verifies the server's fingerprint
@@ -245,9 +232,9 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 	c := &Client{
 		conn: qc, cmd: newCmdChannel(str), log: cfg.Logger, table: cfg.Table,
 		closed: make(chan struct{}), waiters: make(map[uint64]*waiter),
-		lanes: newLanes(),
+		lanes: xfer.NewLanes(),
 	}
-	c.lanes.add(&member{conn: qc, primary: true})
+	c.lanes.Add(&xfer.Member{Conn: qc, Primary: true})
 	if err := c.cmd.send(&wire.Hello{Magic: [4]byte([]byte(wire.Magic)), Version: wire.Version, Software: cfg.Software}); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
@@ -258,7 +245,7 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 	}
 	msg, err := c.cmd.recv()
 	if err != nil {
-		if e := streamError(err); e.Code == CodeVersionMismatch {
+		if e := xfer.StreamError(nil, err, ""); e.Code == CodeVersionMismatch {
 			return nil, e
 		}
 		return nil, fmt.Errorf("waiting for welcome: %w", err)
@@ -364,15 +351,6 @@ func (c *Client) readLoop() {
 	}
 }
 
-// sessionError describes why the command channel failed.
-func sessionError(err error) error {
-	e := streamError(err)
-	if e.Code == CodeOK && e.Remote {
-		return ErrClosed
-	}
-	return fmt.Errorf("%w: %w", ErrSessionLost, e)
-}
-
 func responseID(msg wire.Message) (uint64, bool) {
 	switch m := msg.(type) {
 	case *wire.ListResult:
@@ -389,8 +367,6 @@ func responseID(msg wire.Message) (uint64, bool) {
 		return m.ID, true
 	case *wire.OK:
 		return m.ID, true
-	case *wire.StripeAccept:
-		return m.ID, true
 	case *wire.Seal:
 		return m.ID, true
 	case *wire.Ack:
@@ -399,7 +375,7 @@ func responseID(msg wire.Message) (uint64, bool) {
 	return 0, false
 }
 
-// acceptStreams hands the server's data and range streams (pulls) on one
+// acceptStreams hands the server's range streams (pulls) on one
 // connection of the session to their waiters.
 func (c *Client) acceptStreams(qc *quicx.Conn) {
 	ctx := qc.Context()
@@ -409,7 +385,7 @@ func (c *Client) acceptStreams(qc *quicx.Conn) {
 			return
 		}
 		rs.SetReadDeadline(time.Now().Add(30 * time.Second))
-		hdr, err := wire.ReadAnyHeader(quicvarint.NewReader(rs))
+		hdr, err := wire.ReadRangeHeader(quicvarint.NewReader(rs))
 		if err != nil {
 			rs.CancelRead(quic.StreamErrorCode(CodeProtocolViolation))
 			continue
@@ -422,15 +398,7 @@ func (c *Client) acceptStreams(qc *quicx.Conn) {
 			rs.CancelRead(quic.StreamErrorCode(CodeUnknownTransfer))
 			continue
 		}
-		if hdr.Type == wire.RangeStream {
-			w.addRange(rs, hdr)
-			continue
-		}
-		select {
-		case w.stream <- dataStream{rs, wire.StreamHeader{ID: hdr.ID, Offset: hdr.Offset}}:
-		default:
-			rs.CancelRead(quic.StreamErrorCode(CodeUnknownTransfer))
-		}
+		w.addRange(rs, hdr)
 	}
 }
 
@@ -439,7 +407,7 @@ func (c *Client) acceptStreams(qc *quicx.Conn) {
 // the order it receives them, so allocation and sending happen under one
 // lock.
 func (c *Client) request(build func(id uint64) wire.Message) (uint64, *waiter, error) {
-	w := &waiter{msgs: make(chan wire.Message, 4), stream: make(chan dataStream, 1), gone: make(chan struct{})}
+	w := &waiter{msgs: make(chan wire.Message, 4), gone: make(chan struct{})}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	id := c.nextID.Add(1)
@@ -474,17 +442,10 @@ func (c *Client) await(ctx context.Context, w *waiter) (wire.Message, error) {
 	case m := <-w.msgs:
 		return m, nil
 	case <-ctx.Done():
-		return nil, ctxError(ctx)
+		return nil, xfer.CtxError(ctx)
 	case <-c.closed:
 		return nil, c.Err()
 	}
-}
-
-func ctxError(ctx context.Context) error {
-	if e := causeError(ctx); e != nil {
-		return e
-	}
-	return ctx.Err()
 }
 
 func (c *Client) newJobID() uint64 { return c.table.newID() }
@@ -568,11 +529,6 @@ func (e Entry) IsDir() bool { return e.Kind == KindDir }
 
 func entryFromWire(w wire.Entry) Entry {
 	return Entry{Name: w.Name, Kind: EntryKind(w.Kind), Size: int64(min(w.Size, 1<<62)), Mode: fs.FileMode(w.Mode).Perm(), MTime: w.MTime}
-}
-
-// rejected converts a Reject into an *Error.
-func rejected(m *wire.Reject, p string) *Error {
-	return &Error{Code: m.Code, Remote: true, Path: p, Msg: m.Msg, verdict: true}
 }
 
 // List lists a remote directory (or describes a single file).

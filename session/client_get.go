@@ -1,43 +1,47 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"io/fs"
 	"os"
-
-	"github.com/quic-go/quic-go"
+	"slices"
+	"sync"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // getJob is one file to pull.
 type getJob struct {
-	remote   string   // clean path under the server root
-	local    string   // clean path under the local root
-	root     *os.Root // local destination directory
-	meta     fileMeta // as listed by the server
+	remote   string        // clean path under the server root
+	local    string        // clean path under the local root
+	root     *os.Root      // local destination directory
+	meta     xfer.FileMeta // as listed by the server
 	force    bool
 	noResume bool
 	limit    *RateLimiter // optional
 }
 
-// runGet pulls one file into j.root and reports the verdict to the server.
-// If a .part of the same source is there, it asks the server to start at
-// its durable offset, proving the prefix with its hash; the server starts
-// at 0 if the prefix does not match its file.
+// runGet pulls one file into j.root and reports the verdict to the
+// server. The ranges a matching resume record holds are asked to be left
+// out; a server whose file is no longer that version refuses with
+// HashMismatch and the caller starts over.
 func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
-	if c.pool != nil {
-		return c.runGetStriped(ctx, t, j)
-	}
-	dec, err := checkDest(j.root, j.local, j.meta, j.force, nil)
+	dec, err := xfer.CheckDest(j.root, j.local, j.meta, j.force, nil)
 	if err != nil {
 		return err
 	}
-	if dec == destUpToDate {
+	if dec == xfer.DestUpToDate {
 		return &Error{Code: CodeUpToDate, Path: j.local}
 	}
-	offset, prefix, rec, absent := resumeOffer(j.root, j.local, j.meta, j.noResume)
-	get := &wire.Get{Path: j.remote, Offset: offset, PrefixHash: prefix}
+	var offer xfer.Offer
+	if !j.noResume {
+		if rec, _ := xfer.LoadRecord(j.root, j.local); rec.Matches(j.meta) {
+			offer.Have, offer.PrefixHash = rec.Offer()
+		}
+	}
+	get := &wire.Get{Path: j.remote, Size: j.meta.Size, MTime: j.meta.MTime, Have: offer.Have, PrefixHash: offer.PrefixHash}
 	if j.noResume {
 		get.Flags |= wire.FlagNoResume
 	}
@@ -46,10 +50,15 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 		return err
 	}
 	defer c.done(id, w)
+	cancelRemote := func(err error) {
+		if !c.lost() {
+			c.cmd.send(&wire.Cancel{ID: id, Code: xfer.AsError(err, "").Code})
+		}
+	}
 	msg, err := c.await(ctx, w)
 	if err != nil {
-		c.cmd.send(&wire.Cancel{ID: id, Code: asError(err, "").Code})
-		return withPath(asError(err, j.remote), j.remote)
+		cancelRemote(err)
+		return xfer.WithPath(xfer.AsError(err, j.remote), j.remote)
 	}
 	var info *wire.FileInfo
 	switch m := msg.(type) {
@@ -58,39 +67,70 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	case *wire.Reject:
 		return rejected(m, j.remote)
 	default:
-		return errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
+		return xfer.Errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
 	}
-	if info.Offset != 0 && info.Offset != offset {
-		return errorf(CodeProtocolViolation, j.remote, "server offered offset %d, asked for %d", info.Offset, offset)
-	}
-	meta := fileMeta{Size: info.Size, Mode: fs.FileMode(info.Mode).Perm(), MTime: info.MTime}
+	meta := xfer.FileMeta{Size: info.Size, Mode: fs.FileMode(info.Mode).Perm(), MTime: info.MTime}
 	t.size.Store(int64(meta.Size))
-	var ds dataStream
-	select {
-	case ds = <-w.stream:
-	case <-ctx.Done():
-		err := ctxError(ctx)
-		c.cmd.send(&wire.Cancel{ID: id, Code: asError(err, "").Code})
-		return withPath(asError(err, j.local), j.local)
-	case <-c.closed:
-		return withPath(asError(c.Err(), j.local), j.local)
+	rc, held, err := xfer.OpenReceiver(xfer.ReceiverConfig{
+		Root: j.root, Path: j.local, Meta: meta, NoResume: len(offer.Have) == 0,
+		Ack:      func(r wire.Range) { c.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
+		Progress: c.counter(t), Limit: j.limit,
+	})
+	if err != nil {
+		cancelRemote(err)
+		return err
 	}
-	rs := ds.rs
-	if ds.hdr.Offset != info.Offset {
-		rs.CancelRead(quic.StreamErrorCode(CodeProtocolViolation))
-		return errorf(CodeProtocolViolation, j.remote, "data stream starts at %d, announced %d", ds.hdr.Offset, info.Offset)
+	if !slices.Equal(held.Have, offer.Have) || !bytes.Equal(held.PrefixHash, offer.PrefixHash) {
+		// The record changed under us; the server skips what we
+		// announced, so a gap would never be filled.
+		rc.Abandon(CodeCancelled)
+		cancelRemote(xfer.Errorf(CodeCancelled, j.local, ""))
+		return xfer.Errorf(CodeHashMismatch, j.local, "partial file changed during the request")
 	}
 	t.setRunning()
-	stop := context.AfterFunc(ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(ctx).Code)) })
-	rc := &receiver{root: j.root, path: j.local, meta: meta, offset: info.Offset, rec: rec, noRecord: absent, progress: t.addBytes, limit: j.limit}
-	rerr := rc.receive(ctx, rs)
-	stop()
+	w.setReceiver(ctx, rc)
+	// Seals and server verdicts arrive on the command channel while the
+	// ranges are written.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		remoteErr *Error
+		wg        sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			select {
+			case m := <-w.msgs:
+				switch m := m.(type) {
+				case *wire.Seal:
+					rc.SetSeal(m.Hash)
+				case *wire.Reject:
+					remoteErr = rejected(m, j.remote)
+					cancel(remoteErr)
+					return
+				case *wire.Done:
+					remoteErr = &Error{Code: m.Code, Remote: true, Path: j.remote, Msg: m.Msg}
+					cancel(remoteErr)
+					return
+				}
+			case <-c.closed:
+				cancel(xfer.AsError(c.Err(), j.local))
+				return
+			case <-wctx.Done():
+				return
+			}
+		}
+	})
+	rerr := rc.Wait(wctx)
+	cancel(nil)
+	wg.Wait()
 	done := &wire.Done{ID: id}
 	if rerr != nil {
-		e := asError(rerr, j.local)
-		rs.CancelRead(quic.StreamErrorCode(e.Code))
-		done.Code, done.Msg = e.Code, rejectText(e)
-		c.cmd.send(done)
+		e := xfer.AsError(rerr, j.local)
+		if remoteErr == nil && !c.lost() {
+			done.Code, done.Msg = e.Code, rejectText(e)
+			c.cmd.send(done)
+		}
 		return e
 	}
 	c.cmd.send(done)

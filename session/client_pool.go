@@ -16,6 +16,7 @@ import (
 
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // PoolConfig stripes a session over a pool of QUIC connections. quic-go's
@@ -64,7 +65,7 @@ type pool struct {
 	log     zerolog.Logger
 	moved   atomic.Int64 // file bytes moved, for Auto's goodput
 	mu      sync.Mutex
-	members []*member // the pool connections (not the primary), oldest first
+	members []*xfer.Member // the pool connections (not the primary), oldest first
 	events  []PoolEvent
 	peak    int                  // largest size so far
 	retired quic.ConnectionStats // counters of pool connections that ended
@@ -153,7 +154,7 @@ func (p *pool) join(ctx context.Context) error {
 	default:
 		return fail(fmt.Errorf("pool connection: expected welcome, got %s", msg.Type()))
 	}
-	m := &member{conn: qc, close: func() { qc.Close(quic.ApplicationErrorCode(CodeOK), "") }}
+	m := &xfer.Member{Conn: qc, Close: func() { qc.Close(quic.ApplicationErrorCode(CodeOK), "") }}
 	p.mu.Lock()
 	if c.lost() {
 		p.mu.Unlock()
@@ -163,7 +164,7 @@ func (p *pool) join(ctx context.Context) error {
 	c.wg.Go(func() { c.acceptStreams(qc) })
 	c.watch(qc, p.cfg)
 	p.mu.Unlock()
-	c.lanes.add(m)
+	c.lanes.Add(m)
 	// The server ends a pool connection with its session; the command
 	// stream of a pool connection carries nothing after the Welcome.
 	p.mu.Lock()
@@ -172,7 +173,7 @@ func (p *pool) join(ctx context.Context) error {
 	c.wg.Go(func() {
 		<-qc.Context().Done()
 		qc.Close(quic.ApplicationErrorCode(CodeOK), "")
-		c.lanes.remove(m)
+		c.lanes.Remove(m)
 		if !c.lost() && len(token) > 0 {
 			// The server may not see this connection die until
 			// its idle timeout: tell it, so the ranges it was
@@ -199,7 +200,7 @@ func (p *pool) size() int {
 	defer p.mu.Unlock()
 	n := 1
 	for _, m := range p.members {
-		if !m.dead() && !m.draining {
+		if !m.Dead() && !p.c.lanes.Draining(m) {
 			n++
 		}
 	}
@@ -209,25 +210,25 @@ func (p *pool) size() int {
 // shrink drains the newest n pool connections.
 func (p *pool) shrink(n int) {
 	p.mu.Lock()
-	var victims []*member
+	var victims []*xfer.Member
 	for i := len(p.members) - 1; i >= 0 && len(victims) < n; i-- {
-		if m := p.members[i]; !m.draining && !m.dead() {
+		if m := p.members[i]; !p.c.lanes.Draining(m) && !m.Dead() {
 			victims = append(victims, m)
 		}
 	}
 	p.mu.Unlock()
 	for _, m := range victims {
-		p.c.lanes.drain(m)
+		p.c.lanes.Drain(m)
 	}
 }
 
 // closeAll closes every pool connection.
 func (p *pool) closeAll(code ErrorCode, msg string) {
 	p.mu.Lock()
-	ms := append([]*member(nil), p.members...)
+	ms := append([]*xfer.Member(nil), p.members...)
 	p.mu.Unlock()
 	for _, m := range ms {
-		m.conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(code), msg)
+		m.Conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(code), msg)
 	}
 }
 
@@ -281,7 +282,7 @@ func (c *Client) poolStats() quic.ConnectionStats {
 	defer c.pool.mu.Unlock()
 	addCounters(&st, c.pool.retired)
 	for _, m := range c.pool.members {
-		addCounters(&st, m.conn.ConnectionStats())
+		addCounters(&st, m.Conn.ConnectionStats())
 	}
 	return st
 }
@@ -319,8 +320,8 @@ type statsSample struct {
 func (p *pool) sample() statsSample {
 	var s statsSample
 	var rises []float64
-	for _, m := range p.c.lanes.live() {
-		st := m.conn.ConnectionStats()
+	for _, m := range p.c.lanes.Live() {
+		st := m.Conn.ConnectionStats()
 		s.sent += st.PacketsSent
 		s.lost += st.PacketsLost
 		s.delivered += st.BytesSent - min(st.BytesLost, st.BytesSent) + st.BytesReceived
@@ -361,8 +362,8 @@ func (p *pool) peakRise(d time.Duration) (float64, bool) {
 			return peak, true
 		case <-tick.C:
 			var rises []float64
-			for _, m := range p.c.lanes.live() {
-				st := m.conn.ConnectionStats()
+			for _, m := range p.c.lanes.Live() {
+				st := m.Conn.ConnectionStats()
 				if st.MinRTT > 0 {
 					rises = append(rises, float64(st.SmoothedRTT)/float64(st.MinRTT))
 				}
@@ -497,20 +498,20 @@ func (c *Client) migrateMembers(ctx context.Context, host string) error {
 		return nil
 	}
 	c.pool.mu.Lock()
-	ms := append([]*member(nil), c.pool.members...)
+	ms := append([]*xfer.Member(nil), c.pool.members...)
 	c.pool.mu.Unlock()
 	var errs []error
 	for _, m := range ms {
-		if m.dead() {
+		if m.Dead() {
 			continue
 		}
 		laddr := ""
 		if host != "" {
 			laddr = net.JoinHostPort(host, "0")
 		}
-		if err := m.conn.(*quicx.Conn).Migrate(ctx, laddr); err != nil {
+		if err := m.Conn.(*quicx.Conn).Migrate(ctx, laddr); err != nil {
 			errs = append(errs, err)
-			m.conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+			m.Conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
 		}
 	}
 	return errors.Join(errs...)

@@ -1,14 +1,11 @@
 package session
 
 import (
-	"bytes"
 	"context"
-	"hash"
 	"os"
 
-	"github.com/quic-go/quic-go"
-
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // putJob is one file to push.
@@ -20,16 +17,14 @@ type putJob struct {
 	limit    *RateLimiter // optional
 }
 
-// runPut pushes one file: offer it, learn the server's resume offset, take
-// a slot, send the bytes from that offset (after checking the server's
-// prefix against ours), give the slot back, and wait for the verdict.
-// Offers are pipelined: many files wait for their Accept at once, so a
-// tree of small files costs a few round trips, not one per file.
+// runPut pushes one file: offer it, learn which ranges the server already
+// holds, take a slot, send the others over the session's connections and
+// the seal, give the slot back once every range is written, and wait for
+// the verdict. Offers are pipelined: many files wait for their Accept at
+// once, so a tree of small files costs a few round trips, not one per
+// file.
 func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) error {
-	if c.pool != nil {
-		return c.runPutStriped(ctx, t, j, s)
-	}
-	f, meta, err := openSource(os.Open, j.local, j.local)
+	f, meta, err := xfer.OpenSource(os.Open, j.local, j.local)
 	if err != nil {
 		return err
 	}
@@ -50,7 +45,7 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 	// A cancelled transfer tells the server, which answers with a Done
 	// once its side has stopped.
 	stopCancel := context.AfterFunc(ctx, func() {
-		if e := causeError(ctx); e != nil {
+		if e := xfer.CauseError(ctx); e != nil {
 			c.cmd.send(&wire.Cancel{ID: id, Code: e.Code})
 		}
 	})
@@ -58,7 +53,7 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 
 	msg, err := c.await(ctx, w)
 	if err != nil {
-		return withPath(asError(err, j.remote), j.remote)
+		return xfer.WithPath(xfer.AsError(err, j.remote), j.remote)
 	}
 	var acc *wire.Accept
 	switch m := msg.(type) {
@@ -67,89 +62,62 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 	case *wire.Reject:
 		return rejected(m, j.remote)
 	default:
-		return errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
+		return xfer.Errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
 	}
 	if acc.Flags&wire.AcceptUpToDate != 0 {
-		return &Error{Code: CodeUpToDate, Path: j.remote, verdict: true}
+		return xfer.UpToDate(j.remote)
+	}
+	offer := xfer.Offer{Have: acc.Have, PrefixHash: acc.PrefixHash}
+	if len(acc.Have) > 0 {
+		c.log.Debug().Str("path", j.remote).Int("ranges", len(acc.Have)).Msg("resuming")
 	}
 	if err := s.acquire(ctx); err != nil {
 		return err
 	}
 	t.setRunning()
-	offset, h := c.resumePoint(f, meta, acc, j.remote)
-	serr := c.sendBody(ctx, t, id, f, meta, offset, h, j.remote, j.limit)
+	sd := xfer.NewSender(xfer.SenderConfig{
+		ID: id, Path: j.remote, File: f, Meta: meta, Lanes: c.lanes,
+		Progress: c.counter(t), Limit: j.limit,
+		Seal:  func(h []byte) error { return c.cmd.send(&wire.Seal{ID: id, Hash: h}) },
+		Ended: c.closed, EndErr: c.Err,
+	})
+	verdict, err := sd.Run(ctx, offer, w.msgs, s.release)
 	s.release()
-	if serr != nil && !serr.Remote {
-		return serr // our side failed; the stream reset tells the server
-	}
-	// The verdict comes on the command channel; a stream reset by the
-	// server is explained there too.
-	msg, err = c.await(ctx, w)
 	if err != nil {
-		return withPath(asError(err, j.remote), j.remote)
+		e := xfer.AsError(err, j.remote)
+		if ctx.Err() == nil && !c.lost() {
+			// Our side failed (the source changed, or the server's
+			// partial belongs to another version of it): tell the
+			// server, which keeps what it has for a later resume, and
+			// wait until it has let the file go, so that a retry is
+			// not refused as a transfer still running.
+			c.cmd.send(&wire.Cancel{ID: id, Code: e.Code})
+			c.awaitVerdict(ctx, w)
+		}
+		return e
 	}
-	switch m := msg.(type) {
+	switch m := verdict.(type) {
 	case *wire.Reject:
 		return rejected(m, j.remote)
 	case *wire.Done:
 		if m.Code != CodeOK {
-			return &Error{Code: m.Code, Remote: true, Path: j.remote, Msg: m.Msg, verdict: true}
+			return xfer.Verdict(m.Code, j.remote, m.Msg)
 		}
-		if serr != nil {
-			return serr
-		}
-		return nil
-	}
-	return errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
-}
-
-// resumePoint checks the server's resume offer against the local file: if
-// the server's prefix hash matches ours, sending starts at the offset with
-// the hash state of the prefix; otherwise (the source changed since the
-// .part was written) at 0, and the server starts over. A changed source
-// never produces a spliced file.
-func (c *Client) resumePoint(f *os.File, meta fileMeta, acc *wire.Accept, p string) (uint64, hash.Hash) {
-	if acc.Offset == 0 || acc.Offset > meta.Size || len(acc.PrefixHash) != wire.HashSize {
-		return 0, nil
-	}
-	h, err := hashPrefix(f, acc.Offset)
-	if err != nil {
-		return 0, nil
-	}
-	if !bytes.Equal(h.Sum(nil), acc.PrefixHash) {
-		c.log.Info().Str("path", p).Uint64("offset", acc.Offset).Msg("partial file on the server belongs to another version; starting over")
-		return 0, nil
-	}
-	c.log.Debug().Str("path", p).Uint64("offset", acc.Offset).Msg("resuming")
-	return acc.Offset, h
-}
-
-// sendBody opens the file's stream and sends header, body from offset,
-// and the whole-file SHA-256 trailer.
-func (c *Client) sendBody(ctx context.Context, t *Transfer, id uint64, f *os.File, meta fileMeta, offset uint64, h hash.Hash, remote string, limit *RateLimiter) *Error {
-	ws, err := c.conn.OpenUniStreamSync(ctx)
-	if err != nil {
-		return streamWriteError(ctx, err, remote)
-	}
-	stop := context.AfterFunc(ctx, func() { ws.CancelWrite(quic.StreamErrorCode(causeError(ctx).Code)) })
-	defer stop()
-	if _, err := ws.Write(wire.AppendStreamHeader(nil, wire.StreamHeader{ID: id, Offset: offset})); err != nil {
-		return streamWriteError(ctx, err, remote)
-	}
-	sd := &sender{path: remote, file: f, meta: meta, offset: offset, hash: h, progress: t.addBytes, limit: limit}
-	if err := sd.send(ctx, ws); err != nil {
-		e := asError(err, remote)
-		ws.CancelWrite(quic.StreamErrorCode(e.Code))
-		return e
-	}
-	if err := ws.Close(); err != nil {
-		// Close fails, with a plain error, on a stream the server has
-		// already stopped; the stop carries the code, as a failed Write
-		// would (the verdict follows on the command channel).
-		if cause := context.Cause(ws.Context()); cause != nil {
-			err = cause
-		}
-		return streamWriteError(ctx, err, remote)
 	}
 	return nil
+}
+
+// awaitVerdict waits for the server's Done or Reject on w, skipping the
+// Acks and seals still on their way, until ctx ends or the session does.
+func (c *Client) awaitVerdict(ctx context.Context, w *waiter) {
+	for {
+		msg, err := c.await(ctx, w)
+		if err != nil {
+			return
+		}
+		switch msg.(type) {
+		case *wire.Done, *wire.Reject:
+			return
+		}
+	}
 }

@@ -1,14 +1,15 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"sync"
-	"syscall"
+	"io"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // ErrorCode is a qxfer wire error code: it travels in Reject and Done
@@ -48,138 +49,106 @@ const (
 // Error is a failure with a wire error code, either detected here or
 // reported by the peer (Remote). errors.Is matches two *Error values with
 // the same Code, so errors.Is(err, session.ErrCancelled) works.
-type Error struct {
-	Code   ErrorCode
-	Remote bool   // the peer reported it
-	Path   string // the file it concerns, if any
-	Msg    string // detail, may be empty
-
-	verdict bool // the peer's final answer (Reject or Done), not a lost connection
-	lost    bool // caused by the connection going away: matches ErrSessionLost
-}
-
-// isVerdict reports whether err is the peer's final answer on a transfer,
-// which a reconnect must not retry.
-func isVerdict(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.verdict
-}
+type Error = xfer.Error
 
 // Sentinel values for errors.Is.
 var (
-	ErrCancelled   = &Error{Code: CodeCancelled}
-	ErrInterrupted = &Error{Code: CodeInterrupted}
-	ErrNotFound    = &Error{Code: CodeNotFound}
-	ErrExists      = &Error{Code: CodeExists}
-	ErrBusy        = &Error{Code: CodeBusy}
+	ErrCancelled   = xfer.ErrCancelled
+	ErrInterrupted = xfer.ErrInterrupted
+	ErrNotFound    = xfer.ErrNotFound
+	ErrExists      = xfer.ErrExists
+	ErrBusy        = xfer.ErrBusy
 )
 
-func (e *Error) Error() string {
-	s := e.Code.Description()
-	if e.Path != "" {
-		s = e.Path + ": " + s
-	}
-	if e.Msg != "" && e.Msg != e.Code.Description() {
-		s += ": " + e.Msg
-	}
-	if e.Remote {
-		s += " (reported by peer)"
+// ErrSessionLost wraps every error caused by the connection going away
+// (idle timeout, network down, server shutdown).
+var ErrSessionLost = xfer.ErrSessionLost
+
+// ErrClosed is returned by requests on a closed client.
+var ErrClosed = errors.New("session closed")
+
+// RateLimiter caps the rate of file bytes (a token bucket; see
+// xfer.RateLimiter). A nil *RateLimiter does not limit.
+type RateLimiter = xfer.RateLimiter
+
+// NewRateLimiter returns a limiter of bytesPerSecond, or nil (no limit)
+// when bytesPerSecond is not positive.
+func NewRateLimiter(bytesPerSecond int64) *RateLimiter { return xfer.NewRateLimiter(bytesPerSecond) }
+
+// rejected converts a Reject into the peer's verdict.
+func rejected(m *wire.Reject, p string) *Error {
+	return xfer.Verdict(m.Code, p, m.Msg)
+}
+
+// rejectText is the message of a Reject or Done: the detail, bounded. The
+// path is not repeated: the peer knows which request it answers.
+func rejectText(e *Error) string {
+	s := e.Msg
+	if len(s) > wire.MaxMessageLen {
+		s = s[:wire.MaxMessageLen]
 	}
 	return s
 }
 
-// Is reports whether target is an *Error with the same code, or
-// ErrSessionLost for an error caused by the connection going away.
-func (e *Error) Is(target error) bool {
-	if target == ErrSessionLost {
-		return e.lost
+// sessionError describes why the command channel failed: a clean close
+// by the peer is ErrClosed; anything else wraps ErrSessionLost.
+func sessionError(err error) error {
+	e := xfer.StreamError(nil, err, "")
+	if e.Code == CodeOK && e.Remote {
+		return ErrClosed
 	}
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return fmt.Errorf("%w: %w", ErrSessionLost, e)
 }
 
-// errorf builds a local *Error for path.
-func errorf(code ErrorCode, path, format string, args ...any) *Error {
-	return &Error{Code: code, Path: path, Msg: fmt.Sprintf(format, args...)}
+// protocolErrorf is an error that ends a server session, closing its
+// connection with code (a local *Error: closeCode finds it).
+func protocolErrorf(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
-// asError converts any error into an *Error, mapping file-system errors to
-// their wire codes. Messages keep the underlying cause but never a
-// server-side absolute path (os.Root errors name only the relative path).
-// An error wrapping ErrSessionLost keeps matching it.
-func asError(err error, path string) *Error {
-	lost := errors.Is(err, ErrSessionLost)
+// closeCode picks the connection close code for the error that ended a
+// server session: errors of this side carry their own; a peer that went
+// away (a QUIC error, a closed stream) needs no code.
+func closeCode(err error) (ErrorCode, string) {
 	var e *Error
-	if errors.As(err, &e) {
-		if (e.Path == "" && path != "") || (lost && !e.lost) {
-			c := *e
-			if c.Path == "" {
-				c.Path = path
-			}
-			c.lost = c.lost || lost
-			return &c
-		}
-		return e
+	if errors.As(err, &e) && !e.Remote {
+		return e.Code, e.Msg
 	}
-	return &Error{Code: codeOf(err), Path: path, Msg: causeText(err), lost: lost}
+	return CodeOK, ""
 }
 
-func causeText(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
+// readError classifies a failed command-channel read on the server: a
+// malformed frame is a protocol violation; the connection going away is
+// not.
+func readError(err error, what string) error {
+	switch {
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		return protocolErrorf(CodeFrameTooLarge, "%s: %v", what, err)
+	case errors.Is(err, io.EOF):
+		return nil
 	}
-	return err.Error()
+	var se *quic.StreamError
+	var ae *quic.ApplicationError
+	var ie *quic.IdleTimeoutError
+	if errors.As(err, &se) || errors.As(err, &ae) || errors.As(err, &ie) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return protocolErrorf(CodeProtocolViolation, "%s: timed out", what)
+	}
+	return protocolErrorf(CodeProtocolViolation, "%s: %v", what, err)
 }
 
-// codeOf maps an error from the file system to a wire code.
-func codeOf(err error) ErrorCode {
+// stateFor maps a transfer's final error to its state.
+func stateFor(err error) State {
 	switch {
 	case err == nil:
-		return CodeOK
-	case errors.Is(err, fs.ErrNotExist):
-		return CodeNotFound
-	case errors.Is(err, fs.ErrExist):
-		return CodeExists
-	case errors.Is(err, syscall.ENOSPC):
-		return CodeNoSpace
-	case errors.Is(err, syscall.EROFS):
-		return CodeReadOnly
-	case errors.Is(err, syscall.ENOTDIR):
-		return CodeNotDirectory
-	case errors.Is(err, syscall.EISDIR):
-		return CodeNotRegular
-	case errors.Is(err, fs.ErrPermission):
-		return CodePermissionDenied
-	case isEscape(err):
-		return CodeInvalidPath
+		return Done
+	case errors.Is(err, &Error{Code: CodeUpToDate}):
+		return Skipped
+	case errors.Is(err, ErrCancelled), errors.Is(err, ErrInterrupted):
+		return Cancelled
 	}
-	return CodeIOError
-}
-
-// errEscape is the (unexported) error os.Root returns for a path that
-// leaves the root, captured once so it can be matched with errors.Is rather
-// than by its text.
-var errEscape = sync.OnceValue(func() error {
-	dir, err := os.MkdirTemp("", "qxfer-root-probe")
-	if err != nil {
-		return nil
-	}
-	defer os.RemoveAll(dir)
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil
-	}
-	defer r.Close()
-	_, err = r.Open("../x")
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return nil
-})
-
-func isEscape(err error) bool {
-	e := errEscape()
-	return e != nil && errors.Is(err, e)
+	return Failed
 }

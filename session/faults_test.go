@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -53,8 +54,8 @@ func noFile(t testing.TB, p string) {
 }
 
 // TestDiskFullPush pushes a 16 MiB file into a server root on an 8 MiB
-// tmpfs. It must fail with NoSpace, leave no final file, and the server
-// must take a small file once the partial one is removed.
+// tmpfs. It must fail with NoSpace, leave no final file and no partial
+// one, and the server must take a small file afterwards.
 func TestDiskFullPush(t *testing.T) {
 	root := mountTmpfs(t, "size=8m")
 	ts := startServer(t, ServerConfig{Root: root}, nil)
@@ -74,11 +75,10 @@ func TestDiskFullPush(t *testing.T) {
 	}
 	noFile(t, filepath.Join(root, "big.bin"))
 
-	// The partial file is kept for a resume; remove it to make room.
-	if err := os.Remove(filepath.Join(root, partName("big.bin"))); err != nil {
-		t.Errorf("remove .part: %v", err)
-	}
-	os.Remove(filepath.Join(root, recordName("big.bin")))
+	// The .part is preallocated at full size, so the full disk shows
+	// before a byte is sent, and nothing is left to hold the space.
+	noFile(t, filepath.Join(root, xfer.PartName("big.bin")))
+	noFile(t, filepath.Join(root, xfer.RecordName("big.bin")))
 	small := filepath.Join(src, "small.bin")
 	data := writeRandom(t, small, 1<<20)
 	rep, err = c.Push(testCtx(t), []string{small}, ".", Options{})
@@ -166,7 +166,7 @@ func TestReadOnlyDestination(t *testing.T) {
 				t.Logf("push: %v", e)
 			}
 			noFile(t, filepath.Join(mnt, "new.bin"))
-			noFile(t, filepath.Join(mnt, partName("new.bin")))
+			noFile(t, filepath.Join(mnt, xfer.PartName("new.bin")))
 
 			dst := t.TempDir()
 			rep, err = c.Pull(testCtx(t), []string{joinPath(tt.sub, "there.bin")}, dst, Options{})
@@ -228,7 +228,7 @@ func TestSourceChangedDuringPush(t *testing.T) {
 		rep, err := c.Push(ctx, []string{local}, ".", Options{})
 		done <- result{rep, err}
 	}()
-	part := filepath.Join(ts.root, partName("moving.bin"))
+	part := filepath.Join(ts.root, xfer.PartName("moving.bin"))
 	waitFor(t, "the .part to pass 8 MiB", func() bool {
 		fi, err := os.Stat(part)
 		return err == nil && fi.Size() > 8<<20

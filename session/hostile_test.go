@@ -201,7 +201,7 @@ func TestHostileManyStreams(t *testing.T) {
 			t.Fatalf("stream %d: %v (opened %d)", i, err, opened)
 		}
 		opened++
-		if _, err := ws.Write(wire.AppendStreamHeader(nil, wire.StreamHeader{ID: uint64(i + 1)})); err != nil {
+		if _, err := ws.Write(wire.AppendRangeHeader(nil, wire.RangeHeader{ID: uint64(i + 1)})); err != nil {
 			t.Fatalf("stream %d header: %v", i, err)
 		}
 		wg.Go(func() {
@@ -411,7 +411,7 @@ func TestHostileSlowReader(t *testing.T) {
 	checkServes(t, ts)
 }
 
-// TestHostileOffsetPastEnd starts a data stream at an offset beyond the
+// TestHostileOffsetPastEnd starts a range stream at an offset beyond the
 // file's size.
 func TestHostileOffsetPastEnd(t *testing.T) {
 	ts, _ := hostileServer(t, ServerConfig{}, quicx.Config{})
@@ -419,13 +419,14 @@ func TestHostileOffsetPastEnd(t *testing.T) {
 	p := dialRaw(t, ts)
 	p.hello()
 	p.send(&wire.Put{ID: 1, Path: "past.bin", Size: uint64(len(data)), Mode: 0o644, MTime: fileTime(0)})
-	if a := expectMsg[*wire.Accept](p); a.ID != 1 || a.Offset != 0 {
-		t.Fatalf("got %+v, want Accept{ID: 1, Offset: 0}", a)
+	if a := expectMsg[*wire.Accept](p); a.ID != 1 || len(a.Have) != 0 {
+		t.Fatalf("got %+v, want Accept{ID: 1} holding nothing", a)
 	}
-	ws := p.openData(1, 1000)
+	ws := p.openRange(1, 1000, uint64(len(data)))
 	sum := sha256.Sum256(data)
-	ws.Write(append(data, sum[:]...))
+	ws.Write(data)
 	ws.Close()
+	p.send(&wire.Seal{ID: 1, Hash: sum[:]})
 	if d := expectMsg[*wire.Done](p); d.ID != 1 || d.Code != CodeProtocolViolation {
 		t.Errorf("got Done{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", d.ID, d.Code, d.Msg, CodeProtocolViolation)
 	}

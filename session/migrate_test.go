@@ -95,10 +95,11 @@ func TestPathChange(t *testing.T) {
 				data := writeRandom(t, filepath.Join(srcDir, name), size)
 
 				res := sessionTransfer(longCtx(t), s, dir, local, name)
-				pollCond(t, hangAfter, "8 MiB at the receiver", func() bool { return partSize(dstDir, name) >= at })
+				tb := receiverTable(dir, ts, s.Transfers())
+				pollCond(t, hangAfter, "8 MiB at the receiver", func() bool { return received(tb, name) >= at })
 				pc.change(t, s, p)
-				if got := partSize(dstDir, name); got == 0 || got >= size {
-					t.Fatalf("the transfer was over (.part holds %d bytes) when the path changed; slow the proxy down", got)
+				if got := received(tb, name); got == 0 || got >= size {
+					t.Fatalf("the transfer was over (%d bytes received) when the path changed; slow the proxy down", got)
 				}
 
 				f := fileByPath(t, waitPush(t, res, hangAfter), name)
@@ -180,7 +181,7 @@ func TestRouteChange(t *testing.T) {
 			src := t.TempDir()
 			data := writeRandom(t, filepath.Join(src, name), size)
 			res := sessionTransfer(longCtx(t), s, Push, src, name)
-			pollCond(t, hangAfter, "8 MiB on the server", func() bool { return partSize(ts.root, name) >= 8<<20 })
+			pollCond(t, hangAfter, "8 MiB on the server", func() bool { return received(ts.srv.Transfers(), name) >= 8<<20 })
 			mu.Lock()
 			route = tt.to
 			mu.Unlock()

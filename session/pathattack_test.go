@@ -13,6 +13,7 @@ import (
 
 	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // outsideRoot makes a directory beside the server root, holding one file
@@ -219,7 +220,7 @@ func TestSymlinkSwapDuringPush(t *testing.T) {
 		rep, err := c.Push(ctx, []string{local}, "dir", Options{})
 		done <- result{rep, err}
 	}()
-	part := filepath.Join(ts.root, "dir", partName("f"))
+	part := filepath.Join(ts.root, "dir", xfer.PartName("f"))
 	waitFor(t, "the .part to pass 1 MiB", func() bool {
 		fi, err := os.Stat(part)
 		return err == nil && fi.Size() > 1<<20

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"path"
 	"strings"
 	"unicode/utf8"
@@ -23,15 +24,15 @@ const (
 func cleanPath(p string) (string, error) {
 	switch {
 	case len(p) > maxPathLen:
-		return "", errorf(CodeInvalidPath, truncate(p), "path longer than %d bytes", maxPathLen)
+		return "", xfer.Errorf(CodeInvalidPath, truncate(p), "path longer than %d bytes", maxPathLen)
 	case !utf8.ValidString(p):
-		return "", errorf(CodeInvalidPath, truncate(p), "path is not valid UTF-8")
+		return "", xfer.Errorf(CodeInvalidPath, truncate(p), "path is not valid UTF-8")
 	case strings.ContainsRune(p, 0):
-		return "", errorf(CodeInvalidPath, truncate(p), "path contains a NUL byte")
+		return "", xfer.Errorf(CodeInvalidPath, truncate(p), "path contains a NUL byte")
 	case strings.ContainsRune(p, '\\'):
-		return "", errorf(CodeInvalidPath, p, "path contains a backslash")
+		return "", xfer.Errorf(CodeInvalidPath, p, "path contains a backslash")
 	case strings.HasPrefix(p, "/"):
-		return "", errorf(CodeInvalidPath, p, "absolute paths are not allowed")
+		return "", xfer.Errorf(CodeInvalidPath, p, "absolute paths are not allowed")
 	}
 	var parts []string
 	for _, el := range strings.Split(p, "/") {
@@ -39,10 +40,10 @@ func cleanPath(p string) (string, error) {
 		case "", ".":
 			continue
 		case "..":
-			return "", errorf(CodeInvalidPath, p, "path contains ..")
+			return "", xfer.Errorf(CodeInvalidPath, p, "path contains ..")
 		}
 		if len(el) > maxNameLen {
-			return "", errorf(CodeInvalidPath, truncate(p), "name longer than %d bytes", maxNameLen)
+			return "", xfer.Errorf(CodeInvalidPath, truncate(p), "name longer than %d bytes", maxNameLen)
 		}
 		parts = append(parts, el)
 	}
@@ -60,7 +61,7 @@ func cleanName(name string) (string, error) {
 		return "", err
 	}
 	if c == "." || strings.Contains(c, "/") || c != name {
-		return "", errorf(CodeInvalidPath, truncate(name), "not a plain file name")
+		return "", xfer.Errorf(CodeInvalidPath, truncate(name), "not a plain file name")
 	}
 	return c, nil
 }
@@ -72,13 +73,6 @@ func joinPath(elem ...string) string {
 		return "."
 	}
 	return p
-}
-
-// partName is the temporary name a file is received under, beside its
-// target: "dir/.NAME.qxfer.part".
-func partName(p string) string {
-	dir, name := path.Split(p)
-	return dir + "." + name + ".qxfer.part"
 }
 
 func truncate(s string) string {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -77,8 +78,8 @@ func TestPartName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := partName(tt.in); got != tt.want {
-				t.Errorf("partName(%q): got %q, want %q", tt.in, got, tt.want)
+			if got := xfer.PartName(tt.in); got != tt.want {
+				t.Errorf("xfer.PartName(%q): got %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

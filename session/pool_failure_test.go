@@ -18,6 +18,7 @@ import (
 	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // poolRate is the link rate of the pool failure tests: 80 Mbit/s moves
@@ -26,22 +27,14 @@ import (
 const poolRate = 80e6
 
 // poolMembers returns the pool connections of c (not the primary).
-func poolMembers(c *Client) []*member {
+func poolMembers(c *Client) []*xfer.Member {
 	c.pool.mu.Lock()
 	defer c.pool.mu.Unlock()
-	return append([]*member(nil), c.pool.members...)
+	return append([]*xfer.Member(nil), c.pool.members...)
 }
 
 // busyLanes counts the lanes taken on the connections of l.
-func busyLanes(l *lanes) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, m := range l.members {
-		n += m.busy
-	}
-	return n
-}
+func busyLanes(l *xfer.Lanes) int { return l.Busy() }
 
 // serverSessionOf returns the server side of c's session.
 func serverSessionOf(t testing.TB, ts *testServer, c *Client) *serverSession {
@@ -77,10 +70,10 @@ func transferAsync(ctx context.Context, c *Client, f transferFunc) <-chan pushRe
 
 // abandonMember drops a connection as a crash or a dead network would: the
 // peer is not told.
-func abandonMember(m *member) { m.conn.(*quicx.Conn).Abandon() }
+func abandonMember(m *xfer.Member) { m.Conn.(*quicx.Conn).Abandon() }
 
 // closeMember closes a connection with CodeOK: the peer learns at once.
-func closeMember(m *member) { m.conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "") }
+func closeMember(m *xfer.Member) { m.Conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "") }
 
 // TestPoolMemberLost kills one pool connection in the middle of a striped
 // file, either silently or with a close the peer sees: its ranges move to
@@ -94,7 +87,7 @@ func TestPoolMemberLost(t *testing.T) {
 	tests := []struct {
 		name string
 		dir  Direction
-		kill func(*member)
+		kill func(*xfer.Member)
 	}{
 		{name: "push/abandon", dir: Push, kill: abandonMember},
 		{name: "push/close", dir: Push, kill: closeMember},
@@ -172,7 +165,7 @@ func TestPoolMemberLost(t *testing.T) {
 			if n := busyLanes(senderLanes); n != 0 {
 				t.Errorf("%s sender: got %d lanes still taken after the file, want 0", tt.dir, n)
 			}
-			for _, m := range c.lanes.live() {
+			for _, m := range c.lanes.Live() {
 				if m == victim {
 					t.Errorf("the dead connection is still among the live lanes")
 				}
@@ -255,7 +248,7 @@ func TestPoolCancelOneFile(t *testing.T) {
 		rep = r.rep
 	case <-time.After(20 * time.Second):
 		t.Fatalf("push: the two files left not done 20 s after the cancel, with %d of %d lanes taken, want done: "+
-			"the lanes of the cancelled file's ranges in flight must be given back to the others", busyLanes(c.lanes), 4*lanesPerConn)
+			"the lanes of the cancelled file's ranges in flight must be given back to the others", busyLanes(c.lanes), 4*xfer.LanesPerConn)
 	}
 	if got, want := len(rep.Files), 3; got != want {
 		t.Fatalf("report: got %d files, want %d", got, want)
@@ -279,8 +272,8 @@ func TestPoolCancelOneFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ts.root, "in", ".b.bin.qxfer.part")); err != nil {
 		t.Errorf("cancelled file's .part: got %v, want it kept for a resume", err)
 	}
-	if rec := readRecord(t, ts.root, victim); rec == nil || rec.Version != stripedRecordVersion || len(rec.Ranges) == 0 {
-		t.Errorf("cancelled file's resume record: got %+v, want a version %d record with ranges", rec, stripedRecordVersion)
+	if rec := readRecord(t, ts.root, victim); rec == nil || rec.Version != xfer.RecordVersion || len(rec.Ranges) == 0 {
+		t.Errorf("cancelled file's resume record: got %+v, want a version %d record with ranges", rec, xfer.RecordVersion)
 	}
 
 	// Every lane the three files took has been given back.
@@ -356,7 +349,7 @@ func TestPoolCancelReleasesLanes(t *testing.T) {
 			}
 			if held != 0 {
 				t.Errorf("%s sender: got %d of %d lanes still taken 2s after the cancel, want 0 (the ranges in flight must give theirs back)",
-					dir, held, 2*lanesPerConn)
+					dir, held, 2*xfer.LanesPerConn)
 			}
 
 			// 2 MiB take a quarter of a second at poolRate.
@@ -417,7 +410,7 @@ func TestPoolStripedResume(t *testing.T) {
 			pollCond(t, 10*time.Second, "the server to end the cancelled push", func() bool { return ts.srv.Transfers().Len() == 0 })
 			c1.Close()
 
-			raw, err := os.ReadFile(filepath.Join(ts.root, recordName(name)))
+			raw, err := os.ReadFile(filepath.Join(ts.root, xfer.RecordName(name)))
 			if err != nil {
 				t.Fatalf("resume record: %v", err)
 			}
@@ -425,11 +418,11 @@ func TestPoolStripedResume(t *testing.T) {
 				t.Fatalf("resume record: got %s, want version 2 with ranges", raw)
 			}
 			rec := readRecord(t, ts.root, name)
-			if !rec.matches(m) {
+			if !rec.Matches(m) {
 				t.Fatalf("resume record: got size %d mtime %d, want %d and %d", rec.Size, rec.MTime, m.Size, m.MTime.UnixNano())
 			}
-			held := rec.held()
-			durable := int64(held.total())
+			held := rec.Held()
+			durable := int64(held.Total())
 			if durable < size/2 || durable >= size {
 				t.Fatalf("resume record: got %d durable bytes in %d ranges, want at least the %d the server had written and less than %d",
 					durable, len(rec.Ranges), size/2, size)
@@ -474,12 +467,12 @@ func TestPoolStripedResume(t *testing.T) {
 	}
 }
 
-// offerStriped offers remote (size bytes, FlagStriped|FlagForce) to the
-// server by hand and returns the request's id and waiter once the server
-// has answered StripeAccept. The caller must call c.done(id, w).
-func offerStriped(t *testing.T, c *Client, remote string, meta fileMeta) (uint64, *waiter) {
+// offerStriped offers remote (size bytes, FlagForce) to the server by
+// hand and returns the request's id and waiter once the server has
+// answered Accept. The caller must call c.done(id, w).
+func offerStriped(t *testing.T, c *Client, remote string, meta xfer.FileMeta) (uint64, *waiter) {
 	t.Helper()
-	put := &wire.Put{Path: remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: wire.FlagStriped | wire.FlagForce}
+	put := &wire.Put{Path: remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: wire.FlagForce}
 	id, w, err := c.request(func(id uint64) wire.Message { put.ID = id; return put })
 	if err != nil {
 		t.Fatalf("put: %v", err)
@@ -489,9 +482,9 @@ func offerStriped(t *testing.T, c *Client, remote string, meta fileMeta) (uint64
 		c.done(id, w)
 		t.Fatalf("put: %v", err)
 	}
-	if _, ok := msg.(*wire.StripeAccept); !ok {
+	if _, ok := msg.(*wire.Accept); !ok {
 		c.done(id, w)
-		t.Fatalf("put: got %s, want stripe_accept", msg.Type())
+		t.Fatalf("put: got %s, want accept", msg.Type())
 	}
 	return id, w
 }
@@ -518,15 +511,15 @@ func awaitVerdict(t *testing.T, c *Client, w *waiter) wire.Message {
 
 // writeRange opens a range stream on m and writes the header of range
 // [offset, offset+length) of request id, then body, whatever its length.
-func writeRange(t *testing.T, m *member, id, offset, length uint64, body []byte) {
+func writeRange(t *testing.T, m *xfer.Member, id, offset, length uint64, body []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, err := m.conn.OpenUniStreamSync(ctx)
+	ws, err := m.Conn.OpenUniStreamSync(ctx)
 	if err != nil {
 		t.Fatalf("open range stream: %v", err)
 	}
-	ws.Write(wire.AppendRangeHeader(nil, id, offset, length))
+	ws.Write(wire.AppendRangeHeader(nil, wire.RangeHeader{ID: id, Offset: offset, Length: length}))
 	ws.Write(body) // the server may stop the stream at once
 	ws.Close()
 }
@@ -541,13 +534,13 @@ func TestPoolBadRange(t *testing.T) {
 	tests := []struct {
 		name string
 		// send delivers the file of request id from f, wrongly.
-		send     func(t *testing.T, c *Client, id uint64, f *os.File, meta fileMeta, w *waiter) wire.Message
+		send     func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message
 		code     ErrorCode
 		partGone bool // the .part is known bad and removed
 	}{
 		{
 			name: "range past the end",
-			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta fileMeta, w *waiter) wire.Message {
+			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
 				writeRange(t, poolMembers(c)[0], id, size-10, 100, make([]byte, 100))
 				return awaitVerdict(t, c, w)
 			},
@@ -555,7 +548,7 @@ func TestPoolBadRange(t *testing.T) {
 		},
 		{
 			name: "stream longer than its range",
-			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta fileMeta, w *waiter) wire.Message {
+			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
 				writeRange(t, poolMembers(c)[0], id, 0, 1<<20, make([]byte, 1<<20+1))
 				return awaitVerdict(t, c, w)
 			},
@@ -564,17 +557,17 @@ func TestPoolBadRange(t *testing.T) {
 		},
 		{
 			name: "seal with a wrong hash",
-			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta fileMeta, w *waiter) wire.Message {
-				sd := &stripeSender{
-					id: id, path: "keep/victim.bin", file: f, meta: meta, lanes: c.lanes,
-					seal: func(h []byte) error {
+			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
+				sd := xfer.NewSender(xfer.SenderConfig{
+					ID: id, Path: "keep/victim.bin", File: f, Meta: meta, Lanes: c.lanes,
+					Seal: func(h []byte) error {
 						bad := bytes.Clone(h)
 						bad[0] ^= 0xff
 						return c.cmd.send(&wire.Seal{ID: id, Hash: bad})
 					},
-					ended: c.closed, endErr: c.Err,
-				}
-				msg, err := sd.run(longCtx(t), nil, w.msgs, nil)
+					Ended: c.closed, EndErr: c.Err,
+				})
+				msg, err := sd.Run(longCtx(t), xfer.Offer{}, w.msgs, nil)
 				if err != nil {
 					t.Fatalf("send: %v", err)
 				}
@@ -772,7 +765,7 @@ func TestPoolMigrate(t *testing.T) {
 	if len(members) != 2 {
 		t.Fatalf("pool: got %d connections besides the primary, want 2", len(members))
 	}
-	conns := append([]*quicx.Conn{c.conn}, members[0].conn.(*quicx.Conn), members[1].conn.(*quicx.Conn))
+	conns := append([]*quicx.Conn{c.conn}, members[0].Conn.(*quicx.Conn), members[1].Conn.(*quicx.Conn))
 	before := make([]string, len(conns))
 	for i, qc := range conns {
 		before[i] = qc.LocalUDPAddr().String()

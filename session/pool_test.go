@@ -88,8 +88,8 @@ func TestPoolPushPull(t *testing.T) {
 	}
 	noParts(t, ts.root)
 	// Every connection carried ranges.
-	for _, m := range c.lanes.live() {
-		if st := m.conn.ConnectionStats(); st.BytesSent < 1<<20 {
+	for _, m := range c.lanes.Live() {
+		if st := m.Conn.ConnectionStats(); st.BytesSent < 1<<20 {
 			t.Errorf("a pool connection sent only %d bytes", st.BytesSent)
 		}
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +96,7 @@ func pullFile(ctx context.Context, c *Client, r runner, remotePath, localPath st
 		}
 		j = c.failedJob(Pull, rp, err)
 	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, errorf(CodeNotRegular, rp, "not a regular file"))
+		j = c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "not a regular file"))
 	default:
 		j = c.getJob(root, rp, name, e, opts)
 	}
@@ -125,7 +126,7 @@ func (c *Client) pullJobs(ctx context.Context, root *os.Root, src string, opts O
 		return []*job{c.getJob(root, rp, base, e, opts)}, nil
 	}
 	if !opts.Recursive {
-		return []*job{c.failedJob(Pull, rp, errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil
+		return []*job{c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil
 	}
 	local := base
 	if rp == "." {
@@ -165,7 +166,7 @@ func (c *Client) walkRemote(ctx context.Context, root *os.Root, rp, local string
 		var next []remoteDir
 		for i, d := range level {
 			if d.local != "." {
-				if err := mkdirAll(root, d.local, 0o755); err != nil {
+				if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
 					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
 					continue
 				}
@@ -190,7 +191,7 @@ func (c *Client) walkRemote(ctx context.Context, root *os.Root, rp, local string
 				case KindFile:
 					jobs = append(jobs, c.getJob(root, r, l, e, opts))
 				default:
-					jobs = append(jobs, c.failedJob(Pull, r, errorf(CodeNotRegular, r, "not a regular file")))
+					jobs = append(jobs, c.failedJob(Pull, r, xfer.Errorf(CodeNotRegular, r, "not a regular file")))
 				}
 			}
 		}
@@ -201,9 +202,9 @@ func (c *Client) walkRemote(ctx context.Context, root *os.Root, rp, local string
 
 func (c *Client) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
-	gj := getJob{remote: remote, local: local, root: root, meta: fileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
+	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
 	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, c *Client, t *Transfer, _ *slot) error {
-		return retryFromZero(func(noResume bool) error {
+		return xfer.RetryFromZero(func(noResume bool) error {
 			gj := gj
 			gj.noResume = gj.noResume || noResume
 			return c.runGet(ctx, t, gj)

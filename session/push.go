@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -80,9 +81,9 @@ func pushFile(ctx context.Context, c *Client, r runner, local, remotePath string
 	var j *job
 	switch fi, err := os.Stat(local); {
 	case err != nil:
-		j = c.failedJob(Push, local, asError(err, local))
+		j = c.failedJob(Push, local, xfer.AsError(err, local))
 	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, local, errorf(CodeNotRegular, local, "not a regular file"))
+		j = c.failedJob(Push, local, xfer.Errorf(CodeNotRegular, local, "not a regular file"))
 	default:
 		j = c.putJob(local, rp, fi, opts)
 	}
@@ -96,7 +97,7 @@ func pushFile(ctx context.Context, c *Client, r runner, local, remotePath string
 func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 	fi, err := os.Stat(src)
 	if err != nil {
-		return []*job{c.failedJob(Push, src, asError(err, src))}, nil
+		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil
 	}
 	base := filepath.Base(filepath.Clean(src))
 	if abs, err := filepath.Abs(src); err == nil && (base == "." || base == ".." || base == string(filepath.Separator)) {
@@ -106,7 +107,7 @@ func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil
 	}
 	if !opts.Recursive {
-		return []*job{c.failedJob(Push, src, errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil
+		return []*job{c.failedJob(Push, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil
 	}
 	var jobs []*job
 	var empty []string
@@ -117,7 +118,7 @@ func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 		}
 		remote := joinPath(dir, filepath.ToSlash(base), filepath.ToSlash(rel))
 		if err != nil {
-			jobs = append(jobs, c.failedJob(Push, p, asError(err, p)))
+			jobs = append(jobs, c.failedJob(Push, p, xfer.AsError(err, p)))
 			return nil
 		}
 		if d.IsDir() {
@@ -129,11 +130,11 @@ func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 		fi, err := os.Stat(p) // follows symlinks to files, like scp
 		switch {
 		case err != nil:
-			jobs = append(jobs, c.failedJob(Push, p, asError(err, p)))
+			jobs = append(jobs, c.failedJob(Push, p, xfer.AsError(err, p)))
 		case fi.Mode().IsRegular():
 			jobs = append(jobs, c.putJob(p, remote, fi, opts))
 		default:
-			jobs = append(jobs, c.failedJob(Push, p, errorf(CodeNotRegular, p, "not a regular file (symlinked directories are not followed)")))
+			jobs = append(jobs, c.failedJob(Push, p, xfer.Errorf(CodeNotRegular, p, "not a regular file (symlinked directories are not followed)")))
 		}
 		return nil
 	})
@@ -148,7 +149,7 @@ func (c *Client) putJob(local, remote string, fi fs.FileInfo, opts Options) *job
 		j.preErr = err
 	}
 	j.run = func(ctx context.Context, c *Client, t *Transfer, s *slot) error {
-		return retryFromZero(func(noResume bool) error {
+		return xfer.RetryFromZero(func(noResume bool) error {
 			pj := pj
 			pj.noResume = pj.noResume || noResume
 			return c.runPut(ctx, t, pj, s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -181,7 +182,7 @@ func (s *Session) reconnect(ctx context.Context, old *Client) (*Client, error) {
 		case isAuthError(err):
 			return nil, err
 		case ctx.Err() != nil:
-			return nil, ctxError(ctx)
+			return nil, xfer.CtxError(ctx)
 		case !time.Now().Before(deadline):
 			return nil, fmt.Errorf("%w: gave up reconnecting after %s: %w", ErrSessionLost, s.cfg.RetryFor.Round(time.Second), err)
 		}
@@ -194,7 +195,7 @@ func (s *Session) reconnect(ctx context.Context, old *Client) (*Client, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctxError(ctx)
+			return nil, xfer.CtxError(ctx)
 		case <-t.C:
 		}
 		delay = min(2*delay, 10*time.Second)
@@ -222,7 +223,7 @@ func (s *Session) do(ctx context.Context, f func(c *Client) error) error {
 		return err
 	}
 	err = f(c)
-	if err != nil && c.lost() && !isVerdict(err) && ctx.Err() == nil {
+	if err != nil && c.lost() && !xfer.IsVerdict(err) && ctx.Err() == nil {
 		if c, err = s.reconnect(ctx, c); err != nil {
 			return err
 		}

@@ -176,7 +176,7 @@ func TestReconnectAfterBlackhole(t *testing.T) {
 			m := metaOfFile(t, filepath.Join(srcDir, name))
 
 			res := sessionTransfer(longCtx(t), s, tt.dir, local, name)
-			pollCond(t, hangAfter, "12 MiB at the receiver", func() bool { return partSize(dstDir, name) >= at })
+			pollCond(t, hangAfter, "12 MiB at the receiver", func() bool { return received(receiverTable(tt.dir, ts, s.Transfers()), name) >= at })
 			p.SetBlackhole(true)
 			pollCond(t, hangAfter, "the session to start reconnecting", func() bool { return events.count(EventReconnecting) > 0 })
 			switch {
@@ -243,7 +243,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 
 	res := sessionPush(longCtx(t), s, []string{filepath.Join(local, "batch")}, Options{Recursive: true, Observer: obs.observe})
 	pollCond(t, hangAfter, "the small files done and 12 MiB of the big one on the server", func() bool {
-		return obs.endInfo(files[0].name).State == Done && obs.endInfo(files[1].name).State == Done && partSize(ts.root, big) >= 12<<20
+		return obs.endInfo(files[0].name).State == Done && obs.endInfo(files[1].name).State == Done && received(ts.srv.Transfers(), big) >= 12<<20
 	})
 	done := make(map[string]os.FileInfo)
 	for _, f := range files[:2] {
@@ -300,7 +300,7 @@ func TestReconnectGivesUp(t *testing.T) {
 	m := metaOfFile(t, src)
 
 	res := sessionPush(longCtx(t), s, []string{src}, Options{})
-	pollCond(t, hangAfter, "8 MiB on the server", func() bool { return partSize(ts.root, name) >= 8<<20 })
+	pollCond(t, hangAfter, "8 MiB on the server", func() bool { return received(ts.srv.Transfers(), name) >= 8<<20 })
 	p.SetBlackhole(true)
 	start := time.Now()
 	rep := waitPush(t, res, hangAfter)

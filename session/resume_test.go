@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,16 +70,16 @@ func dialAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc qu
 }
 
 // readRecord returns the resume record of p under dir, nil if there is none.
-func readRecord(t testing.TB, dir, p string) *resumeRecord {
+func readRecord(t testing.TB, dir, p string) *xfer.Record {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(recordName(p))))
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(xfer.RecordName(p))))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r resumeRecord
+	var r xfer.Record
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("resume record of %s: %v", p, err)
 	}
@@ -84,32 +87,59 @@ func readRecord(t testing.TB, dir, p string) *resumeRecord {
 }
 
 // writeRecord leaves a resume record for p under dir.
-func writeRecord(t testing.TB, dir, p string, r *resumeRecord) {
+func writeRecord(t testing.TB, dir, p string, r *xfer.Record) {
 	t.Helper()
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(recordName(p))), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(xfer.RecordName(p))), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // recordOf is the record a receiver would write after receiving prefix of
-// a source described by m.
-func recordOf(prefix []byte, m fileMeta) *resumeRecord {
-	h := sha256.New()
-	h.Write(prefix)
-	return &resumeRecord{Version: recordVersion, Size: m.Size, MTime: m.MTime.UnixNano(), Offset: uint64(len(prefix)), State: hashState(h)}
+// a source described by m, in order: its one range and the hash of it.
+func recordOf(prefix []byte, m xfer.FileMeta) *xfer.Record {
+	sum := sha256.Sum256(prefix)
+	n := uint64(len(prefix))
+	return &xfer.Record{Version: xfer.RecordVersion, Size: m.Size, MTime: m.MTime.UnixNano(), Ranges: []wire.Range{{Offset: 0, Length: n}}, Hashed: n, SHA256: sum[:]}
+}
+
+// durableOffset is the contiguous prefix a record says is durable.
+func durableOffset(r *xfer.Record) uint64 {
+	held := r.Held()
+	return held.Prefix()
 }
 
 // partSize is the size of the .part of p under dir, 0 if there is none.
 func partSize(dir, p string) int64 {
-	fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(partName(p))))
+	fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(xfer.PartName(p))))
 	if err != nil {
 		return 0
 	}
 	return fi.Size()
+}
+
+// received returns the bytes the receiver of name has written so far in
+// its live transfer in tb (0 when there is none): the receiver's .part is
+// preallocated at full size, so its length says nothing.
+func received(tb *Table, name string) int64 {
+	for _, i := range tb.Snapshot() {
+		if i.Path == name || filepath.Base(i.Local) == name || path.Base(i.Path) == path.Base(name) {
+			return i.Bytes
+		}
+	}
+	return 0
+}
+
+// receiverTable is the table of the receiving side: the server's for a
+// push, the client's for a pull.
+func receiverTable(dir Direction, ts *testServer, client *Table) *Table {
+	if dir == Push {
+		return ts.srv.Transfers()
+	}
+	return client
 }
 
 // noPartials fails if a .part, a resume record or a record's temporary
@@ -126,32 +156,32 @@ func noPartials(t testing.TB, dir string) {
 
 // checkDurable checks the record a stopped receiver left for a source of
 // meta m: it covers at least min bytes, no more than the .part holds.
-func checkDurable(t testing.TB, dir, p string, m fileMeta, min uint64) *resumeRecord {
+func checkDurable(t testing.TB, dir, p string, m xfer.FileMeta, min uint64) *xfer.Record {
 	t.Helper()
 	rec := readRecord(t, dir, p)
 	if rec == nil {
 		t.Fatalf("%s: got no resume record after the interruption, want one", p)
 	}
-	if !rec.matches(m) {
+	if !rec.Matches(m) {
 		t.Fatalf("%s: got record for size %d mtime %d, want %d and %d", p, rec.Size, rec.MTime, m.Size, m.MTime.UnixNano())
 	}
-	if ps := uint64(partSize(dir, p)); rec.Offset < min || rec.Offset > ps {
-		t.Fatalf("%s: got durable offset %d, want between %d and the .part's %d bytes", p, rec.Offset, min, ps)
+	if ps, off := uint64(partSize(dir, p)), durableOffset(rec); off < min || off > ps {
+		t.Fatalf("%s: got durable offset %d, want between %d and the .part's %d bytes", p, off, min, ps)
 	}
 	return rec
 }
 
-func metaOfFile(t testing.TB, p string) fileMeta {
+func metaOfFile(t testing.TB, p string) xfer.FileMeta {
 	t.Helper()
 	fi, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return metaOf(fi)
+	return xfer.MetaOf(fi)
 }
 
 // sameMeta checks that the received file p has the source's mtime.
-func sameMeta(t testing.TB, p string, m fileMeta) {
+func sameMeta(t testing.TB, p string, m xfer.FileMeta) {
 	t.Helper()
 	if got := metaOfFile(t, p); !got.MTime.Equal(m.MTime) || got.Size != m.Size {
 		t.Errorf("%s: got size %d mtime %v, want %d and %v", p, got.Size, got.MTime, m.Size, m.MTime)
@@ -251,16 +281,16 @@ func TestResumeAfterKill(t *testing.T) {
 			first := dialAs(t, ts, id, p.Addr().String(), quicx.Config{})
 			checkpointed := func() int64 {
 				if r := readRecord(t, dstDir, name); r != nil {
-					return int64(r.Offset)
+					return int64(durableOffset(r))
 				}
 				return 0
 			}
-			killDuring(t, first, run, checkpointed, checkpointEvery)
+			killDuring(t, first, run, checkpointed, xfer.CheckpointEvery)
 			// The server stops writing once it has seen the connection
 			// go, and records what it has.
 			pollCond(t, hangAfter, "the server to end the push", func() bool { return ts.srv.Transfers().Len() == 0 })
-			rec := checkDurable(t, dstDir, name, m, checkpointEvery)
-			remaining := int64(size - rec.Offset)
+			rec := checkDurable(t, dstDir, name, m, xfer.CheckpointEvery)
+			remaining := int64(size - durableOffset(rec))
 
 			second := dialAs(t, ts, id, ts.addr, quicx.Config{})
 			f := onlyFile(t, "second run", run, second)
@@ -268,9 +298,9 @@ func TestResumeAfterKill(t *testing.T) {
 				t.Fatalf("second run: got state %s (err %v), want done", f.State, f.Err)
 			}
 			if f.Bytes < remaining || f.Bytes > remaining+size/100 {
-				t.Errorf("second run: got %d bytes moved, want the %d after the durable offset %d (+1%%)", f.Bytes, remaining, rec.Offset)
+				t.Errorf("second run: got %d bytes moved, want the %d after the durable offset %d (+1%%)", f.Bytes, remaining, durableOffset(rec))
 			}
-			t.Logf("durable offset %d; second run moved %d of %d bytes (%.1f%%)", rec.Offset, f.Bytes, size, 100*float64(f.Bytes)/size)
+			t.Logf("durable offset %d; second run moved %d of %d bytes (%.1f%%)", durableOffset(rec), f.Bytes, size, 100*float64(f.Bytes)/size)
 			sameFile(t, filepath.Join(dstDir, name), data)
 			sameMeta(t, filepath.Join(dstDir, name), m)
 			noPartials(t, dstDir)
@@ -291,7 +321,7 @@ func TestStalePartial(t *testing.T) {
 		name string
 		// leave returns the .part and the record the receiver holds
 		// for a source with content src and meta m.
-		leave    func(src []byte, m fileMeta) ([]byte, *resumeRecord)
+		leave    func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record)
 		noResume bool
 		resumed  bool // the transfer continues at off
 		// corrupt: the .part was changed behind its record's back; the
@@ -301,26 +331,26 @@ func TestStalePartial(t *testing.T) {
 	}{
 		{
 			name:    "partial of this source resumes",
-			leave:   func(src []byte, m fileMeta) ([]byte, *resumeRecord) { return src[:off], recordOf(src[:off], m) },
+			leave:   func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) { return src[:off], recordOf(src[:off], m) },
 			resumed: true,
 		},
 		{
 			name: "record of another size",
-			leave: func(src []byte, m fileMeta) ([]byte, *resumeRecord) {
+			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
 				m.Size++
 				return src[:off], recordOf(src[:off], m)
 			},
 		},
 		{
 			name: "record of another mtime",
-			leave: func(src []byte, m fileMeta) ([]byte, *resumeRecord) {
+			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
 				m.MTime = m.MTime.Add(-time.Second)
 				return src[:off], recordOf(src[:off], m)
 			},
 		},
 		{
 			name: "same size and mtime, other content",
-			leave: func(src []byte, m fileMeta) ([]byte, *resumeRecord) {
+			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
 				other := make([]byte, off)
 				rand.Read(other)
 				return other, recordOf(other, m)
@@ -328,13 +358,13 @@ func TestStalePartial(t *testing.T) {
 		},
 		{
 			name: "record beyond the end of the part",
-			leave: func(src []byte, m fileMeta) ([]byte, *resumeRecord) {
+			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
 				return src[:off/2], recordOf(src[:off], m)
 			},
 		},
 		{
 			name: "part changed after its checkpoint",
-			leave: func(src []byte, m fileMeta) ([]byte, *resumeRecord) {
+			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
 				part := bytes.Clone(src[:off])
 				part[off/2] ^= 0xff
 				return part, recordOf(src[:off], m)
@@ -343,7 +373,7 @@ func TestStalePartial(t *testing.T) {
 		},
 		{
 			name:     "no resume",
-			leave:    func(src []byte, m fileMeta) ([]byte, *resumeRecord) { return src[:off], recordOf(src[:off], m) },
+			leave:    func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) { return src[:off], recordOf(src[:off], m) },
 			noResume: true,
 		},
 	}
@@ -362,7 +392,7 @@ func TestStalePartial(t *testing.T) {
 				}
 				m := metaOfFile(t, src)
 				part, rec := tt.leave(data, m)
-				if err := os.WriteFile(filepath.Join(dstDir, partName(name)), part, 0o600); err != nil {
+				if err := os.WriteFile(filepath.Join(dstDir, xfer.PartName(name)), part, 0o600); err != nil {
 					t.Fatal(err)
 				}
 				writeRecord(t, dstDir, name, rec)
@@ -446,7 +476,8 @@ func TestSourceChangedBetweenRuns(t *testing.T) {
 			old := metaOfFile(t, src)
 			run := transferOf(dir, local, name, Options{})
 
-			killDuring(t, dialAs(t, ts, id, p.Addr().String(), quicx.Config{}), run, func() int64 { return partSize(dstDir, name) }, 12<<20)
+			first := dialAs(t, ts, id, p.Addr().String(), quicx.Config{})
+			killDuring(t, first, run, func() int64 { return received(receiverTable(dir, ts, first.Transfers()), name) }, 12<<20)
 			pollCond(t, hangAfter, "the server to end the push", func() bool { return ts.srv.Transfers().Len() == 0 })
 			checkDurable(t, dstDir, name, old, 12<<20)
 
@@ -486,7 +517,7 @@ func TestTakeover(t *testing.T) {
 
 	a := dialAs(t, ts, id, p.Addr().String(), quicx.Config{})
 	resA := pushAsync(ctx, a, []string{filepath.Join(local, name)}, ".", Options{})
-	pollCond(t, hangAfter, "A's bytes on the server", func() bool { return partSize(ts.root, name) >= at })
+	pollCond(t, hangAfter, "A's bytes on the server", func() bool { return received(ts.srv.Transfers(), name) >= at })
 
 	f := onlyFile(t, "other identity", run, dialAs(t, ts, newIdentity(t), ts.addr, quicx.Config{}))
 	if f.State != Failed || !errors.Is(f.Err, ErrBusy) {

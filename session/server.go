@@ -168,29 +168,6 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	ev.Stringer("code", code).AnErr("reason", err).Msg("session ended")
 }
 
-// protoError ends a session with a connection close code.
-type protoError struct {
-	code ErrorCode
-	msg  string
-}
-
-func (e *protoError) Error() string { return e.code.String() + ": " + e.msg }
-
-func protocolErrorf(code ErrorCode, format string, args ...any) *protoError {
-	return &protoError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// closeCode picks the connection close code for the error that ended a
-// session: protocol errors carry their own; a peer that went away needs no
-// code.
-func closeCode(err error) (ErrorCode, string) {
-	var pe *protoError
-	if errors.As(err, &pe) {
-		return pe.code, pe.msg
-	}
-	return CodeOK, ""
-}
-
 // takeoverWait bounds how long a push waits for the transfer it takes over
 // to stop.
 const takeoverWait = 10 * time.Second

@@ -3,18 +3,16 @@ package session
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/quicvarint"
 	"github.com/rs/zerolog"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // serverSession is the server side of one connection.
@@ -27,7 +25,7 @@ type serverSession struct {
 	cmd   *cmdChannel
 	wg    sync.WaitGroup  // data stream and listing goroutines
 	ctx   context.Context // the session's: ends with the primary connection
-	lanes *lanes          // the session's connections, for striped pulls
+	lanes *xfer.Lanes     // the session's connections, for pulls
 	token string
 
 	// mu guards the following fields.
@@ -45,22 +43,16 @@ type serverSession struct {
 // serverXfer is a transfer of this session with what the server knows of
 // it.
 type serverXfer struct {
-	t      *Transfer
-	ctx    context.Context
-	meta   fileMeta
-	offset uint64        // resume offset offered in the Accept
-	rec    *resumeRecord // the record that offset comes from
-	// noRecord: no resume record file existed when the push was offered.
-	noRecord bool
-	taken    bool // a data stream has claimed this push
-
-	stripe *stripeReceiver   // a striped push
-	msgs   chan wire.Message // acks and the verdict of a striped pull
+	t    *Transfer
+	ctx  context.Context
+	meta xfer.FileMeta
+	recv *xfer.Receiver    // a push: its range streams go there
+	msgs chan wire.Message // a pull: the client's Acks and verdict
 }
 
 func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Logger) *serverSession {
 	return &serverSession{
-		srv: srv, conn: conn, owner: owner, log: log, lanes: newLanes(),
+		srv: srv, conn: conn, owner: owner, log: log, lanes: xfer.NewLanes(),
 		changed: make(chan struct{}),
 		active:  make(map[uint64]*serverXfer),
 		pulls:   make(map[string]uint64),
@@ -114,7 +106,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 	token := make([]byte, 16)
 	rand.Read(token)
 	ss.ctx = ctx
-	ss.lanes.add(&member{conn: ss.conn, primary: true})
+	ss.lanes.Add(&xfer.Member{Conn: ss.conn, Primary: true})
 	ss.srv.registerPool(string(token), ss)
 	defer ss.srv.unregisterPool(string(token))
 	if err := ss.cmd.send(&wire.Welcome{Version: wire.Version, MaxTransfers: uint64(cfg.MaxTransfers), Token: token, Software: cfg.Software}); err != nil {
@@ -136,28 +128,6 @@ const rejectLinger = 500 * time.Millisecond
 func lingerAfterReject(str *quic.Stream) {
 	str.SetReadDeadline(time.Now().Add(rejectLinger))
 	io.Copy(io.Discard, str)
-}
-
-// readError classifies a failed command-channel read: a malformed frame is
-// a protocol violation; the connection going away is not.
-func readError(err error, what string) error {
-	switch {
-	case errors.Is(err, wire.ErrFrameTooLarge):
-		return protocolErrorf(CodeFrameTooLarge, "%s: %v", what, err)
-	case errors.Is(err, io.EOF):
-		return nil
-	}
-	var se *quic.StreamError
-	var ae *quic.ApplicationError
-	var ie *quic.IdleTimeoutError
-	if errors.As(err, &se) || errors.As(err, &ae) || errors.As(err, &ie) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	var ne interface{ Timeout() bool }
-	if errors.As(err, &ne) && ne.Timeout() {
-		return protocolErrorf(CodeProtocolViolation, "%s: timed out", what)
-	}
-	return protocolErrorf(CodeProtocolViolation, "%s: %v", what, err)
 }
 
 func (ss *serverSession) commandLoop(ctx context.Context) error {
@@ -206,49 +176,26 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		ss.log.Debug().Stringer("type", m.Type()).Msg("skipping unknown frame")
 		return nil
 	case *wire.List:
-		if err := ss.nextID(m.ID); err != nil {
-			return err
-		}
-		select {
-		case ss.listing <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		ss.wg.Go(func() {
-			defer func() { <-ss.listing }()
-			ss.reply(m.ID, ss.list(m))
+		return ss.request(m.ID, func() error {
+			select {
+			case ss.listing <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			ss.wg.Go(func() {
+				defer func() { <-ss.listing }()
+				ss.reply(m.ID, ss.list(m))
+			})
+			return nil
 		})
-		ss.settle(m.ID)
 	case *wire.Stat:
-		if err := ss.nextID(m.ID); err != nil {
-			return err
-		}
-		ss.reply(m.ID, ss.stat(m))
-		ss.settle(m.ID)
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.stat(m)); return nil })
 	case *wire.Mkdir:
-		if err := ss.nextID(m.ID); err != nil {
-			return err
-		}
-		ss.reply(m.ID, ss.mkdir(m))
-		ss.settle(m.ID)
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.mkdir(m)); return nil })
 	case *wire.Put:
-		if err := ss.nextID(m.ID); err != nil {
-			return err
-		}
-		ss.reply(m.ID, ss.put(ctx, m))
-		ss.settle(m.ID)
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.put(ctx, m)); return nil })
 	case *wire.Get:
-		if err := ss.nextID(m.ID); err != nil {
-			return err
-		}
-		ss.reply(m.ID, ss.get(ctx, m))
-		ss.settle(m.ID)
-	case *wire.StripeGet:
-		if err := ss.nextID(m.ID); err != nil {
-			return err
-		}
-		ss.reply(m.ID, ss.stripeGet(ctx, m))
-		ss.settle(m.ID)
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.get(ctx, m)); return nil })
 	case *wire.Seal:
 		ss.seal(m)
 	case *wire.Drop:
@@ -266,128 +213,29 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 	return nil
 }
 
+// request runs the handler of a request with id: ids must increase
+// strictly, and the id is settled once handle has run (its transfer, if
+// any, is registered). An error from handle ends the session.
+func (ss *serverSession) request(id uint64, handle func() error) error {
+	if err := ss.nextID(id); err != nil {
+		return err
+	}
+	if err := handle(); err != nil {
+		return err
+	}
+	ss.settle(id)
+	return nil
+}
+
 // reply sends a Reject for a failed request; successful handlers have sent
 // their own answer.
 func (ss *serverSession) reply(id uint64, err error) {
 	if err == nil {
 		return
 	}
-	e := asError(err, "")
+	e := xfer.AsError(err, "")
 	ss.log.Debug().Uint64("id", id).Str("path", e.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("request refused")
 	ss.cmd.send(&wire.Reject{ID: id, Code: e.Code, Msg: rejectText(e)})
-}
-
-// rejectText is the message of a Reject or Done: the detail, bounded. The
-// path is not repeated: the peer knows which request it answers.
-func rejectText(e *Error) string {
-	s := e.Msg
-	if len(s) > wire.MaxMessageLen {
-		s = s[:wire.MaxMessageLen]
-	}
-	return s
-}
-
-func (ss *serverSession) stat(m *wire.Stat) error {
-	p, err := cleanPath(m.Path)
-	if err != nil {
-		return err
-	}
-	fi, err := ss.srv.root.Stat(p)
-	if err != nil {
-		return asError(err, p)
-	}
-	return ss.cmd.send(&wire.StatResult{ID: m.ID, Entry: entryOf(baseName(p), fi)})
-}
-
-func (ss *serverSession) mkdir(m *wire.Mkdir) error {
-	if ss.srv.cfg.ReadOnly {
-		return errorf(CodeReadOnly, m.Path, "server is read-only")
-	}
-	p, err := cleanPath(m.Path)
-	if err != nil {
-		return err
-	}
-	if p != "." {
-		if err := mkdirAll(ss.srv.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
-			return err
-		}
-	}
-	return ss.cmd.send(&wire.OK{ID: m.ID})
-}
-
-// put handles a push offer: take the destination in the transfer table,
-// check it, and answer Accept with the durable offset of a matching .part
-// (and the hash of that prefix, for the client to check). The data stream
-// may already be waiting for it.
-func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
-	if ss.srv.cfg.ReadOnly {
-		return errorf(CodeReadOnly, m.Path, "server is read-only")
-	}
-	p, err := cleanPath(m.Path)
-	if err != nil {
-		return err
-	}
-	meta := fileMeta{Size: m.Size, Mode: fs.FileMode(m.Mode).Perm(), MTime: m.MTime}
-	force := m.Flags&wire.FlagForce != 0
-	ss.mu.Lock()
-	n := len(ss.active)
-	ss.mu.Unlock()
-	if n >= ss.srv.cfg.MaxTransfers {
-		return errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
-	}
-	tctx, cancel := context.WithCancelCause(ctx)
-	t := newTransfer(m.ID, Push, p, "", int64(m.Size), cancel)
-	t.owner, t.sess = ss.owner, ss.id
-	// The table entry comes first: it is what guarantees a single writer
-	// per .part, and the resume record must be read under it.
-	if err := ss.srv.acquire(ctx, t, p); err != nil {
-		cancel(nil)
-		return err
-	}
-	dec, err := checkDest(ss.srv.root, p, meta, force, ss.dirs)
-	if err == nil && dec == destUpToDate {
-		err = &Error{Code: CodeUpToDate}
-	}
-	if err != nil {
-		ss.srv.table.remove(t, p)
-		cancel(nil)
-		if errors.Is(err, &Error{Code: CodeUpToDate}) {
-			return ss.cmd.send(&wire.Accept{ID: m.ID, Flags: wire.AcceptUpToDate})
-		}
-		return err
-	}
-	if m.Flags&wire.FlagStriped != 0 {
-		return ss.putStriped(m, t, tctx, cancel, meta)
-	}
-	offset, prefix, rec, absent := resumeOffer(ss.srv.root, p, meta, m.Flags&wire.FlagNoResume != 0)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, offset: offset, rec: rec, noRecord: absent}
-	t.mu.Lock()
-	t.stop = func(e *Error) { ss.abort(m.ID, x, e) }
-	t.mu.Unlock()
-	ss.mu.Lock()
-	ss.active[m.ID] = x
-	ss.signalLocked()
-	ss.mu.Unlock()
-	if offset > 0 {
-		ss.log.Info().Str("path", p).Uint64("offset", offset).Msg("offering resume")
-	}
-	return ss.cmd.send(&wire.Accept{ID: m.ID, Offset: offset, PrefixHash: prefix})
-}
-
-// abort ends a push of this session from outside (a takeover by a newer
-// connection of the same client): one still waiting for its stream ends
-// at once; a running one is stopped through its context and flushes its
-// resume record before it ends.
-func (ss *serverSession) abort(id uint64, x *serverXfer, e *Error) {
-	ss.mu.Lock()
-	if ss.active[id] == x && !x.taken {
-		ss.endLocked(id, x, Cancelled, e)
-		ss.mu.Unlock()
-		ss.cmd.send(&wire.Done{ID: id, Code: e.Code, Msg: e.Msg})
-		return
-	}
-	ss.mu.Unlock()
-	x.t.cancelWith(e)
 }
 
 // endLocked removes a transfer from the session and the server table and
@@ -405,40 +253,9 @@ func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error)
 	x.t.finish(s, err)
 }
 
-// cancel handles a Cancel from the client for a transfer that may not have
-// a stream yet; a running one is stopped through its context.
-func (ss *serverSession) cancel(m *wire.Cancel) {
-	e := &Error{Code: m.Code, Remote: true, Msg: "cancelled by client"}
-	ss.mu.Lock()
-	x, ok := ss.active[m.ID]
-	if ok && x.t.Dir == Push && !x.taken {
-		ss.endLocked(m.ID, x, Cancelled, e)
-		ss.mu.Unlock()
-		ss.cmd.send(&wire.Done{ID: m.ID, Code: CodeCancelled, Msg: "cancelled before any data"})
-		return
-	}
-	ss.mu.Unlock()
-	if ok {
-		x.t.cancelWith(e)
-	}
-}
-
-// stateFor maps a transfer's final error to its state.
-func stateFor(err error) State {
-	switch {
-	case err == nil:
-		return Done
-	case errors.Is(err, &Error{Code: CodeUpToDate}):
-		return Skipped
-	case errors.Is(err, ErrCancelled), errors.Is(err, ErrInterrupted):
-		return Cancelled
-	}
-	return Failed
-}
-
-// acceptDataStreams serves the client's per-file and range streams on one
-// connection of the session until it ends; the goroutines are owned by
-// wg. quic-go's MaxIncomingUniStreams bounds how many run.
+// acceptDataStreams serves the client's range streams on one connection
+// of the session until it ends; the goroutines are owned by wg. quic-go's
+// MaxIncomingUniStreams bounds how many run.
 func (ss *serverSession) acceptDataStreams(ctx context.Context, conn *quic.Conn, wg *sync.WaitGroup) {
 	for {
 		rs, err := conn.AcceptUniStream(ctx)
@@ -446,94 +263,5 @@ func (ss *serverSession) acceptDataStreams(ctx context.Context, conn *quic.Conn,
 			return
 		}
 		wg.Go(func() { ss.receiveStream(ctx, rs) })
-	}
-}
-
-// receiveStream reads a stream's header and hands it to its transfer.
-func (ss *serverSession) receiveStream(ctx context.Context, rs *quic.ReceiveStream) {
-	rs.SetReadDeadline(time.Now().Add(ss.srv.cfg.StreamWait))
-	hdr, err := wire.ReadAnyHeader(quicvarint.NewReader(rs))
-	if err != nil {
-		rs.CancelRead(quic.StreamErrorCode(CodeProtocolViolation))
-		return
-	}
-	if hdr.Type == wire.RangeStream {
-		x, code := ss.claim(ctx, hdr.ID, true)
-		if x == nil {
-			rs.CancelRead(quic.StreamErrorCode(code))
-			return
-		}
-		rs.SetReadDeadline(time.Time{})
-		x.stripe.run(x.ctx, rs, hdr)
-		return
-	}
-	ss.receivePush(ctx, rs, wire.StreamHeader{ID: hdr.ID, Offset: hdr.Offset})
-}
-
-// receivePush reads one pushed file.
-func (ss *serverSession) receivePush(ctx context.Context, rs *quic.ReceiveStream, hdr wire.StreamHeader) {
-	x, code := ss.claim(ctx, hdr.ID, false)
-	if x == nil {
-		rs.CancelRead(quic.StreamErrorCode(code))
-		return
-	}
-	rs.SetReadDeadline(time.Time{})
-	x.t.setRunning()
-	var rerr error
-	if hdr.Offset != 0 && hdr.Offset != x.offset {
-		rerr = errorf(CodeProtocolViolation, x.t.Path, "offset %d was not offered", hdr.Offset)
-	} else {
-		stop := context.AfterFunc(x.ctx, func() { rs.CancelRead(quic.StreamErrorCode(causeError(x.ctx).Code)) })
-		rc := &receiver{root: ss.srv.root, path: x.t.Path, meta: x.meta, offset: hdr.Offset, rec: x.rec, noRecord: x.noRecord, progress: x.t.addBytes}
-		rerr = rc.receive(x.ctx, rs)
-		stop()
-	}
-	done := &wire.Done{ID: hdr.ID}
-	if rerr != nil {
-		e := asError(rerr, x.t.Path)
-		rs.CancelRead(quic.StreamErrorCode(e.Code))
-		done.Code, done.Msg = e.Code, rejectText(e)
-		ss.log.Info().Uint64("id", hdr.ID).Str("path", x.t.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
-	} else {
-		ss.log.Info().Uint64("id", hdr.ID).Str("path", x.t.Path).Uint64("size", x.meta.Size).Msg("received")
-	}
-	ss.mu.Lock()
-	ss.endLocked(hdr.ID, x, stateFor(rerr), rerr)
-	ss.mu.Unlock()
-	ss.cmd.send(done)
-}
-
-// claim waits until the Put for id has been handled and returns its
-// transfer. Ids increase strictly and requests are handled in order, so
-// once a request id at least as high is settled, a missing transfer is
-// never coming.
-func (ss *serverSession) claim(ctx context.Context, id uint64, striped bool) (*serverXfer, ErrorCode) {
-	timer := time.NewTimer(ss.srv.cfg.StreamWait)
-	defer timer.Stop()
-	for {
-		ss.mu.Lock()
-		x, ok := ss.active[id]
-		if ok && striped && x.stripe != nil {
-			ss.mu.Unlock()
-			return x, CodeOK
-		}
-		if ok && !striped && x.t.Dir == Push && !x.taken && x.stripe == nil {
-			x.taken = true
-			ss.mu.Unlock()
-			return x, CodeOK
-		}
-		if ok || id <= ss.settled {
-			ss.mu.Unlock()
-			return nil, CodeUnknownTransfer
-		}
-		ch := ss.changed
-		ss.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, CodeShutdown
-		case <-timer.C:
-			return nil, CodeUnknownTransfer
-		}
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -235,7 +236,7 @@ func (tb *Table) add(t *Transfer, keyPath string) error {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	if _, ok := tb.live[k]; ok {
-		return errorf(CodeBusy, t.Path, "a %s of this file is already running", t.Dir)
+		return xfer.Errorf(CodeBusy, t.Path, "a %s of this file is already running", t.Dir)
 	}
 	tb.live[k] = t
 	return nil

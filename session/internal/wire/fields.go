@@ -141,6 +141,19 @@ func (p *parser) bytes(field string, limit int) []byte {
 }
 
 // hash returns a copy of a hash field, which must be HashSize bytes long.
+// optionalHash parses a hash field that may also be empty (nil).
+func (p *parser) optionalHash(field string) []byte {
+	n := p.varint(field)
+	if p.err == nil && n != 0 && n != HashSize {
+		p.fail(field, fmt.Errorf("%w (%d bytes)", ErrBadHash, n))
+	}
+	v := p.take(field, n)
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
 func (p *parser) hash(field string) []byte {
 	n := p.varint(field)
 	if p.err == nil && n != HashSize {

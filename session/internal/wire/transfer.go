@@ -104,6 +104,10 @@ type Accept struct {
 	// the file (from an interrupted transfer of the same size and mtime);
 	// nil if none. At most MaxRanges.
 	Have []Range
+	// PrefixHash is the SHA-256 of the receiver's bytes of the first Have
+	// range when it starts at offset 0, for the sender to check against
+	// its file before resuming; nil otherwise. Nil or HashSize bytes.
+	PrefixHash []byte
 }
 
 // Type returns FrameTypeAccept.
@@ -113,19 +117,21 @@ func (*Accept) Type() FrameType { return FrameTypeAccept }
 func (m *Accept) Append(b []byte) []byte {
 	b = quicvarint.Append(b, m.ID)
 	b = quicvarint.Append(b, uint64(m.Flags))
-	return appendRanges(b, m.Have)
+	b = appendRanges(b, m.Have)
+	return appendString(b, m.PrefixHash)
 }
 
 // Len returns the payload length of m.
 func (m *Accept) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have)
+	return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have) + stringLen(m.PrefixHash)
 }
 
 func parseAccept(p *parser) Message {
 	return &Accept{
-		ID:    p.varint("id"),
-		Flags: AcceptFlags(p.varint("flags")),
-		Have:  p.ranges("have"),
+		ID:         p.varint("id"),
+		Flags:      AcceptFlags(p.varint("flags")),
+		Have:       p.ranges("have"),
+		PrefixHash: p.optionalHash("prefix hash"),
 	}
 }
 
@@ -151,6 +157,10 @@ type Get struct {
 	// Have lists the ranges the client already holds of the version of
 	// the file with Size and MTime; nil if none. At most MaxRanges.
 	Have []Range
+	// PrefixHash is the SHA-256 of the client's bytes of the first Have
+	// range when it starts at offset 0, for the server to check against
+	// its file; nil otherwise. Nil or HashSize bytes.
+	PrefixHash []byte
 }
 
 // Type returns FrameTypeGet.
@@ -163,23 +173,25 @@ func (m *Get) Append(b []byte) []byte {
 	b = quicvarint.Append(b, m.Size)
 	b = appendMTime(b, m.MTime)
 	b = quicvarint.Append(b, uint64(m.Flags))
-	return appendRanges(b, m.Have)
+	b = appendRanges(b, m.Have)
+	return appendString(b, m.PrefixHash)
 }
 
 // Len returns the payload length of m.
 func (m *Get) Len() int {
 	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Size) + mtimeLen +
-		quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have)
+		quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have) + stringLen(m.PrefixHash)
 }
 
 func parseGet(p *parser) Message {
 	return &Get{
-		ID:    p.varint("id"),
-		Path:  p.string("path", MaxPathLen),
-		Size:  p.varint("size"),
-		MTime: p.mtime("mtime"),
-		Flags: TransferFlags(p.varint("flags")),
-		Have:  p.ranges("have"),
+		ID:         p.varint("id"),
+		Path:       p.string("path", MaxPathLen),
+		Size:       p.varint("size"),
+		MTime:      p.mtime("mtime"),
+		Flags:      TransferFlags(p.varint("flags")),
+		Have:       p.ranges("have"),
+		PrefixHash: p.optionalHash("prefix hash"),
 	}
 }
 

@@ -1,4 +1,4 @@
-package session
+package xfer
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ func preallocate(f *os.File, size int64) error {
 	}
 	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
 	if err == nil {
-		return nil
+		return f.Truncate(size) // fallocate never shrinks a longer file
 	}
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
 		return f.Truncate(size)

@@ -1,4 +1,4 @@
-package session
+package xfer
 
 import (
 	"context"
@@ -180,7 +180,7 @@ func (l *RateLimiter) write(ctx context.Context, w io.Writer, p []byte) (int, er
 func pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		if ctx.Err() != nil {
-			return ctxError(ctx)
+			return CtxError(ctx)
 		}
 		return nil
 	}
@@ -190,6 +190,6 @@ func pause(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return ctxError(ctx)
+		return CtxError(ctx)
 	}
 }

@@ -1,0 +1,112 @@
+package xfer
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"time"
+)
+
+// ChunkSize is the read/write unit of the data path, in bytes: big enough
+// that syscalls and stream writes are amortised, small enough that a
+// cancelled transfer stops promptly.
+const ChunkSize = 256 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// FileMeta describes the source file of a transfer.
+type FileMeta struct {
+	Size  uint64      // bytes
+	Mode  fs.FileMode // permission bits
+	MTime time.Time
+}
+
+// MetaOf describes fi.
+func MetaOf(fi fs.FileInfo) FileMeta {
+	return FileMeta{Size: uint64(fi.Size()), Mode: fi.Mode().Perm(), MTime: fi.ModTime()}
+}
+
+// OpenSource opens a local or root-relative file for sending and stats it.
+// open is os.Open or (*os.Root).Open; display names the file in errors.
+// A source that is not a regular file fails with CodeNotRegular.
+func OpenSource(open func(string) (*os.File, error), name, display string) (*os.File, FileMeta, error) {
+	f, err := open(name)
+	if err != nil {
+		return nil, FileMeta{}, AsError(err, display)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, FileMeta{}, AsError(err, display)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, FileMeta{}, Errorf(CodeNotRegular, display, "not a regular file")
+	}
+	return f, MetaOf(fi), nil
+}
+
+// DestDecision is the outcome of checking a destination before receiving.
+type DestDecision int
+
+// The DestDecision values.
+const (
+	DestWrite    DestDecision = iota // receive the file
+	DestUpToDate                     // identical file already there: send nothing
+)
+
+// CheckDest decides what to do with destination p under root for a file
+// described by m. A destination counts as up to date when it is a regular
+// file of the same size and modification time (rsync's quick check; qxfer
+// sets the mtime of every file it receives). Any other existing file is
+// refused with CodeExists unless force is set; directories and other
+// non-regular files are always refused with CodeNotRegular. The parent
+// directory is created, unless dirs (optional) says this caller has
+// already made sure of it.
+func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs map[string]bool) (DestDecision, error) {
+	if p == "." {
+		return 0, Errorf(CodeNotRegular, p, "the root is a directory")
+	}
+	if dir := path.Dir(p); dir != "." && !dirs[dir] {
+		if err := MkdirAll(root, dir, 0o755); err != nil {
+			return 0, err
+		}
+		if dirs != nil && len(dirs) < maxKnownDirs {
+			dirs[dir] = true
+		}
+	}
+	fi, err := root.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return DestWrite, nil
+	case err != nil:
+		return 0, AsError(err, p)
+	case !fi.Mode().IsRegular():
+		return 0, Errorf(CodeNotRegular, p, "destination exists and is not a regular file")
+	case uint64(fi.Size()) == m.Size && fi.ModTime().Equal(m.MTime):
+		return DestUpToDate, nil
+	case !force:
+		return 0, Errorf(CodeExists, p, "destination exists and differs (use --force to overwrite)")
+	}
+	return DestWrite, nil
+}
+
+// maxKnownDirs bounds the directories a caller of CheckDest remembers as
+// created.
+const maxKnownDirs = 4096
+
+// MkdirAll creates dir and its parents under root. A path element that
+// exists but is not a directory is reported as CodeNotDirectory (os.Root
+// reports it as "file exists", which would suggest --force could help).
+func MkdirAll(root *os.Root, dir string, perm fs.FileMode) error {
+	err := root.MkdirAll(dir, perm)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return Errorf(CodeNotDirectory, dir, "a path element is not a directory")
+	}
+	return AsError(err, dir)
+}

@@ -1,0 +1,22 @@
+// Package xfer is qxfer's transfer engine: it moves one file's bytes and
+// knows nothing of requests, sessions or certificates. A file is a set of
+// ranges moved over the lanes of a pool of QUIC connections; a session on
+// one connection is a pool of one, so every transfer, push or pull, runs
+// the same Sender and Receiver.
+//
+//   - Sender reads the ranges the receiver lacks, writes each on its own
+//     range stream (wire.RangeHeader) on the least busy connection, resends
+//     ranges whose connection dies before their Ack, and seals the file
+//     with its whole-file SHA-256 once read through unchanged.
+//   - Receiver writes ranges at their offsets into a preallocated
+//     ".NAME.qxfer.part", hashes the contiguous prefix as it grows,
+//     checkpoints the durable ranges in a Record, and renames the .part
+//     over its destination only when the hash matches the seal.
+//   - Lanes schedules range streams over the connections; RangeSet,
+//     RateLimiter, CheckDest and the Error type with its codes are the
+//     pieces both sides share.
+//
+// StreamError is the one place a QUIC stream or connection failure
+// becomes an *Error. The package imports neither session, quicx nor certs
+// (internal/archtest enforces it).
+package xfer

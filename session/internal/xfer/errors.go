@@ -1,0 +1,282 @@
+package xfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// ErrorCode is a qxfer wire error code: it travels in Reject and Done
+// messages, as the QUIC stream error code when one file is aborted, and as
+// the application error code when a whole connection is closed.
+type ErrorCode = wire.ErrorCode
+
+// Error codes callers need to tell apart. PROTOCOL.md lists them all.
+const (
+	CodeOK                = wire.NoError
+	CodeProtocolViolation = wire.ProtocolViolation
+	CodeVersionMismatch   = wire.VersionMismatch
+	CodeInternal          = wire.Internal
+	CodeNotFound          = wire.NotFound
+	CodeExists            = wire.Exists
+	CodePermissionDenied  = wire.PermissionDenied
+	CodeInvalidPath       = wire.InvalidPath
+	CodeReadOnly          = wire.ReadOnly
+	CodeNotRegular        = wire.NotRegular
+	CodeNoSpace           = wire.NoSpace
+	CodeIOError           = wire.IOError
+	CodeHashMismatch      = wire.HashMismatch
+	CodeCancelled         = wire.Cancelled
+	CodeBusy              = wire.Busy
+	CodeSourceChanged     = wire.SourceChanged
+	CodeTruncated         = wire.Truncated
+	CodeTooLong           = wire.TooLong
+	CodeUpToDate          = wire.UpToDate
+	CodeShutdown          = wire.Shutdown
+	CodeUnknownTransfer   = wire.UnknownTransfer
+	CodeLimitExceeded     = wire.LimitExceeded
+	CodeInterrupted       = wire.Interrupted
+	CodeNotDirectory      = wire.NotDirectory
+	CodeFrameTooLarge     = wire.FrameTooLarge
+)
+
+// Error is a failure with a wire error code, either detected here or
+// reported by the peer (Remote). errors.Is matches two *Error values with
+// the same Code, so errors.Is(err, session.ErrCancelled) works.
+type Error struct {
+	Code   ErrorCode
+	Remote bool   // the peer reported it
+	Path   string // the file it concerns, if any
+	Msg    string // detail, may be empty
+
+	verdict bool // the peer's final answer (Reject or Done), not a lost connection
+	lost    bool // caused by the connection going away: matches ErrSessionLost
+	conn    bool // a failure of the whole connection, not of one stream
+}
+
+// ErrSessionLost wraps every error caused by the connection going away
+// (idle timeout, network down, server shutdown): a Session reconnects and
+// retries them, unlike a verdict of the peer.
+var ErrSessionLost = errors.New("session lost")
+
+// Verdict is the peer's final answer on a transfer (a Reject, or a Done
+// with a failure code): Remote, and never retried by a reconnect.
+func Verdict(code ErrorCode, path, msg string) *Error {
+	return &Error{Code: code, Remote: true, Path: path, Msg: msg, verdict: true}
+}
+
+// UpToDate is the verdict that the destination already holds the file:
+// nothing is sent, and a reconnect does not retry it.
+func UpToDate(path string) *Error {
+	return &Error{Code: CodeUpToDate, Path: path, verdict: true}
+}
+
+// IsVerdict reports whether err is the peer's final answer on a transfer,
+// which a reconnect must not retry.
+func IsVerdict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.verdict
+}
+
+// Sentinel values for errors.Is.
+var (
+	ErrCancelled   = &Error{Code: CodeCancelled}
+	ErrInterrupted = &Error{Code: CodeInterrupted}
+	ErrNotFound    = &Error{Code: CodeNotFound}
+	ErrExists      = &Error{Code: CodeExists}
+	ErrBusy        = &Error{Code: CodeBusy}
+)
+
+func (e *Error) Error() string {
+	s := e.Code.Description()
+	if e.Path != "" {
+		s = e.Path + ": " + s
+	}
+	if e.Msg != "" && e.Msg != e.Code.Description() {
+		s += ": " + e.Msg
+	}
+	if e.Remote {
+		s += " (reported by peer)"
+	}
+	return s
+}
+
+// Is reports whether target is an *Error with the same code, or
+// ErrSessionLost for an error caused by the connection going away.
+func (e *Error) Is(target error) bool {
+	if target == ErrSessionLost {
+		return e.lost
+	}
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Errorf builds a local *Error for path.
+func Errorf(code ErrorCode, path, format string, args ...any) *Error {
+	return &Error{Code: code, Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// AsError converts any error into an *Error, mapping file-system errors to
+// their wire codes. Messages keep the underlying cause but never a
+// server-side absolute path (os.Root errors name only the relative path).
+// An error wrapping ErrSessionLost keeps matching it.
+func AsError(err error, path string) *Error {
+	lost := errors.Is(err, ErrSessionLost)
+	var e *Error
+	if errors.As(err, &e) {
+		if (e.Path == "" && path != "") || (lost && !e.lost) {
+			c := *e
+			if c.Path == "" {
+				c.Path = path
+			}
+			c.lost = c.lost || lost
+			return &c
+		}
+		return e
+	}
+	return &Error{Code: CodeOf(err), Path: path, Msg: causeText(err), lost: lost}
+}
+
+func causeText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// CodeOf maps an error from the file system to a wire code.
+func CodeOf(err error) ErrorCode {
+	switch {
+	case err == nil:
+		return CodeOK
+	case errors.Is(err, fs.ErrNotExist):
+		return CodeNotFound
+	case errors.Is(err, fs.ErrExist):
+		return CodeExists
+	case errors.Is(err, syscall.ENOSPC):
+		return CodeNoSpace
+	case errors.Is(err, syscall.EROFS):
+		return CodeReadOnly
+	case errors.Is(err, syscall.ENOTDIR):
+		return CodeNotDirectory
+	case errors.Is(err, syscall.EISDIR):
+		return CodeNotRegular
+	case errors.Is(err, fs.ErrPermission):
+		return CodePermissionDenied
+	case isEscape(err):
+		return CodeInvalidPath
+	}
+	return CodeIOError
+}
+
+// errEscape is the (unexported) error os.Root returns for a path that
+// leaves the root, captured once so it can be matched with errors.Is rather
+// than by its text.
+var errEscape = sync.OnceValue(func() error {
+	dir, err := os.MkdirTemp("", "qxfer-root-probe")
+	if err != nil {
+		return nil
+	}
+	defer os.RemoveAll(dir)
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	_, err = r.Open("../x")
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return nil
+})
+
+func isEscape(err error) bool {
+	e := errEscape()
+	return e != nil && errors.Is(err, e)
+}
+
+// WithPath returns e naming path p (a copy when e names another).
+func WithPath(e *Error, p string) *Error {
+	if e.Path == p {
+		return e
+	}
+	c := *e
+	c.Path = p
+	return &c
+}
+
+// CauseError returns the *Error a context was cancelled with: its cause
+// when that is an *Error, else CodeCancelled; nil while ctx is live.
+func CauseError(ctx context.Context) *Error {
+	var e *Error
+	if errors.As(context.Cause(ctx), &e) {
+		return e
+	}
+	if ctx.Err() != nil {
+		return &Error{Code: CodeCancelled, Msg: fmt.Sprint(context.Cause(ctx))}
+	}
+	return nil
+}
+
+// CtxError is the error a blocking call returns when ctx ends: the
+// *Error of its cause, or ctx.Err().
+func CtxError(ctx context.Context) error {
+	if e := CauseError(ctx); e != nil {
+		return e
+	}
+	return ctx.Err()
+}
+
+// StreamError is the one place that turns a failed QUIC stream or
+// connection operation into an *Error naming path p:
+//   - ctx (may be nil) has ended: the cause the transfer was cancelled
+//     with, so a cancel reads as the cancel and not as the reset it caused;
+//   - io.EOF or io.ErrUnexpectedEOF: CodeTruncated (the stream ended
+//     before the bytes it promised);
+//   - a stream reset or stop (RFC 9000 RESET_STREAM / STOP_SENDING): the
+//     peer's code, Remote when the peer sent it;
+//   - an application close of the connection: its code, Remote;
+//   - an idle timeout or any other failure: CodeIOError.
+func StreamError(ctx context.Context, err error, p string) *Error {
+	if ctx != nil && ctx.Err() != nil {
+		if e := CauseError(ctx); e != nil {
+			return WithPath(e, p)
+		}
+	}
+	var (
+		se *quic.StreamError
+		ae *quic.ApplicationError
+		it *quic.IdleTimeoutError
+		e  *Error
+	)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(CodeTruncated, p, "stream ended early")
+	case errors.As(err, &se):
+		return &Error{Code: ErrorCode(se.ErrorCode), Remote: se.Remote, Path: p}
+	case errors.As(err, &ae):
+		msg := "connection closed"
+		if ae.ErrorMessage != "" {
+			msg += ": " + ae.ErrorMessage
+		}
+		return &Error{Code: ErrorCode(ae.ErrorCode), Remote: ae.Remote, Path: p, Msg: msg, conn: true}
+	case errors.As(err, &it):
+		return &Error{Code: CodeIOError, Path: p, Msg: "connection timed out", conn: true}
+	case errors.As(err, &e):
+		return WithPath(e, p)
+	case err == nil:
+		return &Error{Code: CodeInternal, Path: p, Msg: "no error to classify"}
+	}
+	return &Error{Code: CodeIOError, Path: p, Msg: err.Error(), conn: true}
+}

@@ -1,0 +1,446 @@
+package xfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// ReceiverConfig describes one incoming file. Every field but Root, Path
+// and Meta is optional.
+type ReceiverConfig struct {
+	Root *os.Root // the destination tree
+	Path string   // clean destination path under Root
+	Meta FileMeta // the source's size, mode and mtime, as offered
+	// NoResume ignores a partial file and starts over.
+	NoResume bool
+	// Ack tells the sender a range has been written.
+	Ack func(r wire.Range)
+	// Progress is called with the byte count of every chunk written.
+	Progress func(n int)
+	// Limit paces the reads.
+	Limit *RateLimiter
+}
+
+// Receiver assembles one file: range streams, on any connection of the
+// pool and in any order, write their bytes at their offsets into one
+// preallocated .part; a Seal brings the whole-file hash. The hash follows
+// the contiguous prefix as it grows: bytes written in order are hashed as
+// they are written, the others are read back. When every byte is there
+// and the Seal has come, the hash is checked and the .part renamed. Which
+// ranges are durable is recorded beside the .part (Record), so an
+// interrupted file resumes with exactly the ranges it lacks, whatever the
+// pool size of either transfer.
+type Receiver struct {
+	cfg ReceiverConfig
+	f   *os.File
+	wg  sync.WaitGroup // range stream goroutines, the hasher, checkpoints
+
+	ckpt sync.Mutex // one checkpoint at a time
+	// recorded says a record file may exist (one was there, or a
+	// checkpoint wrote one): only then is there one to remove.
+	recorded bool
+
+	// ph.mu guards the following fields; ph.changed signals their moves.
+	ph       prefixHash
+	have     RangeSet // written (not necessarily durable)
+	durable  RangeSet // covered by the last checkpoint
+	unsynced uint64   // bytes written since the last checkpoint
+	seal     []byte
+	err      *Error // a fatal error: the transfer fails
+	ended    bool   // no new streams; the hasher stops
+	streams  map[*quic.ReceiveStream]struct{}
+	// claim is how far the catch-up hasher may have read: a write below
+	// it, or below ph.n, rewrites bytes already hashed (a range sent
+	// twice), so rehash makes the end hash the whole file again.
+	claim  uint64
+	rehash bool
+}
+
+// Offer is what a receiver offers the sender: the ranges it holds, and
+// the SHA-256 of the first of them when it starts at offset 0 (nil
+// otherwise), for the sender to check against its file.
+type Offer struct {
+	Have       []wire.Range
+	PrefixHash []byte
+}
+
+// OpenReceiver prepares the .part of cfg.Path and returns what it already
+// holds: the ranges of a matching resume record (Record.Offer), or none
+// when starting over, in which case the .part is recreated at full size
+// (preallocated, so a full disk fails now rather than mid-file). The
+// error is an *Error.
+func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
+	rc := &Receiver{cfg: cfg, streams: map[*quic.ReceiveStream]struct{}{}}
+	rc.ph.init(0)
+	root, p, meta := cfg.Root, cfg.Path, cfg.Meta
+	part := PartName(p)
+	absent := false
+	if !cfg.NoResume {
+		var rec *Record
+		rec, absent = LoadRecord(root, p)
+		if rec.Matches(meta) {
+			f, err := root.OpenFile(part, os.O_RDWR, 0o600)
+			if err == nil {
+				rc.f, rc.recorded = f, true
+				have, prefix := rec.Offer()
+				rc.have, _ = RangeSetOf(have, meta.Size)
+				rc.durable = rc.have
+				if fi, err := f.Stat(); err == nil && uint64(fi.Size()) != meta.Size {
+					// A version 1 .part is as long as its prefix.
+					if err := preallocate(f, int64(meta.Size)); err != nil {
+						f.Close()
+						return nil, Offer{}, AsError(err, p)
+					}
+				}
+				return rc, Offer{Have: have, PrefixHash: prefix}, nil
+			}
+		}
+	}
+	// Starting over: the record goes first, so it never describes bytes
+	// that were replaced.
+	if !absent {
+		if err := root.Remove(RecordName(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, Offer{}, AsError(err, p)
+		}
+	}
+	f, err := root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, Offer{}, AsError(err, p)
+	}
+	if err := preallocate(f, int64(meta.Size)); err != nil {
+		f.Close()
+		root.Remove(part)
+		return nil, Offer{}, AsError(err, p)
+	}
+	rc.f = f
+	return rc, Offer{}, nil
+}
+
+// Fail records a fatal error; Wait returns it.
+func (rc *Receiver) Fail(e *Error) {
+	rc.ph.mu.Lock()
+	defer rc.ph.mu.Unlock()
+	if rc.err == nil {
+		rc.err = WithPath(e, rc.cfg.Path)
+		rc.ph.signalLocked()
+	}
+}
+
+// SetSeal records the sender's whole-file hash (HashSize bytes).
+func (rc *Receiver) SetSeal(h []byte) {
+	rc.ph.mu.Lock()
+	defer rc.ph.mu.Unlock()
+	if rc.seal == nil {
+		rc.seal = h
+		rc.ph.signalLocked()
+	}
+}
+
+// Receive takes one range stream, whose header h has been read, and
+// writes it in a goroutine owned by rc until ctx ends. It returns false,
+// and stops the stream, if the transfer has already ended.
+func (rc *Receiver) Receive(ctx context.Context, rs *quic.ReceiveStream, h wire.RangeHeader) bool {
+	rc.ph.mu.Lock()
+	if rc.ended {
+		rc.ph.mu.Unlock()
+		rs.CancelRead(quic.StreamErrorCode(CodeUpToDate))
+		return false
+	}
+	rc.streams[rs] = struct{}{}
+	rc.wg.Add(1)
+	rc.ph.mu.Unlock()
+	go func() {
+		defer rc.wg.Done()
+		err := rc.receiveRange(ctx, rs, h)
+		rc.ph.mu.Lock()
+		delete(rc.streams, rs)
+		rc.ph.mu.Unlock()
+		if err != nil {
+			rs.CancelRead(quic.StreamErrorCode(err.Code))
+		}
+	}()
+	return true
+}
+
+// receiveRange writes one range stream's bytes at their offset. A stream
+// the sender (or its connection) abandons is not an error: the sender
+// sends the range again, elsewhere. A stream that ends early or runs long,
+// or bytes that cannot be written, fail the transfer.
+func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeHeader) *Error {
+	size, p := rc.cfg.Meta.Size, rc.cfg.Path
+	if h.Offset > size || h.Length > size-h.Offset {
+		e := Errorf(CodeProtocolViolation, p, "range %d+%d is outside the %d-byte file", h.Offset, h.Length, size)
+		rc.Fail(e)
+		return e
+	}
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	limit := rc.cfg.Limit
+	off, remaining := h.Offset, h.Length
+	for remaining > 0 {
+		n := min(uint64(len(buf)), remaining)
+		if limit != nil {
+			n = min(n, uint64(limit.chunk()))
+		}
+		m, err := io.ReadAtLeast(r, buf[:n], 1)
+		if m > 0 {
+			if _, werr := rc.f.WriteAt(buf[:m], int64(off)); werr != nil {
+				e := AsError(werr, p)
+				rc.Fail(e)
+				return e
+			}
+			rc.written(off, buf[:m])
+			off += uint64(m)
+			remaining -= uint64(m)
+			if rc.cfg.Progress != nil {
+				rc.cfg.Progress(m)
+			}
+			if perr := limit.pace(ctx, m); perr != nil {
+				return StreamError(ctx, perr, p)
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				e := Errorf(CodeTruncated, p, "range stream at %d ended %d bytes short", h.Offset, remaining)
+				rc.Fail(e)
+				return e
+			}
+			return StreamError(ctx, err, p) // abandoned: not fatal
+		}
+	}
+	if n, err := r.Read(make([]byte, 1)); n > 0 {
+		e := Errorf(CodeTooLong, p, "range stream at %d carried more than %d bytes", h.Offset, h.Length)
+		rc.Fail(e)
+		return e
+	} else if err != nil && err != io.EOF {
+		return StreamError(ctx, err, p)
+	}
+	if rc.cfg.Ack != nil && h.Length > 0 {
+		rc.cfg.Ack(wire.Range{Offset: h.Offset, Length: h.Length})
+	}
+	return nil
+}
+
+// written records the bytes b just written at off, hashes them if they
+// are next in line, and starts a checkpoint every CheckpointEvery bytes.
+func (rc *Receiver) written(off uint64, b []byte) {
+	n := uint64(len(b))
+	rc.ph.mu.Lock()
+	if off < max(rc.claim, rc.ph.n) {
+		rc.rehash = true // the hash may hold the old bytes
+	}
+	before := rc.have.Prefix()
+	rc.have.Add(off, n)
+	rc.ph.offerLocked(off, b)
+	rc.unsynced += n
+	due := rc.unsynced >= CheckpointEvery
+	if due {
+		rc.unsynced = 0
+	}
+	if rc.have.Prefix() > before {
+		rc.ph.signalLocked() // the hasher can go on; maybe the file is complete
+	}
+	rc.ph.mu.Unlock()
+	if due {
+		// In the background, so the fsync does not stall this stream;
+		// the ranges go to the record only after it.
+		rc.wg.Go(rc.checkpoint)
+	}
+}
+
+// checkpoint makes the bytes written so far durable and records their
+// ranges: the ranges are taken before the fsync, so the record never
+// claims a byte the disk may not hold. It is best effort: a failed
+// checkpoint only means a later resume starts with less.
+func (rc *Receiver) checkpoint() {
+	rc.ckpt.Lock()
+	defer rc.ckpt.Unlock()
+	rc.ph.mu.Lock()
+	have := rc.have.Ranges()
+	same := slices.Equal(have, rc.durable.r)
+	hashed, sum := rc.ph.n, rc.ph.h.Sum(nil)
+	if rc.rehash {
+		hashed, sum = 0, nil // the hash may hold bytes since rewritten
+	}
+	rc.ph.mu.Unlock()
+	if same || len(have) > wire.MaxRanges {
+		return
+	}
+	if rc.f.Sync() != nil {
+		return
+	}
+	meta := rc.cfg.Meta
+	rc.recorded = true
+	if SaveRecord(rc.cfg.Root, rc.cfg.Path, &Record{Size: meta.Size, MTime: meta.MTime.UnixNano(), Ranges: have, Hashed: hashed, SHA256: sum}) == nil {
+		rc.ph.mu.Lock()
+		rc.durable, _ = RangeSetOf(have, meta.Size)
+		rc.ph.mu.Unlock()
+	}
+}
+
+// stopStreams stops every range stream still running and waits for the
+// goroutines of rc; no stream starts afterwards.
+func (rc *Receiver) stopStreams(code ErrorCode) {
+	rc.ph.mu.Lock()
+	rc.ended = true
+	for rs := range rc.streams {
+		rs.CancelRead(quic.StreamErrorCode(code))
+	}
+	rc.ph.signalLocked() // wakes the hasher
+	rc.ph.mu.Unlock()
+	rc.wg.Wait()
+}
+
+// Abandon stops the transfer without finishing it: the range streams are
+// stopped with code, the .part and its record stay for a later resume.
+func (rc *Receiver) Abandon(code ErrorCode) {
+	rc.stopStreams(code)
+	rc.f.Close()
+}
+
+// hashAlong reads back and hashes the bytes of the contiguous prefix that
+// were not hashed as they were written (they came out of order), until
+// the receiver ends. It runs in rc.wg.
+func (rc *Receiver) hashAlong() {
+	var buf []byte // a pooled chunk, taken on the first read-back
+	defer func() {
+		if buf != nil {
+			chunkPool.Put(&buf)
+		}
+	}()
+	for {
+		rc.ph.mu.Lock()
+		if rc.ended {
+			rc.ph.mu.Unlock()
+			return
+		}
+		target, from, ch := rc.have.Prefix(), rc.ph.n, rc.ph.changed
+		if target <= from {
+			rc.ph.mu.Unlock()
+			<-ch
+			continue
+		}
+		rc.claim = max(rc.claim, target)
+		rc.ph.mu.Unlock()
+		if buf == nil {
+			buf = *chunkPool.Get().(*[]byte)
+		}
+		k := min(uint64(len(buf)), target-from)
+		got, err := rc.f.ReadAt(buf[:k], int64(from))
+		rc.ph.mu.Lock()
+		if uint64(got) < k && err != nil {
+			rc.rehash = true // the end hashes it all again
+			rc.ph.mu.Unlock()
+			return
+		}
+		rc.ph.offerLocked(from, buf[:k])
+		rc.ph.mu.Unlock()
+	}
+}
+
+// Wait blocks until the file is complete and sealed, a fatal error, or ctx
+// ends; then it finishes: verify and rename, or checkpoint and keep the
+// .part for a resume (removing it when its content is known bad). The
+// error is an *Error.
+func (rc *Receiver) Wait(ctx context.Context) error {
+	rc.wg.Go(rc.hashAlong)
+	size := rc.cfg.Meta.Size
+	for {
+		rc.ph.mu.Lock()
+		done := rc.have.Covers(size) && rc.seal != nil
+		ferr := rc.err
+		ch := rc.ph.changed
+		rc.ph.mu.Unlock()
+		if ferr != nil {
+			rc.stopStreams(ferr.Code)
+			rc.checkpoint()
+			rc.f.Close()
+			if ferr.Code == CodeTooLong {
+				rc.removePartial()
+			}
+			return ferr
+		}
+		if done {
+			// Ranges still arriving are duplicates of bytes already
+			// written (sent again after a connection looked dead).
+			rc.stopStreams(CodeUpToDate)
+			return rc.finish()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			e := CauseError(ctx)
+			rc.stopStreams(e.Code)
+			rc.checkpoint()
+			rc.f.Close()
+			return WithPath(e, rc.cfg.Path)
+		}
+	}
+}
+
+func (rc *Receiver) removePartial() {
+	rc.cfg.Root.Remove(PartName(rc.cfg.Path))
+	if rc.recorded {
+		rc.cfg.Root.Remove(RecordName(rc.cfg.Path))
+	}
+}
+
+// finish completes the hash of the assembled .part, compares it with the
+// seal, and renames the .part over the destination.
+func (rc *Receiver) finish() error {
+	p, meta := rc.cfg.Path, rc.cfg.Meta
+	closed := false
+	defer func() {
+		if !closed {
+			rc.f.Close()
+		}
+	}()
+	// The stream goroutines and the hasher have ended: no lock needed.
+	h, from := rc.ph.h, rc.ph.n
+	if rc.rehash {
+		rc.ph.init(0)
+		h, from = rc.ph.h, 0
+	}
+	if from < meta.Size {
+		if _, err := io.Copy(h, io.NewSectionReader(rc.f, int64(from), int64(meta.Size-from))); err != nil {
+			return AsError(err, p)
+		}
+	}
+	if sum := h.Sum(nil); !bytes.Equal(sum, rc.seal) {
+		rc.f.Close()
+		closed = true
+		rc.removePartial()
+		return Errorf(CodeHashMismatch, p, "sha-256 of the received file %x does not match the sender's %x", sum[:8], rc.seal[:min(8, len(rc.seal))])
+	}
+	// Mode and times are best effort: some file systems (and Windows)
+	// refuse parts of them, which must not fail a verified file.
+	_ = rc.f.Chmod(meta.Mode.Perm())
+	if err := rc.f.Sync(); err != nil {
+		return AsError(err, p)
+	}
+	closed = true
+	if err := rc.f.Close(); err != nil {
+		return AsError(err, p)
+	}
+	part := PartName(p)
+	_ = rc.cfg.Root.Chtimes(part, time.Now(), meta.MTime)
+	if err := rc.cfg.Root.Rename(part, p); err != nil {
+		return AsError(err, p)
+	}
+	if rc.recorded {
+		rc.cfg.Root.Remove(RecordName(p))
+	}
+	return nil
+}

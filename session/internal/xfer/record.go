@@ -1,0 +1,187 @@
+package xfer
+
+import (
+	"crypto/sha256"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// CheckpointEvery is how many bytes a receiver writes between checkpoints:
+// fsync the .part, then record its durable ranges beside it. Only
+// checkpointed bytes are offered for a resume, so a crash never claims
+// bytes the disk may not hold.
+const CheckpointEvery = 32 << 20
+
+// Record describes a .part file: the source it belongs to and which of its
+// ranges are durable. It lives in ".NAME.qxfer.resume" beside the .part,
+// as JSON:
+//
+//	{"v":2,"size":N,"mtime":UNIX_NANOS,"ranges":[{"Offset":O,"Length":L},...],
+//	 "hashed":H,"sha256":BASE64}
+//
+// Every transfer, whatever its pool size, writes and resumes this one
+// format. A version 1 record (qxfer 1's sequential transfers:
+// {"v":1,"offset":N,"state":SHA256_STATE}) is read as the one range
+// [0, offset) with the hash of that prefix.
+type Record struct {
+	Version int          `json:"v"`
+	Size    uint64       `json:"size"`  // source size in bytes
+	MTime   int64        `json:"mtime"` // source modification time, Unix nanoseconds
+	Ranges  []wire.Range `json:"ranges,omitempty"`
+	// Hashed is the length of the prefix [0, Hashed) that SHA256 is the
+	// hash of: what the receiver had hashed when the record was written
+	// (at most the first range). The sender checks it against its own
+	// file before resuming, so a source changed under the same size and
+	// mtime starts over instead of wasting the rest of the file.
+	Hashed uint64 `json:"hashed,omitempty"`
+	SHA256 []byte `json:"sha256,omitempty"`
+	// Offset and State are a version 1 record's prefix and the marshalled
+	// SHA-256 state after it; unused since.
+	Offset uint64 `json:"offset,omitempty"`
+	State  []byte `json:"state,omitempty"`
+}
+
+// Record versions.
+const (
+	recordV1      = 1 // qxfer 1's sequential .part: Offset
+	RecordVersion = 2 // durable Ranges
+)
+
+// maxRecordSize bounds a resume record file (it lists up to
+// wire.MaxRanges ranges).
+const maxRecordSize = 64 << 10
+
+// RecordName is the resume record's name for destination p:
+// "dir/.NAME.qxfer.resume".
+func RecordName(p string) string {
+	dir, name := path.Split(p)
+	return dir + "." + name + ".qxfer.resume"
+}
+
+// PartName is the temporary name a file is received under, beside its
+// target: "dir/.NAME.qxfer.part".
+func PartName(p string) string {
+	dir, name := path.Split(p)
+	return dir + "." + name + ".qxfer.part"
+}
+
+// Matches reports whether r belongs to a source of this size and mtime.
+func (r *Record) Matches(m FileMeta) bool {
+	return r != nil && r.Size == m.Size && r.MTime == m.MTime.UnixNano()
+}
+
+// Held returns the durable ranges r lists.
+func (r *Record) Held() RangeSet {
+	s, _ := RangeSetOf(r.Ranges, r.Size)
+	return s
+}
+
+// Offer is what a receiver holding r offers the sender: the durable
+// ranges, and the SHA-256 of their prefix from offset 0. Held bytes of
+// that prefix beyond what the hash covers are left out (sent again): the
+// sender can only trust a prefix it can check.
+func (r *Record) Offer() (have []wire.Range, prefixHash []byte) {
+	s := r.Held()
+	if p := s.Prefix(); p > r.Hashed {
+		s.Remove(r.Hashed, p-r.Hashed)
+	}
+	if r.Hashed > 0 {
+		prefixHash = r.SHA256
+	}
+	return s.Ranges(), prefixHash
+}
+
+// LoadRecord reads the resume record of destination p and checks it
+// against its .part: a record that lists ranges outside the file, or a
+// .part shorter than the ranges it claims, is ignored. absent says no
+// record file exists at all (there is none to remove). A missing or
+// unusable record is nil: the transfer starts at 0.
+func LoadRecord(root *os.Root, p string) (rec *Record, absent bool) {
+	b, err := root.ReadFile(RecordName(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true
+	}
+	if err != nil || len(b) > maxRecordSize {
+		return nil, false
+	}
+	var r Record
+	if json.Unmarshal(b, &r) != nil {
+		return nil, false
+	}
+	switch r.Version {
+	case recordV1:
+		if r.Offset > r.Size {
+			return nil, false
+		}
+		h := sha256.New()
+		if h.(encoding.BinaryUnmarshaler).UnmarshalBinary(r.State) != nil {
+			return nil, false
+		}
+		r.Version, r.Ranges, r.Hashed, r.SHA256 = RecordVersion, nil, r.Offset, h.Sum(nil)
+		if r.Offset > 0 {
+			r.Ranges = []wire.Range{{Offset: 0, Length: r.Offset}}
+		}
+		r.Offset, r.State = 0, nil
+	case RecordVersion:
+	default:
+		return nil, false
+	}
+	set, ok := RangeSetOf(r.Ranges, r.Size)
+	if !ok || len(r.Ranges) > wire.MaxRanges || r.Hashed > set.Prefix() || (r.Hashed > 0 && len(r.SHA256) != wire.HashSize) {
+		return nil, false
+	}
+	fi, err := root.Stat(PartName(p))
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, false
+	}
+	if rs := set.Ranges(); len(rs) > 0 && uint64(fi.Size()) < rs[len(rs)-1].End() {
+		return nil, false
+	}
+	r.Ranges = set.Ranges()
+	return &r, false
+}
+
+// SaveRecord writes r atomically (temporary file, fsync, rename).
+func SaveRecord(root *os.Root, p string, r *Record) error {
+	r.Version = RecordVersion
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := RecordName(p) + ".tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	err = errors.Join(err, f.Sync(), f.Close())
+	if err != nil {
+		root.Remove(tmp)
+		return err
+	}
+	return root.Rename(tmp, RecordName(p))
+}
+
+// RemovePartial deletes the .part of destination p and its record.
+func RemovePartial(root *os.Root, p string) {
+	root.Remove(PartName(p))
+	root.Remove(RecordName(p))
+}
+
+// RetryFromZero runs a transfer and, if it ends in a hash mismatch, once
+// more without resuming: the receiver removes a .part it cannot trust (the
+// whole-file hash failed, or the source is no longer the version its
+// ranges came from), so a second attempt starts clean.
+func RetryFromZero(run func(noResume bool) error) error {
+	err := run(false)
+	if errors.Is(err, &Error{Code: CodeHashMismatch}) {
+		err = run(true)
+	}
+	return err
+}

@@ -1,0 +1,475 @@
+package xfer
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// Range sizes: about 1024 ranges per file, between 256 KiB and 16 MiB
+// each. Small ranges spread a file over many connections of a pool and
+// keep the wait for the last ones short (at 1% loss and 50 ms one
+// connection moves about 4 Mbit/s, so a 1 MiB range on a lane sharing it
+// takes seconds); big ones keep the number of streams and acks down.
+const (
+	minRange = 256 << 10
+	maxRange = 16 << 20
+)
+
+// rangeSize is the length of the ranges a size-byte file is cut into.
+func rangeSize(size uint64) uint64 {
+	return min(max(size/1024, minRange), maxRange)
+}
+
+// SenderConfig describes one outgoing file. Progress and Limit are
+// optional.
+type SenderConfig struct {
+	ID    uint64   // the request id, carried by every range stream
+	Path  string   // names the file in errors
+	File  *os.File // the source, open for reading
+	Meta  FileMeta // as stat'ed when the transfer was offered
+	Lanes *Lanes   // the connections of the session's pool
+	// Progress is called with the byte count of every chunk written to a
+	// range stream (a range sent twice counts twice).
+	Progress func(n int)
+	Limit    *RateLimiter
+	// Seal sends the whole-file SHA-256 (HashSize bytes) to the receiver.
+	Seal func(hash []byte) error
+	// Ended, when closed, says the command channel is gone; EndErr says
+	// why. Both nil on a side whose transfers end with the session's
+	// context instead.
+	Ended  <-chan struct{}
+	EndErr func() error
+}
+
+// Sender sends one file as ranges: the ranges the receiver lacks, each on
+// its own range stream on whichever connection of the pool has a free
+// lane, and the whole-file hash in a Seal once the file has been read
+// through and found unchanged. A range is done when the receiver acks it;
+// ranges whose connection dies before their ack are sent again on
+// another. A session on one connection is a pool of one: the same code
+// runs whatever the pool size.
+type Sender struct {
+	cfg SenderConfig
+	ph  prefixHash
+
+	// unsent are the bytes a range attempt will still read (and offer to
+	// ph); ph.mu guards it.
+	unsent RangeSet
+}
+
+// NewSender prepares the sending of cfg.File.
+func NewSender(cfg SenderConfig) *Sender {
+	return &Sender{cfg: cfg}
+}
+
+type rangeState struct {
+	r        wire.Range
+	m        *Member // connection it was last sent on; nil when pending
+	inFlight bool    // a goroutine is writing it
+	acked    bool
+	written  bool // written to a stream once (acked or not)
+	held     bool // counted in m's unacked ranges
+	tries    int  // attempts that failed on a live connection
+}
+
+// maxRangeTries bounds the attempts at a range that fail on a connection
+// that stays up.
+const maxRangeTries = 8
+
+type rangeResult struct {
+	i   int
+	m   *Member
+	err *Error
+	// stream says err came from the range stream or its connection
+	// rather than from reading our file.
+	stream bool
+}
+
+// Run sends the ranges missing from the receiver's offer and the seal,
+// and returns the receiver's verdict (a Done or Reject from msgs, the
+// Acks being consumed on the way). When the offer holds a prefix from
+// offset 0 with its hash, that prefix of our file is hashed first and
+// compared: a mismatch (the partial belongs to another version of the
+// source) fails with CodeHashMismatch before a byte is sent. written is called (once) when every range has been
+// written to its stream, acked or not: the caller's slot for moving bytes
+// can go to another file while this one waits for its acks and verdict.
+// A local failure (the source changed or cannot be read, the session
+// ended, ctx was cancelled) is returned as an *Error with a nil message.
+func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message, written func()) (wire.Message, error) {
+	cfg := &sd.cfg
+	size := cfg.Meta.Size
+	held, ok := RangeSetOf(offer.Have, size)
+	if !ok || len(offer.Have) > wire.MaxRanges {
+		return nil, Errorf(CodeProtocolViolation, cfg.Path, "receiver holds ranges outside the file")
+	}
+	sd.ph.init(0)
+	if p := held.Prefix(); p > 0 && offer.PrefixHash != nil {
+		if err := sd.checkPrefix(p, offer.PrefixHash); err != nil {
+			return nil, err
+		}
+	}
+	states := []*rangeState{}
+	byOffset := map[uint64]int{}
+	for i, r := range split(held.Missing(size), rangeSize(size)) {
+		states = append(states, &rangeState{r: r})
+		byOffset[r.Offset] = i
+		sd.unsent.Add(r.Offset, r.Length)
+	}
+	pending := make([]int, len(states))
+	for i := range pending {
+		pending[i] = i
+	}
+	unacked, unwritten := len(states), len(states)
+
+	wctx, wcancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	results := make(chan rangeResult, len(states))
+	grant := make(chan *Member, 1) // a lane from Lanes.Request
+	defer func() {
+		// Stop the ranges still being written and give their lanes
+		// back: the other transfers of the session need them.
+		wcancel(&Error{Code: CodeUpToDate})
+		cfg.Lanes.Leave(sd)
+		select {
+		case m := <-grant: // granted after the last look
+			cfg.Lanes.Release(m)
+		default:
+		}
+		wg.Wait()
+		for {
+			select {
+			case res := <-results:
+				cfg.Lanes.Release(res.m)
+			default:
+				for _, st := range states {
+					sd.unhold(st)
+				}
+				return
+			}
+		}
+	}()
+	hashed := make(chan hashResult, 1)
+	wg.Go(func() { hashed <- sd.hashFile(wctx) })
+
+	requested := false
+	inFlight := 0 // ranges being written
+	notified := false
+	notify := func() {
+		if unwritten == 0 && !notified {
+			notified = true
+			if written != nil {
+				written()
+			}
+		}
+	}
+	notify()
+	for {
+		if len(pending) > 0 && !requested && (inFlight == 0 || !cfg.Lanes.Solo()) {
+			requested = true
+			cfg.Lanes.Request(sd, grant)
+		}
+		changed := cfg.Lanes.Wait()
+		select {
+		case m := <-grant:
+			requested = false
+			if len(pending) == 0 {
+				cfg.Lanes.Release(m) // its range was acked meanwhile
+				continue
+			}
+			i := pending[0]
+			pending = pending[1:]
+			st := states[i]
+			st.m, st.inFlight = m, true
+			inFlight++
+			wg.Go(func() {
+				err, stream := sd.sendRange(wctx, m, st.r)
+				results <- rangeResult{i: i, m: m, err: err, stream: stream}
+			})
+		case msg := <-msgs:
+			switch m := msg.(type) {
+			case *wire.Ack:
+				i, ok := byOffset[m.Offset]
+				if ok && states[i].r.Length == m.Length && !states[i].acked {
+					states[i].acked = true
+					sd.unhold(states[i])
+					unacked--
+				}
+			case *wire.Done, *wire.Reject:
+				return msg, nil
+			default:
+				return nil, Errorf(CodeProtocolViolation, cfg.Path, "unexpected %s", msg.Type())
+			}
+		case res := <-results:
+			cfg.Lanes.Release(res.m)
+			st := states[res.i]
+			st.inFlight = false
+			inFlight--
+			switch {
+			case st.acked:
+			case res.err == nil:
+				cfg.Lanes.Hold(res.m)
+				st.held = true
+				if !st.written {
+					st.written = true
+					unwritten--
+				}
+			case ctx.Err() != nil:
+				return nil, WithPath(CauseError(ctx), cfg.Path)
+			case !res.stream:
+				return nil, res.err // our file: changed or unreadable
+			case res.m.Dead():
+				sd.requeue(st, &pending, res.i)
+			case res.err.Remote && !isConnClose(res.err):
+				// The receiver stopped the stream: a duplicate
+				// (up_to_date) or a failure it reports with its Done.
+			default:
+				// The stream failed on a connection still up.
+				st.tries++
+				if st.tries >= maxRangeTries {
+					return nil, res.err
+				}
+				sd.requeue(st, &pending, res.i)
+			}
+			notify()
+		case <-changed:
+			for i, st := range states {
+				if !st.acked && !st.inFlight && st.m != nil && st.m.Dead() {
+					sd.requeue(st, &pending, i)
+				}
+			}
+		case h := <-hashed:
+			if h.err != nil {
+				return nil, h.err
+			}
+			if err := cfg.Seal(h.sum); err != nil {
+				return nil, WithPath(StreamError(ctx, err, cfg.Path), cfg.Path)
+			}
+		case <-ctx.Done():
+			return nil, WithPath(CauseError(ctx), cfg.Path)
+		case <-cfg.Ended:
+			return nil, WithPath(AsError(cfg.EndErr(), cfg.Path), cfg.Path)
+		}
+	}
+}
+
+// requeue puts a range whose connection died back in the queue. Its
+// bytes stay counted: progress counts bytes sent, and a range sent twice
+// is sent twice.
+func (sd *Sender) requeue(st *rangeState, pending *[]int, i int) {
+	sd.unhold(st)
+	st.m = nil
+	*pending = append(*pending, i)
+}
+
+// unhold takes st out of its connection's unacked count.
+func (sd *Sender) unhold(st *rangeState) {
+	if st.held {
+		st.held = false
+		sd.cfg.Lanes.Unhold(st.m)
+	}
+}
+
+// checkPrefix hashes the first n bytes of the file into the prefix hash
+// and compares them with the receiver's hash of its partial file.
+func (sd *Sender) checkPrefix(n uint64, want []byte) *Error {
+	cfg := &sd.cfg
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	for off := uint64(0); off < n; {
+		k := min(uint64(len(buf)), n-off)
+		got, err := cfg.File.ReadAt(buf[:k], int64(off))
+		if uint64(got) < k {
+			if err == nil || err == io.EOF {
+				return Errorf(CodeSourceChanged, cfg.Path, "file shrank while being sent")
+			}
+			return AsError(err, cfg.Path)
+		}
+		sd.ph.offer(off, buf[:k])
+		off += k
+	}
+	if !bytes.Equal(sd.ph.sum(), want) {
+		return Errorf(CodeHashMismatch, cfg.Path, "the partial file belongs to another version of the source")
+	}
+	return nil
+}
+
+type hashResult struct {
+	sum []byte
+	err *Error
+}
+
+// hashFile completes the whole-file SHA-256: the range senders hash their
+// bytes as they read them, when those bytes are next in line; hashFile
+// reads back from the file only the bytes no range attempt will offer
+// (those the receiver already holds, and those sent out of order). Then
+// it checks that the file did not change meanwhile.
+func (sd *Sender) hashFile(ctx context.Context) hashResult {
+	cfg := &sd.cfg
+	size := cfg.Meta.Size
+	var buf []byte // a pooled chunk, taken on the first read-back
+	defer func() {
+		if buf != nil {
+			chunkPool.Put(&buf)
+		}
+	}()
+	for {
+		sd.ph.mu.Lock()
+		n, ch := sd.ph.n, sd.ph.changed
+		wait := n < size && sd.unsent.Contains(n)
+		limit := sd.unsent.NextFrom(n, size)
+		sd.ph.mu.Unlock()
+		if n == size {
+			break
+		}
+		if wait {
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return hashResult{err: WithPath(CauseError(ctx), cfg.Path)}
+			}
+		}
+		if buf == nil {
+			buf = *chunkPool.Get().(*[]byte)
+		}
+		k := min(uint64(len(buf)), limit-n)
+		got, err := cfg.File.ReadAt(buf[:k], int64(n))
+		if uint64(got) < k {
+			if err == nil || err == io.EOF {
+				return hashResult{err: Errorf(CodeSourceChanged, cfg.Path, "file shrank while being sent")}
+			}
+			return hashResult{err: AsError(err, cfg.Path)}
+		}
+		sd.ph.offer(n, buf[:k])
+		if ctx.Err() != nil {
+			return hashResult{err: WithPath(CauseError(ctx), cfg.Path)}
+		}
+	}
+	fi, err := cfg.File.Stat()
+	if err != nil {
+		return hashResult{err: AsError(err, cfg.Path)}
+	}
+	if now := MetaOf(fi); now.Size != size || !now.MTime.Equal(cfg.Meta.MTime) {
+		return hashResult{err: Errorf(CodeSourceChanged, cfg.Path, "file changed while being sent")}
+	}
+	return hashResult{sum: sd.ph.sum()}
+}
+
+// readAhead is how many chunks a range sender reads ahead of its stream,
+// so disk reads and SHA-256 overlap with QUIC packing.
+const readAhead = 4
+
+// readChunk is a chunk read (and hashed when next in line), or the error
+// that ended reading.
+type readChunk struct {
+	buf *[]byte
+	n   int
+	err *Error
+}
+
+// sendRange writes one range on a new stream of m. stream says a failure
+// came from the stream or its connection (the error's Remote flag then
+// says the receiver stopped the stream or closed the connection), not
+// from reading our file.
+func (sd *Sender) sendRange(ctx context.Context, m *Member, r wire.Range) (err *Error, stream bool) {
+	cfg := &sd.cfg
+	defer func() {
+		// This attempt offers no more bytes: hashFile reads what it
+		// missed.
+		sd.ph.mu.Lock()
+		sd.unsent.Remove(r.Offset, r.Length)
+		sd.ph.signalLocked()
+		sd.ph.mu.Unlock()
+	}()
+	ws, oerr := m.Conn.OpenUniStreamSync(ctx)
+	if oerr != nil {
+		return StreamError(ctx, oerr, cfg.Path), true
+	}
+	stop := context.AfterFunc(ctx, func() { ws.CancelWrite(quic.StreamErrorCode(CauseError(ctx).Code)) })
+	defer stop()
+	if _, err := ws.Write(wire.AppendRangeHeader(nil, wire.RangeHeader{ID: cfg.ID, Offset: r.Offset, Length: r.Length})); err != nil {
+		return StreamError(ctx, err, cfg.Path), true
+	}
+	chunks := make(chan readChunk, readAhead)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { sd.read(r, chunks, done) })
+	defer func() {
+		close(done)
+		for c := range chunks {
+			chunkPool.Put(c.buf)
+		}
+		wg.Wait()
+	}()
+	for c := range chunks {
+		if c.n > 0 {
+			wn, werr := cfg.Limit.write(ctx, ws, (*c.buf)[:c.n])
+			if wn > 0 && cfg.Progress != nil {
+				cfg.Progress(wn)
+			}
+			if werr != nil {
+				chunkPool.Put(c.buf)
+				return StreamError(ctx, werr, cfg.Path), true
+			}
+		}
+		chunkPool.Put(c.buf)
+		if c.err != nil {
+			ws.CancelWrite(quic.StreamErrorCode(c.err.Code))
+			return c.err, false
+		}
+	}
+	if err := ws.Close(); err != nil {
+		// Close fails, with a plain error, on a stream the receiver
+		// has already stopped; the stop carries the code.
+		if cause := context.Cause(ws.Context()); cause != nil {
+			err = cause
+		}
+		return StreamError(ctx, err, cfg.Path), true
+	}
+	return nil, false
+}
+
+// isConnClose reports whether e is the close of a whole connection (its
+// ranges go elsewhere) rather than the stop of one stream.
+func isConnClose(e *Error) bool { return e.conn }
+
+// read reads range r into pooled chunks, offering each to the prefix
+// hash, until the end of r, an error, or done.
+func (sd *Sender) read(r wire.Range, out chan<- readChunk, done <-chan struct{}) {
+	defer close(out)
+	cfg := &sd.cfg
+	off, remaining := r.Offset, r.Length
+	for remaining > 0 {
+		bp := chunkPool.Get().(*[]byte)
+		n := min(uint64(len(*bp)), remaining)
+		m, err := cfg.File.ReadAt((*bp)[:n], int64(off))
+		var rerr *Error
+		if uint64(m) < n {
+			rerr = AsError(err, cfg.Path)
+			if err == nil || err == io.EOF {
+				rerr = Errorf(CodeSourceChanged, cfg.Path, "file shrank while being sent")
+			}
+		} else {
+			sd.ph.offer(off, (*bp)[:m])
+		}
+		select {
+		case out <- readChunk{buf: bp, n: m, err: rerr}:
+		case <-done:
+			chunkPool.Put(bp)
+			return
+		}
+		if rerr != nil {
+			return
+		}
+		off += uint64(m)
+		remaining -= uint64(m)
+	}
+}

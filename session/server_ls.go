@@ -1,0 +1,124 @@
+package session
+
+import (
+	"io/fs"
+	"path"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
+)
+
+func (ss *serverSession) stat(m *wire.Stat) error {
+	p, err := cleanPath(m.Path)
+	if err != nil {
+		return err
+	}
+	fi, err := ss.srv.root.Stat(p)
+	if err != nil {
+		return xfer.AsError(err, p)
+	}
+	return ss.cmd.send(&wire.StatResult{ID: m.ID, Entry: entryOf(baseName(p), fi)})
+}
+
+func (ss *serverSession) mkdir(m *wire.Mkdir) error {
+	if ss.srv.cfg.ReadOnly {
+		return xfer.Errorf(CodeReadOnly, m.Path, "server is read-only")
+	}
+	p, err := cleanPath(m.Path)
+	if err != nil {
+		return err
+	}
+	if p != "." {
+		if err := xfer.MkdirAll(ss.srv.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
+			return err
+		}
+	}
+	return ss.cmd.send(&wire.OK{ID: m.ID})
+}
+
+// list sends a directory listing in frames of bounded size, or a single
+// entry when the path is not a directory.
+func (ss *serverSession) list(m *wire.List) error {
+	p, err := cleanPath(m.Path)
+	if err != nil {
+		return err
+	}
+	root := ss.srv.root
+	fi, err := root.Stat(p)
+	if err != nil {
+		return xfer.AsError(err, p)
+	}
+	if !fi.IsDir() {
+		return ss.cmd.send(&wire.ListResult{ID: m.ID, Last: true, Entries: []wire.Entry{entryOf(baseName(p), fi)}})
+	}
+	d, err := root.Open(p)
+	if err != nil {
+		return xfer.AsError(err, p)
+	}
+	defer d.Close()
+	const budget = wire.MaxFrameSize - 1024
+	res := &wire.ListResult{ID: m.ID}
+	size, total := 0, 0
+	for {
+		des, rerr := d.ReadDir(256)
+		for _, de := range des {
+			total++
+			if total > ss.srv.cfg.MaxListEntries {
+				return xfer.Errorf(CodeLimitExceeded, p, "directory has more than %d entries", ss.srv.cfg.MaxListEntries)
+			}
+			e, ok := ss.entryFor(p, de)
+			if !ok {
+				continue
+			}
+			if size+e.Len() > budget {
+				if err := ss.cmd.send(res); err != nil {
+					return err
+				}
+				res.Entries, size = res.Entries[:0], 0
+			}
+			res.Entries = append(res.Entries, e)
+			size += e.Len()
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	res.Last = true
+	return ss.cmd.send(res)
+}
+
+// entryFor describes a directory entry. Symlinks that resolve inside the
+// root are described by their target (as scp follows them); others are
+// listed as symlinks.
+func (ss *serverSession) entryFor(dir string, de fs.DirEntry) (wire.Entry, bool) {
+	fi, err := de.Info()
+	if err != nil {
+		return wire.Entry{}, false
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if t, err := ss.srv.root.Stat(joinPath(dir, de.Name())); err == nil {
+			fi = t
+		}
+	}
+	return entryOf(de.Name(), fi), true
+}
+
+func entryOf(name string, fi fs.FileInfo) wire.Entry {
+	k := wire.KindOther
+	switch {
+	case fi.Mode().IsRegular():
+		k = wire.KindFile
+	case fi.IsDir():
+		k = wire.KindDir
+	case fi.Mode()&fs.ModeSymlink != 0:
+		k = wire.KindSymlink
+	}
+	return wire.Entry{Name: name, Kind: k, Size: uint64(max(fi.Size(), 0)), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
+}
+
+func baseName(p string) string {
+	if p == "." {
+		return "."
+	}
+	return path.Base(p)
+}
