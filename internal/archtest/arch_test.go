@@ -37,8 +37,9 @@ type layer struct {
 	mayNot []string
 }
 
-// productMayNot is what no product package may depend on.
-var productMayNot = []string{"bench/...", "internal/udpproxy", "internal/archtest", kong}
+// productMayNot is what no product package may depend on: the benchmarks,
+// the test-only packages and the command-line parser.
+var productMayNot = []string{"bench/...", "internal/udpproxy", "internal/testutil", "internal/archtest", kong}
 
 // layers is the architecture. A package belongs to the first layer whose
 // pkgs matches it.
@@ -48,7 +49,7 @@ var layers = []layer{
 		pkgs: "cmd/...",
 		may:  []string{"session", "quicx", "certs"},
 		// kong is allowed here.
-		mayNot: []string{"bench/...", "internal/udpproxy", "internal/archtest"},
+		mayNot: []string{"bench/...", "internal/udpproxy", "internal/testutil", "internal/archtest"},
 	},
 	{
 		name:   "the engine behind a wall: no sessions, transport or trust",
@@ -86,6 +87,13 @@ var layers = []layer{
 	{
 		name:   "the test proxy imports nothing of the module",
 		pkgs:   "internal/udpproxy",
+		mayNot: []string{kong},
+	},
+	{
+		// Only _test.go files import it, which go list leaves out of
+		// the graph; the layers above keep it out of the product.
+		name:   "the shared test helpers import nothing of the module, so any package's tests can use them",
+		pkgs:   "internal/testutil",
 		mayNot: []string{kong},
 	},
 	{
@@ -342,6 +350,7 @@ func TestCheckCatches(t *testing.T) {
 		"certs:",
 		"bench/benchrun: session internal/udpproxy github.com/alecthomas/kong",
 		"internal/udpproxy:",
+		"internal/testutil:",
 		"internal/archtest:",
 	}
 	// with returns good with the lines for the packages in extra replaced
@@ -407,6 +416,15 @@ func TestCheckCatches(t *testing.T) {
 			{"session", "internal/udpproxy", "import"},
 			{"session", "internal/udpproxy", "dependency"},
 			{"cmd/qxfer", "internal/udpproxy", "dependency"},
+		}},
+		{name: "the engine imports the test helpers", graph: with("session/internal/xfer: session/internal/wire internal/testutil"), want: []want{
+			{"session/internal/xfer", "internal/testutil", "import"},
+			{"session/internal/xfer", "internal/testutil", "dependency"},
+			{"session", "internal/testutil", "dependency"},
+			{"cmd/qxfer", "internal/testutil", "dependency"},
+		}},
+		{name: "test helpers import session", graph: with("internal/testutil: session"), want: []want{
+			{"internal/testutil", "session", "import"},
 		}},
 		{name: "command imports a benchmark", graph: with("cmd/qxfer: session bench/internal/emu"), want: []want{
 			{"cmd/qxfer", "bench/internal/emu", "import"},

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
 
 func seqPacket(i, size int) []byte {
@@ -36,7 +38,7 @@ func pingRTTs(t *testing.T, c *net.UDPConn, n int) []time.Duration {
 }
 
 func TestDelay(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	const delay = 25 * time.Millisecond
 	p := newProxy(t, Config{Server: srv.addr(), Delay: delay})
@@ -78,7 +80,7 @@ func TestJitterOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			testutil.LeakCheck(t)
 			srv := newServer(t, false)
 			const delay, jitter = 2 * time.Millisecond, 20 * time.Millisecond
 			p := newProxy(t, Config{Server: srv.addr(), Delay: delay, Jitter: jitter, Reorder: tt.reorder, Seed: 1})
@@ -150,7 +152,7 @@ func TestLoss(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			testutil.LeakCheck(t)
 			const n = 2000
 			_, s := lossRun(t, tt.loss, 42, n)
 			frac := float64(s.ToServer.Dropped) / n
@@ -169,7 +171,7 @@ func TestLoss(t *testing.T) {
 }
 
 func TestLossSeedDeterministic(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	const n = 500
 	a, _ := lossRun(t, 0.3, 7, n)
 	b, _ := lossRun(t, 0.3, 7, n)
@@ -183,7 +185,7 @@ func TestLossSeedDeterministic(t *testing.T) {
 }
 
 func TestSetLoss(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	p := newProxy(t, Config{Server: srv.addr()})
 	c := dial(t, p)
@@ -210,7 +212,7 @@ func TestSetLoss(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	const (
 		rate   = 8_000_000 // bits per second: 1 MB/s
@@ -247,7 +249,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestQueueOverflow(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, false)
 	const (
 		rate = 8_000_000

@@ -3,84 +3,29 @@ package udpproxy
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
-
-// testTLS returns a server and a client TLS configuration around a fresh
-// self-signed ed25519 certificate for 127.0.0.1.
-func testTLS(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	server = &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: priv}},
-		NextProtos:   []string{"test"},
-	}
-	client = &tls.Config{RootCAs: roots, NextProtos: []string{"test"}}
-	return server, client
-}
-
-// newTransport returns a QUIC transport on a fresh loopback socket, closed
-// when the test ends.
-func newTransport(t *testing.T) *quic.Transport {
-	t.Helper()
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &quic.Transport{Conn: udp}
-	t.Cleanup(func() {
-		if err := tr.Close(); err != nil {
-			t.Errorf("transport close: %v", err)
-		}
-		udp.Close()
-	})
-	return tr
-}
 
 // TestQUICRebind echoes 1 MiB over a QUIC stream through a proxy with 10ms
 // delay and rebinds the NAT mapping mid-transfer. The transfer can only
 // finish if the server follows the client to its new address.
 func TestQUICRebind(t *testing.T) {
-	checkGoroutines(t)
-	serverTLS, clientTLS := testTLS(t)
+	testutil.LeakCheck(t)
+	serverTLS, clientTLS := testutil.SelfSignedTLS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	// Explicit transports: Close on them waits for quic-go's goroutines,
-	// where ListenAddr and DialAddr let closed connections linger.
-	serverTr := newTransport(t)
+	// Explicit transports, so the leak check is sound.
+	serverTr := testutil.Transport(t)
 	ln, err := serverTr.Listen(serverTLS, &quic.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +58,7 @@ func TestQUICRebind(t *testing.T) {
 		str.Close()
 	})
 
-	conn, err := newTransport(t).Dial(ctx, p.Addr(), clientTLS, &quic.Config{})
+	conn, err := testutil.Transport(t).Dial(ctx, p.Addr(), clientTLS, &quic.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,37 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// checkGoroutines fails the test if goroutines started during it are still
-// running once every other cleanup has run. Call it first in a test.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= base {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: got %d, want <= %d\n%s", n, base, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+	"github.com/qxfer/qxfer/internal/testutil"
+)
 
 // datagram is what the test server received.
 type datagram struct {
@@ -169,7 +147,7 @@ func waitStats(t *testing.T, p *Proxy, what string, cond func(Stats) bool) Stats
 }
 
 func TestNewConfig(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
 	tests := []struct {
 		name    string
@@ -257,7 +235,7 @@ func TestDirectionString(t *testing.T) {
 }
 
 func TestForwarding(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	p := newProxy(t, Config{Server: srv.addr()})
 	c := dial(t, p)
@@ -286,7 +264,7 @@ func TestForwarding(t *testing.T) {
 }
 
 func TestMultipleClients(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	p := newProxy(t, Config{Server: srv.addr()})
 	clients := []*net.UDPConn{dial(t, p), dial(t, p), dial(t, p)}
@@ -318,7 +296,7 @@ func TestMultipleClients(t *testing.T) {
 }
 
 func TestDropHook(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	var mu sync.Mutex
 	var seen []string
@@ -350,7 +328,7 @@ func TestDropHook(t *testing.T) {
 }
 
 func TestBlackhole(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	var hooked atomic.Int64
 	p := newProxy(t, Config{Server: srv.addr(), Drop: func(Direction, []byte) bool { hooked.Add(1); return false }})
@@ -400,7 +378,7 @@ func (s *udpServer) peerOf(t *testing.T, p *Proxy) netip.AddrPort {
 }
 
 func TestRebind(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	p := newProxy(t, Config{Server: srv.addr()})
 	c1, c2 := dial(t, p), dial(t, p)
@@ -455,7 +433,7 @@ func TestRebind(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	arrived := make(chan struct{}, 64)
 	p, err := New(Config{Server: srv.addr(), Delay: 5 * time.Second, Drop: func(Direction, []byte) bool {
@@ -487,7 +465,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestConcurrentClose(t *testing.T) {
-	checkGoroutines(t)
+	testutil.LeakCheck(t)
 	srv := newServer(t, true)
 	p, err := New(Config{Server: srv.addr()})
 	if err != nil {

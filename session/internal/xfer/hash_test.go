@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -121,14 +122,11 @@ func TestReceiverHash(t *testing.T) {
 				t.Fatalf("Wait: got %v, want %v", err, tc.want)
 			}
 			if tc.want == CodeOK {
-				sameFile(t, filepath.Join(f.dir, "out.bin"), data)
+				testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), data)
 			} else if exists(t, f.dir, "out.bin") {
 				t.Errorf("destination exists after %v", tc.want)
 			}
-			noParts(t, f.dir)
-			if exists(t, f.dir, RecordName("out.bin")) {
-				t.Errorf("record left behind")
-			}
+			testutil.NoPartials(t, f.dir)
 		})
 	}
 }

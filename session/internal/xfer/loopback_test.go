@@ -10,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -33,7 +34,7 @@ type loopback struct {
 // streams on the server until the test ends.
 func newLoopback(t *testing.T) *loopback {
 	t.Helper()
-	client, server := quicPair(t)
+	client, server := testutil.QUICPair(t, &quic.Config{MaxIncomingUniStreams: 64})
 	lb := &loopback{t: t, client: client, server: server, lanes: NewLanes(),
 		receivers: map[uint64]*Receiver{}, headers: map[uint64][]wire.RangeHeader{}}
 	lb.lanes.Add(&Member{Conn: client, Primary: true})

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
 
 // fakeClock is a settable time source for the token bucket.
@@ -163,7 +165,7 @@ func TestRateLimitTransfer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			testutil.LeakCheck(t)
 			lb := newLoopback(t)
 			src, dst := t.TempDir(), t.TempDir()
 			root, err := os.OpenRoot(dst)
@@ -183,7 +185,7 @@ func TestRateLimitTransfer(t *testing.T) {
 			var files []file
 			for i := range tt.files {
 				name := string(rune('a'+i)) + ".bin"
-				data := writeRandom(t, filepath.Join(src, name), total/tt.files)
+				data := testutil.WriteRandom(t, filepath.Join(src, name), total/tt.files)
 				f, meta, err := OpenSource(os.Open, filepath.Join(src, name), name)
 				if err != nil {
 					t.Fatal(err)
@@ -211,7 +213,7 @@ func TestRateLimitTransfer(t *testing.T) {
 			wg.Wait()
 			took := time.Since(start)
 			for _, fl := range files {
-				sameFile(t, filepath.Join(dst, fl.name), fl.data)
+				testutil.SameFile(t, filepath.Join(dst, fl.name), fl.data)
 			}
 			if took < minTime {
 				t.Errorf("%d bytes at %d B/s took %v, want at least %v", total, limit, took, minTime)

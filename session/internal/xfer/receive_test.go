@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -32,7 +33,7 @@ func newRecvFixture(t *testing.T, size int) *recvFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
-	data := writeRandom(t, filepath.Join(t.TempDir(), "src"), size)
+	data := testutil.WriteRandom(t, filepath.Join(t.TempDir(), "src"), size)
 	return &recvFixture{root: root, dir: dir, data: data, meta: FileMeta{Size: uint64(size), Mode: 0o640, MTime: time.Unix(1700000000, 0)}}
 }
 
@@ -113,15 +114,12 @@ func TestReceiverAssembles(t *testing.T) {
 	if err := rc.Wait(ctx); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	sameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+	testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
 	st, _ := os.Stat(filepath.Join(f.dir, "out.bin"))
 	if st.Mode().Perm() != 0o640 || !st.ModTime().Equal(f.meta.MTime) {
 		t.Errorf("got mode %v mtime %v, want %v %v", st.Mode(), st.ModTime(), os.FileMode(0o640), f.meta.MTime)
 	}
-	noParts(t, f.dir)
-	if exists(t, f.dir, RecordName("out.bin")) {
-		t.Errorf("record left behind")
-	}
+	testutil.NoPartials(t, f.dir)
 }
 
 // TestReceiverBadStreams: a range outside the file, a stream that
@@ -244,7 +242,7 @@ func TestReceiverResume(t *testing.T) {
 	if err := rc3.Wait(context.Background()); err != nil {
 		t.Fatalf("resumed: %v", err)
 	}
-	sameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+	testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
 
 	// A version 1 record (a sequential .part) is its prefix.
 	g := newRecvFixture(t, 3<<20)
@@ -261,7 +259,7 @@ func TestReceiverResume(t *testing.T) {
 	if err := rc4.Wait(context.Background()); err != nil {
 		t.Fatalf("from v1 record: %v", err)
 	}
-	sameFile(t, filepath.Join(g.dir, "seq.bin"), g.data)
+	testutil.SameFile(t, filepath.Join(g.dir, "seq.bin"), g.data)
 }
 
 // TestReceiverCheckpoints: every CheckpointEvery bytes the receiver syncs
@@ -293,7 +291,7 @@ func TestReceiverRehash(t *testing.T) {
 	res := make(chan error, 1)
 	go func() { res <- rc.Wait(context.Background()) }()
 	f.feed(t, rc, 0, 4<<20)
-	waitUntil(t, 10*time.Second, "the hasher passes 4 MiB", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the hasher passes 4 MiB", func() bool {
 		rc.ph.mu.Lock()
 		defer rc.ph.mu.Unlock()
 		return rc.ph.n >= 4<<20
@@ -308,5 +306,5 @@ func TestReceiverRehash(t *testing.T) {
 	if err := <-res; err != nil {
 		t.Fatalf("Wait: %v (the end did not hash the rewritten bytes)", err)
 	}
-	sameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+	testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -124,11 +125,8 @@ func TestReceiverResumeAcrossPoolSizes(t *testing.T) {
 			if err := rc.Wait(ctx); err != nil {
 				t.Fatalf("resumed: %v", err)
 			}
-			sameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
-			noParts(t, f.dir)
-			if exists(t, f.dir, RecordName("out.bin")) {
-				t.Errorf("record left behind after the resumed file completed")
-			}
+			testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+			testutil.NoPartials(t, f.dir)
 		})
 	}
 }
@@ -185,7 +183,7 @@ func TestReceiverResumeLongPart(t *testing.T) {
 			if err := rc.Wait(ctx); err != nil {
 				t.Fatalf("resumed: %v", err)
 			}
-			sameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+			testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
 		})
 	}
 }

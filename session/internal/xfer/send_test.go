@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -112,13 +113,13 @@ func TestSender(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkGoroutines(t)
+			testutil.LeakCheck(t)
 			lb := newLoopback(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 
 			src := filepath.Join(t.TempDir(), "src.bin")
-			data := writeRandom(t, src, tc.size)
+			data := testutil.WriteRandom(t, src, tc.size)
 			f, meta, err := OpenSource(os.Open, src, "src.bin")
 			if err != nil {
 				t.Fatal(err)
@@ -194,11 +195,8 @@ func TestSender(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			sameFile(t, filepath.Join(dir, dest), data)
-			noParts(t, dir)
-			if exists(t, dir, RecordName(dest)) {
-				t.Errorf("record left behind")
-			}
+			testutil.SameFile(t, filepath.Join(dir, dest), data)
+			testutil.NoPartials(t, dir)
 
 			// Exactly the missing bytes were sent, once, in ranges
 			// of at most rangeSize.
