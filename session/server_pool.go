@@ -70,7 +70,7 @@ func (ss *serverSession) joinPool(ctx context.Context, m *wire.Join, str *quic.S
 	defer parent.lanes.Remove(mem)
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(parent.ctx, cancel)
+	stop := context.AfterFunc(parent.conn.Context(), cancel)
 	defer stop()
 	var wg sync.WaitGroup
 	parent.acceptDataStreams(pctx, ss.conn, &wg)

@@ -33,12 +33,12 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 			return xfer.Errorf(CodeProtocolViolation, p, "ranges outside the file")
 		}
 	}
-	x, err := ss.registerPull(ctx, m.ID, p, meta)
+	x, tctx, err := ss.registerPull(ctx, m.ID, p, meta)
 	if err != nil {
 		f.Close()
 		return err
 	}
-	t, tctx := x.t, x.ctx
+	t := x.t
 	id := m.ID
 	if err := ss.cmd.send(&wire.FileInfo{ID: id, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
 		f.Close()
@@ -73,23 +73,23 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 // registerPull enters a pull in the session, within MaxTransfers and
 // with at most one pull of a path at a time, with a channel for the
 // client's Acks and verdict.
-func (ss *serverSession) registerPull(ctx context.Context, id uint64, p string, meta xfer.FileMeta) (*serverXfer, error) {
+func (ss *serverSession) registerPull(ctx context.Context, id uint64, p string, meta xfer.FileMeta) (*serverXfer, context.Context, error) {
 	tctx, cancel := context.WithCancelCause(ctx)
 	t := newTransfer(id, Pull, p, "", int64(meta.Size), cancel)
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, msgs: make(chan wire.Message, 16)}
+	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, msgs: make(chan wire.Message, 16)}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	switch {
 	case len(ss.active) >= ss.srv.cfg.MaxTransfers:
 		cancel(nil)
-		return nil, xfer.Errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
+		return nil, nil, xfer.Errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
 	case ss.pulls[p] != 0:
 		cancel(nil)
-		return nil, xfer.Errorf(CodeBusy, p, "this session is already pulling this file")
+		return nil, nil, xfer.Errorf(CodeBusy, p, "this session is already pulling this file")
 	}
 	ss.active[id] = x
 	ss.pulls[p] = id
-	return x, nil
+	return x, tctx, nil
 }
 
 // forward hands an Ack or the client's Done to the sender of a pull.
@@ -102,7 +102,7 @@ func (ss *serverSession) forward(id uint64, m wire.Message) {
 	}
 	select {
 	case x.msgs <- m:
-	case <-x.ctx.Done():
+	case <-x.done:
 	}
 }
 

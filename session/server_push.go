@@ -74,7 +74,7 @@ func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Cont
 	if err != nil {
 		return err
 	}
-	x := &serverXfer{t: t, ctx: tctx, meta: meta, recv: rc}
+	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, recv: rc}
 	t.mu.Lock()
 	t.stop = func(e *Error) { ss.abort(x, e) }
 	t.mu.Unlock()
@@ -120,7 +120,9 @@ func (ss *serverSession) receiveStream(ctx context.Context, rs *quic.ReceiveStre
 		return
 	}
 	rs.SetReadDeadline(time.Time{})
-	x.recv.Receive(x.ctx, rs, hdr)
+	// The stream lives until the receiver's Wait stops it, when the
+	// transfer ends; ctx (the session's) bounds it otherwise.
+	x.recv.Receive(ctx, rs, hdr)
 }
 
 // seal hands a push its whole-file hash.

@@ -23,9 +23,8 @@ type serverSession struct {
 	id    uint64 // unique per server
 	log   zerolog.Logger
 	cmd   *cmdChannel
-	wg    sync.WaitGroup  // data stream and listing goroutines
-	ctx   context.Context // the session's: ends with the primary connection
-	lanes *xfer.Lanes     // the session's connections, for pulls
+	wg    sync.WaitGroup // data stream and listing goroutines
+	lanes *xfer.Lanes    // the session's connections, for pulls
 	token string
 
 	// mu guards the following fields.
@@ -44,7 +43,7 @@ type serverSession struct {
 // it.
 type serverXfer struct {
 	t    *Transfer
-	ctx  context.Context
+	done <-chan struct{} // closed when the transfer's context ends
 	meta xfer.FileMeta
 	recv *xfer.Receiver    // a push: its range streams go there
 	msgs chan wire.Message // a pull: the client's Acks and verdict
@@ -105,7 +104,6 @@ func (ss *serverSession) run(ctx context.Context) error {
 	str.SetReadDeadline(time.Time{})
 	token := make([]byte, 16)
 	rand.Read(token)
-	ss.ctx = ctx
 	ss.lanes.Add(&xfer.Member{Conn: ss.conn, Primary: true})
 	ss.srv.registerPool(string(token), ss)
 	defer ss.srv.unregisterPool(string(token))

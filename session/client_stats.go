@@ -1,6 +1,10 @@
 package session
 
-import "time"
+import (
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
 
 // SessionStats are a session's connection figures. Counters are summed
 // over every connection the session has had: the current one and those
@@ -31,7 +35,8 @@ type SessionStats struct {
 
 // add sums the counters of c's connections into st.
 func (st *SessionStats) add(c *Client) {
-	cs := c.poolStats()
+	var cs quic.ConnectionStats
+	c.addPoolStats(&cs)
 	st.Connections = max(st.Connections, c.PeakPoolSize())
 	st.PacketsSent += cs.PacketsSent
 	st.PacketsReceived += cs.PacketsReceived

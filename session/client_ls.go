@@ -1,0 +1,106 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// Entry describes a remote file or directory.
+type Entry struct {
+	Name  string
+	Kind  EntryKind
+	Size  int64
+	Mode  fs.FileMode
+	MTime time.Time
+}
+
+// EntryKind is the type of a remote entry.
+type EntryKind uint8
+
+// Entry kinds.
+const (
+	KindFile    = EntryKind(wire.KindFile)
+	KindDir     = EntryKind(wire.KindDir)
+	KindSymlink = EntryKind(wire.KindSymlink)
+	KindOther   = EntryKind(wire.KindOther)
+)
+
+// IsDir reports whether e is a directory.
+func (e Entry) IsDir() bool { return e.Kind == KindDir }
+
+func entryFromWire(w wire.Entry) Entry {
+	return Entry{Name: w.Name, Kind: EntryKind(w.Kind), Size: int64(min(w.Size, 1<<62)), Mode: fs.FileMode(w.Mode).Perm(), MTime: w.MTime}
+}
+
+// List lists a remote directory (or describes a single file).
+func (c *Client) List(ctx context.Context, p string) ([]Entry, error) {
+	id, w, err := c.request(func(id uint64) wire.Message { return &wire.List{ID: id, Path: p} })
+	if err != nil {
+		return nil, err
+	}
+	defer c.done(id, w)
+	var out []Entry
+	for {
+		msg, err := c.await(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		switch m := msg.(type) {
+		case *wire.ListResult:
+			for _, e := range m.Entries {
+				out = append(out, entryFromWire(e))
+			}
+			if m.Last {
+				return out, nil
+			}
+		case *wire.Reject:
+			return nil, rejected(m, p)
+		default:
+			return nil, fmt.Errorf("list %s: unexpected %s", p, msg.Type())
+		}
+	}
+}
+
+// Stat describes one remote path.
+func (c *Client) Stat(ctx context.Context, p string) (Entry, error) {
+	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: p} })
+	if err != nil {
+		return Entry{}, err
+	}
+	defer c.done(id, w)
+	msg, err := c.await(ctx, w)
+	if err != nil {
+		return Entry{}, err
+	}
+	switch m := msg.(type) {
+	case *wire.StatResult:
+		return entryFromWire(m.Entry), nil
+	case *wire.Reject:
+		return Entry{}, rejected(m, p)
+	}
+	return Entry{}, fmt.Errorf("stat %s: unexpected %s", p, msg.Type())
+}
+
+// Mkdir creates a remote directory and its parents.
+func (c *Client) Mkdir(ctx context.Context, p string) error {
+	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} })
+	if err != nil {
+		return err
+	}
+	defer c.done(id, w)
+	msg, err := c.await(ctx, w)
+	if err != nil {
+		return err
+	}
+	switch m := msg.(type) {
+	case *wire.OK:
+		return nil
+	case *wire.Reject:
+		return rejected(m, p)
+	}
+	return fmt.Errorf("mkdir %s: unexpected %s", p, msg.Type())
+}

@@ -1,0 +1,54 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/quicx"
+)
+
+// Migrations counts the times the connection moved to a new path.
+func (c *Client) Migrations() int { return c.conn.Migrations() }
+
+// Migrate moves the connection to a new local UDP socket (laddr "" for
+// any), keeping every transfer running.
+// Every pool connection moves too, to a socket on the same host.
+func (c *Client) Migrate(ctx context.Context, laddr string) error {
+	if err := c.conn.Migrate(ctx, laddr); err != nil {
+		return err
+	}
+	host := laddr
+	if h, _, err := net.SplitHostPort(laddr); err == nil {
+		host = h
+	}
+	return c.migrateMembers(ctx, host)
+}
+
+// watchRoute migrates the connection when the route to the server changes.
+// If a migration fails, the old path is presumed gone: the connection is
+// closed so that a Session reconnects and resumes.
+func (c *Client) watchRoute(qc *quicx.Conn, interval time.Duration, source func(net.Addr) (net.IP, error), onEvent func(Event)) {
+	qc.WatchRouteWith(qc.Context(), interval, source, func(from, to net.IP, err error) {
+		ev := Event{Kind: EventMigrated, Detail: fmt.Sprintf("%s -> %s", from, to), Err: err}
+		if err != nil {
+			ev.Kind = EventMigrationFailed
+			if qc != c.conn {
+				// A pool connection: its ranges move to the others.
+				c.log.Warn().Err(err).Msg("pool connection failed to migrate; closing it")
+				qc.Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+				return
+			}
+			c.log.Warn().Err(err).Msg("migration failed; reconnecting")
+			c.conn.Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+		} else if qc != c.conn {
+			return // one event per route change: the primary's
+		}
+		if onEvent != nil {
+			onEvent(ev)
+		}
+	})
+}
