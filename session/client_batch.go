@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // Options tune Push and Pull. The zero value pushes or pulls single files

@@ -3,12 +3,13 @@ package session
 import (
 	"context"
 	"fmt"
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // Pull downloads remote files (and, with opts.Recursive, directory trees)

@@ -2,11 +2,12 @@ package session
 
 import (
 	"context"
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // Push uploads local files (and, with opts.Recursive, directory trees) into

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // EventKind names a connection event of a Session.

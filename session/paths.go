@@ -1,10 +1,11 @@
 package session
 
 import (
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"path"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // Path limits. Names longer than most file systems allow are refused

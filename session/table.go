@@ -2,11 +2,12 @@ package session
 
 import (
 	"context"
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // Direction says which way a transfer's bytes flow, seen from the client.
