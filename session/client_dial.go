@@ -162,7 +162,7 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 	}
 	msg, err := c.cmd.recv()
 	if err != nil {
-		if e := xfer.StreamError(nil, err, ""); e.Code == CodeVersionMismatch {
+		if e := xfer.StreamError(context.Background(), err, ""); e.Code == CodeVersionMismatch {
 			return nil, e
 		}
 		return nil, fmt.Errorf("waiting for welcome: %w", err)

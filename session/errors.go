@@ -93,7 +93,7 @@ func rejectText(e *Error) string {
 // sessionError describes why the command channel failed: a clean close
 // by the peer is ErrClosed; anything else wraps ErrSessionLost.
 func sessionError(err error) error {
-	e := xfer.StreamError(nil, err, "")
+	e := xfer.StreamError(context.Background(), err, "")
 	if e.Code == CodeOK && e.Remote {
 		return ErrClosed
 	}

@@ -240,7 +240,7 @@ func CtxError(ctx context.Context) error {
 
 // StreamError is the one place that turns a failed QUIC stream or
 // connection operation into an *Error naming path p:
-//   - ctx (may be nil) has ended: the cause the transfer was cancelled
+//   - ctx (context.Background() where no transfer is concerned) has ended: the cause the transfer was cancelled
 //     with, so a cancel reads as the cancel and not as the reset it caused;
 //   - io.EOF or io.ErrUnexpectedEOF: CodeTruncated (the stream ended
 //     before the bytes it promised);
@@ -249,7 +249,7 @@ func CtxError(ctx context.Context) error {
 //   - an application close of the connection: its code, Remote;
 //   - an idle timeout or any other failure: CodeIOError.
 func StreamError(ctx context.Context, err error, p string) *Error {
-	if ctx != nil && ctx.Err() != nil {
+	if ctx.Err() != nil {
 		if e := CauseError(ctx); e != nil {
 			return WithPath(e, p)
 		}
