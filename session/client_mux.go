@@ -178,6 +178,15 @@ func (c *Client) request(build func(id uint64) wire.Message) (uint64, *waiter, e
 	return id, w, nil
 }
 
+// send sends m on the command channel; a failure means the session is
+// lost (it wraps ErrSessionLost), so a Session retries the transfer.
+func (c *Client) send(m wire.Message) error {
+	if err := c.cmd.send(m); err != nil {
+		return sessionError(err)
+	}
+	return nil
+}
+
 // done unregisters a waiter.
 func (c *Client) done(id uint64, w *waiter) {
 	c.mu.Lock()

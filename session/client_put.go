@@ -78,7 +78,7 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 	sd := xfer.NewSender(xfer.SenderConfig{
 		ID: id, Path: j.remote, File: f, Meta: meta, Lanes: c.lanes,
 		Progress: c.counter(t), Limit: j.limit,
-		Seal:  func(h []byte) error { return c.cmd.send(&wire.Seal{ID: id, Hash: h}) },
+		Seal:  func(h []byte) error { return c.send(&wire.Seal{ID: id, Hash: h}) },
 		Ended: c.closed, EndErr: c.Err,
 	})
 	verdict, err := sd.Run(ctx, offer, w.msgs, s.release)

@@ -39,7 +39,8 @@ type SenderConfig struct {
 	// range stream (a range sent twice counts twice).
 	Progress func(n int)
 	Limit    *RateLimiter
-	// Seal sends the whole-file SHA-256 (HashSize bytes) to the receiver.
+	// Seal sends the whole-file SHA-256 (HashSize bytes) to the receiver;
+	// its error is returned by Run as is (through AsError).
 	Seal func(hash []byte) error
 	// Ended, when closed, says the command channel is gone; EndErr says
 	// why. Both nil on a side whose transfers end with the session's
@@ -249,7 +250,7 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 				return nil, h.err
 			}
 			if err := cfg.Seal(h.sum); err != nil {
-				return nil, WithPath(StreamError(ctx, err, cfg.Path), cfg.Path)
+				return nil, WithPath(AsError(err, cfg.Path), cfg.Path)
 			}
 		case <-ctx.Done():
 			return nil, WithPath(CauseError(ctx), cfg.Path)
