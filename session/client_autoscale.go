@@ -147,7 +147,7 @@ func (p *pool) autoscale() {
 			p.mu.Lock()
 			p.events = append(p.events, PoolEvent{At: time.Now(), Size: newSize, Reason: reason, Goodput: good, Loss: loss, RTTRise: now.rttRise})
 			p.mu.Unlock()
-			p.log.Info().Int("from", size).Int("to", newSize).Str("reason", reason).
+			p.c.log.Info().Int("from", size).Int("to", newSize).Str("reason", reason).
 				Float64("goodput_mbit", good*8/1e6).Float64("loss", loss).Float64("rtt_rise", now.rttRise).Msg("pool resized")
 			// New connections start with a burst (their initial
 			// window is above the loss-bound one) that would flatter

@@ -41,10 +41,7 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 			offer.Have, offer.PrefixHash = rec.Offer()
 		}
 	}
-	get := &wire.Get{Path: j.remote, Size: j.meta.Size, MTime: j.meta.MTime, Have: offer.Have, PrefixHash: offer.PrefixHash}
-	if j.noResume {
-		get.Flags |= wire.FlagNoResume
-	}
+	get := &wire.Get{Path: j.remote, Size: j.meta.Size, MTime: j.meta.MTime, Flags: transferFlags(false, j.noResume), Have: offer.Have, PrefixHash: offer.PrefixHash}
 	id, w, err := c.request(func(id uint64) wire.Message { get.ID = id; return get })
 	if err != nil {
 		return err
@@ -55,19 +52,12 @@ func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
 			c.cmd.send(&wire.Cancel{ID: id, Code: xfer.AsError(err, "").Code})
 		}
 	}
-	msg, err := c.await(ctx, w)
+	info, err := awaitAnswer[*wire.FileInfo](ctx, c, w, j.remote)
 	if err != nil {
-		cancelRemote(err)
-		return xfer.WithPath(xfer.AsError(err, j.remote), j.remote)
-	}
-	var info *wire.FileInfo
-	switch m := msg.(type) {
-	case *wire.FileInfo:
-		info = m
-	case *wire.Reject:
-		return rejected(m, j.remote)
-	default:
-		return xfer.Errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
+		if !xfer.IsVerdict(err) {
+			cancelRemote(err)
+		}
+		return err
 	}
 	meta := xfer.FileMeta{Size: info.Size, Mode: fs.FileMode(info.Mode).Perm(), MTime: info.MTime}
 	t.size.Store(int64(meta.Size))

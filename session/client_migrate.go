@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // Migrations counts the times the connection moved to a new path.
@@ -51,4 +53,31 @@ func (c *Client) watchRoute(qc *quicx.Conn, interval time.Duration, source func(
 			onEvent(ev)
 		}
 	})
+}
+
+// migrateMembers moves every connection of the session to a new local
+// address (host only; ports are chosen by the system), as when the
+// machine changes networks.
+func (c *Client) migrateMembers(ctx context.Context, host string) error {
+	if c.pool == nil {
+		return nil
+	}
+	c.pool.mu.Lock()
+	ms := append([]*xfer.Member(nil), c.pool.members...)
+	c.pool.mu.Unlock()
+	var errs []error
+	for _, m := range ms {
+		if m.Dead() {
+			continue
+		}
+		laddr := ""
+		if host != "" {
+			laddr = net.JoinHostPort(host, "0")
+		}
+		if err := m.Conn.(*quicx.Conn).Migrate(ctx, laddr); err != nil {
+			errs = append(errs, err)
+			m.Conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
+		}
+	}
+	return errors.Join(errs...)
 }

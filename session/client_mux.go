@@ -198,6 +198,24 @@ func (c *Client) done(id uint64, w *waiter) {
 	w.dropEarly()
 }
 
+// awaitAnswer waits for the answer to w's request about path p: a T, or
+// a Reject, returned as the peer's verdict (xfer.IsVerdict). Anything
+// else is a protocol violation.
+func awaitAnswer[T wire.Message](ctx context.Context, c *Client, w *waiter, p string) (T, error) {
+	var zero T
+	msg, err := c.await(ctx, w)
+	if err != nil {
+		return zero, xfer.WithPath(xfer.AsError(err, p), p)
+	}
+	switch m := msg.(type) {
+	case T:
+		return m, nil
+	case *wire.Reject:
+		return zero, rejected(m, p)
+	}
+	return zero, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
+}
+
 // await returns the next response for w.
 func (c *Client) await(ctx context.Context, w *waiter) (wire.Message, error) {
 	select {

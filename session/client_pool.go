@@ -3,15 +3,12 @@ package session
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/rs/zerolog"
 
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -57,12 +54,13 @@ func (p PoolConfig) max() int {
 
 // pool dials and runs the data-only connections of a striped session.
 type pool struct {
-	c       *Client
-	addr    string
-	tls     *tls.Config
-	cfg     ClientConfig
-	log     zerolog.Logger
-	moved   atomic.Int64 // file bytes moved, for Auto's goodput
+	c     *Client
+	addr  string
+	tls   *tls.Config
+	cfg   ClientConfig
+	moved atomic.Int64 // file bytes moved, for Auto's goodput
+
+	// mu guards the following fields.
 	mu      sync.Mutex
 	members []*xfer.Member // the pool connections (not the primary), oldest first
 	events  []PoolEvent
@@ -82,7 +80,7 @@ type PoolEvent struct {
 
 // startPool dials the configured pool (or starts the Auto controller).
 func (c *Client) startPool(ctx context.Context, addr string, tlsConf *tls.Config, cfg ClientConfig) {
-	p := &pool{c: c, addr: addr, tls: tlsConf, cfg: cfg, log: cfg.Logger}
+	p := &pool{c: c, addr: addr, tls: tlsConf, cfg: cfg}
 	c.pool = p
 	if cfg.Pool.Auto {
 		c.wg.Go(p.autoscale)
@@ -103,7 +101,7 @@ func (p *pool) grow(ctx context.Context, n int) int {
 				if p.c.lost() {
 					return
 				}
-				p.log.Warn().Err(err).Msg("pool connection failed")
+				p.c.log.Warn().Err(err).Msg("pool connection failed")
 				return
 			}
 			ok.Add(1)
@@ -121,7 +119,7 @@ func (p *pool) join(ctx context.Context) error {
 	defer cancel()
 	stop := context.AfterFunc(c.conn.Context(), cancel)
 	defer stop()
-	qc, err := quicx.Dial(dctx, p.addr, p.tls, p.cfg.Quic, p.log)
+	qc, err := quicx.Dial(dctx, p.addr, p.tls, p.cfg.Quic, p.c.log)
 	if err != nil {
 		return fmt.Errorf("dial pool connection: %w", err)
 	}
@@ -304,31 +302,4 @@ func (c *Client) PoolEvents() []PoolEvent {
 	c.pool.mu.Lock()
 	defer c.pool.mu.Unlock()
 	return append([]PoolEvent(nil), c.pool.events...)
-}
-
-// migrateMembers moves every connection of the session to a new local
-// address (host only; ports are chosen by the system), as when the
-// machine changes networks.
-func (c *Client) migrateMembers(ctx context.Context, host string) error {
-	if c.pool == nil {
-		return nil
-	}
-	c.pool.mu.Lock()
-	ms := append([]*xfer.Member(nil), c.pool.members...)
-	c.pool.mu.Unlock()
-	var errs []error
-	for _, m := range ms {
-		if m.Dead() {
-			continue
-		}
-		laddr := ""
-		if host != "" {
-			laddr = net.JoinHostPort(host, "0")
-		}
-		if err := m.Conn.(*quicx.Conn).Migrate(ctx, laddr); err != nil {
-			errs = append(errs, err)
-			m.Conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
-		}
-	}
-	return errors.Join(errs...)
 }

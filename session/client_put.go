@@ -30,13 +30,7 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 	}
 	defer f.Close()
 	t.size.Store(int64(meta.Size))
-	put := &wire.Put{Path: j.remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}
-	if j.force {
-		put.Flags |= wire.FlagForce
-	}
-	if j.noResume {
-		put.Flags |= wire.FlagNoResume
-	}
+	put := &wire.Put{Path: j.remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: transferFlags(j.force, j.noResume)}
 	id, w, err := c.request(func(id uint64) wire.Message { put.ID = id; return put })
 	if err != nil {
 		return err
@@ -51,18 +45,9 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 	})
 	defer stopCancel()
 
-	msg, err := c.await(ctx, w)
+	acc, err := awaitAnswer[*wire.Accept](ctx, c, w, j.remote)
 	if err != nil {
-		return xfer.WithPath(xfer.AsError(err, j.remote), j.remote)
-	}
-	var acc *wire.Accept
-	switch m := msg.(type) {
-	case *wire.Accept:
-		acc = m
-	case *wire.Reject:
-		return rejected(m, j.remote)
-	default:
-		return xfer.Errorf(CodeProtocolViolation, j.remote, "unexpected %s", msg.Type())
+		return err
 	}
 	if acc.Flags&wire.AcceptUpToDate != 0 {
 		return xfer.UpToDate(j.remote)
@@ -105,6 +90,18 @@ func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) err
 		}
 	}
 	return nil
+}
+
+// transferFlags are the flags of a Put or Get.
+func transferFlags(force, noResume bool) wire.TransferFlags {
+	var f wire.TransferFlags
+	if force {
+		f |= wire.FlagForce
+	}
+	if noResume {
+		f |= wire.FlagNoResume
+	}
+	return f
 }
 
 // awaitVerdict waits for the server's Done or Reject on w, skipping the

@@ -9,21 +9,20 @@ import (
 	"time"
 
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // dialPool connects a new client identity to addr (the server or a proxy)
 // with a connection pool.
 func dialPool(t testing.TB, ts *testServer, addr string, pc PoolConfig) *Client {
 	t.Helper()
-	id, err := certs.NewIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dialPoolAs(t, ts, id, addr, pc)
+	return dialPoolAs(t, ts, newIdentity(t), addr, pc)
 }
 
+// dialPoolAs is dialPool as identity id.
 func dialPoolAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, pc PoolConfig) *Client {
 	t.Helper()
 	if addr == "" {
@@ -54,6 +53,48 @@ func lossyProxy(t testing.TB, ts *testServer, delay time.Duration, loss float64,
 	return p
 }
 
+// poolRate is the link rate of the pool failure tests: 80 Mbit/s moves
+// 24 MiB in about 2.5 s, time enough to break something in the middle of
+// a file by polling its progress.
+const poolRate = 80e6
+
+// poolMembers returns the pool connections of c (not the primary).
+func poolMembers(c *Client) []*xfer.Member {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	return append([]*xfer.Member(nil), c.pool.members...)
+}
+
+// busyLanes counts the lanes taken on the connections of l.
+func busyLanes(l *xfer.Lanes) int { return l.Busy() }
+
+// serverSessionOf returns the server side of c's session.
+func serverSessionOf(t testing.TB, ts *testServer, c *Client) *serverSession {
+	t.Helper()
+	ts.srv.poolMu.Lock()
+	defer ts.srv.poolMu.Unlock()
+	ss := ts.srv.pools[string(c.welcome.Token)]
+	if ss == nil {
+		t.Fatalf("server: no session with the client's token")
+	}
+	return ss
+}
+
+// liveBytes returns the bytes moved so far by the live transfer of path
+// in tb, or -1 if there is none.
+func liveBytes(tb *Table, path string) int64 {
+	if i, ok := liveInfo(tb, func(i TransferInfo) bool { return i.Path == path }); ok {
+		return i.Bytes
+	}
+	return -1
+}
+
+// transferAsync runs f on c in a goroutine; the result arrives on the
+// channel.
+func transferAsync(ctx context.Context, c *Client, f transferFunc) <-chan pushResult {
+	return runAsync(func() (*Report, error) { return f(ctx, c) })
+}
+
 // TestPoolPushPull stripes a large file and a tree of small ones over a
 // pool of four connections through a lossy link, both ways: everything
 // arrives byte-identical, the server served the pool as one session, and
@@ -63,10 +104,10 @@ func TestPoolPushPull(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
 	p := lossyProxy(t, ts, 5*time.Millisecond, 0.01, 0)
 	src := t.TempDir()
-	want := map[string][]byte{"big.bin": writeRandom(t, filepath.Join(src, "big.bin"), 24<<20+12345)}
+	want := map[string][]byte{"big.bin": testutil.WriteRandom(t, filepath.Join(src, "big.bin"), 24<<20+12345)}
 	for i := range 30 {
 		name := fmt.Sprintf("tree/f%02d", i)
-		want[name] = writeRandom(t, filepath.Join(src, name), i*1000)
+		want[name] = testutil.WriteRandom(t, filepath.Join(src, name), i*1000)
 	}
 	c := dialPool(t, ts, p.Addr().String(), PoolConfig{Size: 4})
 	if got := c.PoolSize(); got != 4 {
@@ -84,9 +125,9 @@ func TestPoolPushPull(t *testing.T) {
 		t.Fatalf("push: %d files done, want %d: %v", n, len(want), rep.Files)
 	}
 	for name, b := range want {
-		sameFile(t, filepath.Join(ts.root, "up", name), b)
+		testutil.SameFile(t, filepath.Join(ts.root, "up", name), b)
 	}
-	noParts(t, ts.root)
+	testutil.NoPartials(t, ts.root)
 	// Every connection carried ranges.
 	for _, m := range c.lanes.Live() {
 		if st := m.Conn.ConnectionStats(); st.BytesSent < 1<<20 {
@@ -103,20 +144,17 @@ func TestPoolPushPull(t *testing.T) {
 		t.Fatalf("pull: %d files done, want %d", n, len(want))
 	}
 	for name, b := range want {
-		sameFile(t, filepath.Join(dst, "up", name), b)
+		testutil.SameFile(t, filepath.Join(dst, "up", name), b)
 	}
-	noParts(t, dst)
-	c.Close()
-	ts.stop()
-	p.Close()
-	checkGoroutines(t, base)
+	testutil.NoPartials(t, dst)
+	ts.stopAll(t, base, c, p)
 }
 
 // TestPoolJoinRefused: a pool connection needs the token of a live
 // session of the same client certificate.
 func TestPoolJoinRefused(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
-	ownerID, _ := certs.NewIdentity()
+	ownerID := newIdentity(t)
 	owner := dialPoolAs(t, ts, ownerID, "", PoolConfig{Size: 2})
 	tests := []struct {
 		name  string
@@ -133,14 +171,14 @@ func TestPoolJoinRefused(t *testing.T) {
 			c := owner
 			token := tc.token()
 			if tc.other {
-				id, _ = certs.NewIdentity()
+				id = newIdentity(t)
 				c = dialAs(t, ts, id, ts.addr, quicx.Config{})
 			}
 			// c joins with the token under test.
 			saved := c.welcome.Token
 			c.welcome.Token = token
 			defer func() { c.welcome.Token = saved }()
-			pc := &pool{c: c, addr: ts.addr, tls: quicx.ClientTLS(id, ALPN, "qxfer", func(certs.Fingerprint) error { return nil }), cfg: clientConfig(t, ts, id, quicx.Config{}, nil), log: testLogger(t)}
+			pc := &pool{c: c, addr: ts.addr, tls: quicx.ClientTLS(id, ALPN, "qxfer", func(certs.Fingerprint) error { return nil }), cfg: clientConfig(t, ts, id, quicx.Config{}, nil)}
 			err := pc.join(longCtx(t))
 			if codeOfErr(err) != CodeUnknownTransfer {
 				t.Fatalf("join: %v, want unknown_transfer", err)
