@@ -36,9 +36,10 @@ type cli struct {
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 }
 
-// env is what every command's Run receives.
+// env is what every command's Run receives besides the context, which run
+// binds on its own (kong.BindTo) so that it is passed, never stored: a
+// command that blocks takes Run(ctx context.Context, e *env).
 type env struct {
-	ctx    context.Context
 	stdout io.Writer
 	stderr io.Writer
 	log    zerolog.Logger
@@ -103,12 +104,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		return exitUsage
 	}
 	notes := &noteWriter{stderr: stderr}
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: c.logger(notes), config: load.cfg, quiet: c.Quiet, json: c.JSON, noteW: notes}
+	e := &env{stdout: stdout, stderr: stderr, log: c.logger(notes), config: load.cfg, quiet: c.Quiet, json: c.JSON, noteW: notes}
 	e.home, err = c.home()
 	if err != nil {
 		printError(stderr, err)
 		return exitUsage
 	}
+	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(e); err != nil {
 		printError(stderr, err)
 		return exitCode(err)
@@ -165,16 +167,4 @@ func (e *env) identity() (*certs.Identity, error) {
 		fmt.Fprintf(e.stderr, "qxfer: created a new identity in %s\nqxfer: fingerprint %s\n", e.home, id.Fingerprint)
 	}
 	return id, nil
-}
-
-type idCmd struct{}
-
-// Run prints the fingerprint.
-func (idCmd) Run(e *env) error {
-	id, err := e.identity()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, id.Fingerprint)
-	return nil
 }

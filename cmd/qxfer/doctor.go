@@ -61,7 +61,7 @@ func (r *doctorReport) hint(lines ...string) {
 }
 
 // Run runs the checks.
-func (d *doctorCmd) Run(e *env) error {
+func (d *doctorCmd) Run(ctx context.Context, e *env) error {
 	timeout, err := parseDuration(d.Timeout)
 	if err != nil {
 		return withExit(exitUsage, fmt.Errorf("--timeout: %w", err))
@@ -88,11 +88,11 @@ func (d *doctorCmd) Run(e *env) error {
 	checkSupport(rep, "gso", "UDP_SEGMENT: quic-go sends many packets per system call", quicx.ProbeGSO)
 	checkSupport(rep, "ecn", "IP_RECVTOS: quic-go reads ECN marks for congestion control", quicx.ProbeECN)
 	if d.Target != "" {
-		if err := d.checkHost(e, rep, target, pin, timeout); err != nil {
+		if err := d.checkHost(ctx, e, rep, target, pin, timeout); err != nil {
 			return err
 		}
 	}
-	if e.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return withExit(exitInterrupted, errors.New("interrupted"))
 	}
 	if rep.fails > 0 {
@@ -165,9 +165,9 @@ func upper(s string) string {
 }
 
 // checkHost checks the path to the server, its handshake, round-trip time,
-// fingerprint and whether it admits this client. It returns only errors
-// that end the command (no identity).
-func (d *doctorCmd) checkHost(e *env, rep *doctorReport, target remote, pin certs.Fingerprint, timeout time.Duration) error {
+// fingerprint and whether it admits this client; ctx ending means the user
+// interrupted. It returns only errors that end the command (no identity).
+func (d *doctorCmd) checkHost(ctx context.Context, e *env, rep *doctorReport, target remote, pin certs.Fingerprint, timeout time.Duration) error {
 	r, aliasPin := e.config.resolve(target)
 	addr := r.Addr()
 	label := addr
@@ -192,7 +192,7 @@ func (d *doctorCmd) checkHost(e *env, rep *doctorReport, target remote, pin cert
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, timeout)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	// First a bare QUIC and TLS handshake that accepts any server
@@ -203,7 +203,7 @@ func (d *doctorCmd) checkHost(e *env, rep *doctorReport, target remote, pin cert
 		seen = fp
 		return nil
 	})
-	qc, err := quicx.Dial(ctx, addr, tlsConf, quicx.Config{HandshakeTimeout: timeout}, zerolog.Nop())
+	qc, err := quicx.Dial(hctx, addr, tlsConf, quicx.Config{HandshakeTimeout: timeout}, zerolog.Nop())
 	switch {
 	case err == nil:
 		rep.check(statusOK, "answers", "%s completed a QUIC and TLS handshake (%s)", label, session.ALPN)
@@ -216,9 +216,9 @@ func (d *doctorCmd) checkHost(e *env, rep *doctorReport, target remote, pin cert
 		rep.check(statusFail, "answers", "%s answered but does not speak %s", label, session.ALPN)
 		rep.hint("it may run another qxfer version; compare 'qxfer version' on both sides")
 		return nil
-	case e.ctx.Err() != nil:
-		return nil
 	case ctx.Err() != nil:
+		return nil
+	case hctx.Err() != nil:
 		rep.check(statusFail, "answers", "no answer from %s within %s", label, timeout)
 		rep.hint(fmt.Sprintf("is 'qxfer serve' running on %s, and is UDP port %d open in the firewalls on the way?", r.Host, r.Port))
 		return nil
@@ -237,7 +237,7 @@ func (d *doctorCmd) checkHost(e *env, rep *doctorReport, target remote, pin cert
 
 	// Then a real qxfer session (hello and welcome) pinned to what we saw:
 	// does the server admit this client?
-	c, err := session.Dial(ctx, addr, session.ClientConfig{
+	c, err := session.Dial(hctx, addr, session.ClientConfig{
 		Identity: id, Fingerprint: seen, HostKey: addr, Software: "qxfer/" + version(), WatchRoute: -1,
 		Quic: quicx.Config{HandshakeTimeout: timeout},
 	})
@@ -249,7 +249,7 @@ func (d *doctorCmd) checkHost(e *env, rep *doctorReport, target remote, pin cert
 	case errors.As(err, &ue):
 		rep.check(statusFail, "authorized", "%v", ue)
 		rep.hint(ue.Hint()...)
-	case e.ctx.Err() != nil:
+	case ctx.Err() != nil:
 	default:
 		rep.check(statusFail, "authorized", "qxfer session failed: %v", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -15,17 +16,17 @@ type lsCmd struct {
 
 // Run prints one entry per line: kind and mode, size, modification time,
 // name (directories end in "/").
-func (l *lsCmd) Run(e *env) error {
+func (l *lsCmd) Run(ctx context.Context, e *env) error {
 	r, err := parseHostArg(l.Target)
 	if err != nil {
 		return withExit(exitUsage, err)
 	}
-	c, err := l.connect(e, r)
+	c, err := l.connect(ctx, e, r)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	ents, err := c.List(e.ctx, trimRoot(r.Path))
+	ents, err := c.List(ctx, trimRoot(r.Path))
 	if err != nil {
 		return err
 	}
@@ -44,13 +45,5 @@ func (l *lsCmd) Run(e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "%s%s %12d %s %s\n", kind, en.Mode.Perm().String()[1:], en.Size, en.MTime.Local().Format(time.DateTime), name)
 	}
-	return nil
-}
-
-type versionCmd struct{}
-
-// Run prints the versions.
-func (versionCmd) Run(e *env) error {
-	fmt.Fprintf(e.stdout, "qxfer %s (protocol %s, quic-go %s)\n", version(), session.ALPN, quicVersion())
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ type serveCmd struct {
 }
 
 // Run serves until SIGINT or SIGTERM.
-func (s *serveCmd) Run(e *env) error {
+func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	fi, err := os.Stat(s.Root)
 	if err != nil {
 		return withExit(exitUsage, fmt.Errorf("root %s: %w", s.Root, err), "create it first, or pick another --root")
@@ -76,7 +77,7 @@ func (s *serveCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "qxfer serving %s on %s\nfingerprint %s\n", root, ln.Addr(), id.Fingerprint)
 	e.log.Info().Str("root", root).Stringer("addr", ln.Addr()).Stringer("fingerprint", id.Fingerprint).
 		Bool("read_only", s.ReadOnly).Bool("open", s.Open).Msg("serving")
-	err = srv.Serve(e.ctx, ln)
+	err = srv.Serve(ctx, ln)
 	e.log.Info().Msg("server stopped")
 	return err
 }

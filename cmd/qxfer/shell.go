@@ -43,14 +43,16 @@ const shellHelp = `commands:
 `
 
 // shell is one interactive session. Transfers run in background
-// goroutines owned by wg; the command loop stays responsive.
+// goroutines owned by wg; the command loop stays responsive. The
+// command's context reaches every command and transfer as an argument:
+// once it ends (Ctrl-C outside the shell's own line editing, SIGTERM),
+// transfers stop and the shell reads no more commands.
 type shell struct {
 	e    *env
 	c    *session.Session
 	opts session.Options
 	out  io.Writer // results
 	errw io.Writer // messages
-	ctx  context.Context
 	wg   sync.WaitGroup
 
 	cwd  string // remote, clean, relative to the server root
@@ -63,7 +65,7 @@ type shell struct {
 }
 
 // Run opens the session and reads commands until quit or end of input.
-func (s *shellCmd) Run(e *env) error {
+func (s *shellCmd) Run(ctx context.Context, e *env) error {
 	r, err := parseHostArg(s.Target)
 	if err != nil {
 		return withExit(exitUsage, err)
@@ -75,31 +77,28 @@ func (s *shellCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.connect(e, r)
+	c, err := s.connect(ctx, e, r)
 	if err != nil {
 		return err
 	}
 	lcwd, _ := os.Getwd()
-	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, ctx: e.ctx, cwd: trimRoot(r.Path), lcwd: lcwd, jobs: map[uint64]session.TransferInfo{}}
+	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, cwd: trimRoot(r.Path), lcwd: lcwd, jobs: map[uint64]session.TransferInfo{}}
 	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, Observer: sh.observe, RateLimit: limit}
-	ctx, cancel := context.WithCancel(e.ctx)
-	defer cancel()
-	sh.ctx = ctx
 	if f := os.Stdin; term.IsTerminal(int(f.Fd())) && e.stdout == os.Stdout {
-		err = sh.interactive(f, cancel)
+		err = sh.interactive(ctx, f)
 	} else {
-		err = sh.script(os.Stdin)
+		err = sh.script(ctx, os.Stdin)
 	}
 	sh.wg.Wait()
 	code, msg := session.CodeOK, ""
-	if e.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		code, msg = session.CodeInterrupted, "interrupted by user"
 	}
 	c.CloseWithCode(code, msg)
 	if err != nil {
 		return err
 	}
-	if e.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return withExit(exitInterrupted, errors.New("interrupted"))
 	}
 	sh.mu.Lock()
@@ -110,14 +109,15 @@ func (s *shellCmd) Run(e *env) error {
 	return nil
 }
 
-// script reads one command per line, without prompts or escape codes.
-func (sh *shell) script(r io.Reader) error {
+// script reads one command per line, without prompts or escape codes,
+// until the end of r or of ctx.
+func (sh *shell) script(ctx context.Context, r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		if sh.exec(sc.Text()) {
+		if sh.exec(ctx, sc.Text()) {
 			return nil
 		}
-		if sh.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil
 		}
 	}
@@ -126,10 +126,10 @@ func (sh *shell) script(r io.Reader) error {
 
 // interactive reads commands with line editing and history. Ctrl-C
 // cancels the running transfers; Ctrl-D on an empty line quits.
-func (sh *shell) interactive(in *os.File, cancelAll context.CancelFunc) error {
+func (sh *shell) interactive(ctx context.Context, in *os.File) error {
 	old, err := term.MakeRaw(int(in.Fd()))
 	if err != nil {
-		return sh.script(in)
+		return sh.script(ctx, in)
 	}
 	defer term.Restore(int(in.Fd()), old)
 	t := term.NewTerminal(struct {
@@ -158,14 +158,15 @@ func (sh *shell) interactive(in *os.File, cancelAll context.CancelFunc) error {
 			}
 			return err
 		}
-		if sh.exec(line) {
+		if sh.exec(ctx, line) {
 			return nil
 		}
 	}
 }
 
 // exec runs one command line; it reports whether the shell should end.
-func (sh *shell) exec(line string) bool {
+// Transfers it starts run under ctx.
+func (sh *shell) exec(ctx context.Context, line string) bool {
 	args := splitArgs(line)
 	if len(args) == 0 {
 		return false
@@ -180,16 +181,16 @@ func (sh *shell) exec(line string) bool {
 	case "pwd":
 		fmt.Fprintf(sh.out, "remote: /%s\nlocal: %s\n", strings.TrimPrefix(sh.cwd, "."), sh.lcwd)
 	case "ls":
-		err = sh.ls(args)
+		err = sh.ls(ctx, args)
 	case "cd":
-		err = sh.cd(args)
+		err = sh.cd(ctx, args)
 	case "lcd":
 		err = sh.lcd(args)
 	case "put", "get":
 		if cmd == "put" {
-			err = sh.put(args)
+			err = sh.put(ctx, args)
 		} else {
-			err = sh.get(args)
+			err = sh.get(ctx, args)
 		}
 		if err != nil {
 			// A transfer that could not even start counts as failed
@@ -258,12 +259,12 @@ func (sh *shell) localPath(p string) string {
 	return filepath.Join(sh.lcwd, p)
 }
 
-func (sh *shell) ls(args []string) error {
+func (sh *shell) ls(ctx context.Context, args []string) error {
 	p := sh.cwd
 	if len(args) > 0 {
 		p = sh.remotePath(args[0])
 	}
-	ents, err := sh.c.List(sh.ctx, p)
+	ents, err := sh.c.List(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -278,12 +279,12 @@ func (sh *shell) ls(args []string) error {
 	return nil
 }
 
-func (sh *shell) cd(args []string) error {
+func (sh *shell) cd(ctx context.Context, args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: cd PATH")
 	}
 	p := sh.remotePath(args[0])
-	en, err := sh.c.Stat(sh.ctx, p)
+	en, err := sh.c.Stat(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -313,7 +314,7 @@ func (sh *shell) lcd(args []string) error {
 // put starts an upload in the background. A directory goes into REMOTE
 // (default: the remote directory) recursively; a file goes to REMOTE if
 // given (into it, if REMOTE is an existing directory or ends in "/").
-func (sh *shell) put(args []string) error {
+func (sh *shell) put(ctx context.Context, args []string) error {
 	if len(args) < 1 || len(args) > 2 {
 		return errors.New("usage: put LOCAL [REMOTE]")
 	}
@@ -327,28 +328,28 @@ func (sh *shell) put(args []string) error {
 		dest = sh.remotePath(args[1])
 		intoDir = strings.HasSuffix(args[1], "/") || fi.IsDir()
 		if !intoDir {
-			if en, err := sh.c.Stat(sh.ctx, dest); err == nil && en.IsDir() {
+			if en, err := sh.c.Stat(ctx, dest); err == nil && en.IsDir() {
 				intoDir = true
 			}
 		}
 	}
 	sh.background(func() (*session.Report, error) {
 		if intoDir {
-			return sh.c.Push(sh.ctx, []string{local}, dest, sh.opts)
+			return sh.c.Push(ctx, []string{local}, dest, sh.opts)
 		}
-		return sh.c.PushFile(sh.ctx, local, dest, sh.opts)
+		return sh.c.PushFile(ctx, local, dest, sh.opts)
 	})
 	return nil
 }
 
 // get starts a download in the background, into the local directory or
 // to LOCAL.
-func (sh *shell) get(args []string) error {
+func (sh *shell) get(ctx context.Context, args []string) error {
 	if len(args) < 1 || len(args) > 2 {
 		return errors.New("usage: get REMOTE [LOCAL]")
 	}
 	remote := sh.remotePath(args[0])
-	en, err := sh.c.Stat(sh.ctx, remote)
+	en, err := sh.c.Stat(ctx, remote)
 	if err != nil {
 		return err
 	}
@@ -360,9 +361,9 @@ func (sh *shell) get(args []string) error {
 	}
 	sh.background(func() (*session.Report, error) {
 		if intoDir {
-			return sh.c.Pull(sh.ctx, []string{remote}, dest, sh.opts)
+			return sh.c.Pull(ctx, []string{remote}, dest, sh.opts)
 		}
-		return sh.c.PullFile(sh.ctx, remote, dest, sh.opts)
+		return sh.c.PullFile(ctx, remote, dest, sh.opts)
 	})
 	return nil
 }

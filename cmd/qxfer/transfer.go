@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -45,7 +46,7 @@ type pushCmd struct {
 }
 
 // Run uploads.
-func (p *pushCmd) Run(e *env) error {
+func (p *pushCmd) Run(ctx context.Context, e *env) error {
 	if err := p.check(p.Args, "push needs at least one local path and a remote directory", "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE_DIR"); err != nil {
 		return err
 	}
@@ -57,13 +58,13 @@ func (p *pushCmd) Run(e *env) error {
 	if opts.RateLimit, err = p.limiter(); err != nil {
 		return err
 	}
-	c, err := p.connect(e, dst)
+	c, err := p.connect(ctx, e, dst)
 	if err != nil {
 		return err
 	}
 	b := startBatch(e, c, "push", dst.Addr())
-	rep, err := c.Push(e.ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), b.options(opts))
-	return finish(e, c, b, rep, err, "pushed")
+	rep, err := c.Push(ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), b.options(opts))
+	return finish(ctx, e, c, b, rep, err, "pushed")
 }
 
 type pullCmd struct {
@@ -72,7 +73,7 @@ type pullCmd struct {
 }
 
 // Run downloads.
-func (p *pullCmd) Run(e *env) error {
+func (p *pullCmd) Run(ctx context.Context, e *env) error {
 	if err := p.check(p.Args, "pull needs at least one remote path and a local directory", "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL_DIR"); err != nil {
 		return err
 	}
@@ -95,13 +96,13 @@ func (p *pullCmd) Run(e *env) error {
 	if opts.RateLimit, err = p.limiter(); err != nil {
 		return err
 	}
-	c, err := p.connect(e, first)
+	c, err := p.connect(ctx, e, first)
 	if err != nil {
 		return err
 	}
 	b := startBatch(e, c, "pull", first.Addr())
-	rep, err := c.Pull(e.ctx, srcs, p.Args[len(p.Args)-1], b.options(opts))
-	return finish(e, c, b, rep, err, "pulled")
+	rep, err := c.Pull(ctx, srcs, p.Args[len(p.Args)-1], b.options(opts))
+	return finish(ctx, e, c, b, rep, err, "pulled")
 }
 
 // trimRoot maps a remote path to the server root: paths are always
@@ -117,19 +118,19 @@ func trimRoot(p string) string {
 }
 
 // finish takes the progress display down, closes the session (with
-// CodeInterrupted after Ctrl-C), prints the summary and returns the batch
-// error.
-func finish(e *env, c *session.Session, b *batch, rep *session.Report, err error, verb string) error {
+// CodeInterrupted after Ctrl-C, when ctx, the command's, has ended),
+// prints the summary and returns the batch error.
+func finish(ctx context.Context, e *env, c *session.Session, b *batch, rep *session.Report, err error, verb string) error {
 	b.close()
 	st := c.Stats()
 	code, msg := session.CodeOK, ""
-	if e.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		code, msg = session.CodeInterrupted, "interrupted by user"
 	}
 	c.CloseWithCode(code, msg)
 	if err != nil {
 		switch {
-		case e.ctx.Err() != nil:
+		case ctx.Err() != nil:
 			err = withExit(exitInterrupted, errors.New("interrupted"))
 		case errors.Is(err, session.ErrSessionLost):
 			err = withExit(exitConnect, err)

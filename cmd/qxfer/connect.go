@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -35,11 +34,12 @@ func parseConnections(s string) (session.PoolConfig, error) {
 }
 
 // connect dials r's server with this installation's identity, pinning its
-// fingerprint in known_hosts on first contact. The session reconnects by
-// itself for --retry-for when the connection dies. A host alias from
-// config.toml is replaced by its address, and its fingerprint is pinned
-// unless --fingerprint is given.
-func (f *clientFlags) connect(e *env, r remote) (*session.Session, error) {
+// fingerprint in known_hosts on first contact; ctx bounds the dial, and
+// ending it means the user interrupted. The session reconnects by itself
+// for --retry-for when the connection dies. A host alias from config.toml
+// is replaced by its address, and its fingerprint is pinned unless
+// --fingerprint is given.
+func (f *clientFlags) connect(ctx context.Context, e *env, r remote) (*session.Session, error) {
 	r, pin := e.config.resolve(r)
 	id, err := e.identity()
 	if err != nil {
@@ -90,16 +90,16 @@ func (f *clientFlags) connect(e *env, r remote) (*session.Session, error) {
 		c.Table = table
 		return session.Dial(ctx, r.Addr(), c)
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, timeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := session.NewSession(ctx, dial, session.SessionConfig{RetryFor: retry, OnEvent: cfg.OnEvent, Logger: e.log})
+	c, err := session.NewSession(dctx, dial, session.SessionConfig{RetryFor: retry, OnEvent: cfg.OnEvent, Logger: e.log})
 	if err != nil {
 		var me *certs.MismatchError
 		var ue *session.UnauthorizedError
 		switch {
 		case errors.As(err, &me), errors.As(err, &ue):
 			return nil, err
-		case e.ctx.Err() != nil:
+		case ctx.Err() != nil:
 			return nil, withExit(exitInterrupted, errors.New("interrupted while connecting"))
 		}
 		return nil, withExit(exitConnect, err, fmt.Sprintf("is 'qxfer serve' running on %s and is UDP port %d open?", r.Host, r.Port))
@@ -107,6 +107,8 @@ func (f *clientFlags) connect(e *env, r remote) (*session.Session, error) {
 	return c, nil
 }
 
+// parseDuration reads a duration flag that must be positive
+// (--connect-timeout, --idle-timeout, doctor's --timeout).
 func parseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
@@ -116,46 +118,4 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("must be positive, got %s", s)
 	}
 	return d, nil
-}
-
-// version is the module version qxfer was built from.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-// quicVersion is the quic-go version qxfer was built with.
-func quicVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == "github.com/quic-go/quic-go" {
-				return d.Version
-			}
-		}
-	}
-	return "unknown"
-}
-
-// printEvent tells the user about reconnects and migrations on stderr
-// (above the progress bars while they are shown), and adds them to the
-// --json stream.
-func printEvent(e *env, ev session.Event) {
-	e.hook.call(ev)
-	w := e.notes()
-	switch ev.Kind {
-	case session.EventReconnecting:
-		if ev.Attempt == 1 {
-			fmt.Fprintf(w, "qxfer: connection lost (%v); reconnecting\n", ev.Err)
-		} else {
-			fmt.Fprintf(w, "qxfer: reconnect attempt %d failed (%v)\n", ev.Attempt-1, ev.Err)
-		}
-	case session.EventReconnected:
-		fmt.Fprintf(w, "qxfer: reconnected after %s; resuming unfinished transfers\n", ev.Delay.Round(100*time.Millisecond))
-	case session.EventMigrated:
-		fmt.Fprintf(w, "qxfer: network changed (%s); connection migrated, transfers continue\n", ev.Detail)
-	case session.EventMigrationFailed:
-		fmt.Fprintf(w, "qxfer: network changed (%s) but the new path failed (%v); reconnecting\n", ev.Detail, ev.Err)
-	}
 }
