@@ -355,14 +355,22 @@ func (rc *Receiver) hashAlong() {
 // .part for a resume (removing it when its content is known bad). The
 // error is an *Error.
 func (rc *Receiver) Wait(ctx context.Context) error {
-	rc.wg.Go(rc.hashAlong)
 	size := rc.cfg.Meta.Size
+	hashing := false
 	for {
 		rc.ph.mu.Lock()
 		done := rc.have.Covers(size) && rc.seal != nil
 		ferr := rc.err
 		ch := rc.ph.changed
+		// The read-back hasher starts only once bytes were written out
+		// of order (or held from before): in-order bytes are hashed as
+		// they are written.
+		readBack := !hashing && rc.have.Prefix() > rc.ph.n && !rc.ended
 		rc.ph.mu.Unlock()
+		if readBack {
+			hashing = true
+			rc.wg.Go(rc.hashAlong)
+		}
 		if ferr != nil {
 			rc.stopStreams(ferr.Code)
 			rc.checkpoint()

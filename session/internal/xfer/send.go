@@ -156,8 +156,39 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 			}
 		}
 	}()
+	// The whole-file hash: range senders hash what they read when it is
+	// next in line. A catch-up hasher starts only when the next bytes
+	// will not be offered (held by the receiver, or sent out of order);
+	// a file sent in order is sealed here, with no goroutine.
 	hashed := make(chan hashResult, 1)
-	wg.Go(func() { hashed <- sd.hashFile(wctx) })
+	sealed, hashing := false, false
+	checkHash := func() error {
+		if sealed || hashing {
+			return nil
+		}
+		sd.ph.mu.Lock()
+		n := sd.ph.n
+		waiting := n < size && sd.unsent.Contains(n)
+		sd.ph.mu.Unlock()
+		switch {
+		case n == size:
+			sealed = true
+			h := sd.finishHash()
+			if h.err != nil {
+				return h.err
+			}
+			if err := cfg.Seal(h.sum); err != nil {
+				return WithPath(AsError(err, cfg.Path), cfg.Path)
+			}
+		case !waiting:
+			hashing = true
+			wg.Go(func() { hashed <- sd.hashFile(wctx) })
+		}
+		return nil
+	}
+	if err := checkHash(); err != nil {
+		return nil, err
+	}
 
 	requested := false
 	inFlight := 0 // ranges being written
@@ -239,6 +270,9 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 				sd.requeue(st, &pending, res.i)
 			}
 			notify()
+			if err := checkHash(); err != nil {
+				return nil, err
+			}
 		case <-changed:
 			for i, st := range states {
 				if !st.acked && !st.inFlight && st.m != nil && st.m.Dead() {
@@ -246,6 +280,7 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 				}
 			}
 		case h := <-hashed:
+			sealed = true
 			if h.err != nil {
 				return nil, h.err
 			}
@@ -311,7 +346,7 @@ type hashResult struct {
 // bytes as they read them, when those bytes are next in line; hashFile
 // reads back from the file only the bytes no range attempt will offer
 // (those the receiver already holds, and those sent out of order). Then
-// it checks that the file did not change meanwhile.
+// it checks that the file did not change meanwhile (finishHash).
 func (sd *Sender) hashFile(ctx context.Context) hashResult {
 	cfg := &sd.cfg
 	size := cfg.Meta.Size
@@ -354,6 +389,14 @@ func (sd *Sender) hashFile(ctx context.Context) hashResult {
 			return hashResult{err: WithPath(CauseError(ctx), cfg.Path)}
 		}
 	}
+	return sd.finishHash()
+}
+
+// finishHash checks that the file did not change while it was read, and
+// returns the whole-file hash.
+func (sd *Sender) finishHash() hashResult {
+	cfg := &sd.cfg
+	size := cfg.Meta.Size
 	fi, err := cfg.File.Stat()
 	if err != nil {
 		return hashResult{err: AsError(err, cfg.Path)}
@@ -402,7 +445,11 @@ func (sd *Sender) sendRange(ctx context.Context, m *Member, r wire.Range) (err *
 	chunks := make(chan readChunk, readAhead)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { sd.read(r, chunks, done) })
+	if r.Length <= ChunkSize {
+		sd.read(r, chunks, done) // one chunk: nothing to overlap
+	} else {
+		wg.Go(func() { sd.read(r, chunks, done) })
+	}
 	defer func() {
 		close(done)
 		for c := range chunks {
