@@ -59,14 +59,8 @@ func TestParseAuthorizedClients(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseAuthorizedClients(strings.NewReader(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
-				}
+			if checkErrText(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("got error %v, want nil", err)
 			}
 			for _, fp := range tt.want {
 				if !got.Contains(fp) {

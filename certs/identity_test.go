@@ -93,109 +93,64 @@ func mustLoadOrCreate(t *testing.T, dir string) Fingerprint {
 
 func TestLoadOrCreate(t *testing.T) {
 	unixOnly := runtime.GOOS == "windows"
+	// The ways to break an identity that LoadOrCreate has written.
+	remove := func(name string) func(*testing.T, string) {
+		return func(t *testing.T, dir string) { mustRemove(t, filepath.Join(dir, name)) }
+	}
+	chmodKey := func(mode os.FileMode) func(*testing.T, string) {
+		return func(t *testing.T, dir string) {
+			if err := os.Chmod(filepath.Join(dir, KeyFile), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// copyCert writes the certificate of the identity in from (dir itself
+	// if from is nil) to name in dir.
+	copyCert := func(from func(t *testing.T) string, name string) func(*testing.T, string) {
+		return func(t *testing.T, dir string) {
+			src := dir
+			if from != nil {
+				src = from(t)
+			}
+			data, err := os.ReadFile(filepath.Join(src, CertFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mode := os.FileMode(0o644)
+			if name == KeyFile {
+				mode = 0o600
+			}
+			mustWrite(t, filepath.Join(dir, name), string(data), mode)
+		}
+	}
+	otherIdentity := func(t *testing.T) string {
+		other := t.TempDir()
+		mustLoadOrCreate(t, other)
+		return other
+	}
 	tests := []struct {
 		name string
 		skip bool
-		// setup prepares dir and returns the fingerprint a successful load
-		// must give (zero: any).
-		setup       func(t *testing.T, dir string) Fingerprint
+		// fresh: dir holds nothing. Otherwise an identity is created in
+		// dir, then broken by breakIt if it is set; a successful load
+		// must give its fingerprint.
+		fresh       bool
+		breakIt     func(t *testing.T, dir string)
 		wantCreated bool
 		wantErr     error // unexported cause; nil for success
 		wantHint    bool
 	}{
-		{
-			name:        "creates in missing dir",
-			setup:       func(t *testing.T, dir string) Fingerprint { return Fingerprint{} },
-			wantCreated: true,
-		},
-		{
-			name:  "reloads same identity",
-			setup: func(t *testing.T, dir string) Fingerprint { return mustLoadOrCreate(t, dir) },
-		},
-		{
-			name: "only key",
-			setup: func(t *testing.T, dir string) Fingerprint {
-				mustLoadOrCreate(t, dir)
-				mustRemove(t, filepath.Join(dir, CertFile))
-				return Fingerprint{}
-			},
-			wantErr:  errIncomplete,
-			wantHint: true,
-		},
-		{
-			name: "only cert",
-			setup: func(t *testing.T, dir string) Fingerprint {
-				mustLoadOrCreate(t, dir)
-				mustRemove(t, filepath.Join(dir, KeyFile))
-				return Fingerprint{}
-			},
-			wantErr:  errIncomplete,
-			wantHint: true,
-		},
-		{
-			name: "key and cert do not match",
-			setup: func(t *testing.T, dir string) Fingerprint {
-				mustLoadOrCreate(t, dir)
-				other := t.TempDir()
-				mustLoadOrCreate(t, other)
-				data, err := os.ReadFile(filepath.Join(other, CertFile))
-				if err != nil {
-					t.Fatal(err)
-				}
-				mustWrite(t, filepath.Join(dir, CertFile), string(data), 0o644)
-				return Fingerprint{}
-			},
-			wantErr:  errKeyMatch,
-			wantHint: true,
-		},
-		{
-			name: "key too open",
-			skip: unixOnly,
-			setup: func(t *testing.T, dir string) Fingerprint {
-				mustLoadOrCreate(t, dir)
-				if err := os.Chmod(filepath.Join(dir, KeyFile), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return Fingerprint{}
-			},
-			wantErr:  errKeyTooOpen,
-			wantHint: true,
-		},
-		{
-			name: "key group readable",
-			skip: unixOnly,
-			setup: func(t *testing.T, dir string) Fingerprint {
-				mustLoadOrCreate(t, dir)
-				if err := os.Chmod(filepath.Join(dir, KeyFile), 0o640); err != nil {
-					t.Fatal(err)
-				}
-				return Fingerprint{}
-			},
-			wantErr:  errKeyTooOpen,
-			wantHint: true,
-		},
-		{
-			name: "key not pem",
-			setup: func(t *testing.T, dir string) Fingerprint {
-				mustLoadOrCreate(t, dir)
-				mustWrite(t, filepath.Join(dir, KeyFile), "garbage\n", 0o600)
-				return Fingerprint{}
-			},
-			wantErr: errBadPEM,
-		},
-		{
-			name: "pem types swapped",
-			setup: func(t *testing.T, dir string) Fingerprint {
-				mustLoadOrCreate(t, dir)
-				cert, err := os.ReadFile(filepath.Join(dir, CertFile))
-				if err != nil {
-					t.Fatal(err)
-				}
-				mustWrite(t, filepath.Join(dir, KeyFile), string(cert), 0o600)
-				return Fingerprint{}
-			},
-			wantErr: errBadPEM,
-		},
+		{name: "creates in missing dir", fresh: true, wantCreated: true},
+		{name: "reloads same identity"},
+		{name: "only key", breakIt: remove(CertFile), wantErr: errIncomplete, wantHint: true},
+		{name: "only cert", breakIt: remove(KeyFile), wantErr: errIncomplete, wantHint: true},
+		{name: "key and cert do not match", breakIt: copyCert(otherIdentity, CertFile), wantErr: errKeyMatch, wantHint: true},
+		{name: "key too open", skip: unixOnly, breakIt: chmodKey(0o644), wantErr: errKeyTooOpen, wantHint: true},
+		{name: "key group readable", skip: unixOnly, breakIt: chmodKey(0o640), wantErr: errKeyTooOpen, wantHint: true},
+		{name: "key not pem", breakIt: func(t *testing.T, dir string) {
+			mustWrite(t, filepath.Join(dir, KeyFile), "garbage\n", 0o600)
+		}, wantErr: errBadPEM},
+		{name: "pem types swapped", breakIt: copyCert(nil, KeyFile), wantErr: errBadPEM},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,7 +158,13 @@ func TestLoadOrCreate(t *testing.T) {
 				t.Skip("not supported on " + runtime.GOOS)
 			}
 			dir := filepath.Join(t.TempDir(), "home", "qxfer")
-			wantFP := tt.setup(t, dir)
+			var wantFP Fingerprint
+			if !tt.fresh {
+				wantFP = mustLoadOrCreate(t, dir)
+			}
+			if tt.breakIt != nil {
+				tt.breakIt(t, dir)
+			}
 			keyBefore, _ := os.ReadFile(filepath.Join(dir, KeyFile))
 
 			id, created, err := LoadOrCreate(dir)

@@ -11,6 +11,24 @@ import (
 	"testing"
 )
 
+// checkErrText checks err against want, a part of the message a bad input
+// must produce, or "" where the input is good: it fails the test unless
+// err contains want, or, for "", unless err is nil. It reports whether an
+// error was wanted, so that the case ends there.
+func checkErrText(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("got error %v, want nil", err)
+		}
+		return false
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got error %v, want one containing %q", err, want)
+	}
+	return true
+}
+
 func TestParseKnownHosts(t *testing.T) {
 	a, b := testFP("a"), testFP("b")
 	tests := []struct {
@@ -64,14 +82,8 @@ func TestParseKnownHosts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseKnownHosts(strings.NewReader(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
-				}
+			if checkErrText(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("got error %v, want nil", err)
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
@@ -257,13 +269,8 @@ func TestKnownHostsAdd(t *testing.T) {
 					t.Fatalf("got error %v, want *MismatchError", err)
 				}
 				return
-			case tt.wantErr != "":
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
-				}
+			case checkErrText(t, err, tt.wantErr):
 				return
-			case err != nil:
-				t.Fatalf("got error %v, want nil", err)
 			}
 			got, ok := k.Lookup(tt.host)
 			if want := (KnownHost{Host: strings.ToLower(tt.host), Fingerprint: tt.fp, Line: tt.wantLine}); !ok || got != want {

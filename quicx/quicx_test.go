@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 )
 
@@ -68,6 +68,50 @@ func listen(t *testing.T, id *certs.Identity, verify VerifyFunc) (*Listener, <-c
 		wg.Wait()
 	})
 	return ln, peers
+}
+
+// dialAny dials addr with a fresh identity, trusting any server; the
+// connection is closed when the test ends.
+func dialAny(ctx context.Context, t *testing.T, addr string) *Conn {
+	t.Helper()
+	c, err := Dial(ctx, addr, ClientTLS(identity(t), testALPN, "x", func(certs.Fingerprint) error { return nil }), Config{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(0, "") })
+	return c
+}
+
+// echo writes data on a new stream of c, whose listener echoes it,
+// calling mid once the first at bytes are written, and fails the test
+// unless the echo brings back data intact before ctx ends.
+func echo(ctx context.Context, t *testing.T, c *Conn, data []byte, at int, mid func()) {
+	t.Helper()
+	str, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(str)
+		got <- b
+	}()
+	if _, err := str.Write(data[:at]); err != nil {
+		t.Fatal(err)
+	}
+	mid()
+	if _, err := str.Write(data[at:]); err != nil {
+		t.Fatal(err)
+	}
+	str.Close()
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, data) {
+			t.Fatalf("echo: got %d bytes, want %d identical", len(b), len(data))
+		}
+	case <-ctx.Done():
+		t.Fatal("echo did not finish")
+	}
 }
 
 func TestMutualTLS(t *testing.T) {
@@ -139,42 +183,16 @@ func TestMigrate(t *testing.T) {
 	defer px.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, px.Addr().String(), ClientTLS(identity(t), testALPN, "x", func(certs.Fingerprint) error { return nil }), Config{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(0, "")
+	c := dialAny(ctx, t, px.Addr().String())
 	<-peers
-	str, err := c.OpenStreamSync(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := make([]byte, 8<<20)
 	rand.Read(data)
-	got := make(chan []byte, 1)
-	go func() {
-		b, _ := io.ReadAll(str)
-		got <- b
-	}()
 	before := c.LocalUDPAddr()
-	if _, err := str.Write(data[:2<<20]); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Migrate(ctx, "127.0.0.1:0"); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	if _, err := str.Write(data[2<<20:]); err != nil {
-		t.Fatal(err)
-	}
-	str.Close()
-	select {
-	case b := <-got:
-		if !bytes.Equal(b, data) {
-			t.Fatalf("echo: got %d bytes, want %d identical", len(b), len(data))
+	echo(ctx, t, c, data, 2<<20, func() {
+		if err := c.Migrate(ctx, "127.0.0.1:0"); err != nil {
+			t.Fatalf("migrate: %v", err)
 		}
-	case <-ctx.Done():
-		t.Fatal("echo did not finish")
-	}
+	})
 	after := c.LocalUDPAddr()
 	if after.Port == before.Port {
 		t.Errorf("local port after migration: got %d, want a new one", after.Port)
@@ -209,42 +227,19 @@ func TestRouteSource(t *testing.T) {
 // completes. A route to an address the machine does not have fails the
 // migration and is reported, leaving the connection on its old path.
 func TestWatchRoute(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("needs 127.0.0.2 as a loopback address")
-	}
-	tests := []struct {
-		name    string
-		to      net.IP
-		wantErr bool
-	}{
-		{name: "new address", to: net.IPv4(127, 0, 0, 2)},
-		{name: "address not on this machine", to: net.IPv4(192, 0, 2, 1), wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range testutil.RouteChanges(t) {
+		t.Run(tt.Name, func(t *testing.T) {
 			ln, peers := listen(t, identity(t), func(certs.Fingerprint) error { return nil })
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			c, err := Dial(ctx, ln.Addr().String(), ClientTLS(identity(t), testALPN, "x", func(certs.Fingerprint) error { return nil }), Config{}, zerolog.Nop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close(0, "")
+			c := dialAny(ctx, t, ln.Addr().String())
 			<-peers
-			var (
-				mu      sync.Mutex
-				route   = net.IPv4(127, 0, 0, 1)
-				results = make(chan error, 4)
-			)
-			source := func(net.Addr) (net.IP, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				return route, nil
-			}
+			route := testutil.NewRoute(net.IPv4(127, 0, 0, 1))
+			results := make(chan error, 4)
 			wctx, stop := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			wg.Go(func() {
-				c.WatchRouteWith(wctx, 20*time.Millisecond, source, func(_, _ net.IP, err error) {
+				c.WatchRouteWith(wctx, 20*time.Millisecond, route.Source, func(_, _ net.IP, err error) {
 					select {
 					case results <- err:
 					default: // a failed route is retried every tick
@@ -253,45 +248,25 @@ func TestWatchRoute(t *testing.T) {
 			})
 			defer func() { stop(); wg.Wait() }()
 
-			str, err := c.OpenStreamSync(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
 			data := make([]byte, 4<<20)
 			rand.Read(data)
-			got := make(chan []byte, 1)
-			go func() {
-				b, _ := io.ReadAll(str)
-				got <- b
-			}()
-			str.Write(data[:1<<20])
-			mu.Lock()
-			route = tt.to
-			mu.Unlock()
-			var merr error
-			select {
-			case merr = <-results:
-			case <-ctx.Done():
-				t.Fatal("the watcher did not react to the route change")
-			}
-			if (merr != nil) != tt.wantErr {
-				t.Fatalf("migration error: got %v, want error %v", merr, tt.wantErr)
-			}
-			str.Write(data[1<<20:])
-			str.Close()
-			select {
-			case b := <-got:
-				if !bytes.Equal(b, data) {
-					t.Fatalf("echo: got %d bytes, want %d identical", len(b), len(data))
+			echo(ctx, t, c, data, 1<<20, func() {
+				route.Set(tt.To)
+				var merr error
+				select {
+				case merr = <-results:
+				case <-ctx.Done():
+					t.Fatal("the watcher did not react to the route change")
 				}
-			case <-ctx.Done():
-				t.Fatal("echo did not finish")
-			}
-			wantIP, wantMigrations := tt.to, 1
-			if tt.wantErr {
+				if (merr != nil) != tt.Unusable {
+					t.Fatalf("migration error: got %v, want error %v", merr, tt.Unusable)
+				}
+			})
+			wantIP, wantMigrations := tt.To, 1
+			if tt.Unusable {
 				wantIP, wantMigrations = net.IPv4(127, 0, 0, 1), 0
 			}
-			if ip := c.LocalUDPAddr().IP; !tt.wantErr && !ip.Equal(wantIP) {
+			if ip := c.LocalUDPAddr().IP; !tt.Unusable && !ip.Equal(wantIP) {
 				t.Errorf("local address after the route change: got %s, want %s", ip, wantIP)
 			}
 			if got := c.Migrations(); got != wantMigrations {

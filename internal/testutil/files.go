@@ -101,3 +101,16 @@ func OutsideDir(t testing.TB, root string) string {
 	}
 	return out
 }
+
+// TempRoot opens a fresh temporary directory as an os.Root and returns
+// both; the root is closed when the test ends.
+func TempRoot(t testing.TB) (string, *os.Root) {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return dir, root
+}

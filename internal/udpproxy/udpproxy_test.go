@@ -130,6 +130,22 @@ func recv(t *testing.T, c *net.UDPConn) []byte {
 	return buf[:n]
 }
 
+// echoed sends msg from c through the proxy to the echoing srv and fails
+// the test unless msg is the next datagram the server gets and the next
+// the client gets back; it returns what the server got.
+func echoed(t *testing.T, c *net.UDPConn, srv *udpServer, msg string) datagram {
+	t.Helper()
+	send(t, c, []byte(msg))
+	d := srv.next(t)
+	if string(d.data) != msg {
+		t.Fatalf("server got %q, want %q", d.data, msg)
+	}
+	if got := recv(t, c); string(got) != msg {
+		t.Fatalf("client got %q, want %q", got, msg)
+	}
+	return d
+}
+
 // waitStats polls the proxy counters until cond holds.
 func waitStats(t *testing.T, p *Proxy, what string, cond func(Stats) bool) Stats {
 	t.Helper()
@@ -308,13 +324,7 @@ func TestDropHook(t *testing.T) {
 	}})
 	c := dial(t, p)
 	send(t, c, []byte("xdrop"))
-	send(t, c, []byte("keep"))
-	if d := srv.next(t); string(d.data) != "keep" {
-		t.Fatalf("server got %q, want %q", d.data, "keep")
-	}
-	if got := recv(t, c); string(got) != "keep" {
-		t.Fatalf("client got %q, want %q", got, "keep")
-	}
+	echoed(t, c, srv, "keep")
 	s := p.Stats()
 	if s.ToServer.Dropped != 1 || s.ToServer.DroppedBytes != 5 {
 		t.Errorf("to-server dropped: got %d (%d bytes), want 1 (5 bytes)", s.ToServer.Dropped, s.ToServer.DroppedBytes)
@@ -335,9 +345,7 @@ func TestBlackhole(t *testing.T) {
 	c := dial(t, p)
 
 	// Establish the mapping, then cut the link.
-	send(t, c, []byte("before"))
-	srv.next(t)
-	recv(t, c)
+	echoed(t, c, srv, "before")
 
 	p.SetBlackhole(true)
 	for i := range 10 {
@@ -351,13 +359,7 @@ func TestBlackhole(t *testing.T) {
 	waitStats(t, p, "blackholed reply", func(s Stats) bool { return s.ToClient.Dropped == 1 })
 
 	p.SetBlackhole(false)
-	send(t, c, []byte("after"))
-	if d := srv.next(t); string(d.data) != "after" {
-		t.Fatalf("server got %q, want %q (nothing from the blackhole)", d.data, "after")
-	}
-	if got := recv(t, c); string(got) != "after" {
-		t.Fatalf("client got %q, want %q (nothing from the blackhole)", got, "after")
-	}
+	echoed(t, c, srv, "after") // nothing from the blackhole comes first
 	if got := hooked.Load(); got != 4 {
 		t.Errorf("Drop hook calls: got %d, want 4 (blackholed packets skip it)", got)
 	}
@@ -385,9 +387,7 @@ func TestRebind(t *testing.T) {
 
 	old := map[*net.UDPConn]netip.AddrPort{}
 	for _, c := range []*net.UDPConn{c1, c2} {
-		send(t, c, []byte("hello"))
-		old[c] = srv.next(t).from
-		recv(t, c)
+		old[c] = echoed(t, c, srv, "hello").from
 	}
 
 	if err := p.Rebind(); err != nil {
@@ -420,13 +420,7 @@ func TestRebind(t *testing.T) {
 	if err := p.Rebind(); err != nil {
 		t.Fatal(err)
 	}
-	send(t, c1, []byte("third"))
-	if d := srv.next(t); string(d.data) != "third" {
-		t.Fatalf("server got %q, want %q", d.data, "third")
-	}
-	if got := recv(t, c1); string(got) != "third" {
-		t.Fatalf("client got %q, want %q", got, "third")
-	}
+	echoed(t, c1, srv, "third")
 	if got := p.Stats().Rebinds; got != 2 {
 		t.Errorf("Rebinds: got %d, want 2", got)
 	}

@@ -23,36 +23,38 @@ func TestStreamError(t *testing.T) {
 	reset := &quic.StreamError{StreamID: 2, ErrorCode: quic.StreamErrorCode(CodeNoSpace), Remote: true}
 	tests := []struct {
 		name       string
-		ctx        context.Context
+		ctx        context.Context // nil: context.Background()
 		err        error
 		wantCode   ErrorCode
 		wantRemote bool
 		wantMsg    string // "" for any
 	}{
-		{name: "nil ctx, EOF", ctx: nil, err: io.EOF, wantCode: CodeTruncated},
 		{name: "live ctx, EOF", ctx: live, err: io.EOF, wantCode: CodeTruncated},
-		{name: "unexpected EOF", ctx: nil, err: io.ErrUnexpectedEOF, wantCode: CodeTruncated},
-		{name: "wrapped EOF", ctx: nil, err: fmt.Errorf("reading: %w", io.EOF), wantCode: CodeTruncated},
+		{name: "unexpected EOF", err: io.ErrUnexpectedEOF, wantCode: CodeTruncated},
+		{name: "wrapped EOF", err: fmt.Errorf("reading: %w", io.EOF), wantCode: CodeTruncated},
 		{name: "cancelled with an *Error cause", ctx: cancelled(&Error{Code: CodeShutdown, Remote: true, Msg: "bye"}), err: reset, wantCode: CodeShutdown, wantRemote: true, wantMsg: "bye"},
 		{name: "cancelled with an *Error cause naming another file", ctx: cancelled(&Error{Code: CodeInterrupted, Path: "other"}), err: io.EOF, wantCode: CodeInterrupted},
 		{name: "cancelled with a wrapped *Error cause", ctx: cancelled(fmt.Errorf("stop: %w", &Error{Code: CodeBusy})), err: io.EOF, wantCode: CodeBusy},
 		{name: "cancelled without an *Error cause", ctx: cancelled(nil), err: reset, wantCode: CodeCancelled},
 		{name: "cancelled with a plain cause", ctx: cancelled(errors.New("user quit")), err: io.EOF, wantCode: CodeCancelled, wantMsg: "user quit"},
-		{name: "nil ctx, stream reset", ctx: nil, err: reset, wantCode: CodeNoSpace, wantRemote: true},
 		{name: "stream reset by the peer", ctx: live, err: reset, wantCode: CodeNoSpace, wantRemote: true},
-		{name: "stream stopped locally", ctx: nil, err: &quic.StreamError{StreamID: 3, ErrorCode: quic.StreamErrorCode(CodeCancelled)}, wantCode: CodeCancelled},
-		{name: "wrapped stream error", ctx: nil, err: fmt.Errorf("write: %w", reset), wantCode: CodeNoSpace, wantRemote: true},
-		{name: "connection closed by the peer", ctx: nil, err: &quic.ApplicationError{Remote: true, ErrorCode: quic.ApplicationErrorCode(CodeShutdown), ErrorMessage: "server stopping"}, wantCode: CodeShutdown, wantRemote: true, wantMsg: "connection closed: server stopping"},
-		{name: "connection closed locally", ctx: nil, err: &quic.ApplicationError{ErrorCode: quic.ApplicationErrorCode(CodeInterrupted)}, wantCode: CodeInterrupted},
-		{name: "idle timeout", ctx: nil, err: &quic.IdleTimeoutError{}, wantCode: CodeIOError, wantMsg: "connection timed out"},
+		{name: "stream stopped locally", err: &quic.StreamError{StreamID: 3, ErrorCode: quic.StreamErrorCode(CodeCancelled)}, wantCode: CodeCancelled},
+		{name: "wrapped stream error", err: fmt.Errorf("write: %w", reset), wantCode: CodeNoSpace, wantRemote: true},
+		{name: "connection closed by the peer", err: &quic.ApplicationError{Remote: true, ErrorCode: quic.ApplicationErrorCode(CodeShutdown), ErrorMessage: "server stopping"}, wantCode: CodeShutdown, wantRemote: true, wantMsg: "connection closed: server stopping"},
+		{name: "connection closed locally", err: &quic.ApplicationError{ErrorCode: quic.ApplicationErrorCode(CodeInterrupted)}, wantCode: CodeInterrupted},
+		{name: "idle timeout", err: &quic.IdleTimeoutError{}, wantCode: CodeIOError, wantMsg: "connection timed out"},
 		{name: "wrapped idle timeout", ctx: live, err: fmt.Errorf("open: %w", &quic.IdleTimeoutError{}), wantCode: CodeIOError, wantMsg: "connection timed out"},
-		{name: "an *Error", ctx: nil, err: &Error{Code: CodeSourceChanged, Msg: "grew"}, wantCode: CodeSourceChanged, wantMsg: "grew"},
-		{name: "a wrapped *Error naming another file", ctx: nil, err: fmt.Errorf("x: %w", &Error{Code: CodeNotFound, Remote: true, Path: "other"}), wantCode: CodeNotFound, wantRemote: true},
-		{name: "a plain error", ctx: nil, err: errors.New("boom"), wantCode: CodeIOError, wantMsg: "boom"},
+		{name: "an *Error", err: &Error{Code: CodeSourceChanged, Msg: "grew"}, wantCode: CodeSourceChanged, wantMsg: "grew"},
+		{name: "a wrapped *Error naming another file", err: fmt.Errorf("x: %w", &Error{Code: CodeNotFound, Remote: true, Path: "other"}), wantCode: CodeNotFound, wantRemote: true},
+		{name: "a plain error", err: errors.New("boom"), wantCode: CodeIOError, wantMsg: "boom"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := StreamError(tc.ctx, tc.err, p)
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = live
+			}
+			got := StreamError(ctx, tc.err, p)
 			if got == nil {
 				t.Fatalf("got nil, want an *Error")
 			}
@@ -78,8 +80,7 @@ func TestStreamErrorKeepsCause(t *testing.T) {
 	cause := &Error{Code: CodeNoSpace, Path: "other"}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(cause)
-	var noCtx context.Context // StreamError accepts a nil ctx
-	for _, got := range []*Error{StreamError(noCtx, cause, "f"), StreamError(ctx, io.EOF, "f")} {
+	for _, got := range []*Error{StreamError(context.Background(), cause, "f"), StreamError(ctx, io.EOF, "f")} {
 		if got.Path != "f" || cause.Path != "other" {
 			t.Errorf("got result path %q and cause path %q, want %q and %q", got.Path, cause.Path, "f", "other")
 		}

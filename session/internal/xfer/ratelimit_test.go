@@ -167,12 +167,8 @@ func TestRateLimitTransfer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			testutil.LeakCheck(t)
 			lb := newLoopback(t)
-			src, dst := t.TempDir(), t.TempDir()
-			root, err := os.OpenRoot(dst)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
+			src := t.TempDir()
+			dst, root := testutil.TempRoot(t)
 			lim := NewRateLimiter(limit)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

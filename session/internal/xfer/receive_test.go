@@ -27,12 +27,7 @@ type recvFixture struct {
 
 func newRecvFixture(t *testing.T, size int) *recvFixture {
 	t.Helper()
-	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	dir, root := testutil.TempRoot(t)
 	data := testutil.WriteRandom(t, filepath.Join(t.TempDir(), "src"), size)
 	return &recvFixture{root: root, dir: dir, data: data, meta: FileMeta{Size: uint64(size), Mode: 0o640, MTime: time.Unix(1700000000, 0)}}
 }
@@ -53,9 +48,23 @@ func (f *recvFixture) feed(t *testing.T, rc *Receiver, off, n uint64) *Error {
 	return rc.receiveRange(context.Background(), bytes.NewReader(f.data[off:off+n]), wire.RangeHeader{Offset: off, Length: n})
 }
 
+// seal is the SHA-256 of the source, as a Seal carries it.
 func (f *recvFixture) seal() []byte {
 	s := sha256.Sum256(f.data)
 	return s[:]
+}
+
+// finish seals rc with the source's hash, waits for it, and fails the
+// test unless out.bin then holds the source; what names the wait.
+func (f *recvFixture) finish(t *testing.T, rc *Receiver, what string) {
+	t.Helper()
+	rc.SetSeal(f.seal())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rc.Wait(ctx); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
 }
 
 // writeV1Record writes a version 1 record (qxfer 1's sequential .part,
@@ -108,13 +117,7 @@ func TestReceiverAssembles(t *testing.T) {
 	if !reflect.DeepEqual(acked, want) {
 		t.Errorf("acked %v, want %v", acked, want)
 	}
-	rc.SetSeal(f.seal())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rc.Wait(ctx); err != nil {
-		t.Fatalf("Wait: %v", err)
-	}
-	testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+	f.finish(t, rc, "Wait")
 	st, _ := os.Stat(filepath.Join(f.dir, "out.bin"))
 	if st.Mode().Perm() != 0o640 || !st.ModTime().Equal(f.meta.MTime) {
 		t.Errorf("got mode %v mtime %v, want %v %v", st.Mode(), st.ModTime(), os.FileMode(0o640), f.meta.MTime)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -235,12 +236,7 @@ func TestLoadRecord(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			root, err := os.OpenRoot(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
+			dir, root := testutil.TempRoot(t)
 			const dest = "sub/f.bin"
 			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
 				t.Fatal(err)
@@ -318,12 +314,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			root, err := os.OpenRoot(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
+			dir, root := testutil.TempRoot(t)
 			const dest = "f.bin"
 			// A .part as long as the ranges claim.
 			var end uint64

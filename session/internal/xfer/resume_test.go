@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -119,13 +118,7 @@ func TestReceiverResumeAcrossPoolSizes(t *testing.T) {
 					t.Fatalf("range %v: %v", m, e)
 				}
 			}
-			rc.SetSeal(f.seal())
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := rc.Wait(ctx); err != nil {
-				t.Fatalf("resumed: %v", err)
-			}
-			testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+			f.finish(t, rc, "resumed")
 			testutil.NoPartials(t, f.dir)
 		})
 	}
@@ -177,13 +170,7 @@ func TestReceiverResumeLongPart(t *testing.T) {
 					t.Fatalf("range %v: %v", m, e)
 				}
 			}
-			rc.SetSeal(f.seal())
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := rc.Wait(ctx); err != nil {
-				t.Fatalf("resumed: %v", err)
-			}
-			testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+			f.finish(t, rc, "resumed")
 		})
 	}
 }

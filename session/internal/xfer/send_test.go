@@ -125,12 +125,7 @@ func TestSender(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			dir := t.TempDir()
-			root, err := os.OpenRoot(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
+			dir, root := testutil.TempRoot(t)
 			const dest = "d/out.bin"
 			if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
 				t.Fatal(err)
