@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
 
 // testFile is a file of a test tree, relative to the tree's parent.
@@ -28,7 +30,7 @@ func makeTree(t testing.TB, dir string, files []testFile, emptyDirs []string) ma
 	out := make(map[string][]byte)
 	for i, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.path))
-		out[f.path] = writeRandom(t, p, f.size)
+		out[f.path] = testutil.WriteRandom(t, p, f.size)
 		if err := os.Chmod(p, f.mode); err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +54,7 @@ func checkTree(t testing.TB, dir string, files []testFile, emptyDirs []string, d
 	t.Helper()
 	for i, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.path))
-		sameFile(t, p, data[f.path])
+		testutil.SameFile(t, p, data[f.path])
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -80,10 +82,25 @@ func checkTree(t testing.TB, dir string, files []testFile, emptyDirs []string, d
 	}
 }
 
-// checkReport fails unless the report has exactly want files, all in
-// state s.
-func checkReport(t testing.TB, what string, rep *Report, want int, s State) {
+// checkOK fails the test unless a push or pull returned no error and a
+// report with no failed or cancelled file; what names the transfer.
+func checkOK(t testing.TB, what string, rep *Report, err error) {
 	t.Helper()
+	if err == nil {
+		err = rep.Err()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// checkReport checks what a push or pull returned: no error, and a report
+// of want files, each in state s; what names the transfer in messages.
+func checkReport(t testing.TB, what string, rep *Report, err error, want int, s State) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
 	if got := len(rep.Files); got != want {
 		t.Errorf("%s: got %d files in the report, want %d: %+v", what, got, want, rep.Files)
 	}
@@ -148,37 +165,25 @@ func TestPushPullRoundTrip(t *testing.T) {
 			opts := Options{Recursive: tt.recursive}
 
 			rep, err := c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
-			if err != nil {
-				t.Fatalf("push: %v", err)
-			}
-			checkReport(t, "push", rep, len(tt.files), Done)
+			checkReport(t, "push", rep, err, len(tt.files), Done)
 			checkTree(t, filepath.Join(ts.root, "in"), tt.files, tt.emptyDirs, data)
-			noParts(t, ts.root)
+			testutil.NoPartials(t, ts.root)
 
 			dst := t.TempDir()
 			rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
-			if err != nil {
-				t.Fatalf("pull: %v", err)
-			}
-			checkReport(t, "pull", rep, len(tt.files), Done)
+			checkReport(t, "pull", rep, err, len(tt.files), Done)
 			checkTree(t, dst, tt.files, tt.emptyDirs, data)
-			noParts(t, dst)
+			testutil.NoPartials(t, dst)
 
 			// Both ends now hold identical files: nothing moves again.
 			rep, err = c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
-			if err != nil {
-				t.Fatalf("second push: %v", err)
-			}
-			checkReport(t, "second push", rep, len(tt.files), Skipped)
+			checkReport(t, "second push", rep, err, len(tt.files), Skipped)
 			rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
-			if err != nil {
-				t.Fatalf("second pull: %v", err)
-			}
-			checkReport(t, "second pull", rep, len(tt.files), Skipped)
+			checkReport(t, "second pull", rep, err, len(tt.files), Skipped)
 			checkTree(t, filepath.Join(ts.root, "in"), tt.files, tt.emptyDirs, data)
 			checkTree(t, dst, tt.files, tt.emptyDirs, data)
-			noParts(t, ts.root)
-			noParts(t, dst)
+			testutil.NoPartials(t, ts.root)
+			testutil.NoPartials(t, dst)
 		})
 	}
 }
@@ -209,8 +214,7 @@ func TestExistingDestination(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := startServer(t, ServerConfig{}, nil)
 			c := ts.dial(t, "")
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
+			ctx := testCtx(t)
 			local := t.TempDir()
 			localFile := filepath.Join(local, "f.bin")
 			remoteFile := filepath.Join(ts.root, "in", "f.bin")
@@ -221,11 +225,11 @@ func TestExistingDestination(t *testing.T) {
 			if tt.dir == Pull {
 				srcPath, dstPath = remoteFile, localFile
 			}
-			newData := writeRandom(t, srcPath, tt.size)
+			newData := testutil.WriteRandom(t, srcPath, tt.size)
 			if err := os.Chtimes(srcPath, time.Now(), fileTime(1)); err != nil {
 				t.Fatal(err)
 			}
-			oldData := writeRandom(t, dstPath, tt.size/2)
+			oldData := testutil.WriteRandom(t, dstPath, tt.size/2)
 			if err := os.Chtimes(dstPath, time.Now(), fileTime(0)); err != nil {
 				t.Fatal(err)
 			}
@@ -238,10 +242,7 @@ func TestExistingDestination(t *testing.T) {
 			} else {
 				rep, err = c.Pull(ctx, []string{"in/f.bin"}, local, opts)
 			}
-			if err != nil {
-				t.Fatalf("%v: %v", tt.dir, err)
-			}
-			checkReport(t, tt.dir.String(), rep, 1, tt.wantState)
+			checkReport(t, tt.dir.String(), rep, err, 1, tt.wantState)
 			if got := codeOfErr(rep.Files[0].Err); tt.wantCode != CodeOK && got != tt.wantCode {
 				t.Errorf("code: got %v (%v), want %v", got, rep.Files[0].Err, tt.wantCode)
 			}
@@ -249,7 +250,7 @@ func TestExistingDestination(t *testing.T) {
 				t.Errorf("err: got %v, want nil", rep.Files[0].Err)
 			}
 			if tt.force {
-				sameFile(t, dstPath, newData)
+				testutil.SameFile(t, dstPath, newData)
 				fi, err := os.Stat(dstPath)
 				if err != nil {
 					t.Fatal(err)
@@ -258,11 +259,38 @@ func TestExistingDestination(t *testing.T) {
 					t.Errorf("mtime: got %v, want %v", fi.ModTime(), fileTime(1))
 				}
 			} else {
-				sameFile(t, dstPath, oldData)
+				testutil.SameFile(t, dstPath, oldData)
 			}
-			sameFile(t, srcPath, newData)
-			noParts(t, ts.root)
-			noParts(t, local)
+			testutil.SameFile(t, srcPath, newData)
+			testutil.NoPartials(t, ts.root)
+			testutil.NoPartials(t, local)
 		})
 	}
+}
+
+// TestSmokePushPull pushes a large and a small file and pulls their
+// directory back: the quickest check that the product works at all.
+func TestSmokePushPull(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	c := ts.dial(t, "")
+	src := t.TempDir()
+	data := testutil.WriteRandom(t, filepath.Join(src, "a.bin"), 3<<20)
+	small := testutil.WriteRandom(t, filepath.Join(src, "b.txt"), 10)
+	ctx := context.Background()
+	rep, err := c.Push(ctx, []string{filepath.Join(src, "a.bin"), filepath.Join(src, "b.txt")}, "in", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Err(); err != nil {
+		t.Fatalf("push: %v %+v", err, rep.Files)
+	}
+	testutil.SameFile(t, filepath.Join(ts.root, "in", "a.bin"), data)
+	testutil.SameFile(t, filepath.Join(ts.root, "in", "b.txt"), small)
+	dst := t.TempDir()
+	rep, err = c.Pull(ctx, []string{"in"}, dst, Options{Recursive: true})
+	checkOK(t, "pull", rep, err)
+	testutil.SameFile(t, filepath.Join(dst, "in", "a.bin"), data)
+	testutil.SameFile(t, filepath.Join(dst, "in", "b.txt"), small)
+	testutil.NoPartials(t, ts.root)
+	testutil.NoPartials(t, dst)
 }

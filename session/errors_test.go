@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"errors"
 	"io/fs"
@@ -15,39 +14,10 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
-
-// fileError returns the *Error a report entry failed with.
-func fileError(t testing.TB, f TransferInfo) *Error {
-	t.Helper()
-	var e *Error
-	if !errors.As(f.Err, &e) {
-		t.Fatalf("%s: got error %v (%T), want a *session.Error", f.Path, f.Err, f.Err)
-	}
-	return e
-}
-
-// dirNames lists the names in dir, sorted.
-func dirNames(t testing.TB, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
-}
-
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // TestMissingSource checks that a source that does not exist fails alone,
 // with CodeNotFound and an error naming it, while the rest of its batch
@@ -79,7 +49,7 @@ func TestMissingSource(t *testing.T) {
 			var sources []string
 			for _, n := range tt.names {
 				if n != tt.missing {
-					data[n] = writeRandom(t, filepath.Join(srcDir, n), sizes[n])
+					data[n] = testutil.WriteRandom(t, filepath.Join(srcDir, n), sizes[n])
 				}
 				if tt.dir == Push {
 					sources = append(sources, filepath.Join(local, n))
@@ -106,7 +76,7 @@ func TestMissingSource(t *testing.T) {
 					if f.State != Done {
 						t.Errorf("%s: got state %v (err %v), want %v", n, f.State, f.Err, Done)
 					}
-					sameFile(t, filepath.Join(dstDir, n), data[n])
+					testutil.SameFile(t, filepath.Join(dstDir, n), data[n])
 					continue
 				}
 				if f.State != Failed {
@@ -127,8 +97,8 @@ func TestMissingSource(t *testing.T) {
 			if err := rep.Err(); !errors.As(err, &be) || be.Failed != 1 || be.Cancelled != 0 {
 				t.Errorf("report error: got %v, want a *BatchError with 1 failed file", err)
 			}
-			noParts(t, ts.root)
-			noParts(t, local)
+			testutil.NoPartials(t, ts.root)
+			testutil.NoPartials(t, local)
 		})
 	}
 }
@@ -142,7 +112,7 @@ func TestPathEscapes(t *testing.T) {
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	secret := writeRandom(t, filepath.Join(other, "secret"), 100)
+	secret := testutil.WriteRandom(t, filepath.Join(other, "secret"), 100)
 	if err := os.Symlink(other, filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +121,7 @@ func TestPathEscapes(t *testing.T) {
 	ctx := testCtx(t)
 	local := t.TempDir()
 	x := filepath.Join(local, "x")
-	writeRandom(t, x, 100)
+	testutil.WriteRandom(t, x, 100)
 	dst := t.TempDir()
 
 	// pushCode is the code of a push that fails as a whole or in its only
@@ -226,17 +196,17 @@ func TestPathEscapes(t *testing.T) {
 		})
 	}
 
-	if got, want := dirNames(t, base), []string{"other", "root"}; !slices.Equal(got, want) {
+	if got, want := testutil.DirNames(t, base), []string{"other", "root"}; !slices.Equal(got, want) {
 		t.Errorf("outside the root: got %q, want %q", got, want)
 	}
-	if got, want := dirNames(t, other), []string{"secret"}; !slices.Equal(got, want) {
+	if got, want := testutil.DirNames(t, other), []string{"secret"}; !slices.Equal(got, want) {
 		t.Errorf("symlink target: got %q, want %q", got, want)
 	}
-	sameFile(t, filepath.Join(other, "secret"), secret)
-	if got, want := dirNames(t, root), []string{"link"}; !slices.Equal(got, want) {
+	testutil.SameFile(t, filepath.Join(other, "secret"), secret)
+	if got, want := testutil.DirNames(t, root), []string{"link"}; !slices.Equal(got, want) {
 		t.Errorf("root: got %q, want %q", got, want)
 	}
-	if got := dirNames(t, dst); len(got) != 0 {
+	if got := testutil.DirNames(t, dst); len(got) != 0 {
 		t.Errorf("pull destination: got %q, want it empty", got)
 	}
 	checkServes(t, ts)
@@ -246,7 +216,7 @@ func TestPathEscapes(t *testing.T) {
 // still serves reads.
 func TestReadOnly(t *testing.T) {
 	root := t.TempDir()
-	pub := writeRandom(t, filepath.Join(root, "pub", "f.bin"), 2<<20)
+	pub := testutil.WriteRandom(t, filepath.Join(root, "pub", "f.bin"), 2<<20)
 	ts := startServer(t, ServerConfig{Root: root, ReadOnly: true}, nil)
 	c := ts.dial(t, "")
 	ctx := testCtx(t)
@@ -254,9 +224,9 @@ func TestReadOnly(t *testing.T) {
 	small := filepath.Join(local, "small.txt")
 	large := filepath.Join(local, "large.bin")
 	other := filepath.Join(local, "f.bin")
-	writeRandom(t, small, 1000)
-	writeRandom(t, large, 3<<20)
-	writeRandom(t, other, 100)
+	testutil.WriteRandom(t, small, 1000)
+	testutil.WriteRandom(t, large, 3<<20)
+	testutil.WriteRandom(t, other, 100)
 
 	tests := []struct {
 		name      string
@@ -296,26 +266,23 @@ func TestReadOnly(t *testing.T) {
 			}
 		})
 	}
-	if got, want := dirNames(t, root), []string{"pub"}; !slices.Equal(got, want) {
+	if got, want := testutil.DirNames(t, root), []string{"pub"}; !slices.Equal(got, want) {
 		t.Errorf("root: got %q, want %q", got, want)
 	}
-	if got, want := dirNames(t, filepath.Join(root, "pub")), []string{"f.bin"}; !slices.Equal(got, want) {
+	if got, want := testutil.DirNames(t, filepath.Join(root, "pub")), []string{"f.bin"}; !slices.Equal(got, want) {
 		t.Errorf("root/pub: got %q, want %q", got, want)
 	}
-	sameFile(t, filepath.Join(root, "pub", "f.bin"), pub)
+	testutil.SameFile(t, filepath.Join(root, "pub", "f.bin"), pub)
 
 	dst := t.TempDir()
 	rep, err := c.Pull(ctx, []string{"pub"}, dst, Options{Recursive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "pull", rep, 1, Done)
-	sameFile(t, filepath.Join(dst, "pub", "f.bin"), pub)
+	checkReport(t, "pull", rep, err, 1, Done)
+	testutil.SameFile(t, filepath.Join(dst, "pub", "f.bin"), pub)
 	ents, err := c.List(ctx, "pub")
 	if err != nil || len(ents) != 1 || ents[0].Name != "f.bin" {
 		t.Errorf("list: got %+v, %v, want f.bin", ents, err)
 	}
-	noParts(t, dst)
+	testutil.NoPartials(t, dst)
 }
 
 // TestClientVanishesMidFile closes a connection in the middle of a file:
@@ -324,7 +291,7 @@ func TestReadOnly(t *testing.T) {
 func TestClientVanishesMidFile(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
 	const size, half = 8 << 20, 4 << 20
-	data := writeRandom(t, filepath.Join(t.TempDir(), "vanish.bin"), size)
+	data := testutil.WriteRandom(t, filepath.Join(t.TempDir(), "vanish.bin"), size)
 	p := dialRaw(t, ts)
 	p.hello()
 	p.send(&wire.Put{ID: 1, Path: "vanish.bin", Size: size, Mode: 0o644, MTime: fileTime(0)})
@@ -339,7 +306,7 @@ func TestClientVanishesMidFile(t *testing.T) {
 		t.Fatalf("server table while receiving: got %d live transfers, want 1", n)
 	}
 	p.conn.CloseWithError(quic.ApplicationErrorCode(CodeInterrupted), "gone")
-	waitFor(t, "the server to drop the transfer", func() bool { return ts.srv.Transfers().Len() == 0 })
+	testutil.Eventually(t, rawTimeout, "the server to drop the transfer", func() bool { return ts.srv.Transfers().Len() == 0 })
 
 	// The .part is preallocated at full size and holds what arrived.
 	if got, err := os.ReadFile(part); err != nil || len(got) != size || !bytes.Equal(got[:half], data[:half]) {
@@ -357,12 +324,9 @@ func TestClientVanishesMidFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := c.Push(testCtx(t), []string{local}, ".", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "push after vanish", rep, 1, Done)
-	sameFile(t, filepath.Join(ts.root, "vanish.bin"), data)
-	noParts(t, ts.root)
+	checkReport(t, "push after vanish", rep, err, 1, Done)
+	testutil.SameFile(t, filepath.Join(ts.root, "vanish.bin"), data)
+	testutil.NoPartials(t, ts.root)
 }
 
 // TestNoGoroutineLeak runs transfers and raw-peer failures against one
@@ -382,20 +346,11 @@ func TestNoGoroutineLeak(t *testing.T) {
 		clients = append(clients, c)
 		dir := "c" + string(rune('0'+i))
 		rep, err := c.Push(ctx, []string{filepath.Join(src, "tree")}, dir, Options{Recursive: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkReport(t, "push", rep, len(files), Done)
+		checkReport(t, "push", rep, err, len(files), Done)
 		rep, err = c.Pull(ctx, []string{dir}, t.TempDir(), Options{Recursive: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkReport(t, "pull", rep, len(files), Done)
+		checkReport(t, "pull", rep, err, len(files), Done)
 		rep, err = c.Pull(ctx, []string{"missing"}, t.TempDir(), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkReport(t, "pull missing", rep, 1, Failed)
+		checkReport(t, "pull missing", rep, err, 1, Failed)
 	}
 
 	var peers []*rawPeer
@@ -443,7 +398,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	p.send(&wire.List{ID: 0, Path: "."})
 	p.expectClose()
 
-	waitFor(t, "the server table to empty", func() bool { return ts.srv.Transfers().Len() == 0 })
+	testutil.Eventually(t, rawTimeout, "the server table to empty", func() bool { return ts.srv.Transfers().Len() == 0 })
 	for _, c := range clients {
 		c.Close()
 	}
@@ -451,5 +406,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 		p.close()
 	}
 	ts.stop()
-	checkGoroutines(t, base)
+	testutil.CheckGoroutines(t, base)
 }

@@ -3,8 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"github.com/qxfer/qxfer/session/internal/xfer"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,81 +11,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
-
-// mountTmpfs mounts a tmpfs with the given options (e.g. "size=8m") on a
-// fresh directory and unmounts it when the test ends. It skips the test
-// when mounting is not possible (not root, no mount(8), in a container
-// without CAP_SYS_ADMIN).
-func mountTmpfs(t *testing.T, opts string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// remountRO makes the tmpfs at dir read-only.
-func remountRO(t *testing.T, dir string) {
-	t.Helper()
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount ro: %v: %s", err, out)
-	}
-}
-
-// noFile fails unless p does not exist.
-func noFile(t testing.TB, p string) {
-	t.Helper()
-	if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("%s: got %v, want no such file", p, err)
-	}
-}
 
 // TestDiskFullPush pushes a 16 MiB file into a server root on an 8 MiB
 // tmpfs. It must fail with NoSpace, leave no final file and no partial
 // one, and the server must take a small file afterwards.
 func TestDiskFullPush(t *testing.T) {
-	root := mountTmpfs(t, "size=8m")
+	root := testutil.MountTmpfs(t, "size=8m")
 	ts := startServer(t, ServerConfig{Root: root}, nil)
 	src := t.TempDir()
 	big := filepath.Join(src, "big.bin")
-	writeRandom(t, big, 16<<20)
+	testutil.WriteRandom(t, big, 16<<20)
 	c := ts.dial(t, "")
 	rep, err := c.Push(testCtx(t), []string{big}, ".", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "push 16 MiB", rep, 1, Failed)
+	checkReport(t, "push 16 MiB", rep, err, 1, Failed)
 	if e := fileError(t, rep.Files[0]); e.Code != CodeNoSpace {
 		t.Errorf("push 16 MiB: got code %v (%v), want %v", e.Code, e, CodeNoSpace)
 	} else {
 		t.Logf("push 16 MiB: %v", e)
 	}
-	noFile(t, filepath.Join(root, "big.bin"))
+	testutil.NoFile(t, filepath.Join(root, "big.bin"))
 
 	// The .part is preallocated at full size, so the full disk shows
 	// before a byte is sent, and nothing is left to hold the space.
-	noFile(t, filepath.Join(root, xfer.PartName("big.bin")))
-	noFile(t, filepath.Join(root, xfer.RecordName("big.bin")))
+	testutil.NoFile(t, filepath.Join(root, xfer.PartName("big.bin")))
+	testutil.NoFile(t, filepath.Join(root, xfer.RecordName("big.bin")))
 	small := filepath.Join(src, "small.bin")
-	data := writeRandom(t, small, 1<<20)
+	data := testutil.WriteRandom(t, small, 1<<20)
 	rep, err = c.Push(testCtx(t), []string{small}, ".", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "push 1 MiB after", rep, 1, Done)
-	sameFile(t, filepath.Join(root, "small.bin"), data)
-	noParts(t, root)
+	checkReport(t, "push 1 MiB after", rep, err, 1, Done)
+	testutil.SameFile(t, filepath.Join(root, "small.bin"), data)
+	testutil.NoPartials(t, root)
 	checkServes(t, ts)
 }
 
@@ -95,20 +52,17 @@ func TestDiskFullPush(t *testing.T) {
 // client fails it with NoSpace and leaves no final file.
 func TestDiskFullPull(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
-	writeRandom(t, filepath.Join(ts.root, "big.bin"), 16<<20)
-	dst := mountTmpfs(t, "size=8m")
+	testutil.WriteRandom(t, filepath.Join(ts.root, "big.bin"), 16<<20)
+	dst := testutil.MountTmpfs(t, "size=8m")
 	c := ts.dial(t, "")
 	rep, err := c.Pull(testCtx(t), []string{"big.bin"}, dst, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "pull 16 MiB", rep, 1, Failed)
+	checkReport(t, "pull 16 MiB", rep, err, 1, Failed)
 	if e := fileError(t, rep.Files[0]); e.Code != CodeNoSpace || e.Remote {
 		t.Errorf("pull 16 MiB: got code %v (remote %v: %v), want local %v", e.Code, e.Remote, e, CodeNoSpace)
 	} else {
 		t.Logf("pull 16 MiB: %v", e)
 	}
-	noFile(t, filepath.Join(dst, "big.bin"))
+	testutil.NoFile(t, filepath.Join(dst, "big.bin"))
 	checkServes(t, ts)
 }
 
@@ -125,9 +79,9 @@ func TestReadOnlyDestination(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mnt := mountTmpfs(t, "size=8m")
-			existing := writeRandom(t, filepath.Join(mnt, "there.bin"), 300<<10)
-			remountRO(t, mnt)
+			mnt := testutil.MountTmpfs(t, "size=8m")
+			existing := testutil.WriteRandom(t, filepath.Join(mnt, "there.bin"), 300<<10)
+			testutil.RemountRO(t, mnt)
 			var ts *testServer
 			if tt.sub == "" {
 				ts = startServer(t, ServerConfig{Root: mnt}, nil)
@@ -138,10 +92,7 @@ func TestReadOnlyDestination(t *testing.T) {
 				if err := os.Mkdir(filepath.Join(root, tt.sub), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				if out, err := exec.Command("mount", "--bind", mnt, filepath.Join(root, tt.sub)).CombinedOutput(); err != nil {
-					t.Skipf("bind mount: %v: %s", err, out)
-				}
-				t.Cleanup(func() { exec.Command("umount", filepath.Join(root, tt.sub)).Run() })
+				testutil.BindMount(t, mnt, filepath.Join(root, tt.sub))
 				ts = startServer(t, ServerConfig{Root: root}, nil)
 			}
 			dest := tt.sub
@@ -149,13 +100,10 @@ func TestReadOnlyDestination(t *testing.T) {
 				dest = "."
 			}
 			local := filepath.Join(t.TempDir(), "new.bin")
-			writeRandom(t, local, 100<<10)
+			testutil.WriteRandom(t, local, 100<<10)
 			c := ts.dial(t, "")
 			rep, err := c.Push(testCtx(t), []string{local}, dest, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReport(t, "push", rep, 1, Failed)
+			checkReport(t, "push", rep, err, 1, Failed)
 			e := fileError(t, rep.Files[0])
 			// EROFS is checked before EACCES in codeOf, and root is
 			// never refused for permissions, so ReadOnly is the one
@@ -165,16 +113,13 @@ func TestReadOnlyDestination(t *testing.T) {
 			} else {
 				t.Logf("push: %v", e)
 			}
-			noFile(t, filepath.Join(mnt, "new.bin"))
-			noFile(t, filepath.Join(mnt, xfer.PartName("new.bin")))
+			testutil.NoFile(t, filepath.Join(mnt, "new.bin"))
+			testutil.NoFile(t, filepath.Join(mnt, xfer.PartName("new.bin")))
 
 			dst := t.TempDir()
 			rep, err = c.Pull(testCtx(t), []string{joinPath(tt.sub, "there.bin")}, dst, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReport(t, "pull", rep, 1, Done)
-			sameFile(t, filepath.Join(dst, "there.bin"), existing)
+			checkReport(t, "pull", rep, err, 1, Done)
+			testutil.SameFile(t, filepath.Join(dst, "there.bin"), existing)
 			if tt.sub != "" {
 				checkServes(t, ts)
 			}
@@ -189,16 +134,13 @@ func TestPermissionDeniedSource(t *testing.T) {
 	}
 	ts := startServer(t, ServerConfig{}, nil)
 	p := filepath.Join(ts.root, "locked.bin")
-	writeRandom(t, p, 1000)
+	testutil.WriteRandom(t, p, 1000)
 	if err := os.Chmod(p, 0); err != nil {
 		t.Fatal(err)
 	}
 	c := ts.dial(t, "")
 	rep, err := c.Pull(testCtx(t), []string{"locked.bin"}, t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "pull", rep, 1, Failed)
+	checkReport(t, "pull", rep, err, 1, Failed)
 	if e := fileError(t, rep.Files[0]); e.Code != CodePermissionDenied {
 		t.Errorf("pull: got code %v (%v), want %v", e.Code, e, CodePermissionDenied)
 	}
@@ -214,25 +156,13 @@ func TestSourceChangedDuringPush(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
 	const size = 64 << 20
 	local := filepath.Join(t.TempDir(), "moving.bin")
-	writeRandom(t, local, size)
+	testutil.WriteRandom(t, local, size)
 	px := throttledProxy(t, ts, udpproxy.Config{RateBits: 100e6})
 	c := ts.dial(t, px.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	type result struct {
-		rep *Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := c.Push(ctx, []string{local}, ".", Options{})
-		done <- result{rep, err}
-	}()
-	part := filepath.Join(ts.root, xfer.PartName("moving.bin"))
-	waitFor(t, "the .part to pass 8 MiB", func() bool {
-		fi, err := os.Stat(part)
-		return err == nil && fi.Size() > 8<<20
-	})
+	done := pushAsync(ctx, c, []string{local}, ".", Options{})
+	waitReceived(t, ts, "moving.bin", 8<<20)
 	// Overwrite 1 MiB in the second half, not yet read.
 	f, err := os.OpenFile(local, os.O_WRONLY, 0)
 	if err != nil {
@@ -255,31 +185,25 @@ func TestSourceChangedDuringPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := <-done
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	checkReport(t, "push", res.rep, 1, Failed)
+	checkReport(t, "push", res.rep, res.err, 1, Failed)
 	e := fileError(t, res.rep.Files[0])
 	if e.Code != CodeSourceChanged && e.Code != CodeHashMismatch {
 		t.Errorf("push: got code %v (%v), want %v or %v", e.Code, e, CodeSourceChanged, CodeHashMismatch)
 	} else {
 		t.Logf("push: %v", e)
 	}
-	noFile(t, filepath.Join(ts.root, "moving.bin"))
+	testutil.NoFile(t, filepath.Join(ts.root, "moving.bin"))
 
 	// The client reports its own failure at once and does not wait for
 	// the server's Done; the server ends the transfer when the stream
 	// reset reaches it through the link's queue. Until then a new push of
 	// the same file is refused as Busy.
-	waitFor(t, "the server to end the failed push", func() bool { return ts.srv.Transfers().Len() == 0 })
+	testutil.Eventually(t, rawTimeout, "the server to end the failed push", func() bool { return ts.srv.Transfers().Len() == 0 })
 	c2 := ts.dial(t, "")
 	rep, err := c2.Push(testCtx(t), []string{local}, ".", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "push again", rep, 1, Done)
-	sameFile(t, filepath.Join(ts.root, "moving.bin"), newData)
-	noParts(t, ts.root)
+	checkReport(t, "push again", rep, err, 1, Done)
+	testutil.SameFile(t, filepath.Join(ts.root, "moving.bin"), newData)
+	testutil.NoPartials(t, ts.root)
 	checkServes(t, ts)
 }
 
@@ -317,7 +241,7 @@ func TestPermissionDeniedCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := filepath.Join(dir, "secret.bin")
-	writeRandom(t, secret, 1000)
+	testutil.WriteRandom(t, secret, 1000)
 	if err := os.Chmod(secret, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +264,7 @@ func TestPermissionDeniedCLI(t *testing.T) {
 		t.Errorf("stderr: got %q, want it to name secret.bin and say permission denied", msg)
 	}
 	t.Logf("stderr: %s", msg)
-	noFile(t, filepath.Join(ts.root, "secret.bin"))
-	noParts(t, ts.root)
+	testutil.NoFile(t, filepath.Join(ts.root, "secret.bin"))
+	testutil.NoPartials(t, ts.root)
 	checkServes(t, ts)
 }

@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/rs/zerolog"
 
-	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
@@ -38,20 +37,7 @@ func hostileServer(t *testing.T, cfg ServerConfig, qc quicx.Config) (*testServer
 	if err := os.Mkdir(cfg.Root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Logger = testLogger(t)
-	id, err := certs.NewIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := quicx.Listen("127.0.0.1:0", quicx.ServerTLS(id, ALPN, func(certs.Fingerprint) error { return nil }), qc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := serveOn(t, srv, ln, cfg.Root, id)
+	ts := serveAt(t, cfg, newIdentity(t), "127.0.0.1:0", qc, nil)
 	t.Cleanup(func() { nothingOutside(t, parent) })
 	return ts, parent
 }
@@ -117,24 +103,6 @@ func remoteCloseCode(t testing.TB, conn *quic.Conn) ErrorCode {
 	return ErrorCode(ae.ErrorCode)
 }
 
-// dialQUIC completes only the QUIC handshake with ts.
-func dialQUIC(t testing.TB, ts *testServer) *quic.Conn {
-	t.Helper()
-	id, err := certs.NewIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), rawTimeout)
-	defer cancel()
-	tc := quicx.ClientTLS(id, ALPN, "qxfer", func(certs.Fingerprint) error { return nil })
-	conn, err := quic.DialAddr(ctx, ts.addr, tc, &quic.Config{MaxIdleTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { conn.CloseWithError(0, "") })
-	return conn
-}
-
 // TestHostileMaxConnections fills MaxConnections and checks that one more
 // connection is refused with LimitExceeded, and that a freed slot lets a
 // new one in.
@@ -161,8 +129,11 @@ func TestHostileMaxConnections(t *testing.T) {
 		}
 	}
 	peers[0].close()
-	waitFor(t, "a session slot to be freed", func() bool { return ts.srv.Sessions() == 2 })
+	testutil.Eventually(t, rawTimeout, "a session slot to be freed", func() bool { return ts.srv.Sessions() == 2 })
 	checkServes(t, ts)
+	// checkServes's client has closed, but the server lets go of its
+	// slot only when the close reaches it.
+	testutil.Eventually(t, rawTimeout, "the checking client's slot to be freed", func() bool { return ts.srv.Sessions() == 2 })
 	late := dialRaw(t, ts)
 	late.hello()
 	if n := ts.srv.Sessions(); n != 3 {
@@ -257,10 +228,7 @@ func TestHostileManyTinyFiles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rep, err := c.Push(ctx, []string{src}, ".", Options{Recursive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "tiny files", rep, files, Done)
+	checkReport(t, "tiny files", rep, err, files, Done)
 	got := 0
 	filepath.WalkDir(ts.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -279,7 +247,7 @@ func TestHostileManyTinyFiles(t *testing.T) {
 	if got != files {
 		t.Errorf("files on the server: got %d, want %d", got, files)
 	}
-	noParts(t, ts.root)
+	testutil.NoPartials(t, ts.root)
 }
 
 // TestHostileHugeListing lists a directory over MaxListEntries (refused)
@@ -367,7 +335,7 @@ func TestHostileIdleConnections(t *testing.T) {
 			t.Errorf("idle peer %d: ended with %v, want an idle timeout", i, err)
 		}
 	}
-	waitFor(t, "the server to end the idle sessions", func() bool { return ts.srv.Sessions() == 0 })
+	testutil.Eventually(t, rawTimeout, "the server to end the idle sessions", func() bool { return ts.srv.Sessions() == 0 })
 	checkHeap(t, before)
 }
 
@@ -404,7 +372,7 @@ func TestHostileSlowReader(t *testing.T) {
 	}
 	c.Close()
 	p.close()
-	waitFor(t, "the slow peer's session to end", func() bool { return ts.srv.Sessions() == 0 })
+	testutil.Eventually(t, rawTimeout, "the slow peer's session to end", func() bool { return ts.srv.Sessions() == 0 })
 	if n := ts.srv.Transfers().Len(); n != 0 {
 		t.Errorf("server table: got %d live transfers, want 0", n)
 	}

@@ -5,27 +5,23 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
+	"github.com/qxfer/qxfer/quicx"
 )
 
 // sessionTransfer runs a push (from local to the server root) or a pull
 // (the other way) of file name on s in a goroutine.
 func sessionTransfer(ctx context.Context, s *Session, dir Direction, local, name string) <-chan pushResult {
-	res := make(chan pushResult, 1)
-	go func() {
-		var r pushResult
+	return runAsync(func() (*Report, error) {
 		if dir == Push {
-			r.rep, r.err = s.Push(ctx, []string{filepath.Join(local, name)}, ".", Options{})
-		} else {
-			r.rep, r.err = s.Pull(ctx, []string{name}, local, Options{})
+			return s.Push(ctx, []string{filepath.Join(local, name)}, ".", Options{})
 		}
-		res <- r
-	}()
-	return res
+		return s.Pull(ctx, []string{name}, local, Options{})
+	})
 }
 
 // pathChange is one way a connection's path changes under a transfer.
@@ -90,13 +86,12 @@ func TestPathChange(t *testing.T) {
 				// connection cannot use into a reconnect, which
 				// the test would see.
 				s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, SessionConfig{OnEvent: events.add})
-				local := t.TempDir()
-				srcDir, dstDir := receiverDirs(dir, ts, local)
-				data := writeRandom(t, filepath.Join(srcDir, name), size)
+				local, srcDir, dstDir := transferDirs(t, dir, ts)
+				data := testutil.WriteRandom(t, filepath.Join(srcDir, name), size)
 
 				res := sessionTransfer(longCtx(t), s, dir, local, name)
 				tb := receiverTable(dir, ts, s.Transfers())
-				pollCond(t, hangAfter, "8 MiB at the receiver", func() bool { return received(tb, name) >= at })
+				testutil.Eventually(t, hangAfter, "8 MiB at the receiver", func() bool { return received(tb, name) >= at })
 				pc.change(t, s, p)
 				if got := received(tb, name); got == 0 || got >= size {
 					t.Fatalf("the transfer was over (%d bytes received) when the path changed; slow the proxy down", got)
@@ -118,13 +113,10 @@ func TestPathChange(t *testing.T) {
 				if got := s.Client().Migrations(); got != pc.migrations {
 					t.Errorf("got %d migrations, want %d", got, pc.migrations)
 				}
-				sameFile(t, filepath.Join(dstDir, name), data)
-				noPartials(t, dstDir)
+				testutil.SameFile(t, filepath.Join(dstDir, name), data)
+				testutil.NoPartials(t, dstDir)
 
-				s.Close()
-				p.Close()
-				ts.stop()
-				checkGoroutines(t, base)
+				ts.stopAll(t, base, s, p)
 			})
 		}
 	}
@@ -136,39 +128,20 @@ func TestPathChange(t *testing.T) {
 // cannot be used (the host does not have it), the session falls back to
 // reconnecting and resumes the file.
 func TestRouteChange(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("needs 127.0.0.2 as a loopback address")
-	}
 	const (
 		size = 32 << 20
 		name = "route.bin"
 	)
-	tests := []struct {
-		name      string
-		to        net.IP
-		reconnect bool
-	}{
-		{name: "new address", to: net.IPv4(127, 0, 0, 2)},
-		{name: "unusable address", to: net.IPv4(192, 0, 2, 1), reconnect: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range testutil.RouteChanges(t) {
+		t.Run(tt.Name, func(t *testing.T) {
 			ts := startServer(t, ServerConfig{}, nil)
 			p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
-			var (
-				mu    sync.Mutex
-				route = net.IPv4(127, 0, 0, 1)
-			)
-			source := func(net.Addr) (net.IP, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				return route, nil
-			}
+			route := testutil.NewRoute(net.IPv4(127, 0, 0, 1))
 			events := &eventLog{}
 			id := newIdentity(t)
 			dial := func(ctx context.Context, table *Table) (*Client, error) {
 				cfg := clientConfig(t, ts, id, reconnectQuic, table)
-				cfg.WatchRoute, cfg.RouteSource, cfg.OnEvent = 20*time.Millisecond, source, events.add
+				cfg.WatchRoute, cfg.RouteSource, cfg.OnEvent = 20*time.Millisecond, route.Source, events.add
 				return Dial(ctx, p.Addr().String(), cfg)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -179,19 +152,17 @@ func TestRouteChange(t *testing.T) {
 			}
 			defer s.Close()
 			src := t.TempDir()
-			data := writeRandom(t, filepath.Join(src, name), size)
+			data := testutil.WriteRandom(t, filepath.Join(src, name), size)
 			res := sessionTransfer(longCtx(t), s, Push, src, name)
-			pollCond(t, hangAfter, "8 MiB on the server", func() bool { return received(ts.srv.Transfers(), name) >= 8<<20 })
-			mu.Lock()
-			route = tt.to
-			mu.Unlock()
+			testutil.Eventually(t, hangAfter, "8 MiB on the server", func() bool { return received(ts.srv.Transfers(), name) >= 8<<20 })
+			route.Set(tt.To)
 
 			f := fileByPath(t, waitPush(t, res, hangAfter), name)
 			if f.State != Done {
 				t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
 			}
-			sameFile(t, filepath.Join(ts.root, name), data)
-			if tt.reconnect {
+			testutil.SameFile(t, filepath.Join(ts.root, name), data)
+			if tt.Unusable {
 				if events.count(EventMigrationFailed) == 0 || s.Reconnects() == 0 {
 					t.Errorf("got %d failed migrations and %d reconnects, want at least one of each", events.count(EventMigrationFailed), s.Reconnects())
 				}
@@ -211,4 +182,64 @@ func TestRouteChange(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPoolMigrate moves a pooled client to new sockets in the middle of a
+// push: every connection of the pool migrates, none is lost, and every
+// byte is sent once.
+func TestPoolMigrate(t *testing.T) {
+	const (
+		size = 24 << 20
+		name = "big.bin"
+	)
+	base := runtime.NumGoroutine()
+	ts := startServer(t, ServerConfig{}, nil)
+	p := throttledProxy(t, ts, udpproxy.Config{RateBits: poolRate})
+	c := dialPool(t, ts, p.Addr().String(), PoolConfig{Size: 3})
+	src := t.TempDir()
+	data := testutil.WriteRandom(t, filepath.Join(src, name), size)
+
+	res := transferAsync(longCtx(t), c, transferOf(Push, src, name, Options{}))
+	testutil.Eventually(t, hangAfter, "a quarter of the file on the server", func() bool { return liveBytes(ts.srv.Transfers(), name) >= size/4 })
+	members := poolMembers(c)
+	if len(members) != 2 {
+		t.Fatalf("pool: got %d connections besides the primary, want 2", len(members))
+	}
+	conns := append([]*quicx.Conn{c.conn}, members[0].Conn.(*quicx.Conn), members[1].Conn.(*quicx.Conn))
+	before := make([]string, len(conns))
+	for i, qc := range conns {
+		before[i] = qc.LocalUDPAddr().String()
+	}
+	if err := c.Migrate(longCtx(t), "127.0.0.1:0"); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if got := liveBytes(ts.srv.Transfers(), name); got >= size {
+		t.Fatalf("the push was over (%d bytes) when the pool migrated; slow the proxy down", got)
+	}
+	for i, qc := range conns {
+		if got := qc.Migrations(); got != 1 {
+			t.Errorf("connection %d: got %d migrations, want 1", i, got)
+		}
+		if after := qc.LocalUDPAddr().String(); after == before[i] {
+			t.Errorf("connection %d: still on %s, want a new socket", i, after)
+		}
+	}
+
+	f := fileByPath(t, waitPush(t, res, hangAfter), name)
+	if f.State != Done {
+		t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
+	}
+	if f.Bytes != size {
+		t.Errorf("got %d bytes sent, want %d (each byte once: no connection was lost)", f.Bytes, size)
+	}
+	if err := c.Err(); err != nil {
+		t.Errorf("session: got %v, want it alive", err)
+	}
+	if got := c.PoolSize(); got != 3 {
+		t.Errorf("pool size after the migration: got %d, want 3", got)
+	}
+	testutil.SameFile(t, filepath.Join(ts.root, name), data)
+	testutil.NoPartials(t, ts.root)
+
+	ts.stopAll(t, base, c, p)
 }

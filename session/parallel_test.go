@@ -11,21 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 )
-
-// throttledProxy starts a udpproxy in front of ts with the link described
-// by cfg (cfg.Server is filled in) and closes it when the test ends.
-func throttledProxy(t testing.TB, ts *testServer, cfg udpproxy.Config) *udpproxy.Proxy {
-	t.Helper()
-	cfg.Server = ts.ln.Addr()
-	p, err := udpproxy.New(cfg)
-	if err != nil {
-		t.Fatalf("proxy: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
 
 // transferEvents records what an Options.Observer sees, keyed by remote
 // path, and lets a test wait for a transfer to start.
@@ -102,71 +90,6 @@ func (e *transferEvents) endTimes() map[string]time.Time {
 	return out
 }
 
-// pollCond polls cond until it holds, failing the test after timeout. It
-// is for conditions the product raises no event for, such as byte
-// counters and the server's table.
-func pollCond(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// liveInfo returns the live transfer of tb matching match.
-func liveInfo(tb *Table, match func(TransferInfo) bool) (TransferInfo, bool) {
-	for _, i := range tb.Snapshot() {
-		if match(i) {
-			return i, true
-		}
-	}
-	return TransferInfo{}, false
-}
-
-// fileByPath returns the report entry for remote path p.
-func fileByPath(t testing.TB, rep *Report, p string) TransferInfo {
-	t.Helper()
-	for _, f := range rep.Files {
-		if f.Path == p {
-			return f
-		}
-	}
-	t.Fatalf("no report entry for %s in %+v", p, rep.Files)
-	return TransferInfo{}
-}
-
-type pushResult struct {
-	rep *Report
-	err error
-}
-
-// pushAsync runs c.Push in a goroutine; the result arrives on the channel.
-func pushAsync(ctx context.Context, c *Client, sources []string, remoteDir string, opts Options) <-chan pushResult {
-	res := make(chan pushResult, 1)
-	go func() {
-		rep, err := c.Push(ctx, sources, remoteDir, opts)
-		res <- pushResult{rep, err}
-	}()
-	return res
-}
-
-func waitPush(t testing.TB, res <-chan pushResult, timeout time.Duration) *Report {
-	t.Helper()
-	select {
-	case r := <-res:
-		if r.err != nil {
-			t.Fatalf("push: %v", r.err)
-		}
-		return r.rep
-	case <-time.After(timeout):
-		t.Fatalf("push did not return within %s", timeout)
-	}
-	return nil
-}
-
 func TestCancelOneOfThree(t *testing.T) {
 	base := runtime.NumGoroutine()
 	ts := startServer(t, ServerConfig{}, nil)
@@ -182,7 +105,7 @@ func TestCancelOneOfThree(t *testing.T) {
 	data := make(map[string][]byte)
 	var sources []string
 	for _, n := range names {
-		data[n] = writeRandom(t, filepath.Join(src, n), 8<<20)
+		data[n] = testutil.WriteRandom(t, filepath.Join(src, n), 8<<20)
 		sources = append(sources, filepath.Join(src, n))
 	}
 	const victim = "in/b.bin"
@@ -196,7 +119,7 @@ func TestCancelOneOfThree(t *testing.T) {
 	}
 	// Cancel in the middle of the body: the client has sent bytes and the
 	// server has written some to the .part.
-	pollCond(t, 30*time.Second, "bytes of "+victim+" on both ends", func() bool {
+	testutil.Eventually(t, 30*time.Second, "bytes of "+victim+" on both ends", func() bool {
 		ci, ok := liveInfo(c.Transfers(), func(i TransferInfo) bool { return i.ID == start.ID })
 		if !ok || ci.Bytes == 0 {
 			return false
@@ -229,7 +152,7 @@ func TestCancelOneOfThree(t *testing.T) {
 		if f.State != Done {
 			t.Errorf("%s: got state %s (err %v), want done", f.Path, f.State, f.Err)
 		}
-		sameFile(t, filepath.Join(ts.root, "in", n), data[n])
+		testutil.SameFile(t, filepath.Join(ts.root, "in", n), data[n])
 	}
 	var be *BatchError
 	if err := rep.Err(); !errors.As(err, &be) || be.Failed != 0 || be.Cancelled != 1 {
@@ -241,7 +164,7 @@ func TestCancelOneOfThree(t *testing.T) {
 
 	// The server lets go of the transfer once the reset or the Cancel
 	// reaches it; nothing signals that to the client.
-	pollCond(t, 10*time.Second, "an empty server table", func() bool { return ts.srv.Transfers().Len() == 0 })
+	testutil.Eventually(t, 10*time.Second, "an empty server table", func() bool { return ts.srv.Transfers().Len() == 0 })
 	if n := c.Transfers().Len(); n != 0 {
 		t.Errorf("client table: got %d live transfers, want 0", n)
 	}
@@ -254,21 +177,13 @@ func TestCancelOneOfThree(t *testing.T) {
 
 	// The connection is still good: push the cancelled name again, with
 	// new content, over the stale .part.
-	again := writeRandom(t, filepath.Join(src, "b.bin"), 2<<20)
+	again := testutil.WriteRandom(t, filepath.Join(src, "b.bin"), 2<<20)
 	rep, err := c.Push(ctx, []string{filepath.Join(src, "b.bin")}, "in", Options{})
-	if err != nil {
-		t.Fatalf("second push: %v", err)
-	}
-	if err := rep.Err(); err != nil {
-		t.Fatalf("second push: %v", err)
-	}
-	sameFile(t, filepath.Join(ts.root, "in", "b.bin"), again)
-	noParts(t, ts.root)
+	checkOK(t, "second push", rep, err)
+	testutil.SameFile(t, filepath.Join(ts.root, "in", "b.bin"), again)
+	testutil.NoPartials(t, ts.root)
 
-	c.Close()
-	p.Close()
-	ts.stop()
-	checkGoroutines(t, base)
+	ts.stopAll(t, base, c, p)
 }
 
 func TestOneFileFailsOthersComplete(t *testing.T) {
@@ -285,7 +200,7 @@ func TestOneFileFailsOthersComplete(t *testing.T) {
 			name:  "parent is a regular file",
 			local: map[string]int{"a.txt": 100, "blocker/x.txt": 100, "z.bin": 3 << 20},
 			prepare: func(t *testing.T, root string) {
-				writeRandom(t, filepath.Join(root, "dst", "tree", "blocker"), 10)
+				testutil.WriteRandom(t, filepath.Join(root, "dst", "tree", "blocker"), 10)
 			},
 			failing:  "dst/tree/blocker/x.txt",
 			wantCode: CodeNotDirectory,
@@ -305,7 +220,7 @@ func TestOneFileFailsOthersComplete(t *testing.T) {
 			name:  "large destination exists and differs",
 			local: map[string]int{"a.txt": 100, "b.bin": 2 << 20, "z.txt": 100},
 			prepare: func(t *testing.T, root string) {
-				writeRandom(t, filepath.Join(root, "dst", "tree", "b.bin"), 10)
+				testutil.WriteRandom(t, filepath.Join(root, "dst", "tree", "b.bin"), 10)
 			},
 			failing:  "dst/tree/b.bin",
 			wantCode: CodeExists,
@@ -323,7 +238,7 @@ func TestOneFileFailsOthersComplete(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "tree")
 			data := make(map[string][]byte)
 			for rel, size := range tt.local {
-				data["dst/tree/"+rel] = writeRandom(t, filepath.Join(src, filepath.FromSlash(rel)), size)
+				data["dst/tree/"+rel] = testutil.WriteRandom(t, filepath.Join(src, filepath.FromSlash(rel)), size)
 			}
 			rep, err := c.Push(ctx, []string{src}, "dst", Options{Recursive: true})
 			if err != nil {
@@ -349,7 +264,7 @@ func TestOneFileFailsOthersComplete(t *testing.T) {
 				if f.State != Done {
 					t.Errorf("%s: got state %s (err %v), want done", f.Path, f.State, f.Err)
 				}
-				sameFile(t, filepath.Join(ts.root, filepath.FromSlash(f.Path)), data[f.Path])
+				testutil.SameFile(t, filepath.Join(ts.root, filepath.FromSlash(f.Path)), data[f.Path])
 			}
 			var be *BatchError
 			if err := rep.Err(); !errors.As(err, &be) || be.Failed != 1 || be.Cancelled != 0 {
@@ -362,7 +277,7 @@ func TestOneFileFailsOthersComplete(t *testing.T) {
 					t.Errorf("server %s: got %q, want it unchanged (%q)", p, got, want)
 				}
 			}
-			noParts(t, ts.root)
+			testutil.NoPartials(t, ts.root)
 			if _, err := c.Stat(ctx, "dst/tree"); err != nil {
 				t.Errorf("stat after the failure: got %v, want the session still usable", err)
 			}
@@ -408,9 +323,9 @@ func TestDuplicatePushRefused(t *testing.T) {
 
 	const target = "in/big.bin"
 	firstSrc := filepath.Join(t.TempDir(), "big.bin")
-	first := writeRandom(t, firstSrc, 6<<20)
+	first := testutil.WriteRandom(t, firstSrc, 6<<20)
 	res := pushAsync(ctx, slow, []string{firstSrc}, "in", Options{})
-	pollCond(t, 30*time.Second, "the first push to write bytes on the server", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the first push to write bytes on the server", func() bool {
 		i, ok := liveInfo(ts.srv.Transfers(), func(i TransferInfo) bool { return i.Path == target })
 		return ok && i.Bytes > 0
 	})
@@ -427,7 +342,7 @@ func TestDuplicatePushRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "big.bin")
-			writeRandom(t, src, tt.size)
+			testutil.WriteRandom(t, src, tt.size)
 			rep, err := fast.Push(ctx, []string{src}, "in", Options{Force: tt.force})
 			if err != nil {
 				t.Fatalf("push: %v", err)
@@ -455,8 +370,8 @@ func TestDuplicatePushRefused(t *testing.T) {
 	if f := fileByPath(t, rep, target); f.State != Done {
 		t.Fatalf("first push: got state %s (err %v), want done", f.State, f.Err)
 	}
-	sameFile(t, filepath.Join(ts.root, "in", "big.bin"), first)
-	noParts(t, ts.root)
+	testutil.SameFile(t, filepath.Join(ts.root, "in", "big.bin"), first)
+	testutil.NoPartials(t, ts.root)
 }
 
 func TestLargeDoesNotStarveSmall(t *testing.T) {
@@ -470,26 +385,21 @@ func TestLargeDoesNotStarveSmall(t *testing.T) {
 	src := t.TempDir()
 	data := make(map[string][]byte)
 	sources := []string{filepath.Join(src, "big.bin")}
-	data["in/big.bin"] = writeRandom(t, sources[0], 32<<20)
+	data["in/big.bin"] = testutil.WriteRandom(t, sources[0], 32<<20)
 	for i := range 100 {
 		name := fmt.Sprintf("small%03d.txt", i)
 		sources = append(sources, filepath.Join(src, name))
-		data["in/"+name] = writeRandom(t, sources[len(sources)-1], 4<<10)
+		data["in/"+name] = testutil.WriteRandom(t, sources[len(sources)-1], 4<<10)
 	}
 
 	ev := newTransferEvents()
 	rep, err := c.Push(ctx, sources, "in", Options{Parallel: 8, Observer: ev.observe})
-	if err != nil {
-		t.Fatalf("push: %v", err)
-	}
-	if err := rep.Err(); err != nil {
-		t.Fatalf("push: %v", err)
-	}
+	checkOK(t, "push", rep, err)
 	for _, f := range rep.Files {
 		if f.State != Done {
 			t.Errorf("%s: got state %s, want done", f.Path, f.State)
 		}
-		sameFile(t, filepath.Join(ts.root, filepath.FromSlash(f.Path)), data[f.Path])
+		testutil.SameFile(t, filepath.Join(ts.root, filepath.FromSlash(f.Path)), data[f.Path])
 	}
 	ends := ev.endTimes()
 	bigEnd, ok := ends["in/big.bin"]

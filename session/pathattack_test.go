@@ -6,46 +6,21 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/session/internal/wire"
-	"github.com/qxfer/qxfer/session/internal/xfer"
 )
-
-// outsideRoot makes a directory beside the server root, holding one file
-// "secret", and a symlink root/out pointing at it.
-func outsideRoot(t *testing.T, ts *testServer) string {
-	t.Helper()
-	out := t.TempDir()
-	if err := os.WriteFile(filepath.Join(out, "secret"), []byte("top secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(out, filepath.Join(ts.root, "out")); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// checkDirNames fails unless dir holds exactly the names want.
-func checkDirNames(t testing.TB, what, dir string, want ...string) {
-	t.Helper()
-	got := dirNames(t, dir)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("%s: got entries %q, want %q", what, got, want)
-	}
-}
 
 // TestPathAttackRaw sends hostile paths in Put, Get, List and Mkdir frames
 // from a raw peer. Each must be refused with InvalidPath, create nothing
 // inside or outside the root, and leave the server serving.
 func TestPathAttackRaw(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
-	out := outsideRoot(t, ts)
+	out := testutil.OutsideDir(t, ts.root)
 	long := strings.Repeat("n", 300)
 	paths := []struct {
 		name string
@@ -111,15 +86,15 @@ func TestPathAttackRaw(t *testing.T) {
 			p.send(&wire.List{ID: 2, Path: "."})
 			expectMsg[*wire.ListResult](p)
 			p.close()
-			checkDirNames(t, "outside directory", out, "secret")
-			checkDirNames(t, "server root", ts.root, "out")
+			testutil.SameDirNames(t, "outside directory", out, "secret")
+			testutil.SameDirNames(t, "server root", ts.root, "out")
 			if b, err := os.ReadFile(filepath.Join(out, "secret")); err != nil || string(b) != "top secret" {
 				t.Errorf("outside secret: got %q, %v, want it unchanged", b, err)
 			}
 		})
 	}
 	checkServes(t, ts)
-	checkDirNames(t, "outside directory", out, "secret")
+	testutil.SameDirNames(t, "outside directory", out, "secret")
 }
 
 // TestPathAttackTooLong sends a path longer than the wire allows: the
@@ -149,7 +124,7 @@ func TestPathAttackTooLong(t *testing.T) {
 			if len(frames) != 0 {
 				t.Errorf("frames before close: got %v, want none", frames)
 			}
-			if ents := dirNames(t, ts.root); len(ents) != 0 {
+			if ents := testutil.DirNames(t, ts.root); len(ents) != 0 {
 				t.Errorf("server root: got %q, want it empty", ents)
 			}
 		})
@@ -167,30 +142,24 @@ func TestPathAttackDistinctNames(t *testing.T) {
 	data := map[string][]byte{}
 	var paths []string
 	for _, n := range names {
-		data[n] = writeRandom(t, filepath.Join(src, n), 1000+len(paths))
+		data[n] = testutil.WriteRandom(t, filepath.Join(src, n), 1000+len(paths))
 		paths = append(paths, filepath.Join(src, n))
 	}
 	c := ts.dial(t, "")
 	rep, err := c.Push(testCtx(t), paths, ".", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "push", rep, len(names), Done)
-	checkDirNames(t, "server root", ts.root, names...)
+	checkReport(t, "push", rep, err, len(names), Done)
+	testutil.SameDirNames(t, "server root", ts.root, names...)
 	for _, n := range names {
-		sameFile(t, filepath.Join(ts.root, n), data[n])
+		testutil.SameFile(t, filepath.Join(ts.root, n), data[n])
 	}
 	// And back again.
 	dst := t.TempDir()
 	rep, err = c.Pull(testCtx(t), names, dst, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "pull", rep, len(names), Done)
+	checkReport(t, "pull", rep, err, len(names), Done)
 	for _, n := range names {
-		sameFile(t, filepath.Join(dst, n), data[n])
+		testutil.SameFile(t, filepath.Join(dst, n), data[n])
 	}
-	noParts(t, ts.root)
+	testutil.NoPartials(t, ts.root)
 	checkServes(t, ts)
 }
 
@@ -203,7 +172,7 @@ func TestSymlinkSwapDuringPush(t *testing.T) {
 	outside := t.TempDir()
 	const size = 8 << 20
 	local := filepath.Join(t.TempDir(), "f")
-	data := writeRandom(t, local, size)
+	data := testutil.WriteRandom(t, local, size)
 	if err := os.Mkdir(filepath.Join(ts.root, "dir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -211,20 +180,8 @@ func TestSymlinkSwapDuringPush(t *testing.T) {
 	c := ts.dial(t, px.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	type result struct {
-		rep *Report
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rep, err := c.Push(ctx, []string{local}, "dir", Options{})
-		done <- result{rep, err}
-	}()
-	part := filepath.Join(ts.root, "dir", xfer.PartName("f"))
-	waitFor(t, "the .part to pass 1 MiB", func() bool {
-		fi, err := os.Stat(part)
-		return err == nil && fi.Size() > 1<<20
-	})
+	done := pushAsync(ctx, c, []string{local}, "dir", Options{})
+	waitReceived(t, ts, "dir/f", 1<<20)
 	if err := os.Rename(filepath.Join(ts.root, "dir"), filepath.Join(ts.root, "dir.old")); err != nil {
 		t.Fatal(err)
 	}
@@ -232,16 +189,13 @@ func TestSymlinkSwapDuringPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := <-done
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	checkReport(t, "push", res.rep, 1, Failed)
+	checkReport(t, "push", res.rep, res.err, 1, Failed)
 	e := fileError(t, res.rep.Files[0])
 	if e.Code != CodeInvalidPath {
 		t.Errorf("push: got code %v (%v), want %v", e.Code, e, CodeInvalidPath)
 	}
 	t.Logf("push after the swap: %v", e)
-	if ents := dirNames(t, outside); len(ents) != 0 {
+	if ents := testutil.DirNames(t, outside); len(ents) != 0 {
 		t.Errorf("outside directory: got %q, want it empty", ents)
 	}
 	if _, err := os.Lstat(filepath.Join(ts.root, "dir.old", "f")); !errors.Is(err, fs.ErrNotExist) {
@@ -256,13 +210,10 @@ func TestSymlinkSwapDuringPush(t *testing.T) {
 	}
 	c2 := ts.dial(t, "")
 	rep, err := c2.Push(testCtx(t), []string{local}, "dir", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReport(t, "push again", rep, 1, Done)
-	sameFile(t, filepath.Join(ts.root, "dir", "f"), data)
-	noParts(t, ts.root)
-	if ents := dirNames(t, outside); len(ents) != 0 {
+	checkReport(t, "push again", rep, err, 1, Done)
+	testutil.SameFile(t, filepath.Join(ts.root, "dir", "f"), data)
+	testutil.NoPartials(t, ts.root)
+	if ents := testutil.DirNames(t, outside); len(ents) != 0 {
 		t.Errorf("outside directory: got %q, want it empty", ents)
 	}
 	checkServes(t, ts)

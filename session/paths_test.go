@@ -1,10 +1,11 @@
 package session
 
 import (
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 func TestCleanPath(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 )
 
@@ -59,7 +60,7 @@ func writeSmallTree(tb testing.TB, dir string) {
 	tb.Helper()
 	for d := range pipeDirs {
 		for f := range pipePerDir {
-			writeRandom(tb, filepath.Join(dir, fmt.Sprintf("d%02d", d), fmt.Sprintf("f%03d.txt", f)), pipeFileSize)
+			testutil.WriteRandom(tb, filepath.Join(dir, fmt.Sprintf("d%02d", d), fmt.Sprintf("f%03d.txt", f)), pipeFileSize)
 		}
 	}
 }
@@ -79,31 +80,33 @@ func checkAllDone(tb testing.TB, what string, rep *Report) {
 // returns the wall time of the Push call.
 func timePush(tb testing.TB, c *Client, src, remoteDir string) time.Duration {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	start := time.Now()
-	rep, err := c.Push(ctx, []string{src}, remoteDir, Options{Recursive: true})
-	elapsed := time.Since(start)
-	if err != nil {
-		tb.Fatalf("push: %v", err)
-	}
-	checkAllDone(tb, "push", rep)
-	return elapsed
+	return timed(tb, "push", func(ctx context.Context) (*Report, error) {
+		return c.Push(ctx, []string{src}, remoteDir, Options{Recursive: true})
+	})
 }
 
 // timePull pulls the remote tree into localDir with default options and
 // returns the wall time of the Pull call.
 func timePull(tb testing.TB, c *Client, remote, localDir string) time.Duration {
 	tb.Helper()
+	return timed(tb, "pull", func(ctx context.Context) (*Report, error) {
+		return c.Pull(ctx, []string{remote}, localDir, Options{Recursive: true})
+	})
+}
+
+// timed returns the wall time of transfer, a push or pull, and fails
+// unless it moved every file.
+func timed(tb testing.TB, what string, transfer func(context.Context) (*Report, error)) time.Duration {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	rep, err := c.Pull(ctx, []string{remote}, localDir, Options{Recursive: true})
+	rep, err := transfer(ctx)
 	elapsed := time.Since(start)
 	if err != nil {
-		tb.Fatalf("pull: %v", err)
+		tb.Fatalf("%s: %v", what, err)
 	}
-	checkAllDone(tb, "pull", rep)
+	checkAllDone(tb, what, rep)
 	return elapsed
 }
 
@@ -185,10 +188,10 @@ func TestPipelining(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameFile(t, filepath.Join(e.ts.root, "proxy", "tree", rel), want)
+			testutil.SameFile(t, filepath.Join(e.ts.root, "proxy", "tree", rel), want)
 		}
 	}
-	noParts(t, e.ts.root)
+	testutil.NoPartials(t, e.ts.root)
 }
 
 // reportRTTs reports the mean wall time of one operation in round trips.
@@ -230,7 +233,7 @@ func BenchmarkPushLoopback64MiB(b *testing.B) {
 	ts := startServer(b, ServerConfig{}, nil)
 	c := ts.dial(b, "")
 	src := filepath.Join(b.TempDir(), "big.bin")
-	writeRandom(b, src, size)
+	testutil.WriteRandom(b, src, size)
 	ctx := context.Background()
 	mtime := time.Now().Add(-time.Hour)
 	b.SetBytes(size)

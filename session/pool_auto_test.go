@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
 
 // TestPoolAuto checks the Auto controller's three decisions on a live
@@ -15,7 +17,7 @@ func TestPoolAuto(t *testing.T) {
 		t.Skip("takes about 20s")
 	}
 	src := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, src, 256<<20)
+	testutil.WriteRandom(t, src, 256<<20)
 	tests := []struct {
 		name  string
 		loss  float64
@@ -27,7 +29,7 @@ func TestPoolAuto(t *testing.T) {
 			name: "random loss grows the pool",
 			loss: 0.01, rate: 200_000_000,
 			after: func(t *testing.T, c *Client, _ *testServer, _ func(time.Duration)) {
-				waitUntil(t, 15*time.Second, "pool grows past 4", func() bool { return c.PoolSize() > 4 })
+				testutil.Eventually(t, 15*time.Second, "pool grows past 4", func() bool { return c.PoolSize() > 4 })
 				for _, ev := range c.PoolEvents() {
 					if ev.Loss < autoLossFloor || ev.RTTRise > autoRandomRTT {
 						t.Errorf("grew on loss %.4f, rtt rise %.2f", ev.Loss, ev.RTTRise)
@@ -53,12 +55,12 @@ func TestPoolAuto(t *testing.T) {
 			name: "rising rtt shrinks the pool",
 			loss: 0.01, rate: 200_000_000, max: 16,
 			after: func(t *testing.T, c *Client, _ *testServer, setDelay func(time.Duration)) {
-				waitUntil(t, 15*time.Second, "pool grows to 16", func() bool { return c.PoolSize() == 16 })
+				testutil.Eventually(t, 15*time.Second, "pool grows to 16", func() bool { return c.PoolSize() == 16 })
 				grown := c.PoolSize()
 				// A standing queue: every packet now waits 3x as
 				// long as the minimum the connections have seen.
 				setDelay(75 * time.Millisecond)
-				waitUntil(t, 15*time.Second, "pool shrinks", func() bool { return c.PoolSize() < grown })
+				testutil.Eventually(t, 15*time.Second, "pool shrinks", func() bool { return c.PoolSize() < grown })
 				last := c.PoolEvents()[len(c.PoolEvents())-1]
 				if last.RTTRise < autoCongestedRTT {
 					t.Errorf("shrank with rtt rise %.2f", last.RTTRise)
@@ -84,17 +86,5 @@ func TestPoolAuto(t *testing.T) {
 			cancel()
 			<-done
 		})
-	}
-}
-
-// waitUntil polls cond until it holds or d passes.
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting until %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

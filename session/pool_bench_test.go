@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
 
 // benchWindow is how long each BenchmarkPoolLossy run pushes.
@@ -35,7 +37,7 @@ func BenchmarkPoolLossy(b *testing.B) {
 			b.Fatal(err)
 		}
 		lossyFile = filepath.Join(dir, "lossy.bin")
-		writeRandom(b, lossyFile, 512<<20)
+		testutil.WriteRandom(b, lossyFile, 512<<20)
 	})
 	window := benchWindow()
 	cases := []struct {

@@ -28,16 +28,9 @@ func dialPoolAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, p
 	if addr == "" {
 		addr = ts.addr
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	cfg := clientConfig(t, ts, id, quicx.Config{}, nil)
 	cfg.Pool = pc
-	c, err := Dial(ctx, addr, cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialWith(t, addr, cfg)
 }
 
 // lossyProxy puts delay and random loss between the client and ts.

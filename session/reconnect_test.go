@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/quicx"
 )
@@ -93,34 +92,14 @@ func newPoolSession(t testing.TB, ts *testServer, id *certs.Identity, addr strin
 
 // sessionPush runs s.Push in a goroutine; the result arrives on the channel.
 func sessionPush(ctx context.Context, s *Session, sources []string, opts Options) <-chan pushResult {
-	res := make(chan pushResult, 1)
-	go func() {
-		rep, err := s.Push(ctx, sources, ".", opts)
-		res <- pushResult{rep, err}
-	}()
-	return res
-}
-
-// serveAt serves root on addr with identity id and server transport
-// settings qc.
-func serveAt(t testing.TB, root string, id *certs.Identity, addr string, qc quicx.Config) *testServer {
-	t.Helper()
-	srv, err := NewServer(ServerConfig{Root: root, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := quicx.Listen(addr, quicx.ServerTLS(id, ALPN, func(certs.Fingerprint) error { return nil }), qc, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("listen on %s: %v", addr, err)
-	}
-	return serveOn(t, srv, ln, root, id)
+	return runAsync(func() (*Report, error) { return s.Push(ctx, sources, ".", opts) })
 }
 
 // quickServer is a server that drops a silent connection as soon as the
 // client does. quic-go raises a peer's idle timeout to at least 5 s, so a
 // short client idle timeout alone makes only the client give up quickly.
 func quickServer(t testing.TB) *testServer {
-	return serveAt(t, t.TempDir(), newIdentity(t), "127.0.0.1:0", quicx.Config{IdleTimeout: reconnectQuic.IdleTimeout})
+	return serveAt(t, ServerConfig{}, newIdentity(t), "127.0.0.1:0", quicx.Config{IdleTimeout: reconnectQuic.IdleTimeout}, nil)
 }
 
 // checkResumed checks that a file cut off mid-body was continued rather
@@ -170,21 +149,20 @@ func TestReconnectAfterBlackhole(t *testing.T) {
 			p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
 			events := &eventLog{}
 			s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
-			local := t.TempDir()
-			srcDir, dstDir := receiverDirs(tt.dir, ts, local)
-			data := writeRandom(t, filepath.Join(srcDir, name), size)
+			local, srcDir, dstDir := transferDirs(t, tt.dir, ts)
+			data := testutil.WriteRandom(t, filepath.Join(srcDir, name), size)
 			m := metaOfFile(t, filepath.Join(srcDir, name))
 
 			res := sessionTransfer(longCtx(t), s, tt.dir, local, name)
-			pollCond(t, hangAfter, "12 MiB at the receiver", func() bool { return received(receiverTable(tt.dir, ts, s.Transfers()), name) >= at })
+			testutil.Eventually(t, hangAfter, "12 MiB at the receiver", func() bool { return received(receiverTable(tt.dir, ts, s.Transfers()), name) >= at })
 			p.SetBlackhole(true)
-			pollCond(t, hangAfter, "the session to start reconnecting", func() bool { return events.count(EventReconnecting) > 0 })
+			testutil.Eventually(t, hangAfter, "the session to start reconnecting", func() bool { return events.count(EventReconnecting) > 0 })
 			switch {
 			case tt.dir == Pull:
 				// The client has stopped receiving before it dials.
 				checkDurable(t, dstDir, name, m, at)
 			case tt.serverFirst:
-				pollCond(t, hangAfter, "the server to drop the dead connection", func() bool { return ts.srv.Transfers().Len() == 0 })
+				testutil.Eventually(t, hangAfter, "the server to drop the dead connection", func() bool { return ts.srv.Transfers().Len() == 0 })
 				checkDurable(t, dstDir, name, m, at)
 			default:
 				if got := ts.srv.Transfers().Len(); got != 1 {
@@ -209,9 +187,9 @@ func TestReconnectAfterBlackhole(t *testing.T) {
 				t.Logf("reconnected %s after the connection died (%d dials)", e.Delay.Round(time.Millisecond), events.count(EventReconnecting))
 			}
 			checkResumed(t, f, size)
-			sameFile(t, filepath.Join(dstDir, name), data)
+			testutil.SameFile(t, filepath.Join(dstDir, name), data)
 			sameMeta(t, filepath.Join(dstDir, name), m)
-			noPartials(t, dstDir)
+			testutil.NoPartials(t, dstDir)
 		})
 	}
 }
@@ -236,13 +214,13 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	local := t.TempDir()
 	data := make(map[string][]byte)
 	for _, f := range files {
-		data[f.name] = writeRandom(t, filepath.Join(local, filepath.FromSlash(f.name)), f.size)
+		data[f.name] = testutil.WriteRandom(t, filepath.Join(local, filepath.FromSlash(f.name)), f.size)
 	}
 	m := metaOfFile(t, filepath.Join(local, filepath.FromSlash(big)))
 	obs := newTransferEvents()
 
 	res := sessionPush(longCtx(t), s, []string{filepath.Join(local, "batch")}, Options{Recursive: true, Observer: obs.observe})
-	pollCond(t, hangAfter, "the small files done and 12 MiB of the big one on the server", func() bool {
+	testutil.Eventually(t, hangAfter, "the small files done and 12 MiB of the big one on the server", func() bool {
 		return obs.endInfo(files[0].name).State == Done && obs.endInfo(files[1].name).State == Done && received(ts.srv.Transfers(), big) >= 12<<20
 	})
 	done := make(map[string]os.FileInfo)
@@ -255,10 +233,10 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	}
 	ts.stop()
 	checkDurable(t, ts.root, big, m, 12<<20)
-	serveAt(t, ts.root, ts.id, ts.addr, quicx.Config{})
+	serveAt(t, ServerConfig{Root: ts.root}, ts.id, ts.addr, quicx.Config{}, nil)
 
 	rep := waitPush(t, res, hangAfter)
-	checkReport(t, "push", rep, len(files), Done)
+	checkReport(t, "push", rep, nil, len(files), Done)
 	for _, f := range files[:2] {
 		if got := fileByPath(t, rep, f.name).Bytes; got != int64(f.size) {
 			t.Errorf("%s: got %d bytes sent, want %d (sent once)", f.name, got, f.size)
@@ -276,9 +254,9 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	}
 	checkResumed(t, fileByPath(t, rep, big), int64(m.Size))
 	for _, f := range files {
-		sameFile(t, filepath.Join(ts.root, filepath.FromSlash(f.name)), data[f.name])
+		testutil.SameFile(t, filepath.Join(ts.root, filepath.FromSlash(f.name)), data[f.name])
 	}
-	noPartials(t, ts.root)
+	testutil.NoPartials(t, ts.root)
 }
 
 // TestReconnectGivesUp cuts the link for good: the Session tries for
@@ -296,11 +274,11 @@ func TestReconnectGivesUp(t *testing.T) {
 	qc := reconnectQuic
 	s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), qc, SessionConfig{RetryFor: retryFor, OnEvent: events.add})
 	src := filepath.Join(t.TempDir(), name)
-	writeRandom(t, src, size)
+	testutil.WriteRandom(t, src, size)
 	m := metaOfFile(t, src)
 
 	res := sessionPush(longCtx(t), s, []string{src}, Options{})
-	pollCond(t, hangAfter, "8 MiB on the server", func() bool { return received(ts.srv.Transfers(), name) >= 8<<20 })
+	testutil.Eventually(t, hangAfter, "8 MiB on the server", func() bool { return received(ts.srv.Transfers(), name) >= 8<<20 })
 	p.SetBlackhole(true)
 	start := time.Now()
 	rep := waitPush(t, res, hangAfter)
@@ -319,9 +297,58 @@ func TestReconnectGivesUp(t *testing.T) {
 	if events.count(EventReconnecting) == 0 || events.count(EventReconnected) != 0 {
 		t.Errorf("got %d reconnecting and %d reconnected events, want some and none", events.count(EventReconnecting), events.count(EventReconnected))
 	}
-	pollCond(t, hangAfter, "the server to drop the dead connection", func() bool { return ts.srv.Transfers().Len() == 0 })
+	testutil.Eventually(t, hangAfter, "the server to drop the dead connection", func() bool { return ts.srv.Transfers().Len() == 0 })
 	checkDurable(t, ts.root, name, m, 8<<20)
 	if _, err := os.Stat(filepath.Join(ts.root, name)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("destination: got %v, want it absent after a failed push", err)
+	}
+}
+
+// TestSessionStats checks that a session's figures cover the connections
+// it replaced: after a reconnect the packet counters include the first
+// connection's, and Reconnects counts it.
+func TestSessionStats(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	s := newTestSession(t, ts, newIdentity(t), ts.addr, quicx.Config{}, SessionConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	src := t.TempDir()
+	testutil.WriteRandom(t, filepath.Join(src, "a"), 1<<20)
+	testutil.WriteRandom(t, filepath.Join(src, "b"), 1<<20)
+	push := func(name string) {
+		t.Helper()
+		rep, err := s.Push(ctx, []string{filepath.Join(src, name)}, "up", Options{})
+		checkOK(t, "push", rep, err)
+	}
+
+	push("a")
+	first := s.Stats()
+	if first.PacketsSent < 1<<20/1500 {
+		t.Errorf("after 1 MiB: got %d packets sent, want at least %d", first.PacketsSent, 1<<20/1500)
+	}
+	if first.SmoothedRTT <= 0 {
+		t.Errorf("got smoothed RTT %v, want > 0", first.SmoothedRTT)
+	}
+	if first.Reconnects != 0 {
+		t.Errorf("got %d reconnects, want 0", first.Reconnects)
+	}
+
+	old := s.Client()
+	old.Close() // the next request reconnects
+	push("b")
+	if s.Client() == old {
+		t.Fatal("the session did not reconnect")
+	}
+	second := s.Stats()
+	cur := s.Client().Stats()
+	if second.Reconnects != 1 {
+		t.Errorf("got %d reconnects, want 1", second.Reconnects)
+	}
+	if second.PacketsSent < first.PacketsSent+cur.PacketsSent {
+		t.Errorf("got %d packets sent, want at least %d (first connection) + %d (current)", second.PacketsSent, first.PacketsSent, cur.PacketsSent)
+	}
+	if second.BytesSent < 2<<20 {
+		t.Errorf("got %d bytes sent over both connections, want at least %d", second.BytesSent, 2<<20)
 	}
 }

@@ -8,66 +8,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/qxfer/qxfer/session/internal/wire"
-	"github.com/qxfer/qxfer/session/internal/xfer"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // resumeRate is the link rate of the interruption tests: 160 Mbit/s moves
 // 48 MiB in about 2.5 s, time enough to stop a transfer in the middle of
 // its body by polling its progress.
 const resumeRate = 160e6
-
-// hangAfter bounds waits that only guard against a hang: generous, since a
-// loaded machine (or -race) can run these transfers several times slower
-// than the link allows.
-const hangAfter = time.Minute
-
-// longCtx is the context of one transfer of a test.
-func longCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*hangAfter)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func newIdentity(t testing.TB) *certs.Identity {
-	t.Helper()
-	id, err := certs.NewIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-// clientConfig is the configuration of a test client with identity id:
-// the same identity on every connection is what lets the server tell a
-// reconnecting client from another one.
-func clientConfig(t testing.TB, ts *testServer, id *certs.Identity, qc quicx.Config, table *Table) ClientConfig {
-	return ClientConfig{Identity: id, Fingerprint: ts.id.Fingerprint, Quic: qc, Table: table, WatchRoute: -1, Logger: testLogger(t)}
-}
-
-// dialAs connects to addr (the server or a proxy) as identity id.
-func dialAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config) *Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, addr, clientConfig(t, ts, id, qc, nil))
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // readRecord returns the resume record of p under dir, nil if there is none.
 func readRecord(t testing.TB, dir, p string) *xfer.Record {
@@ -106,10 +64,12 @@ func recordOf(prefix []byte, m xfer.FileMeta) *xfer.Record {
 	return &xfer.Record{Version: xfer.RecordVersion, Size: m.Size, MTime: m.MTime.UnixNano(), Ranges: []wire.Range{{Offset: 0, Length: n}}, Hashed: n, SHA256: sum[:]}
 }
 
-// durableOffset is the contiguous prefix a record says is durable.
-func durableOffset(r *xfer.Record) uint64 {
+// durableBytes is how many bytes a record says are durable: those of its
+// ranges, which a resume does not send again, holes and all (a pool
+// writes ranges out of order).
+func durableBytes(r *xfer.Record) uint64 {
 	held := r.Held()
-	return held.Prefix()
+	return held.Total()
 }
 
 // partSize is the size of the .part of p under dir, 0 if there is none.
@@ -119,39 +79,6 @@ func partSize(dir, p string) int64 {
 		return 0
 	}
 	return fi.Size()
-}
-
-// received returns the bytes the receiver of name has written so far in
-// its live transfer in tb (0 when there is none): the receiver's .part is
-// preallocated at full size, so its length says nothing.
-func received(tb *Table, name string) int64 {
-	for _, i := range tb.Snapshot() {
-		if i.Path == name || filepath.Base(i.Local) == name || path.Base(i.Path) == path.Base(name) {
-			return i.Bytes
-		}
-	}
-	return 0
-}
-
-// receiverTable is the table of the receiving side: the server's for a
-// push, the client's for a pull.
-func receiverTable(dir Direction, ts *testServer, client *Table) *Table {
-	if dir == Push {
-		return ts.srv.Transfers()
-	}
-	return client
-}
-
-// noPartials fails if a .part, a resume record or a record's temporary
-// file is left under dir.
-func noPartials(t testing.TB, dir string) {
-	t.Helper()
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.Contains(d.Name(), ".qxfer.") {
-			t.Errorf("left behind: %s", p)
-		}
-		return nil
-	})
 }
 
 // checkDurable checks the record a stopped receiver left for a source of
@@ -165,56 +92,10 @@ func checkDurable(t testing.TB, dir, p string, m xfer.FileMeta, min uint64) *xfe
 	if !rec.Matches(m) {
 		t.Fatalf("%s: got record for size %d mtime %d, want %d and %d", p, rec.Size, rec.MTime, m.Size, m.MTime.UnixNano())
 	}
-	if ps, off := uint64(partSize(dir, p)), durableOffset(rec); off < min || off > ps {
-		t.Fatalf("%s: got durable offset %d, want between %d and the .part's %d bytes", p, off, min, ps)
+	if ps, n := uint64(partSize(dir, p)), durableBytes(rec); n < min || n > ps {
+		t.Fatalf("%s: got %d durable bytes, want between %d and the .part's %d bytes", p, n, min, ps)
 	}
 	return rec
-}
-
-func metaOfFile(t testing.TB, p string) xfer.FileMeta {
-	t.Helper()
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return xfer.MetaOf(fi)
-}
-
-// sameMeta checks that the received file p has the source's mtime.
-func sameMeta(t testing.TB, p string, m xfer.FileMeta) {
-	t.Helper()
-	if got := metaOfFile(t, p); !got.MTime.Equal(m.MTime) || got.Size != m.Size {
-		t.Errorf("%s: got size %d mtime %v, want %d and %v", p, got.Size, got.MTime, m.Size, m.MTime)
-	}
-}
-
-// transferFunc runs one push or pull on c.
-type transferFunc func(ctx context.Context, c *Client) (*Report, error)
-
-// transferOf moves file name from the sender's directory to the
-// receiver's: a push from local to the server root, a pull the other way.
-func transferOf(dir Direction, local, name string, opts Options) transferFunc {
-	if dir == Push {
-		return func(ctx context.Context, c *Client) (*Report, error) {
-			return c.Push(ctx, []string{filepath.Join(local, name)}, ".", opts)
-		}
-	}
-	return func(ctx context.Context, c *Client) (*Report, error) {
-		return c.Pull(ctx, []string{name}, local, opts)
-	}
-}
-
-// onlyFile runs f and returns the single file of its report.
-func onlyFile(t testing.TB, what string, f transferFunc, c *Client) TransferInfo {
-	t.Helper()
-	rep, err := f(longCtx(t), c)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	if len(rep.Files) != 1 {
-		t.Fatalf("%s: got %d files in the report, want 1", what, len(rep.Files))
-	}
-	return rep.Files[0]
 }
 
 // killDuring runs f on c and closes c abruptly, as a killed process
@@ -222,18 +103,26 @@ func onlyFile(t testing.TB, what string, f transferFunc, c *Client) TransferInfo
 // report entry, which must not be done.
 func killDuring(t testing.TB, c *Client, f transferFunc, progress func() int64, at int64) TransferInfo {
 	t.Helper()
-	type result struct {
-		rep *Report
-		err error
+	res := runAsync(func() (*Report, error) { return f(context.Background(), c) })
+	var r pushResult
+	ended := false
+	testutil.Eventually(t, hangAfter, fmt.Sprintf("%d bytes at the receiver", at), func() bool {
+		select {
+		case r = <-res:
+			ended = true
+			return true
+		default:
+			return progress() >= at
+		}
+	})
+	if ended {
+		var files []TransferInfo
+		if r.rep != nil {
+			files = r.rep.Files
+		}
+		t.Fatalf("the transfer ended (err %v, files %+v) before %d bytes were at the receiver (%d), want it still running", r.err, files, at, progress())
 	}
-	res := make(chan result, 1)
-	go func() {
-		rep, err := f(context.Background(), c)
-		res <- result{rep, err}
-	}()
-	pollCond(t, hangAfter, fmt.Sprintf("%d bytes at the receiver", at), func() bool { return progress() >= at })
 	c.CloseWithCode(CodeInterrupted, "killed")
-	var r result
 	select {
 	case r = <-res:
 	case <-time.After(hangAfter):
@@ -249,62 +138,113 @@ func killDuring(t testing.TB, c *Client, f transferFunc, progress func() int64, 
 	return fi
 }
 
-// receiverDirs returns where the source of a transfer lives and where the
-// receiver writes.
-func receiverDirs(dir Direction, ts *testServer, local string) (src, dst string) {
-	if dir == Push {
-		return local, ts.root
-	}
-	return ts.root, local
+// resumeRig is the setting of a transfer that is interrupted and run
+// again: a server behind a link of resumeRate, the client identity that
+// comes back after the interruption, the directories of transferDirs,
+// and a source file of random bytes to move.
+type resumeRig struct {
+	ts             *testServer
+	link           string // the address of the proxy in front of ts
+	id             *certs.Identity
+	local          string
+	srcDir, dstDir string
+	src            string // the source file, in srcDir
+	data           []byte // its content
+	meta           xfer.FileMeta
+	run            transferFunc // moves it in the rig's direction
 }
 
-// TestResumeAfterKill interrupts a transfer by killing the client right
-// after the receiver's first periodic checkpoint, then runs it again from
-// a new client with the same identity: the second run starts at the
-// receiver's durable offset.
+// newResumeRig sets up the transfer in dir of file name, of size random
+// bytes.
+func newResumeRig(t testing.TB, dir Direction, name string, size int) resumeRig {
+	t.Helper()
+	ts := startServer(t, ServerConfig{}, nil)
+	p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
+	r := resumeRig{ts: ts, link: p.Addr().String(), id: newIdentity(t)}
+	r.local, r.srcDir, r.dstDir = transferDirs(t, dir, ts)
+	r.src = filepath.Join(r.srcDir, name)
+	r.data = testutil.WriteRandom(t, r.src, size)
+	r.meta = metaOfFile(t, r.src)
+	r.run = transferOf(dir, r.local, name, Options{})
+	return r
+}
+
+// interrupt runs the transfer from a client of r.id dialled through the
+// link, kills that client once progress (of the client) says at, waits
+// for the server to end its side, and returns the record the receiver
+// kept: it covers at least at bytes.
+func (r resumeRig) interrupt(t testing.TB, progress func(*Client) int64, at int64) *xfer.Record {
+	t.Helper()
+	first := dialAs(t, r.ts, r.id, r.link, quicx.Config{})
+	killDuring(t, first, r.run, func() int64 { return progress(first) }, at)
+	// The server stops writing once it has seen the connection go, and
+	// records what it has.
+	testutil.Eventually(t, hangAfter, "the server to end the transfer", func() bool { return r.ts.srv.Transfers().Len() == 0 })
+	return checkDurable(t, r.dstDir, filepath.Base(r.src), r.meta, uint64(at))
+}
+
+// again runs the transfer again, from a new client of r.id dialled
+// straight to the server, and returns its one file.
+func (r resumeRig) again(t testing.TB) TransferInfo {
+	t.Helper()
+	return onlyFile(t, "second run", r.run, dialAs(t, r.ts, r.id, r.ts.addr, quicx.Config{}))
+}
+
+// TestResumeAfterKill kills the client in the middle of a transfer and
+// runs the transfer again from a new client with the same identity.
+// Killed right after the receiver's first periodic checkpoint, the second
+// run sends only what the receiver's record does not hold. With the source rewritten
+// between the runs (same size, new content and mtime), the partial file
+// belongs to the old source and the receiver starts over.
 func TestResumeAfterKill(t *testing.T) {
-	const (
-		size = 64 << 20
-		name = "big.bin"
-	)
-	for _, dir := range []Direction{Push, Pull} {
-		t.Run(dir.String(), func(t *testing.T) {
-			ts := startServer(t, ServerConfig{}, nil)
-			p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
-			id := newIdentity(t)
-			local := t.TempDir()
-			srcDir, dstDir := receiverDirs(dir, ts, local)
-			data := writeRandom(t, filepath.Join(srcDir, name), size)
-			m := metaOfFile(t, filepath.Join(srcDir, name))
-			run := transferOf(dir, local, name, Options{})
-
-			first := dialAs(t, ts, id, p.Addr().String(), quicx.Config{})
-			checkpointed := func() int64 {
-				if r := readRecord(t, dstDir, name); r != nil {
-					return int64(durableOffset(r))
+	const name = "big.bin"
+	tests := []struct {
+		name string
+		size int
+		// change: rewrite the source between the runs. The client is
+		// killed once the receiver has received killAt bytes if so,
+		// once it has checkpointed them if not.
+		change bool
+		killAt int64
+	}{
+		{name: "resumed", size: 64 << 20, killAt: xfer.CheckpointEvery},
+		{name: "source changed between runs", size: 32 << 20, killAt: 12 << 20, change: true},
+	}
+	for _, tt := range tests {
+		for _, dir := range []Direction{Push, Pull} {
+			t.Run(tt.name+"/"+dir.String(), func(t *testing.T) {
+				r := newResumeRig(t, dir, name, tt.size)
+				progress := func(c *Client) int64 { return received(receiverTable(dir, r.ts, c.Transfers()), name) }
+				if !tt.change {
+					progress = func(*Client) int64 {
+						if rec := readRecord(t, r.dstDir, name); rec != nil {
+							return int64(durableBytes(rec))
+						}
+						return 0
+					}
 				}
-				return 0
-			}
-			killDuring(t, first, run, checkpointed, xfer.CheckpointEvery)
-			// The server stops writing once it has seen the connection
-			// go, and records what it has.
-			pollCond(t, hangAfter, "the server to end the push", func() bool { return ts.srv.Transfers().Len() == 0 })
-			rec := checkDurable(t, dstDir, name, m, xfer.CheckpointEvery)
-			remaining := int64(size - durableOffset(rec))
+				rec := r.interrupt(t, progress, tt.killAt)
+				want, remaining, slack := r.data, int64(tt.size)-int64(durableBytes(rec)), int64(tt.size/100)
+				if tt.change {
+					want, remaining, slack = testutil.WriteRandom(t, r.src, tt.size), int64(tt.size), 0
+					if err := os.Chtimes(r.src, time.Now(), r.meta.MTime.Add(time.Second)); err != nil {
+						t.Fatal(err)
+					}
+				}
 
-			second := dialAs(t, ts, id, ts.addr, quicx.Config{})
-			f := onlyFile(t, "second run", run, second)
-			if f.State != Done {
-				t.Fatalf("second run: got state %s (err %v), want done", f.State, f.Err)
-			}
-			if f.Bytes < remaining || f.Bytes > remaining+size/100 {
-				t.Errorf("second run: got %d bytes moved, want the %d after the durable offset %d (+1%%)", f.Bytes, remaining, durableOffset(rec))
-			}
-			t.Logf("durable offset %d; second run moved %d of %d bytes (%.1f%%)", durableOffset(rec), f.Bytes, size, 100*float64(f.Bytes)/size)
-			sameFile(t, filepath.Join(dstDir, name), data)
-			sameMeta(t, filepath.Join(dstDir, name), m)
-			noPartials(t, dstDir)
-		})
+				f := r.again(t)
+				if f.State != Done {
+					t.Fatalf("second run: got state %s (err %v), want done", f.State, f.Err)
+				}
+				if f.Bytes < remaining || f.Bytes > remaining+slack {
+					t.Errorf("second run: got %d bytes moved, want %d to %d (%d bytes durable, source changed: %v)", f.Bytes, remaining, remaining+slack, durableBytes(rec), tt.change)
+				}
+				t.Logf("%d bytes durable; second run moved %d of %d bytes (%.1f%%)", durableBytes(rec), f.Bytes, tt.size, 100*float64(f.Bytes)/float64(tt.size))
+				testutil.SameFile(t, filepath.Join(r.dstDir, name), want)
+				sameMeta(t, filepath.Join(r.dstDir, name), metaOfFile(t, r.src))
+				testutil.NoPartials(t, r.dstDir)
+			})
+		}
 	}
 }
 
@@ -382,11 +322,10 @@ func TestStalePartial(t *testing.T) {
 	for _, dir := range []Direction{Push, Pull} {
 		for i, tt := range tests {
 			t.Run(dir.String()+"/"+tt.name, func(t *testing.T) {
-				local := t.TempDir()
-				srcDir, dstDir := receiverDirs(dir, ts, local)
+				local, srcDir, dstDir := transferDirs(t, dir, ts)
 				name := fmt.Sprintf("%s-%d.bin", dir, i)
 				src := filepath.Join(srcDir, name)
-				data := writeRandom(t, src, size)
+				data := testutil.WriteRandom(t, src, size)
 				if err := os.Chtimes(src, time.Now(), fileTime(i)); err != nil {
 					t.Fatal(err)
 				}
@@ -411,9 +350,9 @@ func TestStalePartial(t *testing.T) {
 				case !tt.corrupt && f.Bytes != want:
 					t.Errorf("got %d bytes moved, want %d", f.Bytes, want)
 				}
-				sameFile(t, filepath.Join(dstDir, name), data)
+				testutil.SameFile(t, filepath.Join(dstDir, name), data)
 				sameMeta(t, filepath.Join(dstDir, name), m)
-				noPartials(t, dstDir)
+				testutil.NoPartials(t, dstDir)
 			})
 		}
 	}
@@ -427,10 +366,9 @@ func TestIdenticalDestinationSkipped(t *testing.T) {
 	c := dialAs(t, ts, newIdentity(t), ts.addr, quicx.Config{})
 	for _, dir := range []Direction{Push, Pull} {
 		t.Run(dir.String(), func(t *testing.T) {
-			local := t.TempDir()
-			srcDir, dstDir := receiverDirs(dir, ts, local)
+			local, srcDir, dstDir := transferDirs(t, dir, ts)
 			name := dir.String() + ".bin"
-			data := writeRandom(t, filepath.Join(srcDir, name), size)
+			data := testutil.WriteRandom(t, filepath.Join(srcDir, name), size)
 			run := transferOf(dir, local, name, Options{})
 			if f := onlyFile(t, "first run", run, c); f.State != Done || f.Bytes != size {
 				t.Fatalf("first run: got state %s, %d bytes (err %v), want done, %d", f.State, f.Bytes, f.Err, size)
@@ -450,48 +388,8 @@ func TestIdenticalDestinationSkipped(t *testing.T) {
 			if !os.SameFile(before, after) {
 				t.Errorf("second run: the destination was replaced, want it left alone")
 			}
-			sameFile(t, filepath.Join(dstDir, name), data)
-			noPartials(t, dstDir)
-		})
-	}
-}
-
-// TestSourceChangedBetweenRuns interrupts a transfer, rewrites the source
-// with other content of the same size and a new mtime, and runs it again:
-// the partial file belongs to the old source, so the receiver starts over.
-func TestSourceChangedBetweenRuns(t *testing.T) {
-	const (
-		size = 32 << 20
-		name = "changing.bin"
-	)
-	for _, dir := range []Direction{Push, Pull} {
-		t.Run(dir.String(), func(t *testing.T) {
-			ts := startServer(t, ServerConfig{}, nil)
-			p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
-			id := newIdentity(t)
-			local := t.TempDir()
-			srcDir, dstDir := receiverDirs(dir, ts, local)
-			src := filepath.Join(srcDir, name)
-			writeRandom(t, src, size)
-			old := metaOfFile(t, src)
-			run := transferOf(dir, local, name, Options{})
-
-			first := dialAs(t, ts, id, p.Addr().String(), quicx.Config{})
-			killDuring(t, first, run, func() int64 { return received(receiverTable(dir, ts, first.Transfers()), name) }, 12<<20)
-			pollCond(t, hangAfter, "the server to end the push", func() bool { return ts.srv.Transfers().Len() == 0 })
-			checkDurable(t, dstDir, name, old, 12<<20)
-
-			data := writeRandom(t, src, size)
-			if err := os.Chtimes(src, time.Now(), old.MTime.Add(time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			f := onlyFile(t, "second run", run, dialAs(t, ts, id, ts.addr, quicx.Config{}))
-			if f.State != Done || f.Bytes != size {
-				t.Fatalf("second run: got state %s, %d bytes (err %v), want done, %d from the start", f.State, f.Bytes, f.Err, size)
-			}
-			sameFile(t, filepath.Join(dstDir, name), data)
-			sameMeta(t, filepath.Join(dstDir, name), metaOfFile(t, src))
-			noPartials(t, dstDir)
+			testutil.SameFile(t, filepath.Join(dstDir, name), data)
+			testutil.NoPartials(t, dstDir)
 		})
 	}
 }
@@ -511,13 +409,13 @@ func TestTakeover(t *testing.T) {
 	p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
 	id := newIdentity(t)
 	local := t.TempDir()
-	data := writeRandom(t, filepath.Join(local, name), size)
+	data := testutil.WriteRandom(t, filepath.Join(local, name), size)
 	run := transferOf(Push, local, name, Options{})
 	ctx := longCtx(t)
 
 	a := dialAs(t, ts, id, p.Addr().String(), quicx.Config{})
 	resA := pushAsync(ctx, a, []string{filepath.Join(local, name)}, ".", Options{})
-	pollCond(t, hangAfter, "A's bytes on the server", func() bool { return received(ts.srv.Transfers(), name) >= at })
+	testutil.Eventually(t, hangAfter, "A's bytes on the server", func() bool { return received(ts.srv.Transfers(), name) >= at })
 
 	f := onlyFile(t, "other identity", run, dialAs(t, ts, newIdentity(t), ts.addr, quicx.Config{}))
 	if f.State != Failed || !errors.Is(f.Err, ErrBusy) {
@@ -542,6 +440,6 @@ func TestTakeover(t *testing.T) {
 	if fa.State != Cancelled || !errors.Is(fa.Err, ErrCancelled) {
 		t.Errorf("A: got state %s (err %v), want cancelled", fa.State, fa.Err)
 	}
-	sameFile(t, filepath.Join(ts.root, name), data)
-	noPartials(t, ts.root)
+	testutil.SameFile(t, filepath.Join(ts.root, name), data)
+	testutil.NoPartials(t, ts.root)
 }

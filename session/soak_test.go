@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
-	"github.com/qxfer/qxfer/quicx"
 )
 
 var (
@@ -163,7 +163,7 @@ func soak(t *testing.T, pool PoolConfig) {
 	plan := soakPlan(r, *soakTransfers)
 
 	baseG, baseFD := runtime.NumGoroutine(), openFDs()
-	ts := serveAt(t, t.TempDir(), newIdentity(t), "127.0.0.1:0", quicx.Config{IdleTimeout: reconnectQuic.IdleTimeout})
+	ts := quickServer(t)
 	p := throttledProxy(t, ts, udpproxy.Config{
 		Delay:    10 * time.Millisecond,
 		Jitter:   2 * time.Millisecond,
@@ -193,7 +193,7 @@ func soak(t *testing.T, pool PoolConfig) {
 		}
 		for j, size := range rd.sizes {
 			rel := filepath.Join(name, fmt.Sprintf("f%02d-%d.bin", j, size))
-			want[filepath.Join(dstRoot, rel)] = sha256.Sum256(writeRandom(t, filepath.Join(srcRoot, rel), size))
+			want[filepath.Join(dstRoot, rel)] = sha256.Sum256(testutil.WriteRandom(t, filepath.Join(srcRoot, rel), size))
 			st.bytes += int64(size)
 		}
 		st.files += len(rd.sizes)
@@ -228,7 +228,7 @@ func soak(t *testing.T, pool PoolConfig) {
 		if rd.fault != faultNone {
 			// Land the fault while a big file is moving, unless the
 			// batch is over first.
-			pollCond(t, hangAfter, "a big file under way", func() bool {
+			testutil.Eventually(t, hangAfter, "a big file under way", func() bool {
 				_, ok := liveInfo(s.Transfers(), func(i TransferInfo) bool { return i.Size >= 1<<20 && i.Bytes >= 256<<10 })
 				return ok || finished()
 			})
@@ -251,7 +251,7 @@ func soak(t *testing.T, pool PoolConfig) {
 			before := events.count(EventReconnecting)
 			p.SetBlackhole(true)
 			if mid {
-				pollCond(t, hangAfter, "the session to notice the outage", func() bool { return events.count(EventReconnecting) > before })
+				testutil.Eventually(t, hangAfter, "the session to notice the outage", func() bool { return events.count(EventReconnecting) > before })
 			} else {
 				// The batch is over: nothing asks for the connection
 				// until the next round, which has to reconnect.
@@ -312,8 +312,8 @@ func soak(t *testing.T, pool PoolConfig) {
 			t.Errorf("%s: got contents differing from the source", path)
 		}
 	}
-	noPartials(t, ts.root)
-	noPartials(t, local)
+	testutil.NoPartials(t, ts.root)
+	testutil.NoPartials(t, local)
 	if got := ts.srv.Transfers().Len(); got != 0 {
 		t.Errorf("server: got %d live transfers after the last batch, want 0", got)
 	}
@@ -330,7 +330,7 @@ func soak(t *testing.T, pool PoolConfig) {
 	if ps.Rebinds != st.rebinds {
 		t.Errorf("proxy: got %d rebinds, want %d", ps.Rebinds, st.rebinds)
 	}
-	checkGoroutines(t, baseG)
+	testutil.CheckGoroutines(t, baseG)
 	checkFDs(t, baseFD)
 
 	t.Logf("soak: %d rounds (%d pushes, %d pulls), %d files, %.1f MiB", st.rounds, st.pushes, st.pulls, st.files, float64(st.bytes)/(1<<20))

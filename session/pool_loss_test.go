@@ -1,0 +1,226 @@
+package session
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+	"github.com/qxfer/qxfer/internal/udpproxy"
+	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/xfer"
+)
+
+// abandonMember drops a connection as a crash or a dead network would: the
+// peer is not told.
+func abandonMember(m *xfer.Member) { m.Conn.(*quicx.Conn).Abandon() }
+
+// closeMember closes a connection with CodeOK: the peer learns at once.
+func closeMember(m *xfer.Member) { m.Conn.(*quicx.Conn).Close(quic.ApplicationErrorCode(CodeOK), "") }
+
+// TestPoolMemberLost kills one pool connection in the middle of a striped
+// file, either silently or with a close the peer sees: its ranges move to
+// the other connections, the file arrives identical, the pool goes on
+// with one connection less and the session is not lost.
+func TestPoolMemberLost(t *testing.T) {
+	const (
+		size = 24 << 20
+		name = "big.bin"
+	)
+	tests := []struct {
+		name string
+		dir  Direction
+		kill func(*xfer.Member)
+	}{
+		{name: "push/abandon", dir: Push, kill: abandonMember},
+		{name: "push/close", dir: Push, kill: closeMember},
+		{name: "pull/close", dir: Pull, kill: closeMember},
+		// The server sends the pull's ranges on a connection whose
+		// death it cannot see before its idle timeout.
+		{name: "pull/abandon", dir: Pull, kill: abandonMember},
+	}
+	// The file takes 2.5 s at poolRate (a few more on a loaded machine);
+	// the ranges of the dead connection must be sent again without
+	// waiting for an idle timeout of 30 s (the default).
+	const within = 15 * time.Second
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := runtime.NumGoroutine()
+			ts := startServer(t, ServerConfig{}, nil)
+			p := throttledProxy(t, ts, udpproxy.Config{RateBits: poolRate, Delay: 2 * time.Millisecond})
+			c := dialPool(t, ts, p.Addr().String(), PoolConfig{Size: 4})
+			if got := c.PoolSize(); got != 4 {
+				t.Fatalf("pool size: got %d, want 4", got)
+			}
+			local, srcDir, dstDir := transferDirs(t, tt.dir, ts)
+			data := testutil.WriteRandom(t, filepath.Join(srcDir, name), size)
+			// The receiver's table counts the bytes it has written.
+			progress := func() int64 { return liveBytes(ts.srv.Transfers(), name) }
+			if tt.dir == Pull {
+				progress = func() int64 { return liveBytes(c.Transfers(), name) }
+			}
+
+			res := transferAsync(longCtx(t), c, transferOf(tt.dir, local, name, Options{}))
+			testutil.Eventually(t, hangAfter, "a quarter of the file at the receiver", func() bool { return progress() >= size/4 })
+			victim := poolMembers(c)[0]
+			tt.kill(victim)
+			killed := time.Now()
+			if got := progress(); got >= size {
+				t.Fatalf("the file was complete (%d bytes) when the connection died; slow the proxy down", got)
+			}
+			testutil.Eventually(t, 10*time.Second, "the pool to lose the connection", func() bool { return c.PoolSize() == 3 })
+			// The server lets go of it too, well before its idle
+			// timeout: the client tells it when it sees a pool
+			// connection die.
+			testutil.Eventually(t, 10*time.Second, "the server to drop the dead connection", func() bool { return ts.srv.Sessions() == 3 })
+
+			var r pushResult
+			select {
+			case r = <-res:
+			case <-time.After(within):
+				t.Fatalf("%s: not done %s after a pool connection died (%d of %d bytes at the receiver), want the ranges it carried sent again at once, "+
+					"not after the sender's QUIC idle timeout (30 s by default)", tt.dir, within, progress(), size)
+			}
+			took := time.Since(killed)
+			if r.err != nil {
+				t.Fatalf("%s: %v", tt.dir, r.err)
+			}
+			f := fileByPath(t, r.rep, name)
+			if f.State != Done {
+				t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
+			}
+			t.Logf("done %s after the kill, %d bytes counted for %d", took.Round(time.Millisecond), f.Bytes, size)
+			if tt.dir == Push && (f.Bytes < size || f.Bytes > size+resendSlack) {
+				// The ranges in flight on the dead connection
+				// are sent, and counted, twice.
+				t.Errorf("got %d bytes counted, want %d plus at most %d sent twice", f.Bytes, size, resendSlack)
+			}
+			testutil.SameFile(t, filepath.Join(dstDir, name), data)
+			testutil.NoPartials(t, dstDir)
+			if got := c.PoolSize(); got != 3 {
+				t.Errorf("pool size after the transfer: got %d, want 3", got)
+			}
+			senderLanes := c.lanes
+			if tt.dir == Pull {
+				senderLanes = serverSessionOf(t, ts, c).lanes
+			}
+			if n := busyLanes(senderLanes); n != 0 {
+				t.Errorf("%s sender: got %d lanes still taken after the file, want 0", tt.dir, n)
+			}
+			for _, m := range c.lanes.Live() {
+				if m == victim {
+					t.Errorf("the dead connection is still among the live lanes")
+				}
+			}
+			if err := c.Err(); err != nil {
+				t.Fatalf("session: got %v, want it alive", err)
+			}
+			if _, err := c.Stat(longCtx(t), name); err != nil {
+				t.Fatalf("stat after the transfer: %v", err)
+			}
+
+			ts.stopAll(t, base, c, p)
+		})
+	}
+}
+
+// TestPoolReconnect blackholes the link of a pooled Session for longer
+// than its idle timeout: every connection of the pool dies, the session
+// dials again, forms a new pool of the same size, and the file resumes
+// from the ranges the server holds.
+func TestPoolReconnect(t *testing.T) {
+	const (
+		size = 24 << 20
+		name = "big.bin"
+	)
+	ts := startServer(t, ServerConfig{}, nil)
+	p := throttledProxy(t, ts, udpproxy.Config{RateBits: poolRate})
+	id := newIdentity(t)
+	qc := quicx.Config{IdleTimeout: time.Second, KeepAlive: 200 * time.Millisecond, HandshakeTimeout: 2 * time.Second}
+	events := &eventLog{}
+	s := newPoolSession(t, ts, id, p.Addr().String(), qc, PoolConfig{Size: 3}, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
+	first := s.Client()
+	if got := first.PoolSize(); got != 3 {
+		t.Fatalf("pool size: got %d, want 3", got)
+	}
+	src := t.TempDir()
+	data := testutil.WriteRandom(t, filepath.Join(src, name), size)
+
+	res := sessionPush(longCtx(t), s, []string{filepath.Join(src, name)}, Options{})
+	// The server's transfers of the file, before and after the
+	// reconnect, count the bytes it wrote.
+	var before, after *Transfer
+	testutil.Eventually(t, hangAfter, "a third of the file on the server", func() bool {
+		before = ts.srv.Transfers().lookup(Push, name)
+		return before != nil && before.bytes.Load() >= size/3
+	})
+	p.SetBlackhole(true)
+	testutil.Eventually(t, hangAfter, "the session to start reconnecting", func() bool { return events.count(EventReconnecting) > 0 })
+	if got := before.bytes.Load(); got >= size {
+		t.Fatalf("the server had the whole file (%d bytes) when the link died; slow the proxy down", got)
+	}
+	if got := events.count(EventReconnected); got != 0 {
+		t.Fatalf("got %d reconnections through a blackhole, want 0", got)
+	}
+	p.SetBlackhole(false)
+
+	var r pushResult
+	deadline := time.Now().Add(hangAfter)
+wait:
+	for {
+		select {
+		case r = <-res:
+			break wait
+		default:
+		}
+		if x := ts.srv.Transfers().lookup(Push, name); x != nil && x != before {
+			after = x
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("push did not return within %s of the link coming back", hangAfter)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if r.err != nil {
+		t.Fatalf("push: %v", r.err)
+	}
+	f := fileByPath(t, r.rep, name)
+	if f.State != Done {
+		t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
+	}
+	if after == nil {
+		t.Fatalf("server: never saw the resumed push")
+	}
+	if got := s.Reconnects(); got < 1 {
+		t.Errorf("got %d reconnects, want at least 1", got)
+	}
+	c := s.Client()
+	if c == first {
+		t.Errorf("the session still runs on its first client")
+	}
+	if got := c.PoolSize(); got != 3 {
+		t.Errorf("pool size after reconnecting: got %d, want 3", got)
+	}
+	// The server wrote every byte at least once; those it wrote twice
+	// are the ranges it held in part but had not checkpointed.
+	written := before.bytes.Load() + after.bytes.Load()
+	t.Logf("server wrote %d + %d bytes for %d: %d twice (%.1f%%); client counted %d",
+		before.bytes.Load(), after.bytes.Load(), size, written-size, 100*float64(written-size)/float64(size), f.Bytes)
+	if written < size || written > size+size/4 {
+		t.Errorf("server: got %d bytes written in all for %d, want every byte once plus at most a quarter of the file again", written, size)
+	}
+	// The sender moved every byte at least once, so its count cannot be
+	// below the size; above it are the bytes it sent twice.
+	if f.Bytes > size+size/4 {
+		t.Errorf("client: got %d bytes sent for %d, want at most a quarter of the file sent twice", f.Bytes, size)
+	}
+	if f.Bytes < size {
+		t.Errorf("client: got %d bytes counted for a %d-byte file moved across a reconnect, want at least %d: "+
+			"a range sent on a connection that died stays counted (the server may have kept it, and the resumed run skips it)", f.Bytes, size, size)
+	}
+	testutil.SameFile(t, filepath.Join(ts.root, name), data)
+	testutil.NoPartials(t, ts.root)
+}
