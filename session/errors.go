@@ -51,13 +51,14 @@ const (
 // the same Code, so errors.Is(err, session.ErrCancelled) works.
 type Error = xfer.Error
 
-// Sentinel values for errors.Is.
+// Sentinel values for errors.Is, which matches any *Error of the same
+// code.
 var (
-	ErrCancelled   = xfer.ErrCancelled
-	ErrInterrupted = xfer.ErrInterrupted
-	ErrNotFound    = xfer.ErrNotFound
-	ErrExists      = xfer.ErrExists
-	ErrBusy        = xfer.ErrBusy
+	ErrCancelled   = &Error{Code: CodeCancelled}
+	ErrInterrupted = &Error{Code: CodeInterrupted}
+	ErrNotFound    = &Error{Code: CodeNotFound}
+	ErrExists      = &Error{Code: CodeExists}
+	ErrBusy        = &Error{Code: CodeBusy}
 )
 
 // ErrSessionLost wraps every error caused by the connection going away

@@ -7,6 +7,8 @@ import (
 	"path"
 	"sync"
 	"time"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
 // ChunkSize is the read/write unit of the data path, in bytes: big enough
@@ -30,7 +32,7 @@ func MetaOf(fi fs.FileInfo) FileMeta {
 
 // OpenSource opens a local or root-relative file for sending and stats it.
 // open is os.Open or (*os.Root).Open; display names the file in errors.
-// A source that is not a regular file fails with CodeNotRegular.
+// A source that is not a regular file fails with wire.NotRegular.
 func OpenSource(open func(string) (*os.File, error), name, display string) (*os.File, FileMeta, error) {
 	f, err := open(name)
 	if err != nil {
@@ -43,7 +45,7 @@ func OpenSource(open func(string) (*os.File, error), name, display string) (*os.
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, FileMeta{}, Errorf(CodeNotRegular, display, "not a regular file")
+		return nil, FileMeta{}, Errorf(wire.NotRegular, display, "not a regular file")
 	}
 	return f, MetaOf(fi), nil
 }
@@ -61,13 +63,13 @@ const (
 // described by m. A destination counts as up to date when it is a regular
 // file of the same size and modification time (rsync's quick check; qxfer
 // sets the mtime of every file it receives). Any other existing file is
-// refused with CodeExists unless force is set; directories and other
-// non-regular files are always refused with CodeNotRegular. The parent
+// refused with wire.Exists unless force is set; directories and other
+// non-regular files are always refused with wire.NotRegular. The parent
 // directory is created, unless dirs (optional) says this caller has
 // already made sure of it.
 func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs map[string]bool) (DestDecision, error) {
 	if p == "." {
-		return 0, Errorf(CodeNotRegular, p, "the root is a directory")
+		return 0, Errorf(wire.NotRegular, p, "the root is a directory")
 	}
 	if dir := path.Dir(p); dir != "." && !dirs[dir] {
 		if err := MkdirAll(root, dir, 0o755); err != nil {
@@ -84,11 +86,11 @@ func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs map[string]
 	case err != nil:
 		return 0, AsError(err, p)
 	case !fi.Mode().IsRegular():
-		return 0, Errorf(CodeNotRegular, p, "destination exists and is not a regular file")
+		return 0, Errorf(wire.NotRegular, p, "destination exists and is not a regular file")
 	case uint64(fi.Size()) == m.Size && fi.ModTime().Equal(m.MTime):
 		return DestUpToDate, nil
 	case !force:
-		return 0, Errorf(CodeExists, p, "destination exists and differs (use --force to overwrite)")
+		return 0, Errorf(wire.Exists, p, "destination exists and differs (use --force to overwrite)")
 	}
 	return DestWrite, nil
 }
@@ -98,7 +100,7 @@ func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs map[string]
 const maxKnownDirs = 4096
 
 // MkdirAll creates dir and its parents under root. A path element that
-// exists but is not a directory is reported as CodeNotDirectory (os.Root
+// exists but is not a directory is reported as wire.NotDirectory (os.Root
 // reports it as "file exists", which would suggest --force could help).
 func MkdirAll(root *os.Root, dir string, perm fs.FileMode) error {
 	err := root.MkdirAll(dir, perm)
@@ -106,7 +108,7 @@ func MkdirAll(root *os.Root, dir string, perm fs.FileMode) error {
 		return nil
 	}
 	if errors.Is(err, fs.ErrExist) {
-		return Errorf(CodeNotDirectory, dir, "a path element is not a directory")
+		return Errorf(wire.NotDirectory, dir, "a path element is not a directory")
 	}
 	return AsError(err, dir)
 }

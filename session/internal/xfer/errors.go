@@ -20,35 +20,6 @@ import (
 // the application error code when a whole connection is closed.
 type ErrorCode = wire.ErrorCode
 
-// Error codes callers need to tell apart. PROTOCOL.md lists them all.
-const (
-	CodeOK                = wire.NoError
-	CodeProtocolViolation = wire.ProtocolViolation
-	CodeVersionMismatch   = wire.VersionMismatch
-	CodeInternal          = wire.Internal
-	CodeNotFound          = wire.NotFound
-	CodeExists            = wire.Exists
-	CodePermissionDenied  = wire.PermissionDenied
-	CodeInvalidPath       = wire.InvalidPath
-	CodeReadOnly          = wire.ReadOnly
-	CodeNotRegular        = wire.NotRegular
-	CodeNoSpace           = wire.NoSpace
-	CodeIOError           = wire.IOError
-	CodeHashMismatch      = wire.HashMismatch
-	CodeCancelled         = wire.Cancelled
-	CodeBusy              = wire.Busy
-	CodeSourceChanged     = wire.SourceChanged
-	CodeTruncated         = wire.Truncated
-	CodeTooLong           = wire.TooLong
-	CodeUpToDate          = wire.UpToDate
-	CodeShutdown          = wire.Shutdown
-	CodeUnknownTransfer   = wire.UnknownTransfer
-	CodeLimitExceeded     = wire.LimitExceeded
-	CodeInterrupted       = wire.Interrupted
-	CodeNotDirectory      = wire.NotDirectory
-	CodeFrameTooLarge     = wire.FrameTooLarge
-)
-
 // Error is a failure with a wire error code, either detected here or
 // reported by the peer (Remote). errors.Is matches two *Error values with
 // the same Code, so errors.Is(err, session.ErrCancelled) works.
@@ -77,7 +48,7 @@ func Verdict(code ErrorCode, path, msg string) *Error {
 // UpToDate is the verdict that the destination already holds the file:
 // nothing is sent, and a reconnect does not retry it.
 func UpToDate(path string) *Error {
-	return &Error{Code: CodeUpToDate, Path: path, verdict: true}
+	return &Error{Code: wire.UpToDate, Path: path, verdict: true}
 }
 
 // IsVerdict reports whether err is the peer's final answer on a transfer,
@@ -89,11 +60,11 @@ func IsVerdict(err error) bool {
 
 // Sentinel values for errors.Is.
 var (
-	ErrCancelled   = &Error{Code: CodeCancelled}
-	ErrInterrupted = &Error{Code: CodeInterrupted}
-	ErrNotFound    = &Error{Code: CodeNotFound}
-	ErrExists      = &Error{Code: CodeExists}
-	ErrBusy        = &Error{Code: CodeBusy}
+	ErrCancelled   = &Error{Code: wire.Cancelled}
+	ErrInterrupted = &Error{Code: wire.Interrupted}
+	ErrNotFound    = &Error{Code: wire.NotFound}
+	ErrExists      = &Error{Code: wire.Exists}
+	ErrBusy        = &Error{Code: wire.Busy}
 )
 
 func (e *Error) Error() string {
@@ -158,25 +129,25 @@ func causeText(err error) string {
 func CodeOf(err error) ErrorCode {
 	switch {
 	case err == nil:
-		return CodeOK
+		return wire.NoError
 	case errors.Is(err, fs.ErrNotExist):
-		return CodeNotFound
+		return wire.NotFound
 	case errors.Is(err, fs.ErrExist):
-		return CodeExists
+		return wire.Exists
 	case errors.Is(err, syscall.ENOSPC):
-		return CodeNoSpace
+		return wire.NoSpace
 	case errors.Is(err, syscall.EROFS):
-		return CodeReadOnly
+		return wire.ReadOnly
 	case errors.Is(err, syscall.ENOTDIR):
-		return CodeNotDirectory
+		return wire.NotDirectory
 	case errors.Is(err, syscall.EISDIR):
-		return CodeNotRegular
+		return wire.NotRegular
 	case errors.Is(err, fs.ErrPermission):
-		return CodePermissionDenied
+		return wire.PermissionDenied
 	case isEscape(err):
-		return CodeInvalidPath
+		return wire.InvalidPath
 	}
-	return CodeIOError
+	return wire.IOError
 }
 
 // errEscape is the (unexported) error os.Root returns for a path that
@@ -217,14 +188,14 @@ func WithPath(e *Error, p string) *Error {
 }
 
 // CauseError returns the *Error a context was cancelled with: its cause
-// when that is an *Error, else CodeCancelled; nil while ctx is live.
+// when that is an *Error, else wire.Cancelled; nil while ctx is live.
 func CauseError(ctx context.Context) *Error {
 	var e *Error
 	if errors.As(context.Cause(ctx), &e) {
 		return e
 	}
 	if ctx.Err() != nil {
-		return &Error{Code: CodeCancelled, Msg: fmt.Sprint(context.Cause(ctx))}
+		return &Error{Code: wire.Cancelled, Msg: fmt.Sprint(context.Cause(ctx))}
 	}
 	return nil
 }
@@ -242,12 +213,12 @@ func CtxError(ctx context.Context) error {
 // connection operation into an *Error naming path p:
 //   - ctx (context.Background() where no transfer is concerned) has ended: the cause the transfer was cancelled
 //     with, so a cancel reads as the cancel and not as the reset it caused;
-//   - io.EOF or io.ErrUnexpectedEOF: CodeTruncated (the stream ended
+//   - io.EOF or io.ErrUnexpectedEOF: wire.Truncated (the stream ended
 //     before the bytes it promised);
 //   - a stream reset or stop (RFC 9000 RESET_STREAM / STOP_SENDING): the
 //     peer's code, Remote when the peer sent it;
 //   - an application close of the connection: its code, Remote;
-//   - an idle timeout or any other failure: CodeIOError.
+//   - an idle timeout or any other failure: wire.IOError.
 func StreamError(ctx context.Context, err error, p string) *Error {
 	if ctx.Err() != nil {
 		if e := CauseError(ctx); e != nil {
@@ -262,7 +233,7 @@ func StreamError(ctx context.Context, err error, p string) *Error {
 	)
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return Errorf(CodeTruncated, p, "stream ended early")
+		return Errorf(wire.Truncated, p, "stream ended early")
 	case errors.As(err, &se):
 		return &Error{Code: ErrorCode(se.ErrorCode), Remote: se.Remote, Path: p}
 	case errors.As(err, &ae):
@@ -272,11 +243,11 @@ func StreamError(ctx context.Context, err error, p string) *Error {
 		}
 		return &Error{Code: ErrorCode(ae.ErrorCode), Remote: ae.Remote, Path: p, Msg: msg, conn: true}
 	case errors.As(err, &it):
-		return &Error{Code: CodeIOError, Path: p, Msg: "connection timed out", conn: true}
+		return &Error{Code: wire.IOError, Path: p, Msg: "connection timed out", conn: true}
 	case errors.As(err, &e):
 		return WithPath(e, p)
 	case err == nil:
-		return &Error{Code: CodeInternal, Path: p, Msg: "no error to classify"}
+		return &Error{Code: wire.Internal, Path: p, Msg: "no error to classify"}
 	}
-	return &Error{Code: CodeIOError, Path: p, Msg: err.Error(), conn: true}
+	return &Error{Code: wire.IOError, Path: p, Msg: err.Error(), conn: true}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
 // TestStreamError: every failure of a stream or connection operation
@@ -20,7 +22,7 @@ func TestStreamError(t *testing.T) {
 		return ctx
 	}
 	live := context.Background()
-	reset := &quic.StreamError{StreamID: 2, ErrorCode: quic.StreamErrorCode(CodeNoSpace), Remote: true}
+	reset := &quic.StreamError{StreamID: 2, ErrorCode: quic.StreamErrorCode(wire.NoSpace), Remote: true}
 	tests := []struct {
 		name       string
 		ctx        context.Context // nil: context.Background()
@@ -29,24 +31,24 @@ func TestStreamError(t *testing.T) {
 		wantRemote bool
 		wantMsg    string // "" for any
 	}{
-		{name: "live ctx, EOF", ctx: live, err: io.EOF, wantCode: CodeTruncated},
-		{name: "unexpected EOF", err: io.ErrUnexpectedEOF, wantCode: CodeTruncated},
-		{name: "wrapped EOF", err: fmt.Errorf("reading: %w", io.EOF), wantCode: CodeTruncated},
-		{name: "cancelled with an *Error cause", ctx: cancelled(&Error{Code: CodeShutdown, Remote: true, Msg: "bye"}), err: reset, wantCode: CodeShutdown, wantRemote: true, wantMsg: "bye"},
-		{name: "cancelled with an *Error cause naming another file", ctx: cancelled(&Error{Code: CodeInterrupted, Path: "other"}), err: io.EOF, wantCode: CodeInterrupted},
-		{name: "cancelled with a wrapped *Error cause", ctx: cancelled(fmt.Errorf("stop: %w", &Error{Code: CodeBusy})), err: io.EOF, wantCode: CodeBusy},
-		{name: "cancelled without an *Error cause", ctx: cancelled(nil), err: reset, wantCode: CodeCancelled},
-		{name: "cancelled with a plain cause", ctx: cancelled(errors.New("user quit")), err: io.EOF, wantCode: CodeCancelled, wantMsg: "user quit"},
-		{name: "stream reset by the peer", ctx: live, err: reset, wantCode: CodeNoSpace, wantRemote: true},
-		{name: "stream stopped locally", err: &quic.StreamError{StreamID: 3, ErrorCode: quic.StreamErrorCode(CodeCancelled)}, wantCode: CodeCancelled},
-		{name: "wrapped stream error", err: fmt.Errorf("write: %w", reset), wantCode: CodeNoSpace, wantRemote: true},
-		{name: "connection closed by the peer", err: &quic.ApplicationError{Remote: true, ErrorCode: quic.ApplicationErrorCode(CodeShutdown), ErrorMessage: "server stopping"}, wantCode: CodeShutdown, wantRemote: true, wantMsg: "connection closed: server stopping"},
-		{name: "connection closed locally", err: &quic.ApplicationError{ErrorCode: quic.ApplicationErrorCode(CodeInterrupted)}, wantCode: CodeInterrupted},
-		{name: "idle timeout", err: &quic.IdleTimeoutError{}, wantCode: CodeIOError, wantMsg: "connection timed out"},
-		{name: "wrapped idle timeout", ctx: live, err: fmt.Errorf("open: %w", &quic.IdleTimeoutError{}), wantCode: CodeIOError, wantMsg: "connection timed out"},
-		{name: "an *Error", err: &Error{Code: CodeSourceChanged, Msg: "grew"}, wantCode: CodeSourceChanged, wantMsg: "grew"},
-		{name: "a wrapped *Error naming another file", err: fmt.Errorf("x: %w", &Error{Code: CodeNotFound, Remote: true, Path: "other"}), wantCode: CodeNotFound, wantRemote: true},
-		{name: "a plain error", err: errors.New("boom"), wantCode: CodeIOError, wantMsg: "boom"},
+		{name: "live ctx, EOF", ctx: live, err: io.EOF, wantCode: wire.Truncated},
+		{name: "unexpected EOF", err: io.ErrUnexpectedEOF, wantCode: wire.Truncated},
+		{name: "wrapped EOF", err: fmt.Errorf("reading: %w", io.EOF), wantCode: wire.Truncated},
+		{name: "cancelled with an *Error cause", ctx: cancelled(&Error{Code: wire.Shutdown, Remote: true, Msg: "bye"}), err: reset, wantCode: wire.Shutdown, wantRemote: true, wantMsg: "bye"},
+		{name: "cancelled with an *Error cause naming another file", ctx: cancelled(&Error{Code: wire.Interrupted, Path: "other"}), err: io.EOF, wantCode: wire.Interrupted},
+		{name: "cancelled with a wrapped *Error cause", ctx: cancelled(fmt.Errorf("stop: %w", &Error{Code: wire.Busy})), err: io.EOF, wantCode: wire.Busy},
+		{name: "cancelled without an *Error cause", ctx: cancelled(nil), err: reset, wantCode: wire.Cancelled},
+		{name: "cancelled with a plain cause", ctx: cancelled(errors.New("user quit")), err: io.EOF, wantCode: wire.Cancelled, wantMsg: "user quit"},
+		{name: "stream reset by the peer", ctx: live, err: reset, wantCode: wire.NoSpace, wantRemote: true},
+		{name: "stream stopped locally", err: &quic.StreamError{StreamID: 3, ErrorCode: quic.StreamErrorCode(wire.Cancelled)}, wantCode: wire.Cancelled},
+		{name: "wrapped stream error", err: fmt.Errorf("write: %w", reset), wantCode: wire.NoSpace, wantRemote: true},
+		{name: "connection closed by the peer", err: &quic.ApplicationError{Remote: true, ErrorCode: quic.ApplicationErrorCode(wire.Shutdown), ErrorMessage: "server stopping"}, wantCode: wire.Shutdown, wantRemote: true, wantMsg: "connection closed: server stopping"},
+		{name: "connection closed locally", err: &quic.ApplicationError{ErrorCode: quic.ApplicationErrorCode(wire.Interrupted)}, wantCode: wire.Interrupted},
+		{name: "idle timeout", err: &quic.IdleTimeoutError{}, wantCode: wire.IOError, wantMsg: "connection timed out"},
+		{name: "wrapped idle timeout", ctx: live, err: fmt.Errorf("open: %w", &quic.IdleTimeoutError{}), wantCode: wire.IOError, wantMsg: "connection timed out"},
+		{name: "an *Error", err: &Error{Code: wire.SourceChanged, Msg: "grew"}, wantCode: wire.SourceChanged, wantMsg: "grew"},
+		{name: "a wrapped *Error naming another file", err: fmt.Errorf("x: %w", &Error{Code: wire.NotFound, Remote: true, Path: "other"}), wantCode: wire.NotFound, wantRemote: true},
+		{name: "a plain error", err: errors.New("boom"), wantCode: wire.IOError, wantMsg: "boom"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,7 +79,7 @@ func TestStreamError(t *testing.T) {
 // TestStreamErrorKeepsCause: the *Error a stream error carries is not
 // modified when the result names another path.
 func TestStreamErrorKeepsCause(t *testing.T) {
-	cause := &Error{Code: CodeNoSpace, Path: "other"}
+	cause := &Error{Code: wire.NoSpace, Path: "other"}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(cause)
 	for _, got := range []*Error{StreamError(context.Background(), cause, "f"), StreamError(ctx, io.EOF, "f")} {

@@ -49,14 +49,14 @@ func TestReceiverHash(t *testing.T) {
 		{name: "a range ahead of the prefix", ranges: [][2]uint64{{2 * mib, mib}, {0, mib}, {mib, mib}, {3 * mib, mib + 3}}, wantHashed: 2 * mib},
 		{name: "first range not first", ranges: [][2]uint64{{mib, mib}, {3 * mib, mib + 3}, {2 * mib, mib}, {0, mib}}, wantHashed: mib},
 		{name: "duplicate of a hashed range", ranges: inOrder, wantHashed: size, rewrite: &[2]uint64{mib, mib}, sameBytes: true},
-		{name: "rewrite of a hashed range with other bytes", ranges: inOrder, wantHashed: size, rewrite: &[2]uint64{mib, mib}, want: CodeHashMismatch},
-		{name: "rewrite of the first bytes with other bytes", ranges: inOrder, wantHashed: size, rewrite: &[2]uint64{0, 1}, want: CodeHashMismatch},
-		{name: "rewrite of a range read back with other bytes", ranges: reversed, wantHashed: mib, rewrite: &[2]uint64{3 * mib, 10}, want: CodeHashMismatch},
-		{name: "wrong seal", ranges: inOrder, wantHashed: size, badSeal: true, want: CodeHashMismatch},
-		{name: "wrong seal, out of order", ranges: reversed, wantHashed: mib, badSeal: true, want: CodeHashMismatch},
+		{name: "rewrite of a hashed range with other bytes", ranges: inOrder, wantHashed: size, rewrite: &[2]uint64{mib, mib}, want: wire.HashMismatch},
+		{name: "rewrite of the first bytes with other bytes", ranges: inOrder, wantHashed: size, rewrite: &[2]uint64{0, 1}, want: wire.HashMismatch},
+		{name: "rewrite of a range read back with other bytes", ranges: reversed, wantHashed: mib, rewrite: &[2]uint64{3 * mib, 10}, want: wire.HashMismatch},
+		{name: "wrong seal", ranges: inOrder, wantHashed: size, badSeal: true, want: wire.HashMismatch},
+		{name: "wrong seal, out of order", ranges: reversed, wantHashed: mib, badSeal: true, want: wire.HashMismatch},
 		{name: "resumed", ranges: reversed, interrupt: 2, wantHashed: mib},
 		{name: "resumed in order", ranges: inOrder, interrupt: 2, wantHashed: 0},
-		{name: "wrong seal after a resume", ranges: reversed, interrupt: 2, wantHashed: mib, badSeal: true, want: CodeHashMismatch},
+		{name: "wrong seal after a resume", ranges: reversed, interrupt: 2, wantHashed: mib, badSeal: true, want: wire.HashMismatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,8 +75,8 @@ func TestReceiverHash(t *testing.T) {
 				feed(tc.ranges[:tc.interrupt])
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
-				if err := rc.Wait(ctx); codeOfErr(err) != CodeCancelled {
-					t.Fatalf("interrupted Wait: got %v, want %v", err, CodeCancelled)
+				if err := rc.Wait(ctx); codeOfErr(err) != wire.Cancelled {
+					t.Fatalf("interrupted Wait: got %v, want %v", err, wire.Cancelled)
 				}
 				if !exists(t, f.dir, RecordName("out.bin")) {
 					t.Fatalf("no record after the interruption")
@@ -118,10 +118,10 @@ func TestReceiverHash(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := rc.Wait(ctx)
-			if got := codeOfErr(err); (err == nil && tc.want != CodeOK) || (err != nil && got != tc.want) {
+			if got := codeOfErr(err); (err == nil && tc.want != wire.NoError) || (err != nil && got != tc.want) {
 				t.Fatalf("Wait: got %v, want %v", err, tc.want)
 			}
-			if tc.want == CodeOK {
+			if tc.want == wire.NoError {
 				testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), data)
 			} else if exists(t, f.dir, "out.bin") {
 				t.Errorf("destination exists after %v", tc.want)

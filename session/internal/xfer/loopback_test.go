@@ -62,7 +62,7 @@ func (lb *loopback) accept(ctx context.Context) {
 			if se := (*quic.StreamError)(nil); !errors.As(err, &se) {
 				lb.t.Errorf("range stream header: %v", err)
 			}
-			rs.CancelRead(quic.StreamErrorCode(CodeProtocolViolation))
+			rs.CancelRead(quic.StreamErrorCode(wire.ProtocolViolation))
 			continue
 		}
 		lb.mu.Lock()
@@ -74,7 +74,7 @@ func (lb *loopback) accept(ctx context.Context) {
 		if rc == nil {
 			// A range that arrives after its transfer ended (the
 			// sender stops it at once): a duplicate.
-			rs.CancelRead(quic.StreamErrorCode(CodeUpToDate))
+			rs.CancelRead(quic.StreamErrorCode(wire.UpToDate))
 			continue
 		}
 		rc.Receive(ctx, rs, h)
@@ -162,12 +162,12 @@ func (lb *loopback) run(ctx context.Context, id uint64, rcfg ReceiverConfig, scf
 		case seals <- h:
 			return nil
 		default:
-			return Errorf(CodeProtocolViolation, scfg.Path, "sealed twice")
+			return Errorf(wire.ProtocolViolation, scfg.Path, "sealed twice")
 		}
 	}
 	o.verdict, o.sendErr = NewSender(scfg).Run(ctx, offer, msgs, func() { written.Add(1) })
 	if o.sendErr != nil {
-		rcancel(&Error{Code: CodeCancelled})
+		rcancel(&Error{Code: wire.Cancelled})
 	}
 	wg.Wait()
 	o.written, o.sent = written.Load(), sent.Load()

@@ -154,7 +154,7 @@ func (rc *Receiver) Receive(ctx context.Context, rs *quic.ReceiveStream, h wire.
 	rc.ph.mu.Lock()
 	if rc.ended {
 		rc.ph.mu.Unlock()
-		rs.CancelRead(quic.StreamErrorCode(CodeUpToDate))
+		rs.CancelRead(quic.StreamErrorCode(wire.UpToDate))
 		return false
 	}
 	rc.streams[rs] = struct{}{}
@@ -180,7 +180,7 @@ func (rc *Receiver) Receive(ctx context.Context, rs *quic.ReceiveStream, h wire.
 func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeHeader) *Error {
 	size, p := rc.cfg.Meta.Size, rc.cfg.Path
 	if h.Offset > size || h.Length > size-h.Offset {
-		e := Errorf(CodeProtocolViolation, p, "range %d+%d is outside the %d-byte file", h.Offset, h.Length, size)
+		e := Errorf(wire.ProtocolViolation, p, "range %d+%d is outside the %d-byte file", h.Offset, h.Length, size)
 		rc.Fail(e)
 		return e
 	}
@@ -213,7 +213,7 @@ func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeH
 		}
 		if err != nil {
 			if err == io.EOF {
-				e := Errorf(CodeTruncated, p, "range stream at %d ended %d bytes short", h.Offset, remaining)
+				e := Errorf(wire.Truncated, p, "range stream at %d ended %d bytes short", h.Offset, remaining)
 				rc.Fail(e)
 				return e
 			}
@@ -221,7 +221,7 @@ func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeH
 		}
 	}
 	if n, err := r.Read(make([]byte, 1)); n > 0 {
-		e := Errorf(CodeTooLong, p, "range stream at %d carried more than %d bytes", h.Offset, h.Length)
+		e := Errorf(wire.TooLong, p, "range stream at %d carried more than %d bytes", h.Offset, h.Length)
 		rc.Fail(e)
 		return e
 	} else if err != nil && err != io.EOF {
@@ -375,7 +375,7 @@ func (rc *Receiver) Wait(ctx context.Context) error {
 			rc.stopStreams(ferr.Code)
 			rc.checkpoint()
 			rc.f.Close()
-			if ferr.Code == CodeTooLong {
+			if ferr.Code == wire.TooLong {
 				rc.removePartial()
 			}
 			return ferr
@@ -383,7 +383,7 @@ func (rc *Receiver) Wait(ctx context.Context) error {
 		if done {
 			// Ranges still arriving are duplicates of bytes already
 			// written (sent again after a connection looked dead).
-			rc.stopStreams(CodeUpToDate)
+			rc.stopStreams(wire.UpToDate)
 			return rc.finish()
 		}
 		select {
@@ -430,7 +430,7 @@ func (rc *Receiver) finish() error {
 		rc.f.Close()
 		closed = true
 		rc.removePartial()
-		return Errorf(CodeHashMismatch, p, "sha-256 of the received file %x does not match the sender's %x", sum[:8], rc.seal[:min(8, len(rc.seal))])
+		return Errorf(wire.HashMismatch, p, "sha-256 of the received file %x does not match the sender's %x", sum[:8], rc.seal[:min(8, len(rc.seal))])
 	}
 	// Mode and times are best effort: some file systems (and Windows)
 	// refuse parts of them, which must not fail a verified file.

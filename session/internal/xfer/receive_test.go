@@ -138,20 +138,20 @@ func TestReceiverBadStreams(t *testing.T) {
 	}{
 		{"range past the end", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return f.data[:10], wire.RangeHeader{Offset: f.meta.Size - 5, Length: 10}
-		}, false, CodeProtocolViolation, true},
+		}, false, wire.ProtocolViolation, true},
 		{"overflowing range", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return nil, wire.RangeHeader{Offset: 1 << 62, Length: 1 << 62}
-		}, false, CodeProtocolViolation, true},
+		}, false, wire.ProtocolViolation, true},
 		{"offset inside, length wraps", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return nil, wire.RangeHeader{Offset: 10, Length: ^uint64(0) - 5}
-		}, false, CodeProtocolViolation, true},
+		}, false, wire.ProtocolViolation, true},
 		{"stream ends early", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return f.data[:100], wire.RangeHeader{Offset: 0, Length: 200}
-		}, false, CodeTruncated, true},
+		}, false, wire.Truncated, true},
 		{"stream too long", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return f.data[:201], wire.RangeHeader{Offset: 0, Length: 200}
-		}, false, CodeTooLong, false},
-		{"wrong seal", nil, true, CodeHashMismatch, false},
+		}, false, wire.TooLong, false},
+		{"wrong seal", nil, true, wire.HashMismatch, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,9 +199,9 @@ func TestReceiverResume(t *testing.T) {
 	f.feed(t, rc, 1<<20, 2<<20)
 	f.feed(t, rc, 4<<20, 1<<20)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	cancel(&Error{Code: CodeCancelled})
-	if err := rc.Wait(ctx); codeOfErr(err) != CodeCancelled {
-		t.Fatalf("Wait: got %v, want %v", err, CodeCancelled)
+	cancel(&Error{Code: wire.Cancelled})
+	if err := rc.Wait(ctx); codeOfErr(err) != wire.Cancelled {
+		t.Fatalf("Wait: got %v, want %v", err, wire.Cancelled)
 	}
 	b, err := os.ReadFile(filepath.Join(f.dir, RecordName("out.bin")))
 	if err != nil {
@@ -223,7 +223,7 @@ func TestReceiverResume(t *testing.T) {
 	if err != nil || len(offer.Have) != 0 {
 		t.Fatalf("other version: got have %v, %v; want none", offer.Have, err)
 	}
-	rc2.Abandon(CodeCancelled)
+	rc2.Abandon(wire.Cancelled)
 	// The record was replaced by the start-over: write it again.
 	if exists(t, f.dir, RecordName("out.bin")) {
 		t.Errorf("record of the other version kept after a start-over")
@@ -271,7 +271,7 @@ func TestReceiverResume(t *testing.T) {
 func TestReceiverCheckpoints(t *testing.T) {
 	f := newRecvFixture(t, CheckpointEvery+3<<20)
 	rc, _ := f.open(t, "out.bin")
-	defer rc.Abandon(CodeCancelled)
+	defer rc.Abandon(wire.Cancelled)
 	f.feed(t, rc, 0, CheckpointEvery+1<<20)
 	rc.wg.Wait() // the checkpoint runs in the background
 	rec, absent := LoadRecord(f.root, "out.bin")

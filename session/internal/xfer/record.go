@@ -180,7 +180,7 @@ func RemovePartial(root *os.Root, p string) {
 // ranges came from), so a second attempt starts clean.
 func RetryFromZero(run func(noResume bool) error) error {
 	err := run(false)
-	if errors.Is(err, &Error{Code: CodeHashMismatch}) {
+	if errors.Is(err, &Error{Code: wire.HashMismatch}) {
 		err = run(true)
 	}
 	return err

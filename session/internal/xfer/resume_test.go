@@ -38,9 +38,9 @@ func TestReceiverResumeAcrossPoolSizes(t *testing.T) {
 					}
 				}
 				ctx, cancel := context.WithCancelCause(context.Background())
-				cancel(&Error{Code: CodeInterrupted})
-				if err := rc.Wait(ctx); codeOfErr(err) != CodeInterrupted {
-					t.Fatalf("Wait: got %v, want %v", err, CodeInterrupted)
+				cancel(&Error{Code: wire.Interrupted})
+				if err := rc.Wait(ctx); codeOfErr(err) != wire.Interrupted {
+					t.Fatalf("Wait: got %v, want %v", err, wire.Interrupted)
 				}
 				return []wire.Range{{Offset: mib, Length: mib}, {Offset: 3 * mib, Length: 512 << 10}, {Offset: 4 * mib, Length: mib + 123}}
 			},
@@ -65,7 +65,7 @@ func TestReceiverResumeAcrossPoolSizes(t *testing.T) {
 				if e := f.feed(t, rc, 0, mib); e != nil {
 					t.Fatal(e)
 				}
-				rc.Abandon(CodeInterrupted)
+				rc.Abandon(wire.Interrupted)
 				return []wire.Range{{Offset: 2 * mib, Length: half}, {Offset: f.meta.Size - half, Length: half}}
 			},
 		},
@@ -81,8 +81,8 @@ func TestReceiverResumeAcrossPoolSizes(t *testing.T) {
 				}
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
-				if err := rc.Wait(ctx); codeOfErr(err) != CodeCancelled {
-					t.Fatalf("Wait: got %v, want %v", err, CodeCancelled)
+				if err := rc.Wait(ctx); codeOfErr(err) != wire.Cancelled {
+					t.Fatalf("Wait: got %v, want %v", err, wire.Cancelled)
 				}
 				return []wire.Range{{Offset: 0, Length: 2 * mib}}
 			},

@@ -98,7 +98,7 @@ type rangeResult struct {
 // Acks being consumed on the way). When the offer holds a prefix from
 // offset 0 with its hash, that prefix of our file is hashed first and
 // compared: a mismatch (the partial belongs to another version of the
-// source) fails with CodeHashMismatch before a byte is sent. written is called (once) when every range has been
+// source) fails with wire.HashMismatch before a byte is sent. written is called (once) when every range has been
 // written to its stream, acked or not: the caller's slot for moving bytes
 // can go to another file while this one waits for its acks and verdict.
 // A local failure (the source changed or cannot be read, the session
@@ -108,7 +108,7 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 	size := cfg.Meta.Size
 	held, ok := RangeSetOf(offer.Have, size)
 	if !ok || len(offer.Have) > wire.MaxRanges {
-		return nil, Errorf(CodeProtocolViolation, cfg.Path, "receiver holds ranges outside the file")
+		return nil, Errorf(wire.ProtocolViolation, cfg.Path, "receiver holds ranges outside the file")
 	}
 	sd.ph.init(0)
 	if p := held.Prefix(); p > 0 && offer.PrefixHash != nil {
@@ -136,7 +136,7 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 	defer func() {
 		// Stop the ranges still being written and give their lanes
 		// back: the other transfers of the session need them.
-		wcancel(&Error{Code: CodeUpToDate})
+		wcancel(&Error{Code: wire.UpToDate})
 		cfg.Lanes.Leave(sd)
 		select {
 		case m := <-grant: // granted after the last look
@@ -236,7 +236,7 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 			case *wire.Done, *wire.Reject:
 				return msg, nil
 			default:
-				return nil, Errorf(CodeProtocolViolation, cfg.Path, "unexpected %s", msg.Type())
+				return nil, Errorf(wire.ProtocolViolation, cfg.Path, "unexpected %s", msg.Type())
 			}
 		case res := <-results:
 			cfg.Lanes.Release(res.m)
@@ -324,7 +324,7 @@ func (sd *Sender) checkPrefix(n uint64, want []byte) *Error {
 		got, err := cfg.File.ReadAt(buf[:k], int64(off))
 		if uint64(got) < k {
 			if err == nil || err == io.EOF {
-				return Errorf(CodeSourceChanged, cfg.Path, "file shrank while being sent")
+				return Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent")
 			}
 			return AsError(err, cfg.Path)
 		}
@@ -332,7 +332,7 @@ func (sd *Sender) checkPrefix(n uint64, want []byte) *Error {
 		off += k
 	}
 	if !bytes.Equal(sd.ph.sum(), want) {
-		return Errorf(CodeHashMismatch, cfg.Path, "the partial file belongs to another version of the source")
+		return Errorf(wire.HashMismatch, cfg.Path, "the partial file belongs to another version of the source")
 	}
 	return nil
 }
@@ -380,7 +380,7 @@ func (sd *Sender) hashFile(ctx context.Context) hashResult {
 		got, err := cfg.File.ReadAt(buf[:k], int64(n))
 		if uint64(got) < k {
 			if err == nil || err == io.EOF {
-				return hashResult{err: Errorf(CodeSourceChanged, cfg.Path, "file shrank while being sent")}
+				return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent")}
 			}
 			return hashResult{err: AsError(err, cfg.Path)}
 		}
@@ -402,7 +402,7 @@ func (sd *Sender) finishHash() hashResult {
 		return hashResult{err: AsError(err, cfg.Path)}
 	}
 	if now := MetaOf(fi); now.Size != size || !now.MTime.Equal(cfg.Meta.MTime) {
-		return hashResult{err: Errorf(CodeSourceChanged, cfg.Path, "file changed while being sent")}
+		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file changed while being sent")}
 	}
 	return hashResult{sum: sd.ph.sum()}
 }
@@ -503,7 +503,7 @@ func (sd *Sender) read(r wire.Range, out chan<- readChunk, done <-chan struct{})
 		if uint64(m) < n {
 			rerr = AsError(err, cfg.Path)
 			if err == nil || err == io.EOF {
-				rerr = Errorf(CodeSourceChanged, cfg.Path, "file shrank while being sent")
+				rerr = Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent")
 			}
 		} else {
 			sd.ph.offer(off, (*bp)[:m])

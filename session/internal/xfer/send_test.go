@@ -32,7 +32,7 @@ func TestSender(t *testing.T) {
 		// during changes the source once its first bytes are on the
 		// wire; nil for none.
 		during func(t *testing.T, path string, meta FileMeta)
-		want   ErrorCode // of Run; CodeOK: the file arrives
+		want   ErrorCode // of Run; wire.NoError: the file arrives
 		// wantPrefix says the receiver offers a prefix hash.
 		wantPrefix bool
 	}{
@@ -61,7 +61,7 @@ func TestSender(t *testing.T) {
 			size:       size,
 			held:       [][2]uint64{{0, 1 << 20}},
 			before:     flipByte(100),
-			want:       CodeHashMismatch,
+			want:       wire.HashMismatch,
 			wantPrefix: true,
 		},
 		{
@@ -78,7 +78,7 @@ func TestSender(t *testing.T) {
 			name:   "source grows",
 			size:   size,
 			during: func(t *testing.T, path string, _ FileMeta) { appendBytes(t, path, 1000) },
-			want:   CodeSourceChanged,
+			want:   wire.SourceChanged,
 		},
 		{
 			name: "source shrinks",
@@ -88,7 +88,7 @@ func TestSender(t *testing.T) {
 					t.Errorf("truncate: %v", err)
 				}
 			},
-			want: CodeSourceChanged,
+			want: wire.SourceChanged,
 		},
 		{
 			name: "source rewritten in place",
@@ -99,14 +99,14 @@ func TestSender(t *testing.T) {
 					t.Errorf("chtimes: %v", err)
 				}
 			},
-			want: CodeSourceChanged,
+			want: wire.SourceChanged,
 		},
 		{
 			name:   "resumed source grows",
 			size:   size,
 			held:   [][2]uint64{{0, 1 << 20}},
 			during: func(t *testing.T, path string, _ FileMeta) { appendBytes(t, path, 1) },
-			want:   CodeSourceChanged,
+			want:   wire.SourceChanged,
 			// The prefix was offered.
 			wantPrefix: true,
 		},
@@ -160,7 +160,7 @@ func TestSender(t *testing.T) {
 				t.Errorf("written called %d times, want at most once", o.written)
 			}
 			headers := lb.received(7)
-			if tc.want != CodeOK {
+			if tc.want != wire.NoError {
 				if got := codeOfErr(o.sendErr); got != tc.want {
 					t.Fatalf("Run: got %v (verdict %v), want %v", o.sendErr, o.verdict, tc.want)
 				}
@@ -173,7 +173,7 @@ func TestSender(t *testing.T) {
 				if !exists(t, dir, PartName(dest)) {
 					t.Errorf(".part removed after the sender failed, want it kept for a resume")
 				}
-				if tc.want == CodeHashMismatch && (o.sent != 0 || len(headers) != 0) {
+				if tc.want == wire.HashMismatch && (o.sent != 0 || len(headers) != 0) {
 					t.Errorf("a mismatched prefix: got %d bytes on %d range streams, want none", o.sent, len(headers))
 				}
 				return
@@ -181,7 +181,7 @@ func TestSender(t *testing.T) {
 			if o.sendErr != nil || o.recvErr != nil {
 				t.Fatalf("got Run %v, Wait %v; want no errors", o.sendErr, o.recvErr)
 			}
-			if d, ok := o.verdict.(*wire.Done); !ok || d.Code != CodeOK || d.ID != 7 {
+			if d, ok := o.verdict.(*wire.Done); !ok || d.Code != wire.NoError || d.ID != 7 {
 				t.Fatalf("verdict: got %#v, want a Done with no error for id 7", o.verdict)
 			}
 			if tc.before != nil {
@@ -238,9 +238,9 @@ func interrupted(t *testing.T, root *os.Root, dest string, meta FileMeta, data [
 		}
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	cancel(&Error{Code: CodeInterrupted})
-	if err := rc.Wait(ctx); codeOfErr(err) != CodeInterrupted {
-		t.Fatalf("Wait: got %v, want %v", err, CodeInterrupted)
+	cancel(&Error{Code: wire.Interrupted})
+	if err := rc.Wait(ctx); codeOfErr(err) != wire.Interrupted {
+		t.Fatalf("Wait: got %v, want %v", err, wire.Interrupted)
 	}
 }
 
