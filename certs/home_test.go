@@ -8,12 +8,10 @@ import (
 )
 
 func TestHome(t *testing.T) {
-	homeVar := "HOME"
-	switch runtime.GOOS {
-	case "windows":
-		homeVar = "USERPROFILE"
-	case "plan9":
-		homeVar = "home"
+	// The variable that names the user's home directory.
+	homeVar := map[string]string{"windows": "USERPROFILE", "plan9": "home"}[runtime.GOOS]
+	if homeVar == "" {
+		homeVar = "HOME"
 	}
 	abs := func(elem ...string) string {
 		return filepath.Join(append([]string{filepath.FromSlash("/x")}, elem...)...)

@@ -156,8 +156,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, ServerConfig{}, nil)
-			c := ts.dial(t, "")
+			ts, c := startWithClient(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			src := t.TempDir()
@@ -212,8 +211,7 @@ func TestExistingDestination(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, ServerConfig{}, nil)
-			c := ts.dial(t, "")
+			ts, c := startWithClient(t)
 			ctx := testCtx(t)
 			local := t.TempDir()
 			localFile := filepath.Join(local, "f.bin")
@@ -271,8 +269,7 @@ func TestExistingDestination(t *testing.T) {
 // TestSmokePushPull pushes a large and a small file and pulls their
 // directory back: the quickest check that the product works at all.
 func TestSmokePushPull(t *testing.T) {
-	ts := startServer(t, ServerConfig{}, nil)
-	c := ts.dial(t, "")
+	ts, c := startWithClient(t)
 	src := t.TempDir()
 	data := testutil.WriteRandom(t, filepath.Join(src, "a.bin"), 3<<20)
 	small := testutil.WriteRandom(t, filepath.Join(src, "b.txt"), 10)

@@ -37,8 +37,7 @@ func TestMissingSource(t *testing.T) {
 	sizes := map[string]int{"a.bin": 2 << 20, "b.bin": 1000}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, ServerConfig{}, nil)
-			c := ts.dial(t, "")
+			ts, c := startWithClient(t)
 			ctx := testCtx(t)
 			local := t.TempDir()
 			srcDir, dstDir := local, filepath.Join(ts.root, "in")

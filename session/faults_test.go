@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/qxfer/qxfer/internal/testutil"
-	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
@@ -157,12 +156,7 @@ func TestSourceChangedDuringPush(t *testing.T) {
 	const size = 64 << 20
 	local := filepath.Join(t.TempDir(), "moving.bin")
 	testutil.WriteRandom(t, local, size)
-	px := throttledProxy(t, ts, udpproxy.Config{RateBits: 100e6})
-	c := ts.dial(t, px.Addr().String())
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	done := pushAsync(ctx, c, []string{local}, ".", Options{})
-	waitReceived(t, ts, "moving.bin", 8<<20)
+	done := pushUnderWay(t, ts, 100e6, local, "moving.bin", 8<<20)
 	// Overwrite 1 MiB in the second half, not yet read.
 	f, err := os.OpenFile(local, os.O_WRONLY, 0)
 	if err != nil {

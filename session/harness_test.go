@@ -60,6 +60,14 @@ func startServer(t testing.TB, cfg ServerConfig, authorize func(certs.Fingerprin
 	return serveAt(t, cfg, newIdentity(t), "127.0.0.1:0", quicx.Config{}, authorize)
 }
 
+// startWithClient starts a server of a fresh temporary root and
+// connects a client to it.
+func startWithClient(t testing.TB) (*testServer, *Client) {
+	t.Helper()
+	ts := startServer(t, ServerConfig{}, nil)
+	return ts, ts.dial(t, "")
+}
+
 // serveAt serves cfg.Root (a fresh temporary directory if empty) on addr
 // with identity id and server transport settings qc, until the test ends
 // or ts.stop is called; authorize decides which client fingerprints may

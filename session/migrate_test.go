@@ -188,10 +188,7 @@ func TestRouteChange(t *testing.T) {
 // push: every connection of the pool migrates, none is lost, and every
 // byte is sent once.
 func TestPoolMigrate(t *testing.T) {
-	const (
-		size = 24 << 20
-		name = "big.bin"
-	)
+	const size, name = poolFileSize, poolFile
 	base := runtime.NumGoroutine()
 	ts := startServer(t, ServerConfig{}, nil)
 	p := throttledProxy(t, ts, udpproxy.Config{RateBits: poolRate})

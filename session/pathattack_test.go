@@ -1,17 +1,14 @@
 package session
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/qxfer/qxfer/internal/testutil"
-	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -176,12 +173,7 @@ func TestSymlinkSwapDuringPush(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(ts.root, "dir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	px := throttledProxy(t, ts, udpproxy.Config{RateBits: 40e6})
-	c := ts.dial(t, px.Addr().String())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	done := pushAsync(ctx, c, []string{local}, "dir", Options{})
-	waitReceived(t, ts, "dir/f", 1<<20)
+	done := pushUnderWay(t, ts, 40e6, local, "dir/f", 1<<20)
 	if err := os.Rename(filepath.Join(ts.root, "dir"), filepath.Join(ts.root, "dir.old")); err != nil {
 		t.Fatal(err)
 	}

@@ -126,11 +126,7 @@ func TestPoolCancelOneFile(t *testing.T) {
 // back, or the sender (the client in a push, the server in a pull) has no
 // connection left to send on and the next file never moves.
 func TestPoolCancelReleasesLanes(t *testing.T) {
-	const (
-		size = 24 << 20
-		name = "big.bin"
-		next = "next.bin"
-	)
+	const size, name, next = poolFileSize, poolFile, "next.bin"
 	for _, dir := range []Direction{Push, Pull} {
 		t.Run(dir.String(), func(t *testing.T) {
 			ts := startServer(t, ServerConfig{}, nil)

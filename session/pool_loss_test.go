@@ -26,10 +26,7 @@ func closeMember(m *xfer.Member) { m.Conn.(*quicx.Conn).Close(quic.ApplicationEr
 // the other connections, the file arrives identical, the pool goes on
 // with one connection less and the session is not lost.
 func TestPoolMemberLost(t *testing.T) {
-	const (
-		size = 24 << 20
-		name = "big.bin"
-	)
+	const size, name = poolFileSize, poolFile
 	tests := []struct {
 		name string
 		dir  Direction
@@ -132,10 +129,7 @@ func TestPoolMemberLost(t *testing.T) {
 // dials again, forms a new pool of the same size, and the file resumes
 // from the ranges the server holds.
 func TestPoolReconnect(t *testing.T) {
-	const (
-		size = 24 << 20
-		name = "big.bin"
-	)
+	const size, name = poolFileSize, poolFile
 	ts := startServer(t, ServerConfig{}, nil)
 	p := throttledProxy(t, ts, udpproxy.Config{RateBits: poolRate})
 	id := newIdentity(t)

@@ -20,10 +20,7 @@ import (
 // size and mtime is caught by the whole-file hash and sent again from
 // zero: the result is the new content, never a splice.
 func TestPoolStripedResume(t *testing.T) {
-	const (
-		size = 24 << 20
-		name = "big.bin"
-	)
+	const size, name = poolFileSize, poolFile
 	tests := []struct {
 		name   string
 		change bool // rewrite the source between the runs, keeping size and mtime

@@ -51,6 +51,13 @@ func lossyProxy(t testing.TB, ts *testServer, delay time.Duration, loss float64,
 // a file by polling its progress.
 const poolRate = 80e6
 
+// poolFile of poolFileSize bytes is the file the pool failure tests move:
+// about 2.5 s at poolRate.
+const (
+	poolFile     = "big.bin"
+	poolFileSize = 24 << 20
+)
+
 // poolMembers returns the pool connections of c (not the primary).
 func poolMembers(c *Client) []*xfer.Member {
 	c.pool.mu.Lock()

@@ -21,8 +21,7 @@ func TestRateLimitTransfer(t *testing.T) {
 	for _, dir := range []Direction{Push, Pull} {
 		for _, files := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s/%d files", dir, files), func(t *testing.T) {
-				ts := startServer(t, ServerConfig{}, nil)
-				c := ts.dial(t, "")
+				ts, c := startWithClient(t)
 				// Pushes go from local to the root's "up", pulls
 				// back.
 				local := t.TempDir()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/internal/testutil"
+	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
@@ -189,6 +191,18 @@ func waitReceived(t testing.TB, ts *testServer, path string, n int64) {
 		}
 		return false
 	})
+}
+
+// pushUnderWay pushes the file local to remote on ts (its directory
+// must exist) from a new client, through a link of rateBits, and returns
+// once the server has received n bytes of it; the push's result arrives
+// on the channel.
+func pushUnderWay(t testing.TB, ts *testServer, rateBits int64, local, remote string, n int64) <-chan pushResult {
+	t.Helper()
+	c := ts.dial(t, throttledProxy(t, ts, udpproxy.Config{RateBits: rateBits}).Addr().String())
+	done := pushAsync(longCtx(t), c, []string{local}, path.Dir(remote), Options{})
+	waitReceived(t, ts, remote, n)
+	return done
 }
 
 // stopCode waits until the server stops reading ws (STOP_SENDING) and
