@@ -112,20 +112,10 @@ func (b *bench) ab(ctx context.Context, args []string) error {
 			return fmt.Errorf("-cases %q names none of push-lo,pull-lo,push-small,pull-small", *only)
 		}
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (network namespaces, TUN devices)")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		return errors.New("needs /dev/net/tun")
-	}
-	wd, err := os.Getwd()
+	err := b.preflight("needs root (network namespaces, TUN devices)", "run from the repository root")
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(wd, "go.mod")); err != nil {
-		return errors.New("run from the repository root")
-	}
-	b.repo = wd
 	if names, _ := netns.Cleanup(false); len(names) > 0 {
 		b.logf("deleted %d namespaces left by earlier runs", len(names))
 	}

@@ -71,6 +71,27 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(b.started).Seconds(), fmt.Sprintf(format, args...))
 }
 
+// preflight checks that the bench can run here: as root, with a TUN
+// device, from the repository root, which it keeps in b.repo. needRoot and
+// notRepo are the errors for the first and the last check.
+func (b *bench) preflight(needRoot, notRepo string) error {
+	if os.Geteuid() != 0 {
+		return errors.New(needRoot)
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return errors.New("needs /dev/net/tun")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(wd, "go.mod")); err != nil {
+		return errors.New(notRepo)
+	}
+	b.repo = wd
+	return nil
+}
+
 func envDuration(name string, def time.Duration) time.Duration {
 	if v := os.Getenv(name); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
@@ -88,19 +109,8 @@ func run(ctx context.Context) error {
 	if abRequested(os.Args[1:]) {
 		return b.ab(ctx, os.Args[1:])
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (network namespaces, TUN devices, sshd)\nhint: sudo make bench")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		return errors.New("needs /dev/net/tun")
-	}
-	wd, err := os.Getwd()
-	if err != nil {
+	if err := b.preflight("needs root (network namespaces, TUN devices, sshd)\nhint: sudo make bench", "run from the repository root (make bench)"); err != nil {
 		return err
-	}
-	b.repo = wd
-	if _, err := os.Stat(filepath.Join(wd, "go.mod")); err != nil {
-		return errors.New("run from the repository root (make bench)")
 	}
 	b.quick = os.Getenv("BENCH_QUICK") != ""
 	if b.quick {

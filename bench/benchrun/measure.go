@@ -28,6 +28,33 @@ type Run struct {
 
 var runSeq int
 
+// pushRun is one push's fresh run directory and the server it goes to.
+type pushRun struct {
+	root string // the server's root
+	sub  string // the run directory's name under root
+	dest string // the run directory
+	srv  *server
+	fp   string // the server's fingerprint
+}
+
+// startPushRun makes a fresh run directory srv-root/runN and starts a
+// server of t on srv-root. The caller removes dest and stops srv.
+func (b *bench) startPushRun(ctx context.Context, w *world, t tool) (pushRun, error) {
+	root := filepath.Join(b.kit.dir, "srv-root")
+	runSeq++
+	sub := fmt.Sprintf("run%d", runSeq)
+	dest := filepath.Join(root, sub)
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return pushRun{}, err
+	}
+	srv, fp, err := b.kit.startServer(ctx, w, t, root)
+	if err != nil {
+		os.RemoveAll(dest)
+		return pushRun{}, err
+	}
+	return pushRun{root: root, sub: sub, dest: dest, srv: srv, fp: fp}, nil
+}
+
 // measure runs one transfer of j with t in w: a fresh server, the client
 // as a child, and the deadline if j has one. At the deadline the server
 // tree is frozen (SIGSTOP) while the destination is measured, then the
@@ -40,19 +67,12 @@ func (b *bench) measure(ctx context.Context, w *world, t tool, j job) (Run, erro
 		}
 		defer w.setCC(context.WithoutCancel(ctx), b.defaultCC)
 	}
-	root := filepath.Join(b.kit.dir, "srv-root")
-	runSeq++
-	sub := fmt.Sprintf("run%d", runSeq)
-	dest := filepath.Join(root, sub)
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dest)
-	srv, fp, err := b.kit.startServer(ctx, w, t, root)
+	pr, err := b.startPushRun(ctx, w, t)
 	if err != nil {
 		return r, err
 	}
-	defer srv.p.kill()
+	defer os.RemoveAll(pr.dest)
+	defer pr.srv.p.kill()
 	var before emu.Stats
 	var linkCPU float64
 	if w.link != nil {
@@ -61,7 +81,7 @@ func (b *bench) measure(ctx context.Context, w *world, t tool, j job) (Run, erro
 		}
 		linkCPU = w.link.cpu()
 	}
-	cli, err := spawn(t.label, b.kit.clientCmd(w, t, j, root, sub, fp), false)
+	cli, err := spawn(t.label, b.kit.clientCmd(w, t, j, pr.root, pr.sub, pr.fp), false)
 	if err != nil {
 		return r, err
 	}
@@ -82,20 +102,20 @@ func (b *bench) measure(ctx context.Context, w *world, t tool, j job) (Run, erro
 		r.Bounded = true
 		r.Wall = time.Since(cli.start).Seconds()
 		if t.name == "quicperf" {
-			srv.p.stop(syscall.SIGTERM) // its exit line has the bytes read by now
-			r.Bytes = quicperfTotal(srv.p)
+			pr.srv.p.stop(syscall.SIGTERM) // its exit line has the bytes read by now
+			r.Bytes = quicperfTotal(pr.srv.p)
 		} else {
-			srv.p.signalTree(syscall.SIGSTOP)
+			pr.srv.p.signalTree(syscall.SIGSTOP)
 			if len(j.srcs) == 1 && !j.recursive {
-				r.Bytes, err = matchedBytes(dest, j.srcs[0])
+				r.Bytes, err = matchedBytes(pr.dest, j.srcs[0])
 			} else {
-				done := completeFiles(dest, j.fileSize)
+				done := completeFiles(pr.dest, j.fileSize)
 				r.Bytes = int64(done) * j.fileSize
 				if done > 0 {
 					r.Projected = r.Wall * float64(j.files) / float64(done)
 				}
 			}
-			srv.p.signalTree(syscall.SIGCONT)
+			pr.srv.p.signalTree(syscall.SIGCONT)
 			if err != nil {
 				return r, err
 			}
@@ -114,13 +134,13 @@ func (b *bench) measure(ctx context.Context, w *world, t tool, j job) (Run, erro
 		r.Wire = &d
 		r.LinkCPU = w.link.cpu() - linkCPU
 	}
-	r.Server = srv.stop()
+	r.Server = pr.srv.stop()
 	if !r.Bounded {
 		switch t.name {
 		case "quicperf":
-			r.Bytes = quicperfTotal(srv.p)
+			r.Bytes = quicperfTotal(pr.srv.p)
 		default:
-			n, files := dirBytes(dest)
+			n, files := dirBytes(pr.dest)
 			if n != j.bytes || files != j.files {
 				return r, fmt.Errorf("%s: destination holds %d bytes in %d files, want %d in %d", t.label, n, files, j.bytes, j.files)
 			}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -58,26 +57,19 @@ func (b *bench) resumeOnce(ctx context.Context, w *world, overhead float64) (Res
 	r := ResumeRun{Size: b.sz.mid, Overhead: overhead}
 	t := tool{name: "qxfer", label: "qxfer"}
 	j := job{srcs: []string{b.data.mid}, bytes: b.sz.mid, files: 1}
-	root := filepath.Join(b.kit.dir, "srv-root")
-	runSeq++
-	sub := fmt.Sprintf("run%d", runSeq)
-	dest := filepath.Join(root, sub)
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dest)
-	srv, fp, err := b.kit.startServer(ctx, w, t, root)
+	pr, err := b.startPushRun(ctx, w, t)
 	if err != nil {
 		return r, err
 	}
-	defer srv.stop()
+	defer os.RemoveAll(pr.dest)
+	defer pr.srv.stop()
 
 	// First run: kill when half the file's bytes have crossed the link.
 	s0, err := w.link.stats(ctx)
 	if err != nil {
 		return r, err
 	}
-	cli, err := spawn("qxfer push", b.kit.clientCmd(w, t, j, root, sub, fp), false)
+	cli, err := spawn("qxfer push", b.kit.clientCmd(w, t, j, pr.root, pr.sub, pr.fp), false)
 	if err != nil {
 		return r, err
 	}
@@ -102,13 +94,13 @@ func (b *bench) resumeOnce(ctx context.Context, w *world, overhead float64) (Res
 		return r, err
 	}
 	r.Wire1 = s1.AB.OutBytes - s0.AB.OutBytes
-	if r.Received, err = matchedBytes(dest, b.data.mid); err != nil {
+	if r.Received, err = matchedBytes(pr.dest, b.data.mid); err != nil {
 		return r, err
 	}
 	r.Remaining = r.Size - r.Received
 
 	// Second run: the same push, to completion.
-	cli, err = spawn("qxfer push (resume)", b.kit.clientCmd(w, t, j, root, sub, fp), false)
+	cli, err = spawn("qxfer push (resume)", b.kit.clientCmd(w, t, j, pr.root, pr.sub, pr.fp), false)
 	if err != nil {
 		return r, err
 	}
@@ -124,10 +116,10 @@ func (b *bench) resumeOnce(ctx context.Context, w *world, overhead float64) (Res
 	r.Wire2 = s2.AB.OutBytes - s1.AB.OutBytes
 	r.Wire2Back = s2.BA.OutBytes - s1.BA.OutBytes
 	r.ResumedPay = float64(r.Wire2) / overhead
-	if n, files := dirBytes(dest); n != r.Size || files != 1 {
+	if n, files := dirBytes(pr.dest); n != r.Size || files != 1 {
 		return r, fmt.Errorf("after the resume the destination holds %d bytes in %d files, want %d in 1", n, files, r.Size)
 	}
-	if got, err := matchedBytes(dest, b.data.mid); err != nil || got != r.Size {
+	if got, err := matchedBytes(pr.dest, b.data.mid); err != nil || got != r.Size {
 		return r, fmt.Errorf("after the resume %d of %d bytes match the source (%v)", got, r.Size, err)
 	}
 	return r, nil

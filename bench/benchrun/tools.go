@@ -120,47 +120,49 @@ type job struct {
 	deadline  time.Duration
 }
 
-// startServer starts a fresh server for one transfer.
+// startServer starts a fresh server for one transfer and waits until it
+// says it is ready. The fingerprint is a qxfer server's; the others have
+// none.
 func (k *kit) startServer(ctx context.Context, w *world, t tool, root string) (*server, string, error) {
+	var (
+		name, kind, ready string
+		c                 *exec.Cmd
+	)
 	switch t.name {
 	case "qxfer":
-		c := inNS(w.nsServer, []string{"QXFER_HOME=" + k.serverHome}, k.qxfer, "serve", "--root", root,
+		name, kind, ready = "qxfer serve", "qxfer", "fingerprint"
+		c = inNS(w.nsServer, []string{"QXFER_HOME=" + k.serverHome}, k.qxfer, "serve", "--root", root,
 			"--listen", w.addr+":4433", "--log-level", "warn", "--log-format", "console")
-		p, err := spawn("qxfer serve", c, false)
-		if err != nil {
-			return nil, "", err
-		}
-		line, err := p.out.waitLine(ctx, "fingerprint", 10*time.Second)
-		if err != nil {
-			p.kill()
-			return nil, "", fmt.Errorf("qxfer serve: %w: %s", err, p.errb.String())
-		}
-		f := strings.Fields(line)
-		return &server{p: p, kind: "qxfer"}, f[len(f)-1], nil
 	case "scp", "rsync":
-		c := inNS(w.nsServer, nil, "/usr/sbin/sshd", "-D", "-e", "-f", k.sshdConfig, "-o", "ListenAddress="+w.addr)
-		p, err := spawn("sshd", c, true)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := p.errb.waitLine(ctx, "Server listening", 10*time.Second); err != nil {
-			p.kill()
-			return nil, "", fmt.Errorf("sshd: %w: %s", err, p.errb.String())
-		}
-		return &server{p: p, kind: "sshd"}, "", nil
+		name, kind, ready = "sshd", "sshd", "Server listening"
+		c = inNS(w.nsServer, nil, "/usr/sbin/sshd", "-D", "-e", "-f", k.sshdConfig, "-o", "ListenAddress="+w.addr)
 	case "quicperf":
-		c := inNS(w.nsServer, nil, k.quicperf, "server", "-listen", w.addr+":4500")
-		p, err := spawn("quicperf server", c, false)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := p.out.waitLine(ctx, "listening", 10*time.Second); err != nil {
-			p.kill()
-			return nil, "", fmt.Errorf("quicperf server: %w: %s", err, p.errb.String())
-		}
-		return &server{p: p, kind: "quicperf"}, "", nil
+		name, kind, ready = "quicperf server", "quicperf", "listening"
+		c = inNS(w.nsServer, nil, k.quicperf, "server", "-listen", w.addr+":4500")
+	default:
+		return nil, "", fmt.Errorf("unknown tool %s", t.name)
 	}
-	return nil, "", fmt.Errorf("unknown tool %s", t.name)
+	// sshd's listener is no part of any one transfer, so its tree's peak
+	// leaves it out; and sshd -e says it is ready on stderr.
+	p, err := spawn(name, c, kind == "sshd")
+	if err != nil {
+		return nil, "", err
+	}
+	out := p.out
+	if kind == "sshd" {
+		out = p.errb
+	}
+	line, err := out.waitLine(ctx, ready, 10*time.Second)
+	if err != nil {
+		p.kill()
+		return nil, "", fmt.Errorf("%s: %w: %s", name, err, p.errb.String())
+	}
+	fp := ""
+	if kind == "qxfer" {
+		f := strings.Fields(line)
+		fp = f[len(f)-1]
+	}
+	return &server{p: p, kind: kind}, fp, nil
 }
 
 // clientCmd is the command that moves j into the run directory sub of the

@@ -66,52 +66,42 @@ type dirFlags struct {
 
 func defineDir(fs *flag.FlagSet, suffix, what string) *dirFlags {
 	d := new(dirFlags)
-	fs.Func("delay"+suffix, "one-way delay "+what+" (e.g. 25ms)", func(s string) error {
-		v, err := time.ParseDuration(s)
-		d.delay = &v
-		return err
-	})
-	fs.Func("jitter"+suffix, "uniform jitter ± "+what+" (never reorders)", func(s string) error {
-		v, err := time.ParseDuration(s)
-		d.jitter = &v
-		return err
-	})
-	fs.Func("loss"+suffix, "random loss probability "+what+" (e.g. 0.01)", func(s string) error {
+	optional(fs, "delay"+suffix, "one-way delay "+what+" (e.g. 25ms)", &d.delay, time.ParseDuration)
+	optional(fs, "jitter"+suffix, "uniform jitter ± "+what+" (never reorders)", &d.jitter, time.ParseDuration)
+	optional(fs, "loss"+suffix, "random loss probability "+what+" (e.g. 0.01)", &d.loss, func(s string) (float64, error) {
 		var v float64
 		_, err := fmt.Sscan(s, &v)
-		d.loss = &v
-		return err
+		return v, err
 	})
-	fs.Func("rate"+suffix, "rate limit "+what+" (e.g. 200mbit; 0 = unlimited)", func(s string) error {
-		v, err := emu.ParseRate(s)
-		d.rate = &v
-		return err
-	})
-	fs.Func("queue"+suffix, "drop-tail queue in bytes "+what+" (default: rate x 2 x delay, at least 64k)", func(s string) error {
-		v, err := emu.ParseSize(s)
-		d.queue = &v
-		return err
-	})
+	optional(fs, "rate"+suffix, "rate limit "+what+" (e.g. 200mbit; 0 = unlimited)", &d.rate, emu.ParseRate)
+	optional(fs, "queue"+suffix, "drop-tail queue in bytes "+what+" (default: rate x 2 x delay, at least 64k)", &d.queue, emu.ParseSize)
 	return d
 }
 
+// optional defines a flag that, when given, points *dst at what parse
+// makes of its value.
+func optional[T any](fs *flag.FlagSet, name, usage string, dst **T, parse func(string) (T, error)) {
+	fs.Func(name, usage, func(s string) error {
+		v, err := parse(s)
+		*dst = &v
+		return err
+	})
+}
+
 func (d *dirFlags) apply(base emu.Dir) emu.Dir {
-	if d.delay != nil {
-		base.Delay = *d.delay
-	}
-	if d.jitter != nil {
-		base.Jitter = *d.jitter
-	}
-	if d.loss != nil {
-		base.Loss = *d.loss
-	}
-	if d.rate != nil {
-		base.Rate = *d.rate
-	}
-	if d.queue != nil {
-		base.Queue = *d.queue
-	}
+	override(&base.Delay, d.delay)
+	override(&base.Jitter, d.jitter)
+	override(&base.Loss, d.loss)
+	override(&base.Rate, d.rate)
+	override(&base.Queue, d.queue)
 	return base
+}
+
+// override sets *dst to *v if v is set.
+func override[T any](dst, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 func run(args []string) error {
