@@ -6,9 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -156,37 +153,15 @@ func TestJSONLinesFails(t *testing.T) {
 		"-- empty.json --\n"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "self.txtar")
-			if err := os.WriteFile(file, []byte(tt.script+files), 0o666); err != nil {
-				t.Fatal(err)
-			}
-			r := &recordT{t: t}
-			testscript.RunT(r, testscript.Params{
-				Files:               []string{file},
-				RequireExplicitExec: true,
-				Setup:               setupScript,
-				Cmds:                scriptCmds,
-			})
-			log := r.log.String()
-			if !r.failed {
-				t.Fatalf("script passed, want it to fail; log:\n%s", log)
-			}
-			if !regexp.MustCompile(tt.want).MatchString(log) {
-				t.Errorf("failure log does not match %q:\n%s", tt.want, log)
-			}
+			failed, log := recordScript(t, tt.script+files)
+			checkFailed(t, failed, log, tt.want)
 		})
 	}
 
 	t.Run("passes", func(t *testing.T) {
-		file := filepath.Join(t.TempDir(), "self.txtar")
-		script := "jsonlines s.json start,files=2 summary,exit_code=0\njsonlines s.json file_done,path=a\n" + files
-		if err := os.WriteFile(file, []byte(script), 0o666); err != nil {
-			t.Fatal(err)
-		}
-		r := &recordT{t: t}
-		testscript.RunT(r, testscript.Params{Files: []string{file}, RequireExplicitExec: true, Setup: setupScript, Cmds: scriptCmds})
-		if r.failed {
-			t.Fatalf("script failed, want it to pass; log:\n%s", r.log.String())
+		failed, log := recordScript(t, "jsonlines s.json start,files=2 summary,exit_code=0\njsonlines s.json file_done,path=a\n"+files)
+		if failed {
+			t.Fatalf("script failed, want it to pass; log:\n%s", log)
 		}
 	})
 }

@@ -456,14 +456,60 @@ func (r *recordT) record(msg string) {
 	r.log.WriteString("\n")
 }
 
+// selfScript writes script to a file of its own and returns its path.
+func selfScript(t *testing.T, script string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "self.txtar")
+	if err := os.WriteFile(file, []byte(script), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// runScript runs one script file, with the custom commands, on ts.
+func runScript(ts testscript.T, file string) {
+	testscript.RunT(ts, testscript.Params{
+		Files:               []string{file},
+		RequireExplicitExec: true,
+		Setup:               setupScript,
+		Cmds:                scriptCmds,
+	})
+}
+
+// recordScript runs script to its end on a recordT and returns whether it
+// failed and its log, instead of failing t.
+func recordScript(t *testing.T, script string) (failed bool, log string) {
+	t.Helper()
+	r := &recordT{t: t}
+	runScript(r, selfScript(t, script))
+	return r.failed, r.log.String()
+}
+
+// failCase is a script that must fail, and what it must say.
+type failCase struct {
+	name   string
+	script string
+	want   []string // regexps the failure log must match
+}
+
+// checkFailed fails t unless a script failed with a log that matches
+// every regexp in want.
+func checkFailed(t *testing.T, failed bool, log string, want ...string) {
+	t.Helper()
+	if !failed {
+		t.Fatalf("script passed, want it to fail; log:\n%s", log)
+	}
+	for _, w := range want {
+		if !regexp.MustCompile(w).MatchString(log) {
+			t.Errorf("failure log does not match %q:\n%s", w, log)
+		}
+	}
+}
+
 // TestScriptCommandsFail checks that each custom script command fails when
 // its condition does not hold, and says why.
 func TestScriptCommandsFail(t *testing.T) {
-	tests := []struct {
-		name   string
-		script string
-		want   []string // regexps the failure log must match
-	}{
+	tests := []failCase{
 		{
 			name:   "fileeq",
 			script: "fileeq a b\n-- a --\nx\n-- b --\ny\n",
@@ -514,26 +560,8 @@ func TestScriptCommandsFail(t *testing.T) {
 			if tt.name == "perm" && runtime.GOOS == "windows" {
 				t.Skip("no unix permissions")
 			}
-			file := filepath.Join(t.TempDir(), "self.txtar")
-			if err := os.WriteFile(file, []byte(tt.script), 0o666); err != nil {
-				t.Fatal(err)
-			}
-			r := &recordT{t: t}
-			testscript.RunT(r, testscript.Params{
-				Files:               []string{file},
-				RequireExplicitExec: true,
-				Setup:               setupScript,
-				Cmds:                scriptCmds,
-			})
-			log := r.log.String()
-			if !r.failed {
-				t.Fatalf("script passed, want it to fail; log:\n%s", log)
-			}
-			for _, w := range tt.want {
-				if !regexp.MustCompile(w).MatchString(log) {
-					t.Errorf("failure log does not match %q:\n%s", w, log)
-				}
-			}
+			failed, log := recordScript(t, tt.script)
+			checkFailed(t, failed, log, tt.want...)
 		})
 	}
 }

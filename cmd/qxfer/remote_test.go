@@ -11,14 +11,46 @@ import (
 
 const defPort = quicx.DefaultPort
 
+// remoteCase is one input of a parseRemote or parseHostArg test.
+type remoteCase struct {
+	name    string
+	in      string
+	want    remote
+	wantErr string // substring of the error; "" means success
+	notRem  bool   // the error wraps errNotRemote (checked for parseRemote)
+}
+
+// testParse runs the cases through parse, called fn in the messages. With
+// notRemote it also checks that an error wraps errNotRemote exactly when
+// the case says so.
+func testParse(t *testing.T, fn string, parse func(string) (remote, error), notRemote bool, tests []remoteCase) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(tt.in)
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("%s(%q) = %+v, want an error containing %q", fn, tt.in, got, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("%s(%q): got error %q, want it to contain %q", fn, tt.in, err, tt.wantErr)
+				}
+				if got := errors.Is(err, errNotRemote); notRemote && got != tt.notRem {
+					t.Errorf("%s(%q): errors.Is(err, errNotRemote) = %v, want %v (err %q)", fn, tt.in, got, tt.notRem, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s(%q): got error %q, want %+v", fn, tt.in, err, tt.want)
+			}
+			if got != tt.want {
+				t.Errorf("%s(%q): got %+v, want %+v", fn, tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseRemote(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    remote
-		wantErr string // substring of the error; "" means success
-		notRem  bool   // the error wraps errNotRemote
-	}{
+	testParse(t, "parseRemote", parseRemote, true, []remoteCase{
 		{name: "host and dir", in: "host:dir", want: remote{"host", defPort, "dir"}},
 		{name: "host and root", in: "host:", want: remote{"host", defPort, ""}},
 		{name: "port and dir", in: "host:4433:dir", want: remote{"host", 4433, "dir"}},
@@ -50,39 +82,11 @@ func TestParseRemote(t *testing.T) {
 		{name: "junk after bracket", in: "[::1]x:y", wantErr: "unexpected"},
 		{name: "slash in host", in: "a/b:c", wantErr: "bad host name"},
 		{name: "space in host", in: "a b:c", wantErr: "bad host name"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseRemote(tt.in)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("parseRemote(%q) = %+v, want an error containing %q", tt.in, got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("parseRemote(%q): got error %q, want it to contain %q", tt.in, err, tt.wantErr)
-				}
-				if got := errors.Is(err, errNotRemote); got != tt.notRem {
-					t.Errorf("parseRemote(%q): errors.Is(err, errNotRemote) = %v, want %v (err %q)", tt.in, got, tt.notRem, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parseRemote(%q): got error %q, want %+v", tt.in, err, tt.want)
-			}
-			if got != tt.want {
-				t.Errorf("parseRemote(%q): got %+v, want %+v", tt.in, got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestParseHostArg(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    remote
-		wantErr string
-	}{
+	testParse(t, "parseHostArg", parseHostArg, false, []remoteCase{
 		{name: "host", in: "host", want: remote{"host", defPort, ""}},
 		{name: "host and port", in: "host:4433", want: remote{"host", 4433, ""}},
 		{name: "host and dir", in: "host:dir", want: remote{"host", defPort, "dir"}},
@@ -101,27 +105,7 @@ func TestParseHostArg(t *testing.T) {
 		{name: "no host", in: ":4433", wantErr: "missing host"},
 		{name: "unclosed bracket", in: "[::1", wantErr: "missing ]"},
 		{name: "not an ip", in: "[host]", wantErr: "not an IPv6 address"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseHostArg(tt.in)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("parseHostArg(%q) = %+v, want an error containing %q", tt.in, got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("parseHostArg(%q): got error %q, want it to contain %q", tt.in, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parseHostArg(%q): got error %q, want %+v", tt.in, err, tt.want)
-			}
-			if got != tt.want {
-				t.Errorf("parseHostArg(%q): got %+v, want %+v", tt.in, got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestRemoteAddr(t *testing.T) {

@@ -441,11 +441,7 @@ func cmdSumBytes(ts *testscript.TestScript, neg bool, args []string) {
 // TestBgCommandsFail checks that the commands above fail when their
 // condition does not hold, and say why.
 func TestBgCommandsFail(t *testing.T) {
-	tests := []struct {
-		name   string
-		script string
-		want   []string // regexps the failure log must match
-	}{
+	tests := []failCase{
 		{
 			name:   "wait-exit status",
 			script: "qxfer-bg v version\nwait-exit v 1 SIGKILL\n",
@@ -496,19 +492,8 @@ func TestBgCommandsFail(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			file := filepath.Join(t.TempDir(), "self.txtar")
-			if err := os.WriteFile(file, []byte(tt.script), 0o666); err != nil {
-				t.Fatal(err)
-			}
-			failed, log := runRecorded(t, file)
-			if !failed {
-				t.Fatalf("script passed, want it to fail; log:\n%s", log)
-			}
-			for _, w := range tt.want {
-				if !regexp.MustCompile(w).MatchString(log) {
-					t.Errorf("failure log does not match %q:\n%s", w, log)
-				}
-			}
+			failed, log := runRecorded(t, selfScript(t, tt.script))
+			checkFailed(t, failed, log, tt.want...)
 		})
 	}
 }
@@ -540,12 +525,7 @@ func (s stopT) Run(name string, f func(testscript.T)) {
 func runRecorded(t *testing.T, file string) (failed bool, log string) {
 	var skip string
 	r := &recordT{t: t}
-	testscript.RunT(stopT{recordT: r, skip: &skip}, testscript.Params{
-		Files:               []string{file},
-		RequireExplicitExec: true,
-		Setup:               setupScript,
-		Cmds:                scriptCmds,
-	})
+	runScript(stopT{recordT: r, skip: &skip}, file)
 	if skip != "" {
 		t.Skip(skip)
 	}

@@ -280,34 +280,28 @@ func (sh *shell) ls(ctx context.Context, args []string) error {
 }
 
 func (sh *shell) cd(ctx context.Context, args []string) error {
+	return chdir(&sh.cwd, "cd", args, sh.remotePath, func(p string) (session.Entry, error) { return sh.c.Stat(ctx, p) })
+}
+
+func (sh *shell) lcd(args []string) error {
+	return chdir(&sh.lcwd, "lcd", args, sh.localPath, os.Stat)
+}
+
+// chdir sets *wd to the one PATH in args (of command cmd), as resolve
+// makes it, once stat says it is a directory.
+func chdir[E interface{ IsDir() bool }](wd *string, cmd string, args []string, resolve func(string) string, stat func(string) (E, error)) error {
 	if len(args) != 1 {
-		return errors.New("usage: cd PATH")
+		return errors.New("usage: " + cmd + " PATH")
 	}
-	p := sh.remotePath(args[0])
-	en, err := sh.c.Stat(ctx, p)
+	p := resolve(args[0])
+	en, err := stat(p)
 	if err != nil {
 		return err
 	}
 	if !en.IsDir() {
 		return fmt.Errorf("%s is not a directory", p)
 	}
-	sh.cwd = p
-	return nil
-}
-
-func (sh *shell) lcd(args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: lcd PATH")
-	}
-	p := sh.localPath(args[0])
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", p)
-	}
-	sh.lcwd = p
+	*wd = p
 	return nil
 }
 

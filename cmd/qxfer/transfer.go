@@ -40,6 +40,24 @@ func (f *transferFlags) check(args []string, short, usage string) error {
 	return nil
 }
 
+// transfer connects to r and runs one batch (verb push or pull): move
+// does the moving with the flags' options, and the summary says done
+// ("pushed" or "pulled").
+func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, done string, move func(*session.Session, session.Options) (*session.Report, error)) error {
+	opts := f.options()
+	var err error
+	if opts.RateLimit, err = f.limiter(); err != nil {
+		return err
+	}
+	c, err := f.connect(ctx, e, r)
+	if err != nil {
+		return err
+	}
+	b := startBatch(e, c, verb, r.Addr())
+	rep, err := move(c, b.options(opts))
+	return finish(ctx, e, c, b, rep, err, done)
+}
+
 type pushCmd struct {
 	transferFlags
 	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE_DIR" predictor:"remote" help:"Local files or directories, then the remote directory to upload into."`
@@ -54,17 +72,9 @@ func (p *pushCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return withExit(exitUsage, err, "the last argument is the remote directory, for example host:uploads or host:4433:uploads")
 	}
-	opts := p.options()
-	if opts.RateLimit, err = p.limiter(); err != nil {
-		return err
-	}
-	c, err := p.connect(ctx, e, dst)
-	if err != nil {
-		return err
-	}
-	b := startBatch(e, c, "push", dst.Addr())
-	rep, err := c.Push(ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), b.options(opts))
-	return finish(ctx, e, c, b, rep, err, "pushed")
+	return p.transfer(ctx, e, dst, "push", "pushed", func(c *session.Session, opts session.Options) (*session.Report, error) {
+		return c.Push(ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), opts)
+	})
 }
 
 type pullCmd struct {
@@ -91,18 +101,9 @@ func (p *pullCmd) Run(ctx context.Context, e *env) error {
 		}
 		srcs = append(srcs, trimRoot(r.Path))
 	}
-	opts := p.options()
-	var err error
-	if opts.RateLimit, err = p.limiter(); err != nil {
-		return err
-	}
-	c, err := p.connect(ctx, e, first)
-	if err != nil {
-		return err
-	}
-	b := startBatch(e, c, "pull", first.Addr())
-	rep, err := c.Pull(ctx, srcs, p.Args[len(p.Args)-1], b.options(opts))
-	return finish(ctx, e, c, b, rep, err, "pulled")
+	return p.transfer(ctx, e, first, "pull", "pulled", func(c *session.Session, opts session.Options) (*session.Report, error) {
+		return c.Pull(ctx, srcs, p.Args[len(p.Args)-1], opts)
+	})
 }
 
 // trimRoot maps a remote path to the server root: paths are always
