@@ -12,9 +12,9 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
-// Client is one session with a server: one QUIC connection, one command
+// clientConn is one connection of a Session: one QUIC connection, one command
 // stream, a fresh stream per file. Its methods are safe for concurrent use.
-type Client struct {
+type clientConn struct {
 	conn    *quicx.Conn
 	cmd     *cmdChannel
 	log     zerolog.Logger
@@ -34,17 +34,17 @@ type Client struct {
 }
 
 // Transfers is the client's table of live transfers.
-func (c *Client) Transfers() *Table { return c.table }
+func (c *clientConn) Transfers() *Table { return c.table }
 
 // Stats returns the connection's QUIC statistics.
-func (c *Client) Stats() quic.ConnectionStats { return c.conn.ConnectionStats() }
+func (c *clientConn) Stats() quic.ConnectionStats { return c.conn.ConnectionStats() }
 
 // Close ends the session with no error and waits for its goroutines.
-func (c *Client) Close() error { return c.CloseWithCode(CodeOK, "") }
+func (c *clientConn) Close() error { return c.CloseWithCode(CodeOK, "") }
 
 // CloseWithCode ends the session with code (for example CodeInterrupted)
 // and waits for its goroutines.
-func (c *Client) CloseWithCode(code ErrorCode, msg string) error {
+func (c *clientConn) CloseWithCode(code ErrorCode, msg string) error {
 	c.fail(ErrClosed)
 	c.closeMembers(code, msg)
 	err := c.conn.Close(quic.ApplicationErrorCode(code), msg)
@@ -53,16 +53,16 @@ func (c *Client) CloseWithCode(code ErrorCode, msg string) error {
 }
 
 // Done is closed when the session has ended.
-func (c *Client) Done() <-chan struct{} { return c.closed }
+func (c *clientConn) Done() <-chan struct{} { return c.closed }
 
 // Err says why the session ended, once Done is closed.
-func (c *Client) Err() error {
+func (c *clientConn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closeErr
 }
 
-func (c *Client) fail(err error) {
+func (c *clientConn) fail(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeErr == nil {

@@ -143,7 +143,7 @@ type job struct {
 	t      *Transfer
 	key    string // transfer table key
 	small  bool
-	run    func(ctx context.Context, c *Client, t *Transfer, s *slot) error
+	run    func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
 	preErr error // failed before it could start (missing source...)
 	tries  int
 }
@@ -184,7 +184,7 @@ func (s *slot) release() {
 // again after reconnecting). At most Welcome.MaxTransfers jobs are in
 // flight, so the server never refuses one for being over its limit; up to
 // Options.Parallel of them move bytes at once.
-func (c *Client) runJobs(ctx context.Context, jobs []*job, opts Options, pull bool) []*job {
+func (c *clientConn) runJobs(ctx context.Context, jobs []*job, opts Options, pull bool) []*job {
 	inflight := make(chan struct{}, max(1, min(int(c.welcome.MaxTransfers), 1024)))
 	slots := make(chan struct{}, opts.parallel())
 	small := make(chan struct{}, max(opts.parallel(), maxSmallInFlight))
@@ -244,7 +244,7 @@ const maxTries = 8
 // runJob runs one job under its own cancellable context, registered in
 // the transfer table. It reports whether the job was cut off by the
 // connection dying, in which case it has not been finished.
-func (c *Client) runJob(ctx context.Context, j *job, opts Options, s *slot) (lost bool) {
+func (c *clientConn) runJob(ctx context.Context, j *job, opts Options, s *slot) (lost bool) {
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	j.t.setCancel(cancel)
@@ -272,7 +272,7 @@ func (c *Client) runJob(ctx context.Context, j *job, opts Options, s *slot) (los
 }
 
 // end records a job's final state and reports it.
-func (c *Client) end(j *job, err error, opts Options) { endJob(j, err, opts, c.log) }
+func (c *clientConn) end(j *job, err error, opts Options) { endJob(j, err, opts, c.log) }
 
 // endJob records a job's final state and reports it to the observer.
 func endJob(j *job, err error, opts Options, log zerolog.Logger) {
@@ -307,7 +307,7 @@ func batchContext(ctx context.Context) (context.Context, func()) {
 	}
 }
 
-// runner runs the jobs of a batch: a Client once, a Session across
+// runner runs the jobs of a batch: a clientConn once, a Session across
 // reconnects.
 type runner interface {
 	run(ctx context.Context, jobs []*job, opts Options, pull bool)
@@ -315,7 +315,7 @@ type runner interface {
 }
 
 // run runs jobs on this one connection; jobs cut off by its loss fail.
-func (c *Client) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
+func (c *clientConn) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
 	opts.plan(jobs)
 	for _, j := range c.runJobs(ctx, jobs, opts, pull) {
 		err := c.Err()

@@ -40,14 +40,18 @@ type ClientConfig struct {
 	Quic quicx.Config
 	// Software is sent in the hello. Default "qxfer".
 	Software string
-	// Table is where the client registers its transfers. Sessions that
-	// reconnect pass the same table to every client. Default: a new one.
+	// RetryFor bounds how long the Session keeps dialing after its
+	// connection died. Default 2 minutes; negative disables reconnecting.
+	RetryFor time.Duration
+	// Table is where the connection registers its transfers; Dial gives
+	// every connection of a Session the Session's own. Default: a new one.
 	Table *Table
 	// WatchRoute is how often the client checks which local address routes
 	// to the server, migrating the connection when it changes. Default 2s;
 	// negative disables the watch.
 	WatchRoute time.Duration
-	// OnEvent, if set, receives connection events (migrations).
+	// OnEvent, if set, receives connection events (reconnects and
+	// migrations).
 	OnEvent func(Event)
 	// RouteSource says which local address routes to the server; the
 	// route watcher migrates when it changes. Default quicx.RouteSource
@@ -78,11 +82,24 @@ func (e *UnauthorizedError) Hint() []string {
 	}
 }
 
-// Dial connects to addr ("host:port"), verifies the server's fingerprint
-// inside the TLS handshake, and exchanges hello/welcome. The trust policy is
-// that of [certs.HostCheck]: a server seen for the first time is pinned in
-// cfg.KnownHosts only once the welcome has arrived.
-func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
+// Dial opens a session with the server at addr ("host:port"): it connects,
+// verifies the server's fingerprint inside the TLS handshake, and
+// exchanges hello/welcome; the Session then reconnects by itself for up to
+// cfg.RetryFor. The trust policy is that of [certs.HostCheck]: a server
+// seen for the first time is pinned in cfg.KnownHosts only once the
+// welcome has arrived. A refused client gets an *UnauthorizedError, a
+// server of another protocol version an *Error with CodeVersionMismatch.
+func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Session, error) {
+	dial := func(ctx context.Context, table *Table) (*clientConn, error) {
+		c := cfg
+		c.Table = table
+		return dialConn(ctx, addr, c)
+	}
+	return newSession(ctx, dial, sessionConfig{RetryFor: cfg.RetryFor, OnEvent: cfg.OnEvent, Logger: cfg.Logger})
+}
+
+// dialConn connects one connection of a session to addr.
+func dialConn(ctx context.Context, addr string, cfg ClientConfig) (*clientConn, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("client identity not set")
 	}
@@ -138,7 +155,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 }
 
 // start opens the command stream and runs the hello exchange.
-func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, error) {
+func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*clientConn, error) {
 	str, err := qc.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open command stream: %w", err)
@@ -146,7 +163,7 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 	if cfg.Table == nil {
 		cfg.Table = NewTable()
 	}
-	c := &Client{
+	c := &clientConn{
 		conn: qc, cmd: newCmdChannel(str), log: cfg.Logger, table: cfg.Table,
 		closed: make(chan struct{}), waiters: make(map[uint64]*waiter),
 		lanes: xfer.NewLanes(),
@@ -183,7 +200,7 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*Client, erro
 }
 
 // watch starts the route watcher of one of the session's connections.
-func (c *Client) watch(qc *quicx.Conn, cfg ClientConfig) {
+func (c *clientConn) watch(qc *quicx.Conn, cfg ClientConfig) {
 	if cfg.WatchRoute < 0 {
 		return
 	}

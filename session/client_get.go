@@ -27,7 +27,7 @@ type getJob struct {
 // server. The ranges a matching resume record holds are asked to be left
 // out; a server whose file is no longer that version refuses with
 // HashMismatch and the caller starts over.
-func (c *Client) runGet(ctx context.Context, t *Transfer, j getJob) error {
+func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	dec, err := xfer.CheckDest(j.root, j.local, j.meta, j.force, nil)
 	if err != nil {
 		return err

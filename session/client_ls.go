@@ -37,7 +37,7 @@ func entryFromWire(w wire.Entry) Entry {
 }
 
 // List lists a remote directory (or describes a single file).
-func (c *Client) List(ctx context.Context, p string) ([]Entry, error) {
+func (c *clientConn) List(ctx context.Context, p string) ([]Entry, error) {
 	id, w, err := c.request(func(id uint64) wire.Message { return &wire.List{ID: id, Path: p} })
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func (c *Client) List(ctx context.Context, p string) ([]Entry, error) {
 }
 
 // Stat describes one remote path.
-func (c *Client) Stat(ctx context.Context, p string) (Entry, error) {
+func (c *clientConn) Stat(ctx context.Context, p string) (Entry, error) {
 	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: p} })
 	if err != nil {
 		return Entry{}, err
@@ -86,7 +86,7 @@ func (c *Client) Stat(ctx context.Context, p string) (Entry, error) {
 }
 
 // Mkdir creates a remote directory and its parents.
-func (c *Client) Mkdir(ctx context.Context, p string) error {
+func (c *clientConn) Mkdir(ctx context.Context, p string) error {
 	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} })
 	if err != nil {
 		return err

@@ -14,12 +14,12 @@ import (
 )
 
 // Migrations counts the times the connection moved to a new path.
-func (c *Client) Migrations() int { return c.conn.Migrations() }
+func (c *clientConn) Migrations() int { return c.conn.Migrations() }
 
 // Migrate moves the connection to a new local UDP socket (laddr "" for
 // any), keeping every transfer running.
 // Every pool connection moves too, to a socket on the same host.
-func (c *Client) Migrate(ctx context.Context, laddr string) error {
+func (c *clientConn) Migrate(ctx context.Context, laddr string) error {
 	if err := c.conn.Migrate(ctx, laddr); err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func (c *Client) Migrate(ctx context.Context, laddr string) error {
 // watchRoute migrates the connection when the route to the server changes.
 // If a migration fails, the old path is presumed gone: the connection is
 // closed so that a Session reconnects and resumes.
-func (c *Client) watchRoute(qc *quicx.Conn, interval time.Duration, source func(net.Addr) (net.IP, error), onEvent func(Event)) {
+func (c *clientConn) watchRoute(qc *quicx.Conn, interval time.Duration, source func(net.Addr) (net.IP, error), onEvent func(Event)) {
 	qc.WatchRouteWith(qc.Context(), interval, source, func(from, to net.IP, err error) {
 		ev := Event{Kind: EventMigrated, Detail: fmt.Sprintf("%s -> %s", from, to), Err: err}
 		if err != nil {
@@ -58,7 +58,7 @@ func (c *Client) watchRoute(qc *quicx.Conn, interval time.Duration, source func(
 // migrateMembers moves every connection of the session to a new local
 // address (host only; ports are chosen by the system), as when the
 // machine changes networks.
-func (c *Client) migrateMembers(ctx context.Context, host string) error {
+func (c *clientConn) migrateMembers(ctx context.Context, host string) error {
 	if c.pool == nil {
 		return nil
 	}

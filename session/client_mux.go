@@ -73,7 +73,7 @@ func (w *waiter) dropEarly() {
 }
 
 // readLoop dispatches command-channel messages to their waiters.
-func (c *Client) readLoop() {
+func (c *clientConn) readLoop() {
 	for {
 		msg, err := c.cmd.recv()
 		if err != nil {
@@ -130,7 +130,7 @@ func responseID(msg wire.Message) (uint64, bool) {
 
 // acceptStreams hands the server's range streams (pulls) on one
 // connection of the session to their waiters.
-func (c *Client) acceptStreams(qc *quicx.Conn) {
+func (c *clientConn) acceptStreams(qc *quicx.Conn) {
 	ctx := qc.Context()
 	for {
 		rs, err := qc.AcceptUniStream(ctx)
@@ -159,7 +159,7 @@ func (c *Client) acceptStreams(qc *quicx.Conn) {
 // sends the message build makes. The server requires ids to increase in
 // the order it receives them, so allocation and sending happen under one
 // lock.
-func (c *Client) request(build func(id uint64) wire.Message) (uint64, *waiter, error) {
+func (c *clientConn) request(build func(id uint64) wire.Message) (uint64, *waiter, error) {
 	w := &waiter{msgs: make(chan wire.Message, 4), gone: make(chan struct{})}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
@@ -180,7 +180,7 @@ func (c *Client) request(build func(id uint64) wire.Message) (uint64, *waiter, e
 
 // send sends m on the command channel; a failure means the session is
 // lost (it wraps ErrSessionLost), so a Session retries the transfer.
-func (c *Client) send(m wire.Message) error {
+func (c *clientConn) send(m wire.Message) error {
 	if err := c.cmd.send(m); err != nil {
 		return sessionError(err)
 	}
@@ -188,7 +188,7 @@ func (c *Client) send(m wire.Message) error {
 }
 
 // done unregisters a waiter.
-func (c *Client) done(id uint64, w *waiter) {
+func (c *clientConn) done(id uint64, w *waiter) {
 	c.mu.Lock()
 	if c.waiters[id] == w {
 		delete(c.waiters, id)
@@ -201,7 +201,7 @@ func (c *Client) done(id uint64, w *waiter) {
 // awaitAnswer waits for the answer to w's request about path p: a T, or
 // a Reject, returned as the peer's verdict (xfer.IsVerdict). Anything
 // else is a protocol violation.
-func awaitAnswer[T wire.Message](ctx context.Context, c *Client, w *waiter, p string) (T, error) {
+func awaitAnswer[T wire.Message](ctx context.Context, c *clientConn, w *waiter, p string) (T, error) {
 	var zero T
 	msg, err := c.await(ctx, w)
 	if err != nil {
@@ -217,7 +217,7 @@ func awaitAnswer[T wire.Message](ctx context.Context, c *Client, w *waiter, p st
 }
 
 // await returns the next response for w.
-func (c *Client) await(ctx context.Context, w *waiter) (wire.Message, error) {
+func (c *clientConn) await(ctx context.Context, w *waiter) (wire.Message, error) {
 	select {
 	case m := <-w.msgs:
 		return m, nil
@@ -228,10 +228,10 @@ func (c *Client) await(ctx context.Context, w *waiter) (wire.Message, error) {
 	}
 }
 
-func (c *Client) newJobID() uint64 { return c.table.newID() }
+func (c *clientConn) newJobID() uint64 { return c.table.newID() }
 
 // lost reports whether the connection has gone away.
-func (c *Client) lost() bool {
+func (c *clientConn) lost() bool {
 	select {
 	case <-c.closed:
 		return true

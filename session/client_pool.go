@@ -54,7 +54,7 @@ func (p PoolConfig) max() int {
 
 // pool dials and runs the data-only connections of a striped session.
 type pool struct {
-	c     *Client
+	c     *clientConn
 	addr  string
 	tls   *tls.Config
 	cfg   ClientConfig
@@ -79,7 +79,7 @@ type PoolEvent struct {
 }
 
 // startPool dials the configured pool (or starts the Auto controller).
-func (c *Client) startPool(ctx context.Context, addr string, tlsConf *tls.Config, cfg ClientConfig) {
+func (c *clientConn) startPool(ctx context.Context, addr string, tlsConf *tls.Config, cfg ClientConfig) {
 	p := &pool{c: c, addr: addr, tls: tlsConf, cfg: cfg}
 	c.pool = p
 	if cfg.Pool.Auto {
@@ -229,7 +229,7 @@ func (p *pool) closeAll(code ErrorCode, msg string) {
 	}
 }
 
-func (c *Client) closeMembers(code ErrorCode, msg string) {
+func (c *clientConn) closeMembers(code ErrorCode, msg string) {
 	if c.pool != nil {
 		c.pool.closeAll(code, msg)
 	}
@@ -237,7 +237,7 @@ func (c *Client) closeMembers(code ErrorCode, msg string) {
 
 // counter returns the function striped transfers report moved bytes to,
 // for Auto's goodput.
-func (c *Client) counter(t *Transfer) func(int) {
+func (c *clientConn) counter(t *Transfer) func(int) {
 	if c.pool == nil {
 		return t.addBytes
 	}
@@ -249,7 +249,7 @@ func (c *Client) counter(t *Transfer) func(int) {
 
 // PoolSize returns the number of live connections of the session, the
 // primary included.
-func (c *Client) PoolSize() int {
+func (c *clientConn) PoolSize() int {
 	if c.pool == nil {
 		return 1
 	}
@@ -258,7 +258,7 @@ func (c *Client) PoolSize() int {
 
 // PeakPoolSize returns the largest number of connections the session
 // has had at once, the primary included.
-func (c *Client) PeakPoolSize() int {
+func (c *clientConn) PeakPoolSize() int {
 	if c.pool == nil {
 		return 1
 	}
@@ -269,7 +269,7 @@ func (c *Client) PeakPoolSize() int {
 
 // addPoolStats adds the counters of every connection of the session,
 // those of pool connections that have ended included, to st.
-func (c *Client) addPoolStats(st *quic.ConnectionStats) {
+func (c *clientConn) addPoolStats(st *quic.ConnectionStats) {
 	conns := []quic.ConnectionStats{c.conn.ConnectionStats()}
 	if c.pool != nil {
 		c.pool.mu.Lock()
@@ -295,7 +295,7 @@ func addCounters(st *quic.ConnectionStats, o quic.ConnectionStats) {
 }
 
 // PoolEvents returns the resizes Auto has made.
-func (c *Client) PoolEvents() []PoolEvent {
+func (c *clientConn) PoolEvents() []PoolEvent {
 	if c.pool == nil {
 		return nil
 	}

@@ -16,14 +16,14 @@ import (
 // into the local directory localDir, created if missing. Every write goes
 // through an os.Root on localDir, so a server cannot place a file outside
 // it whatever names it sends. Per-file outcomes are in the report.
-func (c *Client) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
+func (c *clientConn) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
 	return pull(ctx, c, c, sources, localDir, opts)
 }
 
-// Pull is Client.Pull across reconnects.
+// Pull is clientConn.Pull across reconnects.
 func (s *Session) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
 	var rep *Report
-	err := s.do(ctx, func(c *Client) error {
+	err := s.do(ctx, func(c *clientConn) error {
 		var err error
 		rep, err = pull(ctx, c, s, sources, localDir, opts)
 		return err
@@ -31,7 +31,7 @@ func (s *Session) Pull(ctx context.Context, sources []string, localDir string, o
 	return rep, err
 }
 
-func pull(ctx context.Context, c *Client, r runner, sources []string, localDir string, opts Options) (*Report, error) {
+func pull(ctx context.Context, c *clientConn, r runner, sources []string, localDir string, opts Options) (*Report, error) {
 	start := time.Now()
 	ctx, done := batchContext(ctx)
 	defer done()
@@ -57,14 +57,14 @@ func pull(ctx context.Context, c *Client, r runner, sources []string, localDir s
 
 // PullFile downloads one remote regular file to exactly localPath (the
 // shell's "get REMOTE LOCAL"); the local parent directory must exist.
-func (c *Client) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
+func (c *clientConn) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
 	return pullFile(ctx, c, c, remotePath, localPath, opts)
 }
 
-// PullFile is Client.PullFile across reconnects.
+// PullFile is clientConn.PullFile across reconnects.
 func (s *Session) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
 	var rep *Report
-	err := s.do(ctx, func(c *Client) error {
+	err := s.do(ctx, func(c *clientConn) error {
 		var err error
 		rep, err = pullFile(ctx, c, s, remotePath, localPath, opts)
 		return err
@@ -72,7 +72,7 @@ func (s *Session) PullFile(ctx context.Context, remotePath, localPath string, op
 	return rep, err
 }
 
-func pullFile(ctx context.Context, c *Client, r runner, remotePath, localPath string, opts Options) (*Report, error) {
+func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPath string, opts Options) (*Report, error) {
 	start := time.Now()
 	ctx, done := batchContext(ctx)
 	defer done()
@@ -107,7 +107,7 @@ func pullFile(ctx context.Context, c *Client, r runner, remotePath, localPath st
 }
 
 // pullJobs stats one remote source and, for a directory, walks it.
-func (c *Client) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, error) {
+func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, error) {
 	rp, err := cleanPath(strings.TrimLeft(src, "/"))
 	if err != nil {
 		return []*job{c.failedJob(Pull, src, err)}, nil
@@ -145,7 +145,7 @@ type remoteDir struct{ remote, local string }
 // walkRemote lists a remote tree breadth first. The directories of one
 // level are listed concurrently (the requests are pipelined on the command
 // channel), so a tree costs about one round trip per level.
-func (c *Client) walkRemote(ctx context.Context, root *os.Root, rp, local string, opts Options) ([]*job, error) {
+func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local string, opts Options) ([]*job, error) {
 	var jobs []*job
 	level := []remoteDir{{rp, local}}
 	for len(level) > 0 {
@@ -201,10 +201,10 @@ func (c *Client) walkRemote(ctx context.Context, root *os.Root, rp, local string
 	return jobs, nil
 }
 
-func (c *Client) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
+func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
 	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
-	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, c *Client, t *Transfer, _ *slot) error {
+	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			gj := gj
 			gj.noResume = gj.noResume || noResume

@@ -16,11 +16,11 @@ import (
 // are in the report; the error is non-nil only when the batch could not
 // run at all. Transfers cut off by a lost connection fail; a Session
 // resumes them instead.
-func (c *Client) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
+func (c *clientConn) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
 	return push(ctx, c, c, sources, remoteDir, opts)
 }
 
-// Push is Client.Push across reconnects.
+// Push is clientConn.Push across reconnects.
 func (s *Session) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
 	c, err := s.current(ctx)
 	if err != nil {
@@ -29,7 +29,7 @@ func (s *Session) Push(ctx context.Context, sources []string, remoteDir string, 
 	return push(ctx, c, s, sources, remoteDir, opts)
 }
 
-func push(ctx context.Context, c *Client, r runner, sources []string, remoteDir string, opts Options) (*Report, error) {
+func push(ctx context.Context, c *clientConn, r runner, sources []string, remoteDir string, opts Options) (*Report, error) {
 	start := time.Now()
 	ctx, done := batchContext(ctx)
 	defer done()
@@ -58,11 +58,11 @@ func push(ctx context.Context, c *Client, r runner, sources []string, remoteDir 
 
 // PushFile uploads one local regular file to exactly remotePath (the
 // shell's "put LOCAL REMOTE"); its parent directories are created.
-func (c *Client) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
+func (c *clientConn) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
 	return pushFile(ctx, c, c, local, remotePath, opts)
 }
 
-// PushFile is Client.PushFile across reconnects.
+// PushFile is clientConn.PushFile across reconnects.
 func (s *Session) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
 	c, err := s.current(ctx)
 	if err != nil {
@@ -71,7 +71,7 @@ func (s *Session) PushFile(ctx context.Context, local, remotePath string, opts O
 	return pushFile(ctx, c, s, local, remotePath, opts)
 }
 
-func pushFile(ctx context.Context, c *Client, r runner, local, remotePath string, opts Options) (*Report, error) {
+func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath string, opts Options) (*Report, error) {
 	start := time.Now()
 	ctx, done := batchContext(ctx)
 	defer done()
@@ -95,7 +95,7 @@ func pushFile(ctx context.Context, c *Client, r runner, local, remotePath string
 
 // pushJobs lists the files to push for one source, and the empty
 // directories to create.
-func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
+func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 	fi, err := os.Stat(src)
 	if err != nil {
 		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil
@@ -142,14 +142,14 @@ func (c *Client) pushJobs(src, dir string, opts Options) ([]*job, []string) {
 	return jobs, empty
 }
 
-func (c *Client) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
+func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
 	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
 	j := &job{t: t, key: remote, small: fi.Size() <= smallFile}
 	if _, err := cleanPath(remote); err != nil {
 		j.preErr = err
 	}
-	j.run = func(ctx context.Context, c *Client, t *Transfer, s *slot) error {
+	j.run = func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			pj := pj
 			pj.noResume = pj.noResume || noResume
@@ -159,6 +159,6 @@ func (c *Client) putJob(local, remote string, fi fs.FileInfo, opts Options) *job
 	return j
 }
 
-func (c *Client) failedJob(dir Direction, p string, err error) *job {
+func (c *clientConn) failedJob(dir Direction, p string, err error) *job {
 	return &job{t: newTransfer(c.newJobID(), dir, p, p, 0, nil), preErr: err}
 }

@@ -23,7 +23,7 @@ type putJob struct {
 // the verdict. Offers are pipelined: many files wait for their Accept at
 // once, so a tree of small files costs a few round trips, not one per
 // file.
-func (c *Client) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) error {
+func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) error {
 	f, meta, err := xfer.OpenSource(os.Open, j.local, j.local)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func transferFlags(force, noResume bool) wire.TransferFlags {
 
 // awaitVerdict waits for the server's Done or Reject on w, skipping the
 // Acks and seals still on their way, until ctx ends or the session does.
-func (c *Client) awaitVerdict(ctx context.Context, w *waiter) {
+func (c *clientConn) awaitVerdict(ctx context.Context, w *waiter) {
 	for {
 		msg, err := c.await(ctx, w)
 		if err != nil {

@@ -51,9 +51,9 @@ type Event struct {
 	Err     error
 }
 
-// SessionConfig configures NewSession. The zero value reconnects for two
+// sessionConfig configures newSession. The zero value reconnects for two
 // minutes.
-type SessionConfig struct {
+type sessionConfig struct {
 	// RetryFor bounds how long the session keeps dialing after its
 	// connection died. Default 2 minutes; negative disables reconnecting.
 	RetryFor time.Duration
@@ -66,30 +66,32 @@ type SessionConfig struct {
 // dialAttempt bounds one reconnect attempt (handshake and hello).
 const dialAttempt = 5 * time.Second
 
-// DialFunc connects a new Client that registers its transfers in table.
-type DialFunc func(ctx context.Context, table *Table) (*Client, error)
+// dialFunc connects a new connection that registers its transfers in
+// table.
+type dialFunc func(ctx context.Context, table *Table) (*clientConn, error)
 
-// Session is a Client that survives its connection: when the connection
-// dies (idle timeout, network down, server restart) it dials again with
-// exponential backoff and jitter, for up to RetryFor, and runs every
-// unfinished transfer again from the receiver's durable offset. Files that
-// were completed are not sent again. Its methods are safe for concurrent
-// use.
+// Session is qxfer's client: one session with a server that survives its
+// connection. It lists, pushes and pulls over a connection (and its pool);
+// when the connection dies (idle timeout, network down, server restart) it
+// dials again with exponential backoff and jitter, for up to
+// ClientConfig.RetryFor, and runs every unfinished transfer again from the
+// receiver's durable ranges. Files that were completed are not sent again.
+// Its methods are safe for concurrent use.
 type Session struct {
-	dial  DialFunc
-	cfg   SessionConfig
+	dial  dialFunc
+	cfg   sessionConfig
 	table *Table
 
 	// mu guards the following fields; it is held while reconnecting so
 	// that only one dial runs.
 	mu         sync.Mutex
-	c          *Client
+	c          *clientConn
 	reconnects int
 	retired    SessionStats // counters of the connections replaced so far
 }
 
-// NewSession dials the first connection.
-func NewSession(ctx context.Context, dial DialFunc, cfg SessionConfig) (*Session, error) {
+// newSession dials the first connection.
+func newSession(ctx context.Context, dial dialFunc, cfg sessionConfig) (*Session, error) {
 	if cfg.RetryFor == 0 {
 		cfg.RetryFor = 2 * time.Minute
 	}
@@ -104,8 +106,8 @@ func NewSession(ctx context.Context, dial DialFunc, cfg SessionConfig) (*Session
 // Transfers is the table of live transfers (it outlives reconnects).
 func (s *Session) Transfers() *Table { return s.table }
 
-// Client returns the current client.
-func (s *Session) Client() *Client {
+// live returns the current connection.
+func (s *Session) live() *clientConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.c
@@ -123,12 +125,12 @@ func (s *Session) Close() error { return s.CloseWithCode(CodeOK, "") }
 
 // CloseWithCode ends the session with code.
 func (s *Session) CloseWithCode(code ErrorCode, msg string) error {
-	return s.Client().CloseWithCode(code, msg)
+	return s.live().CloseWithCode(code, msg)
 }
 
 // current returns a live client, reconnecting first if needed.
-func (s *Session) current(ctx context.Context) (*Client, error) {
-	c := s.Client()
+func (s *Session) current(ctx context.Context) (*clientConn, error) {
+	c := s.live()
 	if !c.lost() {
 		return c, nil
 	}
@@ -143,7 +145,7 @@ func isAuthError(err error) bool {
 }
 
 // reconnect replaces a dead client.
-func (s *Session) reconnect(ctx context.Context, old *Client) (*Client, error) {
+func (s *Session) reconnect(ctx context.Context, old *clientConn) (*clientConn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.c != old && !s.c.lost() {
@@ -217,7 +219,7 @@ func (s *Session) event(e Event) {
 
 // do runs a request, reconnecting and retrying once if the connection was
 // lost under it.
-func (s *Session) do(ctx context.Context, f func(c *Client) error) error {
+func (s *Session) do(ctx context.Context, f func(c *clientConn) error) error {
 	c, err := s.current(ctx)
 	if err != nil {
 		return err
@@ -234,19 +236,19 @@ func (s *Session) do(ctx context.Context, f func(c *Client) error) error {
 
 // List lists a remote directory (or describes a single file).
 func (s *Session) List(ctx context.Context, p string) (ents []Entry, err error) {
-	err = s.do(ctx, func(c *Client) error { ents, err = c.List(ctx, p); return err })
+	err = s.do(ctx, func(c *clientConn) error { ents, err = c.List(ctx, p); return err })
 	return ents, err
 }
 
 // Stat describes one remote path.
 func (s *Session) Stat(ctx context.Context, p string) (e Entry, err error) {
-	err = s.do(ctx, func(c *Client) error { e, err = c.Stat(ctx, p); return err })
+	err = s.do(ctx, func(c *clientConn) error { e, err = c.Stat(ctx, p); return err })
 	return e, err
 }
 
 // Mkdir creates a remote directory and its parents.
 func (s *Session) Mkdir(ctx context.Context, p string) error {
-	return s.do(ctx, func(c *Client) error { return c.Mkdir(ctx, p) })
+	return s.do(ctx, func(c *clientConn) error { return c.Mkdir(ctx, p) })
 }
 
 // run runs jobs to the end, reconnecting as often as needed (within

@@ -34,7 +34,7 @@ type SessionStats struct {
 }
 
 // add sums the counters of c's connections into st.
-func (st *SessionStats) add(c *Client) {
+func (st *SessionStats) add(c *clientConn) {
 	var cs quic.ConnectionStats
 	c.addPoolStats(&cs)
 	st.Connections = max(st.Connections, c.PeakPoolSize())
@@ -62,4 +62,4 @@ func (s *Session) Stats() SessionStats {
 
 // retire adds the counters of a client being replaced to the session's
 // totals; s.mu must be held.
-func (s *Session) retire(c *Client) { s.retired.add(c) }
+func (s *Session) retire(c *clientConn) { s.retired.add(c) }

@@ -84,7 +84,7 @@ func TestDialTrust(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := Dial(ctx, tt.ts.addr, cfg)
+			c, err := dialConn(ctx, tt.ts.addr, cfg)
 			if c != nil {
 				defer c.Close()
 			}

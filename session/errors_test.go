@@ -339,7 +339,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		{"tree/a", 10, 0o644}, {"tree/b", 300 << 10, 0o644}, {"tree/c/d", 2 << 20, 0o600}, {"tree/c/e", 0, 0o644},
 	}
 	makeTree(t, src, files, []string{"tree/empty"})
-	var clients []*Client
+	var clients []*clientConn
 	for i := range 3 {
 		c := ts.dial(t, "")
 		clients = append(clients, c)

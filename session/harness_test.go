@@ -62,7 +62,7 @@ func startServer(t testing.TB, cfg ServerConfig, authorize func(certs.Fingerprin
 
 // startWithClient starts a server of a fresh temporary root and
 // connects a client to it.
-func startWithClient(t testing.TB) (*testServer, *Client) {
+func startWithClient(t testing.TB) (*testServer, *clientConn) {
 	t.Helper()
 	ts := startServer(t, ServerConfig{}, nil)
 	return ts, ts.dial(t, "")
@@ -123,7 +123,7 @@ func (ts *testServer) stopAll(t testing.TB, base int, cs ...io.Closer) {
 }
 
 // dial connects a new client identity to ts (or to addr, e.g. a proxy).
-func (ts *testServer) dial(t testing.TB, addr string) *Client {
+func (ts *testServer) dial(t testing.TB, addr string) *clientConn {
 	t.Helper()
 	if addr == "" {
 		addr = ts.addr
@@ -178,18 +178,18 @@ func clientConfig(t testing.TB, ts *testServer, id *certs.Identity, qc quicx.Con
 }
 
 // dialAs connects to addr (the server or a proxy) as identity id.
-func dialAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config) *Client {
+func dialAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config) *clientConn {
 	t.Helper()
 	return dialWith(t, addr, clientConfig(t, ts, id, qc, nil))
 }
 
 // dialWith connects to addr with cfg; the client is closed when the test
 // ends.
-func dialWith(t testing.TB, addr string, cfg ClientConfig) *Client {
+func dialWith(t testing.TB, addr string, cfg ClientConfig) *clientConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, addr, cfg)
+	c, err := dialConn(ctx, addr, cfg)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -198,17 +198,17 @@ func dialWith(t testing.TB, addr string, cfg ClientConfig) *Client {
 }
 
 // transferFunc runs one push or pull on c.
-type transferFunc func(ctx context.Context, c *Client) (*Report, error)
+type transferFunc func(ctx context.Context, c *clientConn) (*Report, error)
 
 // transferOf moves file name from the sender's directory to the
 // receiver's: a push from local to the server root, a pull the other way.
 func transferOf(dir Direction, local, name string, opts Options) transferFunc {
 	if dir == Push {
-		return func(ctx context.Context, c *Client) (*Report, error) {
+		return func(ctx context.Context, c *clientConn) (*Report, error) {
 			return c.Push(ctx, []string{filepath.Join(local, name)}, ".", opts)
 		}
 	}
-	return func(ctx context.Context, c *Client) (*Report, error) {
+	return func(ctx context.Context, c *clientConn) (*Report, error) {
 		return c.Pull(ctx, []string{name}, local, opts)
 	}
 }
@@ -225,7 +225,7 @@ func transferDirs(t testing.TB, dir Direction, ts *testServer) (local, src, dst 
 }
 
 // onlyFile runs f and returns the single file of its report.
-func onlyFile(t testing.TB, what string, f transferFunc, c *Client) TransferInfo {
+func onlyFile(t testing.TB, what string, f transferFunc, c *clientConn) TransferInfo {
 	t.Helper()
 	rep, err := f(longCtx(t), c)
 	if err != nil {
@@ -307,7 +307,7 @@ func runAsync(f func() (*Report, error)) <-chan pushResult {
 }
 
 // pushAsync runs c.Push in a goroutine; the result arrives on the channel.
-func pushAsync(ctx context.Context, c *Client, sources []string, remoteDir string, opts Options) <-chan pushResult {
+func pushAsync(ctx context.Context, c *clientConn, sources []string, remoteDir string, opts Options) <-chan pushResult {
 	return runAsync(func() (*Report, error) { return c.Push(ctx, sources, remoteDir, opts) })
 }
 

@@ -75,7 +75,7 @@ func checkHeap(t testing.TB, before uint64) {
 
 // pushOne pushes a small file with a well-behaved client and returns
 // what went wrong, so it can run in a goroutine next to a hostile peer.
-func pushOne(ctx context.Context, c *Client, dir, name string) error {
+func pushOne(ctx context.Context, c *clientConn, dir, name string) error {
 	local := filepath.Join(dir, name)
 	if err := os.WriteFile(local, []byte("well-behaved "+name), 0o644); err != nil {
 		return err

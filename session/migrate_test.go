@@ -52,7 +52,7 @@ var pathChanges = []pathChange{
 		// its route watcher does when the network changes.
 		name: "client migration",
 		change: func(t *testing.T, s *Session, p *udpproxy.Proxy) {
-			c := s.Client()
+			c := s.live()
 			before := c.conn.LocalUDPAddr()
 			if err := c.Migrate(longCtx(t), "127.0.0.1:0"); err != nil {
 				t.Fatalf("migrate: %v", err)
@@ -85,7 +85,7 @@ func TestPathChange(t *testing.T) {
 				// The short idle timeout turns a path the
 				// connection cannot use into a reconnect, which
 				// the test would see.
-				s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, SessionConfig{OnEvent: events.add})
+				s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, sessionConfig{OnEvent: events.add})
 				local, srcDir, dstDir := transferDirs(t, dir, ts)
 				data := testutil.WriteRandom(t, filepath.Join(srcDir, name), size)
 
@@ -110,7 +110,7 @@ func TestPathChange(t *testing.T) {
 				if got := events.count(EventReconnecting); got != 0 {
 					t.Errorf("got %d reconnecting events, want 0", got)
 				}
-				if got := s.Client().Migrations(); got != pc.migrations {
+				if got := s.live().Migrations(); got != pc.migrations {
 					t.Errorf("got %d migrations, want %d", got, pc.migrations)
 				}
 				testutil.SameFile(t, filepath.Join(dstDir, name), data)
@@ -139,14 +139,14 @@ func TestRouteChange(t *testing.T) {
 			route := testutil.NewRoute(net.IPv4(127, 0, 0, 1))
 			events := &eventLog{}
 			id := newIdentity(t)
-			dial := func(ctx context.Context, table *Table) (*Client, error) {
+			dial := func(ctx context.Context, table *Table) (*clientConn, error) {
 				cfg := clientConfig(t, ts, id, reconnectQuic, table)
 				cfg.WatchRoute, cfg.RouteSource, cfg.OnEvent = 20*time.Millisecond, route.Source, events.add
-				return Dial(ctx, p.Addr().String(), cfg)
+				return dialConn(ctx, p.Addr().String(), cfg)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			s, err := NewSession(ctx, dial, SessionConfig{OnEvent: events.add, Logger: testLogger(t)})
+			s, err := newSession(ctx, dial, sessionConfig{OnEvent: events.add, Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,7 +44,7 @@ const (
 // connected through it.
 type rttEnv struct {
 	ts *testServer
-	c  *Client
+	c  *clientConn
 }
 
 func newRTTEnv(tb testing.TB) *rttEnv {
@@ -78,7 +78,7 @@ func checkAllDone(tb testing.TB, what string, rep *Report) {
 
 // timePush pushes the tree at src into remoteDir with default options and
 // returns the wall time of the Push call.
-func timePush(tb testing.TB, c *Client, src, remoteDir string) time.Duration {
+func timePush(tb testing.TB, c *clientConn, src, remoteDir string) time.Duration {
 	tb.Helper()
 	return timed(tb, "push", func(ctx context.Context) (*Report, error) {
 		return c.Push(ctx, []string{src}, remoteDir, Options{Recursive: true})
@@ -87,7 +87,7 @@ func timePush(tb testing.TB, c *Client, src, remoteDir string) time.Duration {
 
 // timePull pulls the remote tree into localDir with default options and
 // returns the wall time of the Pull call.
-func timePull(tb testing.TB, c *Client, remote, localDir string) time.Duration {
+func timePull(tb testing.TB, c *clientConn, remote, localDir string) time.Duration {
 	tb.Helper()
 	return timed(tb, "pull", func(ctx context.Context) (*Report, error) {
 		return c.Pull(ctx, []string{remote}, localDir, Options{Recursive: true})
@@ -145,19 +145,19 @@ func TestPipelining(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		run     func(t *testing.T, c *Client, label string) time.Duration
+		run     func(t *testing.T, c *clientConn, label string) time.Duration
 		maxRTTs float64
 	}{
 		{
 			name: "push",
-			run: func(t *testing.T, c *Client, label string) time.Duration {
+			run: func(t *testing.T, c *clientConn, label string) time.Duration {
 				return timePush(t, c, src, label)
 			},
 			maxRTTs: pipeMaxPushRTTs,
 		},
 		{
 			name: "pull",
-			run: func(t *testing.T, c *Client, label string) time.Duration {
+			run: func(t *testing.T, c *clientConn, label string) time.Duration {
 				return timePull(t, c, "proxy/tree", filepath.Join(t.TempDir(), label))
 			},
 			maxRTTs: pipeMaxPullRTTs,

@@ -23,12 +23,12 @@ func TestPoolAuto(t *testing.T) {
 		loss  float64
 		rate  int64
 		max   int // PoolConfig.Max; 0 for the default
-		after func(t *testing.T, c *Client, ts *testServer, setDelay func(time.Duration))
+		after func(t *testing.T, c *clientConn, ts *testServer, setDelay func(time.Duration))
 	}{
 		{
 			name: "random loss grows the pool",
 			loss: 0.01, rate: 200_000_000,
-			after: func(t *testing.T, c *Client, _ *testServer, _ func(time.Duration)) {
+			after: func(t *testing.T, c *clientConn, _ *testServer, _ func(time.Duration)) {
 				testutil.Eventually(t, 15*time.Second, "pool grows past 4", func() bool { return c.PoolSize() > 4 })
 				for _, ev := range c.PoolEvents() {
 					if ev.Loss < autoLossFloor || ev.RTTRise > autoRandomRTT {
@@ -42,7 +42,7 @@ func TestPoolAuto(t *testing.T) {
 			// the queue overflowing, after the RTT has risen.
 			name: "clean link stays on one connection",
 			rate: 50_000_000,
-			after: func(t *testing.T, c *Client, _ *testServer, _ func(time.Duration)) {
+			after: func(t *testing.T, c *clientConn, _ *testServer, _ func(time.Duration)) {
 				time.Sleep(4 * time.Second)
 				if n := c.PoolSize(); n != 1 {
 					t.Errorf("pool size %d on a clean link, want 1 (events %+v)", n, c.PoolEvents())
@@ -54,7 +54,7 @@ func TestPoolAuto(t *testing.T) {
 			// before the RTT changes (1, 4, 16).
 			name: "rising rtt shrinks the pool",
 			loss: 0.01, rate: 200_000_000, max: 16,
-			after: func(t *testing.T, c *Client, _ *testServer, setDelay func(time.Duration)) {
+			after: func(t *testing.T, c *clientConn, _ *testServer, setDelay func(time.Duration)) {
 				testutil.Eventually(t, 15*time.Second, "pool grows to 16", func() bool { return c.PoolSize() == 16 })
 				grown := c.PoolSize()
 				// A standing queue: every packet now waits 3x as

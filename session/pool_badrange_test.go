@@ -19,7 +19,7 @@ import (
 // offerStriped offers remote (size bytes, FlagForce) to the server by
 // hand and returns the request's id and waiter once the server has
 // answered Accept. The caller must call c.done(id, w).
-func offerStriped(t *testing.T, c *Client, remote string, meta xfer.FileMeta) (uint64, *waiter) {
+func offerStriped(t *testing.T, c *clientConn, remote string, meta xfer.FileMeta) (uint64, *waiter) {
 	t.Helper()
 	put := &wire.Put{Path: remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: wire.FlagForce}
 	id, w, err := c.request(func(id uint64) wire.Message { put.ID = id; return put })
@@ -39,7 +39,7 @@ func offerStriped(t *testing.T, c *Client, remote string, meta xfer.FileMeta) (u
 }
 
 // awaitVerdict waits for the server's final answer on w, skipping acks.
-func awaitVerdict(t *testing.T, c *Client, w *waiter) wire.Message {
+func awaitVerdict(t *testing.T, c *clientConn, w *waiter) wire.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -83,13 +83,13 @@ func TestPoolBadRange(t *testing.T) {
 	tests := []struct {
 		name string
 		// send delivers the file of request id from f, wrongly.
-		send     func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message
+		send     func(t *testing.T, c *clientConn, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message
 		code     ErrorCode
 		partGone bool // the .part is known bad and removed
 	}{
 		{
 			name: "range past the end",
-			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
+			send: func(t *testing.T, c *clientConn, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
 				writeRange(t, poolMembers(c)[0], id, size-10, 100, make([]byte, 100))
 				return awaitVerdict(t, c, w)
 			},
@@ -97,7 +97,7 @@ func TestPoolBadRange(t *testing.T) {
 		},
 		{
 			name: "stream longer than its range",
-			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
+			send: func(t *testing.T, c *clientConn, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
 				writeRange(t, poolMembers(c)[0], id, 0, 1<<20, make([]byte, 1<<20+1))
 				return awaitVerdict(t, c, w)
 			},
@@ -106,7 +106,7 @@ func TestPoolBadRange(t *testing.T) {
 		},
 		{
 			name: "seal with a wrong hash",
-			send: func(t *testing.T, c *Client, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
+			send: func(t *testing.T, c *clientConn, id uint64, f *os.File, meta xfer.FileMeta, w *waiter) wire.Message {
 				sd := xfer.NewSender(xfer.SenderConfig{
 					ID: id, Path: "keep/victim.bin", File: f, Meta: meta, Lanes: c.lanes,
 					Seal: func(h []byte) error {

@@ -135,8 +135,8 @@ func TestPoolReconnect(t *testing.T) {
 	id := newIdentity(t)
 	qc := quicx.Config{IdleTimeout: time.Second, KeepAlive: 200 * time.Millisecond, HandshakeTimeout: 2 * time.Second}
 	events := &eventLog{}
-	s := newPoolSession(t, ts, id, p.Addr().String(), qc, PoolConfig{Size: 3}, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
-	first := s.Client()
+	s := newPoolSession(t, ts, id, p.Addr().String(), qc, PoolConfig{Size: 3}, sessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
+	first := s.live()
 	if got := first.PoolSize(); got != 3 {
 		t.Fatalf("pool size: got %d, want 3", got)
 	}
@@ -191,7 +191,7 @@ wait:
 	if got := s.Reconnects(); got < 1 {
 		t.Errorf("got %d reconnects, want at least 1", got)
 	}
-	c := s.Client()
+	c := s.live()
 	if c == first {
 		t.Errorf("the session still runs on its first client")
 	}

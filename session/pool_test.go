@@ -17,13 +17,13 @@ import (
 
 // dialPool connects a new client identity to addr (the server or a proxy)
 // with a connection pool.
-func dialPool(t testing.TB, ts *testServer, addr string, pc PoolConfig) *Client {
+func dialPool(t testing.TB, ts *testServer, addr string, pc PoolConfig) *clientConn {
 	t.Helper()
 	return dialPoolAs(t, ts, newIdentity(t), addr, pc)
 }
 
 // dialPoolAs is dialPool as identity id.
-func dialPoolAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, pc PoolConfig) *Client {
+func dialPoolAs(t testing.TB, ts *testServer, id *certs.Identity, addr string, pc PoolConfig) *clientConn {
 	t.Helper()
 	if addr == "" {
 		addr = ts.addr
@@ -59,7 +59,7 @@ const (
 )
 
 // poolMembers returns the pool connections of c (not the primary).
-func poolMembers(c *Client) []*xfer.Member {
+func poolMembers(c *clientConn) []*xfer.Member {
 	c.pool.mu.Lock()
 	defer c.pool.mu.Unlock()
 	return append([]*xfer.Member(nil), c.pool.members...)
@@ -69,7 +69,7 @@ func poolMembers(c *Client) []*xfer.Member {
 func busyLanes(l *xfer.Lanes) int { return l.Busy() }
 
 // serverSessionOf returns the server side of c's session.
-func serverSessionOf(t testing.TB, ts *testServer, c *Client) *serverSession {
+func serverSessionOf(t testing.TB, ts *testServer, c *clientConn) *serverSession {
 	t.Helper()
 	ts.srv.poolMu.Lock()
 	defer ts.srv.poolMu.Unlock()
@@ -91,7 +91,7 @@ func liveBytes(tb *Table, path string) int64 {
 
 // transferAsync runs f on c in a goroutine; the result arrives on the
 // channel.
-func transferAsync(ctx context.Context, c *Client, f transferFunc) <-chan pushResult {
+func transferAsync(ctx context.Context, c *clientConn, f transferFunc) <-chan pushResult {
 	return runAsync(func() (*Report, error) { return f(ctx, c) })
 }
 

@@ -27,7 +27,7 @@ import (
 const rawTimeout = 5 * time.Second
 
 // rawPeer is a client that speaks the wire protocol by hand, byte by byte,
-// so tests can send what a well-behaved Client never would.
+// so tests can send what a well-behaved clientConn never would.
 type rawPeer struct {
 	t    testing.TB
 	conn *quic.Conn

@@ -65,24 +65,24 @@ func (l *eventLog) count(k EventKind) int {
 
 // newTestSession starts a Session whose every connection dials addr as
 // identity id with transport settings qc.
-func newTestSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, cfg SessionConfig) *Session {
+func newTestSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, cfg sessionConfig) *Session {
 	t.Helper()
 	return newPoolSession(t, ts, id, addr, qc, PoolConfig{}, cfg)
 }
 
 // newPoolSession is newTestSession with every connection striped over
 // pool.
-func newPoolSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, pool PoolConfig, cfg SessionConfig) *Session {
+func newPoolSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, pool PoolConfig, cfg sessionConfig) *Session {
 	t.Helper()
-	dial := func(ctx context.Context, table *Table) (*Client, error) {
+	dial := func(ctx context.Context, table *Table) (*clientConn, error) {
 		cc := clientConfig(t, ts, id, qc, table)
 		cc.Pool = pool
-		return Dial(ctx, addr, cc)
+		return dialConn(ctx, addr, cc)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cfg.Logger = testLogger(t)
-	s, err := NewSession(ctx, dial, cfg)
+	s, err := newSession(ctx, dial, cfg)
 	if err != nil {
 		t.Fatalf("session: %v", err)
 	}
@@ -148,7 +148,7 @@ func TestReconnectAfterBlackhole(t *testing.T) {
 			}
 			p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
 			events := &eventLog{}
-			s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
+			s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, sessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
 			local, srcDir, dstDir := transferDirs(t, tt.dir, ts)
 			data := testutil.WriteRandom(t, filepath.Join(srcDir, name), size)
 			m := metaOfFile(t, filepath.Join(srcDir, name))
@@ -210,7 +210,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
 	p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
 	events := &eventLog{}
-	s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
+	s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, sessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
 	local := t.TempDir()
 	data := make(map[string][]byte)
 	for _, f := range files {
@@ -272,7 +272,7 @@ func TestReconnectGivesUp(t *testing.T) {
 	p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
 	events := &eventLog{}
 	qc := reconnectQuic
-	s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), qc, SessionConfig{RetryFor: retryFor, OnEvent: events.add})
+	s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), qc, sessionConfig{RetryFor: retryFor, OnEvent: events.add})
 	src := filepath.Join(t.TempDir(), name)
 	testutil.WriteRandom(t, src, size)
 	m := metaOfFile(t, src)
@@ -309,7 +309,7 @@ func TestReconnectGivesUp(t *testing.T) {
 // connection's, and Reconnects counts it.
 func TestSessionStats(t *testing.T) {
 	ts := startServer(t, ServerConfig{}, nil)
-	s := newTestSession(t, ts, newIdentity(t), ts.addr, quicx.Config{}, SessionConfig{})
+	s := newTestSession(t, ts, newIdentity(t), ts.addr, quicx.Config{}, sessionConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -334,14 +334,14 @@ func TestSessionStats(t *testing.T) {
 		t.Errorf("got %d reconnects, want 0", first.Reconnects)
 	}
 
-	old := s.Client()
+	old := s.live()
 	old.Close() // the next request reconnects
 	push("b")
-	if s.Client() == old {
+	if s.live() == old {
 		t.Fatal("the session did not reconnect")
 	}
 	second := s.Stats()
-	cur := s.Client().Stats()
+	cur := s.live().Stats()
 	if second.Reconnects != 1 {
 		t.Errorf("got %d reconnects, want 1", second.Reconnects)
 	}

@@ -101,7 +101,7 @@ func checkDurable(t testing.TB, dir, p string, m xfer.FileMeta, min uint64) *xfe
 // killDuring runs f on c and closes c abruptly, as a killed process
 // would, once progress reports at least at bytes. It returns the file's
 // report entry, which must not be done.
-func killDuring(t testing.TB, c *Client, f transferFunc, progress func() int64, at int64) TransferInfo {
+func killDuring(t testing.TB, c *clientConn, f transferFunc, progress func() int64, at int64) TransferInfo {
 	t.Helper()
 	res := runAsync(func() (*Report, error) { return f(context.Background(), c) })
 	var r pushResult
@@ -173,7 +173,7 @@ func newResumeRig(t testing.TB, dir Direction, name string, size int) resumeRig 
 // link, kills that client once progress (of the client) says at, waits
 // for the server to end its side, and returns the record the receiver
 // kept: it covers at least at bytes.
-func (r resumeRig) interrupt(t testing.TB, progress func(*Client) int64, at int64) *xfer.Record {
+func (r resumeRig) interrupt(t testing.TB, progress func(*clientConn) int64, at int64) *xfer.Record {
 	t.Helper()
 	first := dialAs(t, r.ts, r.id, r.link, quicx.Config{})
 	killDuring(t, first, r.run, func() int64 { return progress(first) }, at)
@@ -214,9 +214,9 @@ func TestResumeAfterKill(t *testing.T) {
 		for _, dir := range []Direction{Push, Pull} {
 			t.Run(tt.name+"/"+dir.String(), func(t *testing.T) {
 				r := newResumeRig(t, dir, name, tt.size)
-				progress := func(c *Client) int64 { return received(receiverTable(dir, r.ts, c.Transfers()), name) }
+				progress := func(c *clientConn) int64 { return received(receiverTable(dir, r.ts, c.Transfers()), name) }
 				if !tt.change {
-					progress = func(*Client) int64 {
+					progress = func(*clientConn) int64 {
 						if rec := readRecord(t, r.dstDir, name); rec != nil {
 							return int64(durableBytes(rec))
 						}

@@ -174,7 +174,7 @@ func soak(t *testing.T, pool PoolConfig) {
 	id := newIdentity(t)
 	events := &eventLog{}
 	newSession := func() *Session {
-		return newPoolSession(t, ts, id, p.Addr().String(), reconnectQuic, pool, SessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
+		return newPoolSession(t, ts, id, p.Addr().String(), reconnectQuic, pool, sessionConfig{RetryFor: 30 * time.Second, OnEvent: events.add})
 	}
 	s := newSession()
 	var st soakStats

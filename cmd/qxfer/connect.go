@@ -81,18 +81,14 @@ func (f *clientFlags) connect(ctx context.Context, e *env, r remote) (*session.S
 	if err != nil || retry < 0 {
 		return nil, withExit(exitUsage, fmt.Errorf("--retry-for: bad duration %q", f.RetryFor))
 	}
+	cfg.RetryFor = retry
 	if retry == 0 {
-		retry = -1 // session.SessionConfig: negative disables reconnecting
+		cfg.RetryFor = -1 // session.ClientConfig: negative disables reconnecting
 	}
 	cfg.OnEvent = func(ev session.Event) { printEvent(e, ev) }
-	dial := func(ctx context.Context, table *session.Table) (*session.Client, error) {
-		c := cfg
-		c.Table = table
-		return session.Dial(ctx, r.Addr(), c)
-	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := session.NewSession(dctx, dial, session.SessionConfig{RetryFor: retry, OnEvent: cfg.OnEvent, Logger: e.log})
+	c, err := session.Dial(dctx, r.Addr(), cfg)
 	if err != nil {
 		var me *certs.MismatchError
 		var ue *session.UnauthorizedError

@@ -238,7 +238,7 @@ func (d *doctorCmd) checkHost(ctx context.Context, e *env, rep *doctorReport, ta
 	// Then a real qxfer session (hello and welcome) pinned to what we saw:
 	// does the server admit this client?
 	c, err := session.Dial(hctx, addr, session.ClientConfig{
-		Identity: id, Fingerprint: seen, HostKey: addr, Software: "qxfer/" + version(), WatchRoute: -1,
+		Identity: id, Fingerprint: seen, HostKey: addr, Software: "qxfer/" + version(), WatchRoute: -1, RetryFor: -1,
 		Quic: quicx.Config{HandshakeTimeout: timeout},
 	})
 	var ue *session.UnauthorizedError
