@@ -191,18 +191,9 @@ func (p *pool) join(ctx context.Context) error {
 	return nil
 }
 
-// size is the number of live connections, the primary included.
-func (p *pool) size() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 1
-	for _, m := range p.members {
-		if !m.Dead() && !p.c.lanes.Draining(m) {
-			n++
-		}
-	}
-	return n
-}
+// size is the number of live connections that take ranges, the primary
+// included.
+func (p *pool) size() int { return p.c.lanes.Active() }
 
 // shrink drains the newest n pool connections.
 func (p *pool) shrink(n int) {

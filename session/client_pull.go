@@ -22,13 +22,7 @@ func (c *clientConn) Pull(ctx context.Context, sources []string, localDir string
 
 // Pull is clientConn.Pull across reconnects.
 func (s *Session) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
-	var rep *Report
-	err := s.do(ctx, func(c *clientConn) error {
-		var err error
-		rep, err = pull(ctx, c, s, sources, localDir, opts)
-		return err
-	})
-	return rep, err
+	return s.batch(ctx, func(c *clientConn) (*Report, error) { return pull(ctx, c, s, sources, localDir, opts) })
 }
 
 func pull(ctx context.Context, c *clientConn, r runner, sources []string, localDir string, opts Options) (*Report, error) {
@@ -63,13 +57,7 @@ func (c *clientConn) PullFile(ctx context.Context, remotePath, localPath string,
 
 // PullFile is clientConn.PullFile across reconnects.
 func (s *Session) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
-	var rep *Report
-	err := s.do(ctx, func(c *clientConn) error {
-		var err error
-		rep, err = pullFile(ctx, c, s, remotePath, localPath, opts)
-		return err
-	})
-	return rep, err
+	return s.batch(ctx, func(c *clientConn) (*Report, error) { return pullFile(ctx, c, s, remotePath, localPath, opts) })
 }
 
 func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPath string, opts Options) (*Report, error) {

@@ -22,11 +22,7 @@ func (c *clientConn) Push(ctx context.Context, sources []string, remoteDir strin
 
 // Push is clientConn.Push across reconnects.
 func (s *Session) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
-	c, err := s.current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return push(ctx, c, s, sources, remoteDir, opts)
+	return s.batch(ctx, func(c *clientConn) (*Report, error) { return push(ctx, c, s, sources, remoteDir, opts) })
 }
 
 func push(ctx context.Context, c *clientConn, r runner, sources []string, remoteDir string, opts Options) (*Report, error) {
@@ -64,11 +60,7 @@ func (c *clientConn) PushFile(ctx context.Context, local, remotePath string, opt
 
 // PushFile is clientConn.PushFile across reconnects.
 func (s *Session) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
-	c, err := s.current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return pushFile(ctx, c, s, local, remotePath, opts)
+	return s.batch(ctx, func(c *clientConn) (*Report, error) { return pushFile(ctx, c, s, local, remotePath, opts) })
 }
 
 func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath string, opts Options) (*Report, error) {

@@ -234,6 +234,20 @@ func (s *Session) do(ctx context.Context, f func(c *clientConn) error) error {
 	return err
 }
 
+// batch runs f, which builds and runs one batch of transfers, on the
+// current connection; if the connection is lost before the batch is under
+// way (f fails), once more after a reconnect. Push and pull alike: the
+// jobs themselves survive reconnects through runner.
+func (s *Session) batch(ctx context.Context, f func(c *clientConn) (*Report, error)) (*Report, error) {
+	var rep *Report
+	err := s.do(ctx, func(c *clientConn) error {
+		var err error
+		rep, err = f(c)
+		return err
+	})
+	return rep, err
+}
+
 // List lists a remote directory (or describes a single file).
 func (s *Session) List(ctx context.Context, p string) (ents []Entry, err error) {
 	err = s.do(ctx, func(c *clientConn) error { ents, err = c.List(ctx, p); return err })

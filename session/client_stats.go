@@ -38,12 +38,8 @@ func (st *SessionStats) add(c *clientConn) {
 	var cs quic.ConnectionStats
 	c.addPoolStats(&cs)
 	st.Connections = max(st.Connections, c.PeakPoolSize())
-	st.PacketsSent += cs.PacketsSent
-	st.PacketsReceived += cs.PacketsReceived
-	st.PacketsLost += cs.PacketsLost
-	st.BytesSent += cs.BytesSent
-	st.BytesReceived += cs.BytesReceived
-	st.BytesLost += cs.BytesLost
+	st.PacketsSent, st.PacketsReceived, st.PacketsLost = st.PacketsSent+cs.PacketsSent, st.PacketsReceived+cs.PacketsReceived, st.PacketsLost+cs.PacketsLost
+	st.BytesSent, st.BytesReceived, st.BytesLost = st.BytesSent+cs.BytesSent, st.BytesReceived+cs.BytesReceived, st.BytesLost+cs.BytesLost
 	st.Migrations += c.Migrations()
 }
 

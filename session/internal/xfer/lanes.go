@@ -144,14 +144,8 @@ func (l *Lanes) dispatchLocked() {
 
 // freeLocked returns the least busy live connection with a free lane.
 func (l *Lanes) freeLocked() *Member {
-	live := 0
-	for _, m := range l.members {
-		if !m.Dead() {
-			live++
-		}
-	}
 	limit := l.perConn
-	if live <= 1 {
+	if l.liveLocked(false) <= 1 {
 		limit = SoloLanes
 	}
 	var best *Member
@@ -173,13 +167,27 @@ func (l *Lanes) freeLocked() *Member {
 func (l *Lanes) Solo() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	live := 0
+	return l.liveLocked(false) <= 1
+}
+
+// Active counts the live connections that take new ranges (not
+// draining), the primary included.
+func (l *Lanes) Active() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.liveLocked(true)
+}
+
+// liveLocked counts the live connections, without the draining ones when
+// active is set.
+func (l *Lanes) liveLocked(active bool) int {
+	n := 0
 	for _, m := range l.members {
-		if !m.Dead() {
-			live++
+		if !m.Dead() && !(active && m.draining) {
+			n++
 		}
 	}
-	return live <= 1
+	return n
 }
 
 // Leave takes key out of the queue for lanes.
