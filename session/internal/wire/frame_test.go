@@ -132,12 +132,15 @@ func TestReadFrameTooLarge(t *testing.T) {
 	}
 }
 
-func TestReadFrameEndsEarly(t *testing.T) {
+// TestReadFrameErrors feeds ReadFrame inputs that end early and frames
+// whose fields are bad.
+func TestReadFrameErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		input string
 		want  error
 	}{
+		// The input ends early.
 		{"empty", "", io.EOF},
 		{"inside type", "40", io.ErrUnexpectedEOF},
 		{"no length", "07", io.ErrUnexpectedEOF},
@@ -147,23 +150,7 @@ func TestReadFrameEndsEarly(t *testing.T) {
 		{"inside unknown payload", "30 05 0102", io.ErrUnexpectedEOF},
 		{"complete frame, short payload", "07 01 07", ErrTruncated},
 		{"complete frame, long payload", "0f 02 07 00", ErrTrailingBytes},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m, err := ReadFrame(bytes.NewReader(unhex(t, tt.input)))
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got %#v, %v; want %v", m, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestReadFrameFieldErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		frame string
-		want  error
-	}{
+		// A field is bad.
 		{"bad magic", "01 06 51584653 01 00", ErrBadMagic},
 		{"bad bool", "04 03 01 02 00", ErrBadBool},
 		{"bad hash length", "13 03 01 01 aa", ErrBadHash},
@@ -173,7 +160,7 @@ func TestReadFrameFieldErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := ReadFrame(bytes.NewReader(unhex(t, tt.frame)))
+			m, err := ReadFrame(bytes.NewReader(unhex(t, tt.input)))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %#v, %v; want %v", m, err, tt.want)
 			}
