@@ -192,7 +192,7 @@ func (s *Server) acquire(ctx context.Context, t *Transfer, p string) error {
 			return err
 		}
 		s.log.Info().Str("path", p).Uint64("old_id", old.ID).Msg("taking over a push from an older connection of the same client")
-		old.abort(&Error{Code: CodeCancelled, Msg: "taken over by a newer connection of the same client"})
+		old.cancelWith(&Error{Code: CodeCancelled, Msg: "taken over by a newer connection of the same client"})
 		timer := time.NewTimer(takeoverWait)
 		select {
 		case <-old.done:

@@ -75,9 +75,6 @@ func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Cont
 		return err
 	}
 	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, recv: rc}
-	t.mu.Lock()
-	t.stop = func(e *Error) { ss.abort(x, e) }
-	t.mu.Unlock()
 	ss.mu.Lock()
 	ss.active[id] = x
 	ss.signalLocked()
@@ -133,13 +130,6 @@ func (ss *serverSession) seal(m *wire.Seal) {
 	if x != nil && x.recv != nil {
 		x.recv.SetSeal(m.Hash)
 	}
-}
-
-// abort ends a push of this session from outside (a takeover by a newer
-// connection of the same client): it is stopped through its context, and
-// its receiver flushes the resume record and sends the Done.
-func (ss *serverSession) abort(x *serverXfer, e *Error) {
-	x.t.cancelWith(e)
 }
 
 // cancel handles a Cancel from the client: the transfer is stopped

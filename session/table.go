@@ -73,7 +73,6 @@ type Transfer struct {
 	// mu guards the following fields.
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc
-	stop   func(*Error) // server side: ends the transfer even without a stream
 	state  State
 	err    error
 	end    time.Time
@@ -99,19 +98,6 @@ func (t *Transfer) cancelWith(e *Error) {
 	if cancel != nil {
 		cancel(e)
 	}
-}
-
-// abort ends the transfer with e by whatever means its side has (stop on
-// the server, cancel elsewhere).
-func (t *Transfer) abort(e *Error) {
-	t.mu.Lock()
-	stop := t.stop
-	t.mu.Unlock()
-	if stop != nil {
-		stop(e)
-		return
-	}
-	t.cancelWith(e)
 }
 
 func (t *Transfer) setCancel(c context.CancelCauseFunc) {

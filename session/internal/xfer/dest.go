@@ -18,6 +18,24 @@ const ChunkSize = 256 << 10
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
+// lazyChunk is a pooled chunk taken on first use, for readers that often
+// have nothing to read.
+type lazyChunk struct{ b []byte }
+
+func (c *lazyChunk) get() []byte {
+	if c.b == nil {
+		c.b = *chunkPool.Get().(*[]byte)
+	}
+	return c.b
+}
+
+func (c *lazyChunk) release() {
+	if b := c.b; b != nil {
+		c.b = nil
+		chunkPool.Put(&b) // a pointer to its own header, not to c.b
+	}
+}
+
 // FileMeta describes the source file of a transfer.
 type FileMeta struct {
 	Size  uint64      // bytes

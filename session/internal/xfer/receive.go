@@ -314,12 +314,8 @@ func (rc *Receiver) Abandon(code ErrorCode) {
 // were not hashed as they were written (they came out of order), until
 // the receiver ends. It runs in rc.wg.
 func (rc *Receiver) hashAlong() {
-	var buf []byte // a pooled chunk, taken on the first read-back
-	defer func() {
-		if buf != nil {
-			chunkPool.Put(&buf)
-		}
-	}()
+	var chunk lazyChunk // taken on the first read-back
+	defer chunk.release()
 	for {
 		rc.ph.mu.Lock()
 		if rc.ended {
@@ -334,9 +330,7 @@ func (rc *Receiver) hashAlong() {
 		}
 		rc.claim = max(rc.claim, target)
 		rc.ph.mu.Unlock()
-		if buf == nil {
-			buf = *chunkPool.Get().(*[]byte)
-		}
+		buf := chunk.get()
 		k := min(uint64(len(buf)), target-from)
 		got, err := rc.f.ReadAt(buf[:k], int64(from))
 		rc.ph.mu.Lock()

@@ -350,12 +350,8 @@ type hashResult struct {
 func (sd *Sender) hashFile(ctx context.Context) hashResult {
 	cfg := &sd.cfg
 	size := cfg.Meta.Size
-	var buf []byte // a pooled chunk, taken on the first read-back
-	defer func() {
-		if buf != nil {
-			chunkPool.Put(&buf)
-		}
-	}()
+	var chunk lazyChunk // taken on the first read-back
+	defer chunk.release()
 	for {
 		sd.ph.mu.Lock()
 		n, ch := sd.ph.n, sd.ph.changed
@@ -373,9 +369,7 @@ func (sd *Sender) hashFile(ctx context.Context) hashResult {
 				return hashResult{err: WithPath(CauseError(ctx), cfg.Path)}
 			}
 		}
-		if buf == nil {
-			buf = *chunkPool.Get().(*[]byte)
-		}
+		buf := chunk.get()
 		k := min(uint64(len(buf)), limit-n)
 		got, err := cfg.File.ReadAt(buf[:k], int64(n))
 		if uint64(got) < k {
