@@ -1,0 +1,98 @@
+package xfer
+
+import (
+	"bytes"
+	"context"
+	"io"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// checkPrefix hashes the first n bytes of the file into the prefix hash
+// and compares them with the receiver's hash of its partial file.
+func (sd *Sender) checkPrefix(n uint64, want []byte) *Error {
+	cfg := &sd.cfg
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	for off := uint64(0); off < n; {
+		k := min(uint64(len(buf)), n-off)
+		got, err := cfg.File.ReadAt(buf[:k], int64(off))
+		if uint64(got) < k {
+			if err == nil || err == io.EOF {
+				return Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent")
+			}
+			return AsError(err, cfg.Path)
+		}
+		sd.ph.offer(off, buf[:k])
+		off += k
+	}
+	if !bytes.Equal(sd.ph.sum(), want) {
+		return Errorf(wire.HashMismatch, cfg.Path, "the partial file belongs to another version of the source")
+	}
+	return nil
+}
+
+type hashResult struct {
+	sum []byte
+	err *Error
+}
+
+// hashFile completes the whole-file SHA-256: the range senders hash their
+// bytes as they read them, when those bytes are next in line; hashFile
+// reads back from the file only the bytes no range attempt will offer
+// (those the receiver already holds, and those sent out of order). Then
+// it checks that the file did not change meanwhile (finishHash).
+func (sd *Sender) hashFile(ctx context.Context) hashResult {
+	cfg := &sd.cfg
+	size := cfg.Meta.Size
+	var chunk lazyChunk // taken on the first read-back
+	defer chunk.release()
+	for {
+		sd.ph.mu.Lock()
+		n, ch := sd.ph.n, sd.ph.changed
+		wait := n < size && sd.unsent.Contains(n)
+		limit := sd.unsent.NextFrom(n, size)
+		sd.ph.mu.Unlock()
+		if n == size {
+			break
+		}
+		if wait {
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return hashResult{err: WithPath(CauseError(ctx), cfg.Path)}
+			}
+		}
+		buf := chunk.get()
+		k := min(uint64(len(buf)), limit-n)
+		got, err := cfg.File.ReadAt(buf[:k], int64(n))
+		if uint64(got) < k {
+			if err == nil || err == io.EOF {
+				return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent")}
+			}
+			return hashResult{err: AsError(err, cfg.Path)}
+		}
+		sd.ph.offer(n, buf[:k])
+		if ctx.Err() != nil {
+			return hashResult{err: WithPath(CauseError(ctx), cfg.Path)}
+		}
+	}
+	return sd.finishHash()
+}
+
+// finishHash checks that the file did not change while it was read, and
+// returns the whole-file hash.
+func (sd *Sender) finishHash() hashResult {
+	cfg := &sd.cfg
+	size := cfg.Meta.Size
+	fi, err := cfg.File.Stat()
+	if err != nil {
+		return hashResult{err: AsError(err, cfg.Path)}
+	}
+	if now := MetaOf(fi); now.Size != size || !now.MTime.Equal(cfg.Meta.MTime) {
+		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file changed while being sent")}
+	}
+	return hashResult{sum: sd.ph.sum()}
+}
