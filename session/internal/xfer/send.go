@@ -8,11 +8,12 @@ import (
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
-// Range sizes: about 1024 ranges per file, between 256 KiB and 16 MiB
-// each. Small ranges spread a file over many connections of a pool and
-// keep the wait for the last ones short (at 1% loss and 50 ms one
-// connection moves about 4 Mbit/s, so a 1 MiB range on a lane sharing it
-// takes seconds); big ones keep the number of streams and acks down.
+// Range sizes over a pool: about 1024 ranges per file, between 256 KiB
+// and 16 MiB each (on a lone connection, 16 MiB). Small ranges spread a
+// file over many connections of a pool and keep the wait for the last ones
+// short (at 1% loss and 50 ms one connection moves about 4 Mbit/s, so a
+// 1 MiB range on a lane sharing it takes seconds); big ones keep the
+// number of streams and acks down.
 const (
 	minRange = 256 << 10
 	maxRange = 16 << 20
@@ -114,7 +115,14 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 	}
 	states := []*rangeState{}
 	byOffset := map[uint64]int{}
-	for i, r := range split(held.Missing(size), rangeSize(size)) {
+	chunk := rangeSize(size)
+	if cfg.Lanes.Solo() {
+		// Alone on its connection a file gains nothing from small
+		// ranges, and pays a stream, an ack and a lane hand-off for
+		// each: 16 MiB ranges still let other files take turns.
+		chunk = maxRange
+	}
+	for i, r := range split(held.Missing(size), chunk) {
 		states = append(states, &rangeState{r: r})
 		byOffset[r.Offset] = i
 		sd.unsent.Add(r.Offset, r.Length)
