@@ -19,7 +19,7 @@ import (
 // whole, resumed from the ranges an interrupted transfer left, and from a
 // source that changes under it.
 func TestSender(t *testing.T) {
-	const size = 3<<20 + 17 // 13 ranges of rangeSize
+	const size = 3<<20 + 17 // 13 ranges of rangeSize over a pool, one range alone
 	tests := []struct {
 		name string
 		size int
@@ -194,7 +194,9 @@ func TestSender(t *testing.T) {
 			testutil.NoPartials(t, dir)
 
 			// Exactly the missing bytes were sent, once, in ranges
-			// of at most rangeSize.
+			// of at most maxRange: the file is alone on its
+			// connection (over a pool, of rangeSize).
+			chunk := uint64(maxRange)
 			missing := held.Missing(meta.Size)
 			var total uint64
 			for _, r := range missing {
@@ -204,8 +206,8 @@ func TestSender(t *testing.T) {
 			var got RangeSet
 			var sum uint64
 			for _, h := range headers {
-				if h.Length > rangeSize(meta.Size) {
-					t.Errorf("range %d+%d: got %d bytes, want at most %d", h.Offset, h.Length, h.Length, rangeSize(meta.Size))
+				if h.Length > chunk {
+					t.Errorf("range %d+%d: got %d bytes, want at most %d", h.Offset, h.Length, h.Length, chunk)
 				}
 				got.Add(h.Offset, h.Length)
 				sum += h.Length
@@ -216,7 +218,7 @@ func TestSender(t *testing.T) {
 			if o.sent != int64(total) {
 				t.Errorf("progress: got %d bytes, want %d", o.sent, total)
 			}
-			if want := (total + rangeSize(meta.Size) - 1) / rangeSize(meta.Size); total > 0 && uint64(len(headers)) < want {
+			if want := (total + chunk - 1) / chunk; total > 0 && uint64(len(headers)) < want {
 				t.Errorf("got %d range streams, want at least %d", len(headers), want)
 			}
 		})
