@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
 	"os"
@@ -35,10 +34,15 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	if dec == xfer.DestUpToDate {
 		return &Error{Code: CodeUpToDate, Path: j.local}
 	}
-	var offer xfer.Offer
+	var (
+		offer xfer.Offer
+		prior *xfer.PriorRecord // read once, for the Get and the receiver
+	)
 	if !j.noResume {
-		if rec, _ := xfer.LoadRecord(j.root, j.local); rec.Matches(j.meta) {
-			offer.Have, offer.PrefixHash = rec.Offer()
+		prior = &xfer.PriorRecord{}
+		prior.Record, prior.Absent = xfer.LoadRecord(j.root, j.local)
+		if prior.Record.Matches(j.meta) {
+			offer.Have, offer.PrefixHash = prior.Record.Offer()
 		}
 	}
 	get := &wire.Get{Path: j.remote, Size: j.meta.Size, MTime: j.meta.MTime, Flags: transferFlags(false, j.noResume), Have: offer.Have, PrefixHash: offer.PrefixHash}
@@ -62,7 +66,7 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	meta := xfer.FileMeta{Size: info.Size, Mode: fs.FileMode(info.Mode).Perm(), MTime: info.MTime}
 	t.size.Store(int64(meta.Size))
 	rc, held, err := xfer.OpenReceiver(xfer.ReceiverConfig{
-		Root: j.root, Path: j.local, Meta: meta, NoResume: len(offer.Have) == 0,
+		Root: j.root, Path: j.local, Meta: meta, NoResume: len(offer.Have) == 0, Prior: prior,
 		Ack:      func(r wire.Range) { c.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
 		Progress: c.counter(t), Limit: j.limit,
 	})
@@ -70,8 +74,8 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 		cancelRemote(err)
 		return err
 	}
-	if !slices.Equal(held.Have, offer.Have) || !bytes.Equal(held.PrefixHash, offer.PrefixHash) {
-		// The record changed under us; the server skips what we
+	if !slices.Equal(held.Have, offer.Have) {
+		// The .part went away under us; the server skips what we
 		// announced, so a gap would never be filled.
 		rc.Abandon(CodeCancelled)
 		cancelRemote(xfer.Errorf(CodeCancelled, j.local, ""))

@@ -114,7 +114,7 @@ func AsError(err error, path string) *Error {
 		}
 		return e
 	}
-	return &Error{Code: CodeOf(err), Path: path, Msg: causeText(err), lost: lost}
+	return &Error{Code: codeOf(err), Path: path, Msg: causeText(err), lost: lost}
 }
 
 func causeText(err error) string {
@@ -125,8 +125,8 @@ func causeText(err error) string {
 	return err.Error()
 }
 
-// CodeOf maps an error from the file system to a wire code.
-func CodeOf(err error) ErrorCode {
+// codeOf maps an error from the file system to a wire code.
+func codeOf(err error) ErrorCode {
 	switch {
 	case err == nil:
 		return wire.NoError

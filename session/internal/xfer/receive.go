@@ -24,12 +24,24 @@ type ReceiverConfig struct {
 	Meta FileMeta // the source's size, mode and mtime, as offered
 	// NoResume ignores a partial file and starts over.
 	NoResume bool
+	// Prior is what the caller's own LoadRecord of Path found, when it
+	// has read the record already (a client pull offers its ranges before
+	// it opens the receiver): OpenReceiver then does not read it again.
+	// Nil: OpenReceiver reads it, unless NoResume.
+	Prior *PriorRecord
 	// Ack tells the sender a range has been written.
 	Ack func(r wire.Range)
 	// Progress is called with the byte count of every chunk written.
 	Progress func(n int)
 	// Limit paces the reads.
 	Limit *RateLimiter
+}
+
+// PriorRecord is the result of a LoadRecord: the record, and whether no
+// record file existed at all.
+type PriorRecord struct {
+	Record *Record
+	Absent bool
 }
 
 // Receiver assembles one file: range streams, on any connection of the
@@ -85,10 +97,15 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 	rc.ph.init(0)
 	root, p, meta := cfg.Root, cfg.Path, cfg.Meta
 	part := PartName(p)
-	absent := false
-	if !cfg.NoResume {
-		var rec *Record
-		rec, absent = LoadRecord(root, p)
+	var prior PriorRecord
+	switch {
+	case cfg.Prior != nil:
+		prior = *cfg.Prior
+	case !cfg.NoResume:
+		prior.Record, prior.Absent = LoadRecord(root, p)
+	}
+	absent := prior.Absent
+	if rec := prior.Record; !cfg.NoResume {
 		if rec.Matches(meta) {
 			f, err := root.OpenFile(part, os.O_RDWR, 0o600)
 			if err == nil {

@@ -168,12 +168,6 @@ func SaveRecord(root *os.Root, p string, r *Record) error {
 	return root.Rename(tmp, RecordName(p))
 }
 
-// RemovePartial deletes the .part of destination p and its record.
-func RemovePartial(root *os.Root, p string) {
-	root.Remove(PartName(p))
-	root.Remove(RecordName(p))
-}
-
 // RetryFromZero runs a transfer and, if it ends in a hash mismatch, once
 // more without resuming: the receiver removes a .part it cannot trust (the
 // whole-file hash failed, or the source is no longer the version its
