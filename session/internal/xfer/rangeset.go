@@ -34,6 +34,10 @@ func (s *RangeSet) Add(off, n uint64) {
 	s.r = slices.Replace(s.r, i, j, wire.Range{Offset: start, Length: end - start})
 }
 
+// Clone returns a copy that shares no memory with s (Add changes a set's
+// ranges in place).
+func (s *RangeSet) Clone() RangeSet { return RangeSet{r: slices.Clone(s.r)} }
+
 // Covers reports whether [0, size) is in the set.
 func (s *RangeSet) Covers(size uint64) bool {
 	if size == 0 {

@@ -64,8 +64,12 @@ type Receiver struct {
 	recorded bool
 
 	// ph.mu guards the following fields; ph.changed signals their moves.
-	ph       prefixHash
-	have     RangeSet // written (not necessarily durable)
+	ph   prefixHash
+	have RangeSet // written (not necessarily durable)
+	// whole is written and closed: ranges held from before, and ranges
+	// whose stream ended exactly at their length. Only these complete the
+	// file, so a stream that runs long is caught before the rename.
+	whole    RangeSet
 	durable  RangeSet // covered by the last checkpoint
 	unsynced uint64   // bytes written since the last checkpoint
 	seal     []byte
@@ -112,7 +116,8 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 				rc.f, rc.recorded = f, true
 				have, prefix := rec.Offer()
 				rc.have, _ = RangeSetOf(have, meta.Size)
-				rc.durable = rc.have
+				rc.durable = rc.have.Clone()
+				rc.whole = rc.have.Clone()
 				if fi, err := f.Stat(); err == nil && uint64(fi.Size()) != meta.Size {
 					// A version 1 .part is as long as its prefix.
 					if err := preallocate(f, int64(meta.Size)); err != nil {
@@ -257,7 +262,7 @@ func (rc *Receiver) Wait(ctx context.Context) error {
 	hashing := false
 	for {
 		rc.ph.mu.Lock()
-		done := rc.have.Covers(size) && rc.seal != nil
+		done := rc.whole.Covers(size) && rc.seal != nil
 		ferr := rc.err
 		ch := rc.ph.changed
 		// The read-back hasher starts only once bytes were written out

@@ -89,8 +89,14 @@ func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeH
 	} else if err != nil && err != io.EOF {
 		return StreamError(ctx, err, p)
 	}
-	if rc.cfg.Ack != nil && h.Length > 0 {
-		rc.cfg.Ack(wire.Range{Offset: h.Offset, Length: h.Length})
+	if h.Length > 0 {
+		rc.ph.mu.Lock()
+		rc.whole.Add(h.Offset, h.Length)
+		rc.ph.signalLocked()
+		rc.ph.mu.Unlock()
+		if rc.cfg.Ack != nil {
+			rc.cfg.Ack(wire.Range{Offset: h.Offset, Length: h.Length})
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -187,6 +188,44 @@ func TestReceiverBadStreams(t *testing.T) {
 				t.Errorf(".part kept = %v, want %v", kept, tc.kept)
 			}
 		})
+	}
+}
+
+// TestReceiverWaitsForStreamEnd: every byte written and the seal in is
+// not yet a complete file while a range stream has not ended: a stream
+// that then carries one byte too many fails the file, which is never
+// renamed into place.
+func TestReceiverWaitsForStreamEnd(t *testing.T) {
+	f := newRecvFixture(t, 1<<20)
+	rc, _ := f.open(t, "out.bin")
+	pr, pw := io.Pipe()
+	streamErr := make(chan *Error, 1)
+	go func() {
+		streamErr <- rc.receiveRange(context.Background(), pr, wire.RangeHeader{Offset: 0, Length: f.meta.Size})
+	}()
+	if _, err := pw.Write(f.data); err != nil {
+		t.Fatal(err)
+	}
+	rc.SetSeal(f.seal())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- rc.Wait(ctx) }()
+	select {
+	case err := <-waitErr:
+		t.Fatalf("Wait returned %v while the range stream was still open", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	pw.Write([]byte{0}) // one byte past the range
+	pw.Close()
+	if e := <-streamErr; e == nil || e.Code != wire.TooLong {
+		t.Fatalf("receiveRange: got %v, want %v", e, wire.TooLong)
+	}
+	if err := <-waitErr; codeOfErr(err) != wire.TooLong {
+		t.Fatalf("Wait: got %v, want %v", err, wire.TooLong)
+	}
+	if exists(t, f.dir, "out.bin") {
+		t.Errorf("destination exists after a stream that ran long")
 	}
 }
 
