@@ -143,12 +143,15 @@ func (p *pool) autoscale() {
 			continue
 		}
 		size := p.size()
-		decide := func(newSize int, reason string, settle int) {
+		record := func(newSize int, reason string) {
 			p.mu.Lock()
 			p.events = append(p.events, PoolEvent{At: time.Now(), Size: newSize, Reason: reason, Goodput: good, Loss: loss, RTTRise: now.rttRise})
 			p.mu.Unlock()
 			p.c.log.Info().Int("from", size).Int("to", newSize).Str("reason", reason).
 				Float64("goodput_mbit", good*8/1e6).Float64("loss", loss).Float64("rtt_rise", now.rttRise).Msg("pool resized")
+		}
+		// settle starts the next measurement from the new size.
+		settle := func(newSize, epochs int) {
 			// New connections start with a burst (their initial
 			// window is above the loss-bound one) that would flatter
 			// the next epoch: let four RTTs pass, then measure the
@@ -160,23 +163,27 @@ func (p *pool) autoscale() {
 				}
 			}
 			prev, prevMoved = p.sample(), p.moved.Load()
-			warmup = settle
+			warmup = epochs
 		}
 		switch {
 		case now.rttRise >= autoCongestedRTT && size > 1:
 			// A queue is building: the path is congested, and
 			// more connections would only take more of it.
+			// The event goes first, so whoever sees the pool
+			// smaller finds the reason in PoolEvents.
 			n := max(1, size*7/8)
+			record(n, "rtt rising: congested path")
 			p.shrink(size - n)
 			plateau = true
-			decide(n, "rtt rising: congested path", 1)
+			settle(n, 1)
 		case plateau, size >= maxSize:
 		case loss < autoLossFloor:
 			// Clean link: one connection is enough.
 		case now.rttRise > autoRandomRTT:
 		case size > 1 && good < lastGood*autoGain:
 			plateau = true
-			decide(size, "no gain from the last growth", 0)
+			record(size, "no gain from the last growth")
+			settle(size, 0)
 		default:
 			// New connections start at the loss-bound rate at once
 			// (their initial window is above it), so the next epoch
@@ -184,7 +191,8 @@ func (p *pool) autoscale() {
 			lastGood = good
 			n := min(size*autoGrowth, maxSize)
 			added := p.grow(c.conn.Context(), n-size)
-			decide(size+added, "random loss without rtt growth", 0)
+			record(size+added, "random loss without rtt growth")
+			settle(size+added, 0)
 		}
 	}
 }
