@@ -13,11 +13,12 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
-// put handles a push offer: take the destination in the transfer table,
-// check it, prepare the .part, and answer Accept with the ranges a
-// matching partial file already holds. Range streams may already be
-// waiting for it; they are written by a receiver whose verdict ends the
-// transfer with a Done.
+// put handles a push offer. The checks that touch no file are made here,
+// on the command loop; the transfer is then registered as opening and the
+// rest (the transfer table, the destination, the .part) runs in a
+// goroutine of the session (openPush), so that a slow disk, a takeover or
+// a path that blocks never holds up the session's other requests. Range
+// streams and a seal that arrive before the receiver is open wait for it.
 func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 	if ss.srv.cfg.ReadOnly {
 		return xfer.Errorf(CodeReadOnly, m.Path, "server is read-only")
@@ -27,79 +28,90 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 		return err
 	}
 	meta := xfer.FileMeta{Size: m.Size, Mode: fs.FileMode(m.Mode).Perm(), MTime: m.MTime}
-	force := m.Flags&wire.FlagForce != 0
 	ss.mu.Lock()
-	n := len(ss.active)
-	ss.mu.Unlock()
-	if n >= ss.srv.cfg.MaxTransfers {
+	defer ss.mu.Unlock()
+	if len(ss.active) >= ss.srv.cfg.MaxTransfers {
 		return xfer.Errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	t := newTransfer(m.ID, Push, p, "", int64(m.Size), cancel)
 	t.owner, t.sess = ss.owner, ss.id
-	// The table entry comes first: it is what guarantees a single writer
-	// per .part, and the resume record must be read under it.
-	if err := ss.srv.acquire(ctx, t, p); err != nil {
-		cancel(nil)
-		return err
-	}
-	dec, err := xfer.CheckDest(ss.srv.root, p, meta, force, ss.dirs)
-	if err == nil && dec == xfer.DestUpToDate {
-		err = &Error{Code: CodeUpToDate}
-	}
-	if err == nil {
-		err = ss.receivePush(m, t, tctx, meta)
-	}
-	if err != nil {
-		ss.srv.table.remove(t, p)
-		cancel(nil)
-		if errors.Is(err, &Error{Code: CodeUpToDate}) {
-			return ss.cmd.send(&wire.Accept{ID: m.ID, Flags: wire.AcceptUpToDate})
-		}
-		return err
-	}
+	x := &serverXfer{t: t, done: tctx.Done(), meta: meta}
+	ss.active[m.ID] = x
+	ss.wg.Go(func() { ss.openPush(ctx, tctx, cancel, m, x) })
 	return nil
 }
 
-// receivePush opens the receiver of an accepted push, answers the
-// Accept, and waits for the file in a goroutine of the session, which
-// sends the verdict.
-func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Context, meta xfer.FileMeta) error {
-	id, p := m.ID, t.Path
-	rc, offer, err := xfer.OpenReceiver(xfer.ReceiverConfig{
-		Root: ss.srv.root, Path: p, Meta: meta, NoResume: m.Flags&wire.FlagNoResume != 0,
-		Ack:      func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
-		Progress: t.addBytes,
-	})
-	if err != nil {
-		return err
+// openPush takes the destination in the transfer table, checks it, opens
+// the receiver and answers the Accept (or the refusal); then it waits for
+// the file and sends the verdict.
+func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.CancelCauseFunc, m *wire.Put, x *serverXfer) {
+	id, t, p := m.ID, x.t, x.t.Path
+	// The table entry comes first: it is what guarantees a single writer
+	// per .part, and the resume record must be read under it.
+	acquired := false
+	err := ss.srv.acquire(ctx, t, p)
+	var rc *xfer.Receiver
+	var offer xfer.Offer
+	if err == nil {
+		acquired = true
+		var dec xfer.DestDecision
+		dec, err = xfer.CheckDest(ss.srv.root, p, x.meta, m.Flags&wire.FlagForce != 0, &ss.dirs)
+		if err == nil && dec == xfer.DestUpToDate {
+			err = &Error{Code: CodeUpToDate}
+		}
 	}
-	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, recv: rc}
+	if err == nil {
+		rc, offer, err = xfer.OpenReceiver(xfer.ReceiverConfig{
+			Root: ss.srv.root, Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0,
+			Ack:      func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
+			Progress: t.addBytes,
+		})
+	}
+	if err != nil {
+		ss.mu.Lock()
+		if ss.active[id] == x {
+			delete(ss.active, id)
+		}
+		ss.signalLocked()
+		ss.mu.Unlock()
+		if acquired {
+			ss.srv.table.remove(t, p)
+		}
+		cancel(nil)
+		if errors.Is(err, &Error{Code: CodeUpToDate}) {
+			ss.cmd.send(&wire.Accept{ID: id, Flags: wire.AcceptUpToDate})
+			return
+		}
+		ss.reply(id, err)
+		return
+	}
 	ss.mu.Lock()
-	ss.active[id] = x
+	x.recv = rc
+	early := x.seal
 	ss.signalLocked()
 	ss.mu.Unlock()
+	if early != nil {
+		rc.SetSeal(early)
+	}
 	if len(offer.Have) > 0 {
 		ss.log.Info().Str("path", p).Int("ranges", len(offer.Have)).Msg("offering resume")
 	}
-	serr := ss.cmd.send(&wire.Accept{ID: id, Have: offer.Have, PrefixHash: offer.PrefixHash})
-	ss.wg.Go(func() {
-		t.setRunning()
-		err := rc.Wait(tctx)
-		done := &wire.Done{ID: id}
-		if err != nil {
-			e := xfer.AsError(err, p)
-			done.Code, done.Msg = e.Code, rejectText(e)
-			ss.log.Info().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
-		} else {
-			ss.log.Info().Uint64("id", id).Str("path", p).Uint64("size", meta.Size).Msg("received")
-		}
-		ss.mu.Lock()
-		ss.endLocked(id, x, stateFor(err), err)
-		ss.mu.Unlock()
-		ss.cmd.send(done)
-	})
-	return serr
+	ss.cmd.send(&wire.Accept{ID: id, Have: offer.Have, PrefixHash: offer.PrefixHash})
+	t.setRunning()
+	err = rc.Wait(tctx)
+	done := &wire.Done{ID: id}
+	if err != nil {
+		e := xfer.AsError(err, p)
+		done.Code, done.Msg = e.Code, rejectText(e)
+		ss.log.Info().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
+	} else {
+		ss.log.Info().Uint64("id", id).Str("path", p).Uint64("size", x.meta.Size).Msg("received")
+	}
+	ss.mu.Lock()
+	ss.endLocked(id, x, stateFor(err), err)
+	ss.mu.Unlock()
+	ss.cmd.send(done)
 }
 
 // receiveStream reads a range stream's header and hands the stream to its
@@ -122,13 +134,22 @@ func (ss *serverSession) receiveStream(ctx context.Context, rs *quic.ReceiveStre
 	x.recv.Receive(ctx, rs, hdr)
 }
 
-// seal hands a push its whole-file hash.
+// seal hands a push its whole-file hash, or keeps it for the receiver
+// of a push still opening.
 func (ss *serverSession) seal(m *wire.Seal) {
 	ss.mu.Lock()
 	x := ss.active[m.ID]
+	var rc *xfer.Receiver
+	switch {
+	case x == nil || x.msgs != nil: // unknown, or a pull
+	case x.recv == nil:
+		x.seal = m.Hash
+	default:
+		rc = x.recv
+	}
 	ss.mu.Unlock()
-	if x != nil && x.recv != nil {
-		x.recv.SetSeal(m.Hash)
+	if rc != nil {
+		rc.SetSeal(m.Hash)
 	}
 }
 
@@ -155,11 +176,13 @@ func (ss *serverSession) claim(ctx context.Context, id uint64) (*serverXfer, Err
 	for {
 		ss.mu.Lock()
 		x, ok := ss.active[id]
-		if ok && x.recv != nil {
+		switch {
+		case ok && x.recv != nil:
 			ss.mu.Unlock()
 			return x, CodeOK
-		}
-		if ok || id <= ss.settled {
+		case ok && x.msgs == nil:
+			// A push whose receiver is opening: wait for it.
+		case ok || id <= ss.settled:
 			ss.mu.Unlock()
 			return nil, CodeUnknownTransfer
 		}

@@ -26,6 +26,7 @@ type serverSession struct {
 	wg    sync.WaitGroup // data stream and listing goroutines
 	lanes *xfer.Lanes    // the session's connections, for pulls
 	token string
+	dirs  xfer.KnownDirs // directories pushes have created or found
 
 	// mu guards the following fields.
 	mu      sync.Mutex
@@ -35,7 +36,6 @@ type serverSession struct {
 	active  map[uint64]*serverXfer // live transfers of this session by id
 	pulls   map[string]uint64      // path -> id of live pulls of this session
 	members map[string]*quic.Conn  // pool connections by the token of their Welcome
-	dirs    map[string]bool        // directories put has created or found (command loop only)
 	listing chan struct{}          // semaphore for concurrent listings
 }
 
@@ -45,7 +45,8 @@ type serverXfer struct {
 	t    *Transfer
 	done <-chan struct{} // closed when the transfer's context ends
 	meta xfer.FileMeta
-	recv *xfer.Receiver    // a push: its range streams go there
+	recv *xfer.Receiver    // a push: its range streams go there; nil while opening
+	seal []byte            // a push: a Seal that came while its receiver was opening
 	msgs chan wire.Message // a pull: the client's Acks and verdict
 }
 
@@ -56,7 +57,6 @@ func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Lo
 		active:  make(map[uint64]*serverXfer),
 		pulls:   make(map[string]uint64),
 		members: make(map[string]*quic.Conn),
-		dirs:    make(map[string]bool),
 		listing: make(chan struct{}, 4),
 	}
 }

@@ -83,19 +83,16 @@ const (
 // sets the mtime of every file it receives). Any other existing file is
 // refused with wire.Exists unless force is set; directories and other
 // non-regular files are always refused with wire.NotRegular. The parent
-// directory is created, unless dirs (optional) says this caller has
-// already made sure of it.
-func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs map[string]bool) (DestDecision, error) {
+// directory is created, unless dirs (optional) remembers it.
+func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs *KnownDirs) (DestDecision, error) {
 	if p == "." {
 		return 0, Errorf(wire.NotRegular, p, "the root is a directory")
 	}
-	if dir := path.Dir(p); dir != "." && !dirs[dir] {
+	if dir := path.Dir(p); dir != "." && !dirs.has(dir) {
 		if err := MkdirAll(root, dir, 0o755); err != nil {
 			return 0, err
 		}
-		if dirs != nil && len(dirs) < maxKnownDirs {
-			dirs[dir] = true
-		}
+		dirs.add(dir)
 	}
 	fi, err := root.Lstat(p)
 	switch {
@@ -113,9 +110,41 @@ func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs map[string]
 	return DestWrite, nil
 }
 
-// maxKnownDirs bounds the directories a caller of CheckDest remembers as
-// created.
+// maxKnownDirs bounds the directories a KnownDirs remembers.
 const maxKnownDirs = 4096
+
+// KnownDirs remembers the directories (up to maxKnownDirs) that a caller
+// of CheckDest has created or found, so that a tree of small files costs
+// one MkdirAll per directory rather than one per file. It is safe for
+// concurrent use; the zero value is empty, and a nil *KnownDirs
+// remembers nothing.
+type KnownDirs struct {
+	mu   sync.Mutex
+	dirs map[string]bool
+}
+
+func (k *KnownDirs) has(dir string) bool {
+	if k == nil {
+		return false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.dirs[dir]
+}
+
+func (k *KnownDirs) add(dir string) {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.dirs == nil {
+		k.dirs = make(map[string]bool)
+	}
+	if len(k.dirs) < maxKnownDirs {
+		k.dirs[dir] = true
+	}
+}
 
 // MkdirAll creates dir and its parents under root. A path element that
 // exists but is not a directory is reported as wire.NotDirectory (os.Root
