@@ -85,7 +85,7 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 		}
 		j = c.failedJob(Pull, rp, err)
 	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "not a regular file"))
+		j = c.failedJob(Pull, rp, notRegular(e, rp))
 	default:
 		j = c.getJob(root, rp, name, e, opts)
 	}
@@ -109,6 +109,9 @@ func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, op
 	}
 	base := baseName(rp)
 	if !e.IsDir() {
+		if e.Kind != KindFile {
+			return []*job{c.failedJob(Pull, rp, notRegular(e, rp))}, nil
+		}
 		if base == "." {
 			base = e.Name
 		}
@@ -199,4 +202,16 @@ func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts O
 			return c.runGet(ctx, t, gj)
 		})
 	}}
+}
+
+// notRegular is the refusal of a remote entry that is not a regular file,
+// before any Get is sent for it.
+func notRegular(e Entry, rp string) error {
+	if e.IsDir() {
+		return xfer.Errorf(CodeNotRegular, rp, "a directory")
+	}
+	if e.Kind == KindSymlink {
+		return xfer.Errorf(CodeNotRegular, rp, "a symlink")
+	}
+	return xfer.Errorf(CodeNotRegular, rp, "a FIFO, socket or device")
 }

@@ -76,7 +76,7 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	case err != nil:
 		j = c.failedJob(Push, local, xfer.AsError(err, local))
 	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, local, xfer.Errorf(CodeNotRegular, local, "not a regular file"))
+		j = c.failedJob(Push, local, xfer.CheckRegular(fi, local))
 	default:
 		j = c.putJob(local, rp, fi, opts)
 	}
@@ -97,6 +97,11 @@ func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) 
 		base = filepath.Base(abs)
 	}
 	if !fi.IsDir() {
+		if err := xfer.CheckRegular(fi, src); err != nil {
+			// A FIFO, socket or device named directly: refused before
+			// anything opens it (opening a FIFO waits for a writer).
+			return []*job{c.failedJob(Push, src, err)}, nil
+		}
 		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil
 	}
 	if !opts.Recursive {

@@ -182,7 +182,7 @@ func TestRateLimitTransfer(t *testing.T) {
 			for i := range tt.files {
 				name := string(rune('a'+i)) + ".bin"
 				data := testutil.WriteRandom(t, filepath.Join(src, name), total/tt.files)
-				f, meta, err := OpenSource(os.Open, filepath.Join(src, name), name)
+				f, meta, err := OpenSource(LocalFS{}, filepath.Join(src, name), name)
 				if err != nil {
 					t.Fatal(err)
 				}
