@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -192,7 +191,7 @@ func (rc *Receiver) checkpoint() {
 	}
 	meta := rc.cfg.Meta
 	rc.recorded = true
-	if SaveRecord(rc.cfg.Root, rc.cfg.Path, &Record{Size: meta.Size, MTime: meta.MTime.UnixNano(), Ranges: have, Hashed: hashed, SHA256: sum}) == nil {
+	if SaveRecord(rc.cfg.Root, rc.cfg.Path, newRecord(meta, have, hashed, sum)) == nil {
 		rc.ph.mu.Lock()
 		rc.durable, _ = RangeSetOf(have, meta.Size)
 		rc.ph.mu.Unlock()
@@ -346,7 +345,7 @@ func (rc *Receiver) finish() error {
 		return AsError(err, p)
 	}
 	part := PartName(p)
-	_ = rc.cfg.Root.Chtimes(part, time.Now(), meta.MTime)
+	_ = SetMTime(rc.cfg.Root, part, meta.MTime)
 	if err := rc.cfg.Root.Rename(part, p); err != nil {
 		return AsError(err, p)
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"time"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
@@ -25,15 +26,24 @@ const CheckpointEvery = 32 << 20
 //	{"v":2,"size":N,"mtime":UNIX_NANOS,"ranges":[{"Offset":O,"Length":L},...],
 //	 "hashed":H,"sha256":BASE64}
 //
+// with, for an mtime before 1678 or after 2262, "mtime":0 and
+// "mtime_sec":UNIX_SECONDS,"mtime_nsec":NANOS.
+//
 // Every transfer, whatever its pool size, writes and resumes this one
 // format. A version 1 record (qxfer 1's sequential transfers:
 // {"v":1,"offset":N,"state":SHA256_STATE}) is read as the one range
 // [0, offset) with the hash of that prefix.
 type Record struct {
-	Version int          `json:"v"`
-	Size    uint64       `json:"size"`  // source size in bytes
-	MTime   int64        `json:"mtime"` // source modification time, Unix nanoseconds
-	Ranges  []wire.Range `json:"ranges,omitempty"`
+	Version int    `json:"v"`
+	Size    uint64 `json:"size"` // source size in bytes
+	// MTime is the source's modification time in Unix nanoseconds, or 0
+	// for an instant that an int64 of them cannot hold (before 1678,
+	// after 2262): MTimeSec and MTimeNsec hold it then, and only then
+	// (MTimeSec is never 0 for such an instant).
+	MTime     int64        `json:"mtime"`
+	MTimeSec  int64        `json:"mtime_sec,omitempty"`
+	MTimeNsec int32        `json:"mtime_nsec,omitempty"`
+	Ranges    []wire.Range `json:"ranges,omitempty"`
 	// Hashed is the length of the prefix [0, Hashed) that SHA256 is the
 	// hash of: what the receiver had hashed when the record was written
 	// (at most the first range). The sender checks it against its own
@@ -71,9 +81,31 @@ func PartName(p string) string {
 	return dir + "." + name + ".qxfer.part"
 }
 
-// Matches reports whether r belongs to a source of this size and mtime.
+// newRecord is the record of a .part of the source m holding the ranges
+// have, with the SHA-256 sum of its prefix [0, hashed).
+func newRecord(m FileMeta, have []wire.Range, hashed uint64, sum []byte) *Record {
+	r := &Record{Size: m.Size, Ranges: have, Hashed: hashed, SHA256: sum}
+	r.MTime, r.MTimeSec, r.MTimeNsec = recordMTime(m.MTime)
+	return r
+}
+
+// recordMTime splits t into the record's mtime fields: Unix nanoseconds
+// where they hold it exactly, else seconds and nanoseconds.
+func recordMTime(t time.Time) (ns, sec int64, nsec int32) {
+	if fitsNanos(t) {
+		return t.UnixNano(), 0, 0
+	}
+	return 0, t.Unix(), int32(t.Nanosecond())
+}
+
+// Matches reports whether r belongs to a source of this size and mtime,
+// to the nanosecond, whatever the year.
 func (r *Record) Matches(m FileMeta) bool {
-	return r != nil && r.Size == m.Size && r.MTime == m.MTime.UnixNano()
+	if r == nil || r.Size != m.Size {
+		return false
+	}
+	ns, sec, nsec := recordMTime(m.MTime)
+	return r.MTime == ns && r.MTimeSec == sec && r.MTimeNsec == nsec
 }
 
 // Held returns the durable ranges r lists.

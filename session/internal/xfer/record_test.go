@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -355,5 +357,41 @@ func TestRecordRoundTrip(t *testing.T) {
 				t.Errorf("Matches another mtime: got true, want false")
 			}
 		})
+	}
+}
+
+// TestRecordWideMTime checks that a record keeps an mtime beyond 2262
+// exactly, through a save and a load, and matches no other instant: not
+// one nanosecond off, not the 2262 the nanosecond form clamps to, nor the
+// instant its UnixNano wraps to.
+func TestRecordWideMTime(t *testing.T) {
+	_, root := testutil.TempRoot(t)
+	mt := time.Date(2445, 3, 4, 5, 6, 7, 123456789, time.UTC)
+	meta := FileMeta{Size: 10, MTime: mt}
+	if err := root.WriteFile(PartName("f"), make([]byte, 10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveRecord(root, "f", newRecord(meta, []wire.Range{{Offset: 0, Length: 4}}, 0, nil)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := root.ReadFile(RecordName("f"))
+	if !bytes.Contains(b, []byte(`"mtime":0,"mtime_sec":14994997567,"mtime_nsec":123456789`)) {
+		t.Errorf("record %s: want mtime 0 and the seconds and nanoseconds of 2445", b)
+	}
+	rec, _ := LoadRecord(root, "f")
+	if !rec.Matches(meta) {
+		t.Fatalf("record %+v does not match its own source %v", rec, mt)
+	}
+	for _, other := range []time.Time{
+		mt.Add(time.Nanosecond), mt.Add(-time.Nanosecond),
+		time.Unix(0, math.MaxInt64), time.Unix(0, mt.UnixNano()), time.Unix(0, 0),
+	} {
+		if rec.Matches(FileMeta{Size: 10, MTime: other}) {
+			t.Errorf("record of %v matches %v", mt, other)
+		}
+	}
+	inRange := FileMeta{Size: 10, MTime: time.Unix(1700000000, 5)}
+	if r := newRecord(inRange, nil, 0, nil); r.MTime != 1700000000000000005 || r.MTimeSec != 0 || !r.Matches(inRange) {
+		t.Errorf("record of %v: got %+v, want Unix nanoseconds only", inRange.MTime, r)
 	}
 }
