@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -24,6 +26,11 @@ func TestPartAndRecordNames(t *testing.T) {
 		{"top level", "out.bin", ".out.bin.qxfer.part", ".out.bin.qxfer.resume"},
 		{"nested", "a/b/c.txt", "a/b/.c.txt.qxfer.part", "a/b/.c.txt.qxfer.resume"},
 		{"dot file", "d/.hidden", "d/..hidden.qxfer.part", "d/..hidden.qxfer.resume"},
+		{"237 bytes: the longest plain", "d/" + strings.Repeat("a", 237), "d/." + strings.Repeat("a", 237) + ".qxfer.part", "d/." + strings.Repeat("a", 237) + ".qxfer.resume"},
+		{"238 bytes: hashed", "d/" + strings.Repeat("a", 238), "d/.qxfer-" + hashHex(strings.Repeat("a", 238)) + ".qxfer.part", "d/.qxfer-" + hashHex(strings.Repeat("a", 238)) + ".qxfer.resume"},
+		{"81 CJK characters (243 bytes)", strings.Repeat("語", 81), ".qxfer-" + hashHex(strings.Repeat("語", 81)) + ".qxfer.part", ".qxfer-" + hashHex(strings.Repeat("語", 81)) + ".qxfer.resume"},
+		{"looks hashed", "qxfer-0123456789abcdef0123456789abcdef", ".qxfer-" + hashHex("qxfer-0123456789abcdef0123456789abcdef") + ".qxfer.part", ".qxfer-" + hashHex("qxfer-0123456789abcdef0123456789abcdef") + ".qxfer.resume"},
+		{"looks hashed, upper case", "qxfer-0123456789ABCDEF0123456789ABCDEF", ".qxfer-0123456789ABCDEF0123456789ABCDEF.qxfer.part", ".qxfer-0123456789ABCDEF0123456789ABCDEF.qxfer.resume"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,7 +40,45 @@ func TestPartAndRecordNames(t *testing.T) {
 			if got := RecordName(tc.path); got != tc.record {
 				t.Errorf("RecordName(%q): got %q, want %q", tc.path, got, tc.record)
 			}
+			for _, side := range []string{PartName(tc.path), RecordName(tc.path) + ".tmp"} {
+				if n := len(path.Base(side)); n > nameMax {
+					t.Errorf("side file %q: %d bytes, want at most %d", side, n, nameMax)
+				}
+			}
 		})
+	}
+}
+
+// hashHex is the hex of the first 128 bits of the SHA-256 of name.
+func hashHex(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// TestLongNameRecord checks that the record of a hashed side file names
+// its target, and that a record naming another target is ignored (two
+// names whose hashes collided would not share a partial file).
+func TestLongNameRecord(t *testing.T) {
+	_, root := testutil.TempRoot(t)
+	long := strings.Repeat("é", 127) // 254 bytes
+	meta := FileMeta{Size: 10, MTime: time.Unix(1700000000, 0)}
+	if err := root.WriteFile(PartName(long), make([]byte, 10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveRecord(root, long, newRecord(meta, []wire.Range{{Offset: 0, Length: 4}}, 0, nil)); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := LoadRecord(root, long)
+	if !rec.Matches(meta) || rec.Name != long {
+		t.Fatalf("got record %+v, want one of %q matching its source", rec, long)
+	}
+	rec.Name = "other"
+	b, _ := json.Marshal(rec)
+	if err := root.WriteFile(RecordName(long), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rec, absent := LoadRecord(root, long); rec != nil || absent {
+		t.Errorf("a record naming another target: got %+v (absent %v), want it ignored", rec, absent)
 	}
 }
 
