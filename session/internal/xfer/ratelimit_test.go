@@ -2,7 +2,6 @@ package xfer
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -175,7 +174,7 @@ func TestRateLimitTransfer(t *testing.T) {
 			type file struct {
 				name string
 				data []byte
-				f    *os.File
+				f    Source
 				meta FileMeta
 			}
 			var files []file
