@@ -90,6 +90,8 @@ func messageCases() []messageCase {
 		{"done failed", &Done{ID: 4, Code: HashMismatch, Msg: "sha-256 mismatch"}},
 		{"cancel", &Cancel{ID: 5, Code: Interrupted}},
 		{"mkdir", &Mkdir{ID: 7, Path: "backup/2024", Mode: 0o755}},
+		{"dir meta", &DirMeta{ID: 8, Path: "backup/2024", Mode: 0o700, MTime: mtime}},
+		{"dir meta wide mtime", &DirMeta{ID: 8, Path: "d", Mode: 0o755, MTime: utc(14994997567, 1)}},
 		{"ok", &OK{ID: 7}},
 		{"join", &Join{Magic: magic, Version: Version, Token: seqHash()}},
 		{"seal", &Seal{ID: 8, Hash: seqHash()}},
@@ -272,6 +274,12 @@ func TestMessageExactBytes(t *testing.T) {
 			frame: "0e 05 02 01 64 41c0",
 		},
 		{
+			// mtime 1700000000000000123 ns = 0x17979cfe362a007b.
+			name:  "dir meta",
+			msg:   &DirMeta{ID: 2, Path: "d", Mode: 0o700, MTime: utc(1700000000, 123)},
+			frame: "20 0d 02 01 64 41c0 17979cfe362a007b",
+		},
+		{
 			name:  "ok",
 			msg:   &OK{ID: 64},
 			frame: "0f 02 4040",
@@ -395,6 +403,7 @@ func TestParseMessageErrors(t *testing.T) {
 		{"reject msg too long", FrameTypeReject, cat(h("01 01"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
 		{"done msg too long", FrameTypeDone, cat(h("01 00"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
 		{"mkdir mode overflow", FrameTypeMkdir, h("01 01 61 c000000100000000"), ErrModeOverflow},
+		{"dir meta mode overflow", FrameTypeDirMeta, cat(h("01 01 61 c000000100000000"), mtime), ErrModeOverflow},
 		{"ok empty", FrameTypeOK, nil, ErrTruncated},
 		{"ok trailing", FrameTypeOK, h("01 00"), ErrTrailingBytes},
 		{"payload too large", FrameTypeOK, make([]byte, MaxFrameSize+1), ErrFrameTooLarge},
