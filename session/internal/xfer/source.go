@@ -134,3 +134,21 @@ func CheckRegular(fi fs.FileInfo, display string) error {
 	}
 	return Errorf(wire.NotRegular, display, "%s", m.Type())
 }
+
+// OpenDir opens the directory dir under root for reading without ever
+// blocking: a FIFO put in its place after a stat opens at once (and is
+// then refused with wire.NotDirectory).
+func OpenDir(root *os.Root, dir string) (*os.File, error) {
+	f, err := root.OpenFile(dir, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, AsError(err, dir)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.IsDir() {
+		f.Close()
+		if err != nil {
+			return nil, AsError(err, dir)
+		}
+		return nil, Errorf(wire.NotDirectory, dir, "not a directory")
+	}
+	return f, nil
+}
