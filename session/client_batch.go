@@ -312,6 +312,7 @@ func batchContext(ctx context.Context) (context.Context, func()) {
 type runner interface {
 	run(ctx context.Context, jobs []*job, opts Options, pull bool)
 	Mkdir(ctx context.Context, p string) error
+	dirMetas(ctx context.Context, dirs []dirMeta) ([]error, error)
 }
 
 // run runs jobs on this one connection; jobs cut off by its loss fail.

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,14 +39,17 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 	}
 	defer root.Close()
 	var jobs []*job
+	var metas []dirMeta
 	for _, src := range sources {
-		js, err := c.pullJobs(ctx, root, src, opts)
+		js, ms, err := c.pullJobs(ctx, root, src, opts)
 		if err != nil {
 			return nil, err
 		}
 		jobs = append(jobs, js...)
+		metas = append(metas, ms...)
 	}
 	r.run(ctx, jobs, opts, true)
+	jobs = append(jobs, keepDirMeta(ctx, c, r, Pull, metas, opts, setLocalDirMeta(root))...)
 	return report(jobs, start), nil
 }
 
@@ -85,7 +89,7 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 		}
 		j = c.failedJob(Pull, rp, err)
 	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "not a regular file"))
+		j = c.failedJob(Pull, rp, notRegular(e, rp))
 	default:
 		j = c.getJob(root, rp, name, e, opts)
 	}
@@ -94,48 +98,60 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 	return report(jobs, start), nil
 }
 
-// pullJobs stats one remote source and, for a directory, walks it.
-func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, error) {
+// pullJobs stats one remote source and, for a directory, walks it; it
+// returns the files to pull and the mode and mtime of every directory of
+// the tree, to set once the files are written.
+func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, []dirMeta, error) {
 	rp, err := cleanPath(strings.TrimLeft(src, "/"))
 	if err != nil {
-		return []*job{c.failedJob(Pull, src, err)}, nil
+		return []*job{c.failedJob(Pull, src, err)}, nil, nil
 	}
 	e, err := c.Stat(ctx, rp)
 	if err != nil {
 		if _, ok := err.(*Error); ok {
-			return []*job{c.failedJob(Pull, rp, err)}, nil
+			return []*job{c.failedJob(Pull, rp, err)}, nil, nil
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	base := baseName(rp)
 	if !e.IsDir() {
+		if e.Kind != KindFile {
+			return []*job{c.failedJob(Pull, rp, notRegular(e, rp))}, nil, nil
+		}
 		if base == "." {
 			base = e.Name
 		}
-		return []*job{c.getJob(root, rp, base, e, opts)}, nil
+		return []*job{c.getJob(root, rp, base, e, opts)}, nil, nil
 	}
 	if !opts.Recursive {
-		return []*job{c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil
+		return []*job{c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil, nil
 	}
 	local := base
 	if rp == "." {
 		local = "."
 	}
-	return c.walkRemote(ctx, root, rp, local, opts)
+	return c.walkRemote(ctx, root, remoteDir{rp, local, e.Mode, e.MTime}, opts)
 }
 
 // listConcurrency bounds the List requests of one tree level in flight.
 const listConcurrency = 16
 
-// remoteDir is a directory of a pulled tree.
-type remoteDir struct{ remote, local string }
+// remoteDir is a directory of a pulled tree, with its mode and mtime.
+type remoteDir struct {
+	remote, local string
+	mode          fs.FileMode
+	mtime         time.Time
+}
 
-// walkRemote lists a remote tree breadth first. The directories of one
-// level are listed concurrently (the requests are pipelined on the command
-// channel), so a tree costs about one round trip per level.
-func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local string, opts Options) ([]*job, error) {
+// walkRemote lists the remote tree top breadth first. The directories of
+// one level are listed concurrently (the requests are pipelined on the
+// command channel), so a tree costs about one round trip per level. It
+// returns the files to pull and the metadata of the directories it made
+// (the local root "." keeps its own).
+func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDir, opts Options) ([]*job, []dirMeta, error) {
 	var jobs []*job
-	level := []remoteDir{{rp, local}}
+	var metas []dirMeta
+	level := []remoteDir{top}
 	for len(level) > 0 {
 		type listing struct {
 			ents []Entry
@@ -159,13 +175,14 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local st
 					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
 					continue
 				}
+				metas = append(metas, dirMeta{path: d.local, mode: d.mode, mtime: d.mtime})
 			}
 			if err := results[i].err; err != nil {
 				if _, ok := err.(*Error); ok {
 					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
 					continue
 				}
-				return nil, err
+				return nil, nil, err
 			}
 			for _, e := range results[i].ents {
 				name, err := cleanName(e.Name)
@@ -176,7 +193,7 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local st
 				r, l := joinPath(d.remote, name), joinPath(d.local, name)
 				switch e.Kind {
 				case KindDir:
-					next = append(next, remoteDir{r, l})
+					next = append(next, remoteDir{r, l, e.Mode, e.MTime})
 				case KindFile:
 					jobs = append(jobs, c.getJob(root, r, l, e, opts))
 				default:
@@ -186,7 +203,7 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local st
 		}
 		level = next
 	}
-	return jobs, nil
+	return jobs, metas, nil
 }
 
 func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
@@ -199,4 +216,16 @@ func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts O
 			return c.runGet(ctx, t, gj)
 		})
 	}}
+}
+
+// notRegular is the refusal of a remote entry that is not a regular file,
+// before any Get is sent for it.
+func notRegular(e Entry, rp string) error {
+	if e.IsDir() {
+		return xfer.Errorf(CodeNotRegular, rp, "a directory")
+	}
+	if e.Kind == KindSymlink {
+		return xfer.Errorf(CodeNotRegular, rp, "a symlink")
+	}
+	return xfer.Errorf(CodeNotRegular, rp, "a FIFO, socket or device")
 }

@@ -35,10 +35,12 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	}
 	var jobs []*job
 	var emptyDirs []string
+	var metas []dirMeta
 	for _, src := range sources {
-		js, dirs := c.pushJobs(src, dir, opts)
+		js, dirs, ms := c.pushJobs(src, dir, opts)
 		jobs = append(jobs, js...)
 		emptyDirs = append(emptyDirs, dirs...)
+		metas = append(metas, ms...)
 	}
 	if dir != "." {
 		emptyDirs = append([]string{dir}, emptyDirs...)
@@ -49,6 +51,9 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 		}
 	}
 	r.run(ctx, jobs, opts, false)
+	jobs = append(jobs, keepDirMeta(ctx, c, r, Push, metas, opts, func(dirs []dirMeta) ([]error, error) {
+		return r.dirMetas(ctx, dirs)
+	})...)
 	return report(jobs, start), nil
 }
 
@@ -76,7 +81,7 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	case err != nil:
 		j = c.failedJob(Push, local, xfer.AsError(err, local))
 	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, local, xfer.Errorf(CodeNotRegular, local, "not a regular file"))
+		j = c.failedJob(Push, local, xfer.CheckRegular(fi, local))
 	default:
 		j = c.putJob(local, rp, fi, opts)
 	}
@@ -85,25 +90,32 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	return report(jobs, start), nil
 }
 
-// pushJobs lists the files to push for one source, and the empty
-// directories to create.
-func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) {
+// pushJobs lists the files to push for one source, the empty
+// directories to create, and the mode and mtime of every directory of
+// its tree, to set once the files are written.
+func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string, []dirMeta) {
 	fi, err := os.Stat(src)
 	if err != nil {
-		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil
+		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil, nil
 	}
 	base := filepath.Base(filepath.Clean(src))
 	if abs, err := filepath.Abs(src); err == nil && (base == "." || base == ".." || base == string(filepath.Separator)) {
 		base = filepath.Base(abs)
 	}
 	if !fi.IsDir() {
-		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil
+		if err := xfer.CheckRegular(fi, src); err != nil {
+			// A FIFO, socket or device named directly: refused before
+			// anything opens it (opening a FIFO waits for a writer).
+			return []*job{c.failedJob(Push, src, err)}, nil, nil
+		}
+		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil, nil
 	}
 	if !opts.Recursive {
-		return []*job{c.failedJob(Push, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil
+		return []*job{c.failedJob(Push, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil, nil
 	}
 	var jobs []*job
 	var empty []string
+	var metas []dirMeta
 	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		rel, rerr := filepath.Rel(src, p)
 		if rerr != nil {
@@ -118,6 +130,13 @@ func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) 
 			if ents, err := os.ReadDir(p); err == nil && len(ents) == 0 {
 				empty = append(empty, remote)
 			}
+			info := fi // the source itself, followed if a symlink
+			if p != src {
+				info, err = d.Info()
+			}
+			if err == nil {
+				metas = append(metas, dirMeta{path: remote, mode: info.Mode().Perm(), mtime: info.ModTime()})
+			}
 			return nil
 		}
 		fi, err := os.Stat(p) // follows symlinks to files, like scp
@@ -131,7 +150,7 @@ func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) 
 		}
 		return nil
 	})
-	return jobs, empty
+	return jobs, empty, metas
 }
 
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {

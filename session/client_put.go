@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"os"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -24,7 +23,7 @@ type putJob struct {
 // once, so a tree of small files costs a few round trips, not one per
 // file.
 func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) error {
-	f, meta, err := xfer.OpenSource(os.Open, j.local, j.local)
+	f, meta, err := xfer.OpenSource(xfer.LocalFS{}, j.local, j.local)
 	if err != nil {
 		return err
 	}

@@ -51,9 +51,9 @@ func (ss *serverSession) list(m *wire.List) error {
 	if !fi.IsDir() {
 		return ss.cmd.send(&wire.ListResult{ID: m.ID, Last: true, Entries: []wire.Entry{entryOf(baseName(p), fi)}})
 	}
-	d, err := root.Open(p)
+	d, err := xfer.OpenDir(root, p)
 	if err != nil {
-		return xfer.AsError(err, p)
+		return err
 	}
 	defer d.Close()
 	const budget = wire.MaxFrameSize - 1024

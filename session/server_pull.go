@@ -17,7 +17,7 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	if err != nil {
 		return err
 	}
-	f, meta, err := xfer.OpenSource(ss.srv.root.Open, p, p)
+	f, meta, err := xfer.OpenSource(ss.srv.root, p, p)
 	if err != nil {
 		return err
 	}

@@ -160,6 +160,13 @@ func (ss *serverSession) cancel(m *wire.Cancel) {
 	e := &Error{Code: m.Code, Remote: true, Msg: "cancelled by client"}
 	ss.mu.Lock()
 	x, ok := ss.active[m.ID]
+	if ok && x.t.Dir == Pull {
+		// A pull has nothing to keep: it leaves the session now, so the
+		// client's next Get of the file (a retry, or the same file
+		// again after its receiver failed) is not refused as a pull
+		// still running while the sender winds down.
+		ss.endLocked(m.ID, x, stateFor(e), e)
+	}
 	ss.mu.Unlock()
 	if ok {
 		x.t.cancelWith(e)

@@ -190,6 +190,8 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.stat(m)); return nil })
 	case *wire.Mkdir:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.mkdir(m)); return nil })
+	case *wire.DirMeta:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.dirMeta(m)); return nil })
 	case *wire.Put:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.put(ctx, m)); return nil })
 	case *wire.Get:

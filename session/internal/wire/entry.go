@@ -62,7 +62,7 @@ type Entry struct {
 // ListResult up to MaxFrameSize.
 func (e *Entry) Len() int {
 	return stringLen(e.Name) + kindLen + quicvarint.Len(e.Size) +
-		quicvarint.Len(uint64(e.Mode)) + mtimeLen
+		quicvarint.Len(uint64(e.Mode)) + mtimeSize(e.MTime)
 }
 
 func (e *Entry) append(b []byte) []byte {

@@ -25,6 +25,9 @@ var (
 	ErrBadHash = errors.New("hash is not 32 bytes")
 	// ErrBadKind means an entry kind is not one of the defined EntryKinds.
 	ErrBadKind = errors.New("unknown entry kind")
+	// ErrBadMTime reports a wide mtime whose nanoseconds reach 10^9, or
+	// that holds an instant with an 8-byte form.
+	ErrBadMTime = errors.New("bad wide mtime")
 	// ErrModeOverflow means a mode does not fit in 32 bits.
 	ErrModeOverflow = errors.New("mode overflows 32 bits")
 	// ErrUnknownStreamType means a unidirectional stream does not start with

@@ -16,7 +16,10 @@ import (
 //	bytes   varint length, then the bytes (limit per field)
 //	hash    bytes of length exactly HashSize
 //	bool    1 byte, 0 or 1
-//	mtime   8 bytes, big-endian int64 Unix nanoseconds
+//	mtime   8 bytes, big-endian int64 Unix nanoseconds; or, for an instant
+//	        that does not fit (before 1677-09-21, after 2262-04-11), the 8
+//	        bytes 0x8000000000000000, then 8 bytes big-endian int64 Unix
+//	        seconds and 4 bytes big-endian nanoseconds (below 10^9)
 //	mode    varint, at most 0xFFFFFFFF
 //	kind    1 byte, 1 to 4
 
@@ -25,16 +28,39 @@ import (
 const HashSize = 32
 
 const (
-	boolLen  = 1
-	mtimeLen = 8
-	kindLen  = 1
+	boolLen = 1
+	kindLen = 1
+	// mtimeLen is the length of an mtime field in nanoseconds, the form
+	// of every instant between 1677 and 2262; mtimeWideLen that of the
+	// wide form of the others.
+	mtimeLen     = 8
+	mtimeWideLen = 8 + 8 + 4
 )
 
-// The instants an mtime field can hold; appendMTime clamps to them.
+// mtimeWide is the nanosecond value that announces the wide form of an
+// mtime: math.MinInt64, itself an instant (1677-09-21 00:12:43.145224192
+// UTC) that the wide form then carries.
+const mtimeWide int64 = math.MinInt64
+
+// The instants the nanosecond form of an mtime holds: Unix nanoseconds in
+// an int64, but for mtimeWide.
 var (
-	minMTime = time.Unix(0, math.MinInt64)
+	minMTime = time.Unix(0, mtimeWide+1)
 	maxMTime = time.Unix(0, math.MaxInt64)
 )
+
+// mtimeFitsNanos reports whether t has the 8-byte form.
+func mtimeFitsNanos(t time.Time) bool {
+	return !t.Before(minMTime) && !t.After(maxMTime)
+}
+
+// mtimeSize is the encoded length of the mtime field holding t.
+func mtimeSize(t time.Time) int {
+	if mtimeFitsNanos(t) {
+		return mtimeLen
+	}
+	return mtimeWideLen
+}
 
 func appendString[S string | []byte](b []byte, s S) []byte {
 	b = quicvarint.Append(b, uint64(len(s)))
@@ -52,19 +78,17 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, 0)
 }
 
-// appendMTime appends t as Unix nanoseconds. Instants before 1677-09-21 or
-// after 2262-04-11 do not fit in an int64 and are clamped to those bounds.
+// appendMTime appends t exactly: as Unix nanoseconds when it fits in the
+// 8-byte form, else in the wide form (seconds and nanoseconds), so any
+// instant a time.Time holds travels unchanged (an mtime in 2445 arrives as
+// 2445, not as the 2262 an int64 of nanoseconds would clamp it to).
 func appendMTime(b []byte, t time.Time) []byte {
-	var ns int64
-	switch {
-	case t.Before(minMTime):
-		ns = math.MinInt64
-	case t.After(maxMTime):
-		ns = math.MaxInt64
-	default:
-		ns = t.UnixNano()
+	if mtimeFitsNanos(t) {
+		return binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))
 	}
-	return binary.BigEndian.AppendUint64(b, uint64(ns))
+	b = binary.BigEndian.AppendUint64(b, 1<<63)
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix()))
+	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
 }
 
 // parser reads fields from a payload. The first error sticks: later reads
@@ -178,13 +202,28 @@ func (p *parser) bool(field string) bool {
 }
 
 // mtime returns the time in UTC, so that decoded values compare equal with
-// reflect.DeepEqual.
+// reflect.DeepEqual. The wide form must hold nanoseconds below 10^9 and
+// an instant the 8-byte form cannot: each instant has one encoding.
 func (p *parser) mtime(field string) time.Time {
 	v := p.take(field, mtimeLen)
 	if v == nil {
 		return time.Time{}
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+	ns := int64(binary.BigEndian.Uint64(v))
+	if ns != mtimeWide {
+		return time.Unix(0, ns).UTC()
+	}
+	w := p.take(field, mtimeWideLen-mtimeLen)
+	if w == nil {
+		return time.Time{}
+	}
+	sec, nsec := int64(binary.BigEndian.Uint64(w)), binary.BigEndian.Uint32(w[8:])
+	t := time.Unix(sec, int64(nsec)).UTC()
+	if nsec >= 1e9 || t.Unix() != sec || mtimeFitsNanos(t) {
+		p.fail(field, fmt.Errorf("%w (%d s %d ns)", ErrBadMTime, sec, nsec))
+		return time.Time{}
+	}
+	return t
 }
 
 func (p *parser) mode(field string) uint32 {

@@ -76,6 +76,9 @@ const (
 	FrameTypeSeal       FrameType = 0x13
 	FrameTypeAck        FrameType = 0x14
 	FrameTypeDrop       FrameType = 0x15
+	// FrameTypeDirMeta is far from the others, so types added meanwhile
+	// on other branches do not collide with it.
+	FrameTypeDirMeta FrameType = 0x20
 )
 
 var frameTypeNames = [...]string{
@@ -98,6 +101,7 @@ var frameTypeNames = [...]string{
 	FrameTypeSeal:       "seal",
 	FrameTypeAck:        "ack",
 	FrameTypeDrop:       "drop",
+	FrameTypeDirMeta:    "dir_meta",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -264,6 +268,8 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseAck(&p)
 	case FrameTypeDrop:
 		m = parseDrop(&p)
+	case FrameTypeDirMeta:
+		m = parseDirMeta(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}

@@ -234,7 +234,7 @@ func TestFrameTypeString(t *testing.T) {
 		FrameTypeHello, FrameTypeWelcome, FrameTypeList, FrameTypeListResult, FrameTypeStat,
 		FrameTypeStatResult, FrameTypePut, FrameTypeAccept, FrameTypeGet, FrameTypeFileInfo,
 		FrameTypeReject, FrameTypeDone, FrameTypeCancel, FrameTypeMkdir, FrameTypeOK,
-		FrameTypeJoin, FrameTypeSeal, FrameTypeAck, FrameTypeDrop,
+		FrameTypeJoin, FrameTypeSeal, FrameTypeAck, FrameTypeDrop, FrameTypeDirMeta,
 	} {
 		if !ft.known() {
 			t.Errorf("frame type %v is not known", ft)

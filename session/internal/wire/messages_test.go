@@ -83,12 +83,15 @@ func messageCases() []messageCase {
 		}},
 		{"file info", &FileInfo{ID: 5, Size: 123456789, Mode: 0o640, MTime: mtime}},
 		{"file info max mtime", &FileInfo{ID: 5, MTime: time.Unix(0, math.MaxInt64).UTC()}},
+		{"file info wide mtime", &FileInfo{ID: 5, Size: 7, Mode: 0o600, MTime: utc(14994997567, 999999999)}},
 		{"reject", &Reject{ID: 6, Code: PermissionDenied, Msg: "open srv/secret: permission denied"}},
 		{"reject long msg", &Reject{ID: 6, Code: ErrorCode(quicvarint.Max), Msg: strings.Repeat("m", MaxMessageLen)}},
 		{"done", &Done{ID: 4, Code: NoError}},
 		{"done failed", &Done{ID: 4, Code: HashMismatch, Msg: "sha-256 mismatch"}},
 		{"cancel", &Cancel{ID: 5, Code: Interrupted}},
 		{"mkdir", &Mkdir{ID: 7, Path: "backup/2024", Mode: 0o755}},
+		{"dir meta", &DirMeta{ID: 8, Path: "backup/2024", Mode: 0o700, MTime: mtime}},
+		{"dir meta wide mtime", &DirMeta{ID: 8, Path: "d", Mode: 0o755, MTime: utc(14994997567, 1)}},
 		{"ok", &OK{ID: 7}},
 		{"join", &Join{Magic: magic, Version: Version, Token: seqHash()}},
 		{"seal", &Seal{ID: 8, Hash: seqHash()}},
@@ -271,6 +274,12 @@ func TestMessageExactBytes(t *testing.T) {
 			frame: "0e 05 02 01 64 41c0",
 		},
 		{
+			// mtime 1700000000000000123 ns = 0x17979cfe362a007b.
+			name:  "dir meta",
+			msg:   &DirMeta{ID: 2, Path: "d", Mode: 0o700, MTime: utc(1700000000, 123)},
+			frame: "20 0d 02 01 64 41c0 17979cfe362a007b",
+		},
+		{
 			name:  "ok",
 			msg:   &OK{ID: 64},
 			frame: "0f 02 4040",
@@ -364,6 +373,9 @@ func TestParseMessageErrors(t *testing.T) {
 		{"list result kind 0", FrameTypeListResult, cat(h("01 01 01 01 61 00 05 41a4"), mtime), ErrBadKind},
 		{"list result name too long", FrameTypeListResult, cat(h("01 01 01"), varint(MaxPathLen+1), rep(MaxPathLen+1), h("01 00 00"), mtime), ErrStringTooLong},
 		{"stat result kind 5", FrameTypeStatResult, cat(h("01 01 61 05 00 00"), mtime), ErrBadKind},
+		{"wide mtime truncated", FrameTypeFileInfo, h("01 00 00 8000000000000000 000000037edd31"), ErrTruncated},
+		{"wide mtime nanoseconds 10^9", FrameTypeFileInfo, h("01 00 00 8000000000000000 000000037edd31bf 3b9aca00"), ErrBadMTime},
+		{"wide mtime of a nanosecond instant", FrameTypeFileInfo, h("01 00 00 8000000000000000 0000000000000000 00000000"), ErrBadMTime},
 		{"stat result mode overflow", FrameTypeStatResult, cat(h("01 01 61 01 00 c000000100000000"), mtime), ErrModeOverflow},
 		{"put mode overflow", FrameTypePut, cat(h("01 01 61 00 c000000100000000"), mtime, h("00")), ErrModeOverflow},
 		{"accept too many ranges", FrameTypeAccept, (&Accept{ID: 1, Have: make([]Range, MaxRanges+1)}).Append(nil), ErrTooManyRanges},
@@ -391,6 +403,7 @@ func TestParseMessageErrors(t *testing.T) {
 		{"reject msg too long", FrameTypeReject, cat(h("01 01"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
 		{"done msg too long", FrameTypeDone, cat(h("01 00"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
 		{"mkdir mode overflow", FrameTypeMkdir, h("01 01 61 c000000100000000"), ErrModeOverflow},
+		{"dir meta mode overflow", FrameTypeDirMeta, cat(h("01 01 61 c000000100000000"), mtime), ErrModeOverflow},
 		{"ok empty", FrameTypeOK, nil, ErrTruncated},
 		{"ok trailing", FrameTypeOK, h("01 00"), ErrTrailingBytes},
 		{"payload too large", FrameTypeOK, make([]byte, MaxFrameSize+1), ErrFrameTooLarge},
@@ -491,26 +504,48 @@ func TestParseMessageDoesNotRetainPayload(t *testing.T) {
 	}
 }
 
-func TestAppendMTimeClamps(t *testing.T) {
+// TestMTimeExact checks that every instant a file system can store
+// crosses the wire unchanged: the 8-byte nanosecond form where it fits,
+// the wide form (seconds and nanoseconds) beyond 1677 and 2262. An mtime
+// in 2445 used to arrive as 2262-04-11.
+func TestMTimeExact(t *testing.T) {
 	tests := []struct {
 		name string
 		in   time.Time
-		want time.Time
+		size int // encoded length of the field
 	}{
-		{"zero time", time.Time{}, time.Unix(0, math.MinInt64).UTC()},
-		{"year 3000", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, math.MaxInt64).UTC()},
-		{"in range, local zone", time.Date(2024, 2, 29, 12, 0, 0, 7, time.FixedZone("x", 3600)), utc(1709204400, 7)},
+		{"2023", utc(1700000000, 123456789), 8},
+		{"epoch", utc(0, 0), 8},
+		{"last nanosecond form", time.Unix(0, math.MaxInt64).UTC(), 8},
+		{"first nanosecond form", time.Unix(0, math.MinInt64+1).UTC(), 8},
+		{"the escape instant itself", time.Unix(0, math.MinInt64).UTC(), 20},
+		{"2262, one ns past", time.Unix(0, math.MaxInt64).Add(1).UTC(), 20},
+		{"2445", time.Date(2445, 3, 4, 5, 6, 7, 999999999, time.UTC), 20},
+		{"year 10000", time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC), 20},
+		{"year 1 (zero time)", time.Time{}, 20},
+		{"1601, local zone", time.Date(1601, 1, 1, 0, 0, 0, 5, time.FixedZone("x", 3600)), 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := ParseMessage(FrameTypeFileInfo, (&FileInfo{MTime: tt.in}).Append(nil))
+			fi := &FileInfo{ID: 1, MTime: tt.in}
+			b := fi.Append(nil)
+			if got, want := len(b), 1+1+1+tt.size; got != want || fi.Len() != want {
+				t.Errorf("encoded %d bytes, Len %d, want %d", got, fi.Len(), want)
+			}
+			m, err := ParseMessage(FrameTypeFileInfo, b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := m.(*FileInfo).MTime; !got.Equal(tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
+			if got := m.(*FileInfo).MTime; !got.Equal(tt.in) {
+				t.Errorf("got %v, want %v", got, tt.in)
 			}
 		})
+	}
+	// The wide form, byte by byte: 2445-03-04 05:06:07.999999999 UTC is
+	// Unix 14994997567 s (0x37dc5813f), 999999999 ns (0x3b9ac9ff).
+	got := hex.EncodeToString(appendMTime(nil, time.Date(2445, 3, 4, 5, 6, 7, 999999999, time.UTC)))
+	if want := "8000000000000000" + "000000037dc5813f" + "3b9ac9ff"; got != want {
+		t.Errorf("wide form of 2445: got %s, want %s", got, want)
 	}
 }
 

@@ -75,7 +75,7 @@ func (m *Put) Append(b []byte) []byte {
 // Len returns the payload length of m.
 func (m *Put) Len() int {
 	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Size) +
-		quicvarint.Len(uint64(m.Mode)) + mtimeLen + quicvarint.Len(uint64(m.Flags))
+		quicvarint.Len(uint64(m.Mode)) + mtimeSize(m.MTime) + quicvarint.Len(uint64(m.Flags))
 }
 
 func parsePut(p *parser) Message {
@@ -179,7 +179,7 @@ func (m *Get) Append(b []byte) []byte {
 
 // Len returns the payload length of m.
 func (m *Get) Len() int {
-	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Size) + mtimeLen +
+	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Size) + mtimeSize(m.MTime) +
 		quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have) + stringLen(m.PrefixHash)
 }
 
@@ -224,7 +224,7 @@ func (m *FileInfo) Append(b []byte) []byte {
 // Len returns the payload length of m.
 func (m *FileInfo) Len() int {
 	return quicvarint.Len(m.ID) + quicvarint.Len(m.Size) +
-		quicvarint.Len(uint64(m.Mode)) + mtimeLen
+		quicvarint.Len(uint64(m.Mode)) + mtimeSize(m.MTime)
 }
 
 func parseFileInfo(p *parser) Message {

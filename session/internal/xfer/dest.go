@@ -48,26 +48,6 @@ func MetaOf(fi fs.FileInfo) FileMeta {
 	return FileMeta{Size: uint64(fi.Size()), Mode: fi.Mode().Perm(), MTime: fi.ModTime()}
 }
 
-// OpenSource opens a local or root-relative file for sending and stats it.
-// open is os.Open or (*os.Root).Open; display names the file in errors.
-// A source that is not a regular file fails with wire.NotRegular.
-func OpenSource(open func(string) (*os.File, error), name, display string) (*os.File, FileMeta, error) {
-	f, err := open(name)
-	if err != nil {
-		return nil, FileMeta{}, AsError(err, display)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, FileMeta{}, AsError(err, display)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, FileMeta{}, Errorf(wire.NotRegular, display, "not a regular file")
-	}
-	return f, MetaOf(fi), nil
-}
-
 // DestDecision is the outcome of checking a destination before receiving.
 type DestDecision int
 

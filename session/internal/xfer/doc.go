@@ -9,9 +9,14 @@
 //     ranges whose connection dies before their Ack, and seals the file
 //     with its whole-file SHA-256 once read through unchanged.
 //   - Receiver writes ranges at their offsets into a preallocated
-//     ".NAME.qxfer.part", hashes the contiguous prefix as it grows,
-//     checkpoints the durable ranges in a Record, and renames the .part
-//     over its destination only when the hash matches the seal.
+//     ".NAME.qxfer.part" (named by a hash of NAME when NAME is too long,
+//     PartName), hashes the contiguous prefix as it grows, checkpoints
+//     the durable ranges in a Record, and renames the .part over its
+//     destination only when the hash matches the seal; a .part is kept
+//     after a failure only while a later transfer can resume it.
+//   - OpenSource opens what a Sender sends: regular files only, checked
+//     before anything can block, and files whose stat size is 0 (/proc)
+//     read to their end.
 //   - Lanes schedules range streams over the connections; RangeSet,
 //     RateLimiter, CheckDest and the Error type with its codes are the
 //     pieces both sides share.

@@ -2,7 +2,6 @@ package xfer
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -175,14 +174,14 @@ func TestRateLimitTransfer(t *testing.T) {
 			type file struct {
 				name string
 				data []byte
-				f    *os.File
+				f    Source
 				meta FileMeta
 			}
 			var files []file
 			for i := range tt.files {
 				name := string(rune('a'+i)) + ".bin"
 				data := testutil.WriteRandom(t, filepath.Join(src, name), total/tt.files)
-				f, meta, err := OpenSource(os.Open, filepath.Join(src, name), name)
+				f, meta, err := OpenSource(LocalFS{}, filepath.Join(src, name), name)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -192,7 +191,7 @@ func (rc *Receiver) checkpoint() {
 	}
 	meta := rc.cfg.Meta
 	rc.recorded = true
-	if SaveRecord(rc.cfg.Root, rc.cfg.Path, &Record{Size: meta.Size, MTime: meta.MTime.UnixNano(), Ranges: have, Hashed: hashed, SHA256: sum}) == nil {
+	if SaveRecord(rc.cfg.Root, rc.cfg.Path, newRecord(meta, have, hashed, sum)) == nil {
 		rc.ph.mu.Lock()
 		rc.durable, _ = RangeSetOf(have, meta.Size)
 		rc.ph.mu.Unlock()
@@ -276,11 +275,7 @@ func (rc *Receiver) Wait(ctx context.Context) error {
 		}
 		if ferr != nil {
 			rc.stopStreams(ferr.Code)
-			rc.checkpoint()
-			rc.f.Close()
-			if ferr.Code == wire.TooLong {
-				rc.removePartial()
-			}
+			rc.keepIfResumable(ferr.Code)
 			return ferr
 		}
 		if done {
@@ -294,11 +289,48 @@ func (rc *Receiver) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 			e := CauseError(ctx)
 			rc.stopStreams(e.Code)
-			rc.checkpoint()
-			rc.f.Close()
+			rc.keepIfResumable(e.Code)
 			return WithPath(e, rc.cfg.Path)
 		}
 	}
+}
+
+// keepIfResumable ends a transfer that failed with code: a partial file
+// is kept only while a later transfer can resume it. It is removed, with
+// its record, when the failure says its bytes can never be used (see
+// discardCodes), or when no record describes any durable byte of it (a
+// .part with no record is resumed by nothing, and its preallocated
+// blocks would hold the space the next file needs). Otherwise the bytes
+// written are checkpointed and both stay.
+func (rc *Receiver) keepIfResumable(code ErrorCode) {
+	if discardCodes[code] {
+		rc.f.Close()
+		rc.removePartial()
+		return
+	}
+	rc.checkpoint()
+	rc.f.Close()
+	rc.ph.mu.Lock()
+	held := rc.durable.Total()
+	rc.ph.mu.Unlock()
+	if held == 0 {
+		rc.removePartial()
+	}
+}
+
+// discardCodes are the failures after which a partial file is never
+// resumed: its source is no longer the version the bytes came from
+// (source_changed, hash_mismatch: a resume would be refused), a stream
+// wrote more than its range (too_long: bytes beyond it are suspect), or
+// the disk is full (no_space: the space it holds must go to the next
+// file). After any other failure (a cancel, an interrupt, a lost
+// connection, a shutdown, a stream that ended early) the same file is
+// expected again, and what was durably written resumes.
+var discardCodes = map[ErrorCode]bool{
+	wire.SourceChanged: true,
+	wire.HashMismatch:  true,
+	wire.TooLong:       true,
+	wire.NoSpace:       true,
 }
 
 func (rc *Receiver) removePartial() {
@@ -346,7 +378,7 @@ func (rc *Receiver) finish() error {
 		return AsError(err, p)
 	}
 	part := PartName(p)
-	_ = rc.cfg.Root.Chtimes(part, time.Now(), meta.MTime)
+	_ = SetMTime(rc.cfg.Root, part, meta.MTime)
 	if err := rc.cfg.Root.Rename(part, p); err != nil {
 		return AsError(err, p)
 	}

@@ -128,7 +128,9 @@ func TestReceiverAssembles(t *testing.T) {
 
 // TestReceiverBadStreams: a range outside the file, a stream that
 // ends early or carries too much fails the transfer with its code; a
-// wrong seal is hash_mismatch and removes the .part.
+// wrong seal is hash_mismatch and removes the .part. A .part is kept only
+// while a record describes bytes of it: one that failed before a byte
+// was written is removed (nothing could resume it).
 func TestReceiverBadStreams(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -139,13 +141,13 @@ func TestReceiverBadStreams(t *testing.T) {
 	}{
 		{"range past the end", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return f.data[:10], wire.RangeHeader{Offset: f.meta.Size - 5, Length: 10}
-		}, false, wire.ProtocolViolation, true},
+		}, false, wire.ProtocolViolation, false},
 		{"overflowing range", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return nil, wire.RangeHeader{Offset: 1 << 62, Length: 1 << 62}
-		}, false, wire.ProtocolViolation, true},
+		}, false, wire.ProtocolViolation, false},
 		{"offset inside, length wraps", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return nil, wire.RangeHeader{Offset: 10, Length: ^uint64(0) - 5}
-		}, false, wire.ProtocolViolation, true},
+		}, false, wire.ProtocolViolation, false},
 		{"stream ends early", func(f *recvFixture) ([]byte, wire.RangeHeader) {
 			return f.data[:100], wire.RangeHeader{Offset: 0, Length: 200}
 		}, false, wire.Truncated, true},
@@ -186,6 +188,9 @@ func TestReceiverBadStreams(t *testing.T) {
 			}
 			if kept := exists(t, f.dir, PartName("out.bin")); kept != tc.kept {
 				t.Errorf(".part kept = %v, want %v", kept, tc.kept)
+			}
+			if kept := exists(t, f.dir, RecordName("out.bin")); kept != tc.kept {
+				t.Errorf("record kept = %v, want %v", kept, tc.kept)
 			}
 		})
 	}
@@ -349,4 +354,54 @@ func TestReceiverRehash(t *testing.T) {
 		t.Fatalf("Wait: %v (the end did not hash the rewritten bytes)", err)
 	}
 	testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+}
+
+// TestReceiverKeepsOnlyResumable: a transfer that ends early keeps its
+// .part and record only while a later transfer can resume them: after a
+// cancel or a lost connection with bytes written; never after the source
+// changed, a hash mismatch or a full disk, nor when nothing durable was
+// written (a preallocated .part with no record holds space for nothing).
+func TestReceiverKeepsOnlyResumable(t *testing.T) {
+	tests := []struct {
+		name    string
+		written uint64
+		code    ErrorCode
+		kept    bool
+	}{
+		{"cancelled after bytes", 300 << 10, wire.Cancelled, true},
+		{"interrupted after bytes", 300 << 10, wire.Interrupted, true},
+		{"cancelled before a byte", 0, wire.Cancelled, false},
+		{"source changed", 300 << 10, wire.SourceChanged, false},
+		{"hash mismatch", 300 << 10, wire.HashMismatch, false},
+		{"no space", 300 << 10, wire.NoSpace, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRecvFixture(t, 1<<20)
+			rc, _ := f.open(t, "out.bin")
+			if tc.written > 0 {
+				if e := f.feed(t, rc, 0, tc.written); e != nil {
+					t.Fatalf("feed: %v", e)
+				}
+			}
+			ctx, cancel := context.WithCancelCause(context.Background())
+			cancel(&Error{Code: tc.code})
+			if err := rc.Wait(ctx); codeOfErr(err) != tc.code {
+				t.Fatalf("Wait: got %v, want %v", err, tc.code)
+			}
+			if kept := exists(t, f.dir, PartName("out.bin")); kept != tc.kept {
+				t.Errorf(".part kept = %v, want %v", kept, tc.kept)
+			}
+			if kept := exists(t, f.dir, RecordName("out.bin")); kept != tc.kept {
+				t.Errorf("record kept = %v, want %v", kept, tc.kept)
+			}
+			if tc.kept {
+				rc, offer := f.open(t, "out.bin")
+				if len(offer.Have) != 1 || offer.Have[0].Length != tc.written {
+					t.Errorf("resumed offer %+v, want the %d bytes written", offer.Have, tc.written)
+				}
+				rc.Abandon(wire.Cancelled)
+			}
+		})
+	}
 }

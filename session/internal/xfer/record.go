@@ -3,11 +3,15 @@ package xfer
 import (
 	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+	"strings"
+	"time"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
@@ -25,15 +29,29 @@ const CheckpointEvery = 32 << 20
 //	{"v":2,"size":N,"mtime":UNIX_NANOS,"ranges":[{"Offset":O,"Length":L},...],
 //	 "hashed":H,"sha256":BASE64}
 //
+// with, for an mtime before 1678 or after 2262, "mtime":0 and
+// "mtime_sec":UNIX_SECONDS,"mtime_nsec":NANOS.
+//
 // Every transfer, whatever its pool size, writes and resumes this one
 // format. A version 1 record (qxfer 1's sequential transfers:
 // {"v":1,"offset":N,"state":SHA256_STATE}) is read as the one range
 // [0, offset) with the hash of that prefix.
 type Record struct {
-	Version int          `json:"v"`
-	Size    uint64       `json:"size"`  // source size in bytes
-	MTime   int64        `json:"mtime"` // source modification time, Unix nanoseconds
-	Ranges  []wire.Range `json:"ranges,omitempty"`
+	Version int    `json:"v"`
+	Size    uint64 `json:"size"` // source size in bytes
+	// MTime is the source's modification time in Unix nanoseconds, or 0
+	// for an instant that an int64 of them cannot hold (before 1678,
+	// after 2262): MTimeSec and MTimeNsec hold it then, and only then
+	// (MTimeSec is never 0 for such an instant).
+	MTime     int64 `json:"mtime"`
+	MTimeSec  int64 `json:"mtime_sec,omitempty"`
+	MTimeNsec int32 `json:"mtime_nsec,omitempty"`
+	// Name is the target's file name, in the record of a target whose
+	// side files are named by its hash (see PartName): what a sweep or a
+	// person needs to tell what the .part was for. A record whose Name
+	// is not its target's is ignored.
+	Name   string       `json:"name,omitempty"`
+	Ranges []wire.Range `json:"ranges,omitempty"`
 	// Hashed is the length of the prefix [0, Hashed) that SHA256 is the
 	// hash of: what the receiver had hashed when the record was written
 	// (at most the first range). The sender checks it against its own
@@ -58,22 +76,85 @@ const (
 const maxRecordSize = 64 << 10
 
 // RecordName is the resume record's name for destination p:
-// "dir/.NAME.qxfer.resume".
+// "dir/.NAME.qxfer.resume", or for a long NAME "dir/.qxfer-HASH.qxfer.resume"
+// (see PartName).
 func RecordName(p string) string {
-	dir, name := path.Split(p)
-	return dir + "." + name + ".qxfer.resume"
+	return sideName(p, ".qxfer.resume")
 }
 
 // PartName is the temporary name a file is received under, beside its
-// target: "dir/.NAME.qxfer.part".
+// target: "dir/.NAME.qxfer.part". A NAME too long for that to fit in
+// NAME_MAX (255 bytes) with every suffix, or that looks like a hashed
+// side name itself, gives "dir/.qxfer-HASH.qxfer.part" instead, HASH being
+// the first 128 bits of the SHA-256 of NAME in hex: side files fit
+// whatever the target's name, and a record of such a name holds NAME.
 func PartName(p string) string {
-	dir, name := path.Split(p)
-	return dir + "." + name + ".qxfer.part"
+	return sideName(p, ".qxfer.part")
 }
 
-// Matches reports whether r belongs to a source of this size and mtime.
+// nameMax is the longest file name, in bytes, on Linux and the BSDs
+// (NAME_MAX; on Windows and macOS it is 255 UTF-16 units or characters,
+// never fewer than 255 bytes of UTF-8 hold).
+const nameMax = 255
+
+// longestSide is the longest suffix of a side file, the record's
+// temporary file: ".NAME" + longestSide must fit in nameMax.
+const longestSide = ".qxfer.resume.tmp"
+
+// hashedPrefix starts the NAME part of a hashed side file's name.
+const hashedPrefix = "qxfer-"
+
+// sideHashed reports whether the side files of a target named name are
+// named by its hash: when ".NAME.qxfer.resume.tmp" would not fit, or NAME
+// has the form of a hashed NAME part (so no other name's hashed side
+// files can be its own).
+func sideHashed(name string) bool {
+	if 1+len(name)+len(longestSide) > nameMax {
+		return true
+	}
+	h, ok := strings.CutPrefix(name, hashedPrefix)
+	if !ok || len(h) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+// sideName is the side file of destination p with suffix.
+func sideName(p, suffix string) string {
+	dir, name := path.Split(p)
+	if sideHashed(name) {
+		sum := sha256.Sum256([]byte(name))
+		name = hashedPrefix + hex.EncodeToString(sum[:16])
+	}
+	return dir + "." + name + suffix
+}
+
+// newRecord is the record of a .part of the source m holding the ranges
+// have, with the SHA-256 sum of its prefix [0, hashed).
+func newRecord(m FileMeta, have []wire.Range, hashed uint64, sum []byte) *Record {
+	r := &Record{Size: m.Size, Ranges: have, Hashed: hashed, SHA256: sum}
+	r.MTime, r.MTimeSec, r.MTimeNsec = recordMTime(m.MTime)
+	return r
+}
+
+// recordMTime splits t into the record's mtime fields: Unix nanoseconds
+// where they hold it exactly, else seconds and nanoseconds.
+func recordMTime(t time.Time) (ns, sec int64, nsec int32) {
+	if fitsNanos(t) {
+		return t.UnixNano(), 0, 0
+	}
+	return 0, t.Unix(), int32(t.Nanosecond())
+}
+
+// Matches reports whether r belongs to a source of this size and mtime,
+// to the nanosecond, whatever the year.
 func (r *Record) Matches(m FileMeta) bool {
-	return r != nil && r.Size == m.Size && r.MTime == m.MTime.UnixNano()
+	if r == nil || r.Size != m.Size {
+		return false
+	}
+	ns, sec, nsec := recordMTime(m.MTime)
+	return r.MTime == ns && r.MTimeSec == sec && r.MTimeNsec == nsec
 }
 
 // Held returns the durable ranges r lists.
@@ -103,11 +184,11 @@ func (r *Record) Offer() (have []wire.Range, prefixHash []byte) {
 // record file exists at all (there is none to remove). A missing or
 // unusable record is nil: the transfer starts at 0.
 func LoadRecord(root *os.Root, p string) (rec *Record, absent bool) {
-	b, err := root.ReadFile(RecordName(p))
+	b, err := readSmallFile(root, RecordName(p), maxRecordSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, true
 	}
-	if err != nil || len(b) > maxRecordSize {
+	if err != nil {
 		return nil, false
 	}
 	var r Record
@@ -132,6 +213,9 @@ func LoadRecord(root *os.Root, p string) (rec *Record, absent bool) {
 	default:
 		return nil, false
 	}
+	if _, name := path.Split(p); sideHashed(name) && r.Name != name {
+		return nil, false
+	}
 	set, ok := RangeSetOf(r.Ranges, r.Size)
 	if !ok || len(r.Ranges) > wire.MaxRanges || r.Hashed > set.Prefix() || (r.Hashed > 0 && len(r.SHA256) != wire.HashSize) {
 		return nil, false
@@ -147,9 +231,31 @@ func LoadRecord(root *os.Root, p string) (rec *Record, absent bool) {
 	return &r, false
 }
 
+// readSmallFile reads the regular file name under root, of at most limit
+// bytes. It never blocks on a FIFO put there: the open does not wait
+// (O_NONBLOCK), and anything but a regular file is refused.
+func readSmallFile(root *os.Root, name string, limit int64) ([]byte, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > limit {
+		return nil, errors.New("not a regular file of a record's size")
+	}
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
 // SaveRecord writes r atomically (temporary file, fsync, rename).
 func SaveRecord(root *os.Root, p string, r *Record) error {
 	r.Version = RecordVersion
+	if _, name := path.Split(p); sideHashed(name) {
+		r.Name = name
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding"
+	"encoding/hex"
 	"encoding/json"
+	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -22,6 +26,11 @@ func TestPartAndRecordNames(t *testing.T) {
 		{"top level", "out.bin", ".out.bin.qxfer.part", ".out.bin.qxfer.resume"},
 		{"nested", "a/b/c.txt", "a/b/.c.txt.qxfer.part", "a/b/.c.txt.qxfer.resume"},
 		{"dot file", "d/.hidden", "d/..hidden.qxfer.part", "d/..hidden.qxfer.resume"},
+		{"237 bytes: the longest plain", "d/" + strings.Repeat("a", 237), "d/." + strings.Repeat("a", 237) + ".qxfer.part", "d/." + strings.Repeat("a", 237) + ".qxfer.resume"},
+		{"238 bytes: hashed", "d/" + strings.Repeat("a", 238), "d/.qxfer-" + hashHex(strings.Repeat("a", 238)) + ".qxfer.part", "d/.qxfer-" + hashHex(strings.Repeat("a", 238)) + ".qxfer.resume"},
+		{"81 CJK characters (243 bytes)", strings.Repeat("語", 81), ".qxfer-" + hashHex(strings.Repeat("語", 81)) + ".qxfer.part", ".qxfer-" + hashHex(strings.Repeat("語", 81)) + ".qxfer.resume"},
+		{"looks hashed", "qxfer-0123456789abcdef0123456789abcdef", ".qxfer-" + hashHex("qxfer-0123456789abcdef0123456789abcdef") + ".qxfer.part", ".qxfer-" + hashHex("qxfer-0123456789abcdef0123456789abcdef") + ".qxfer.resume"},
+		{"looks hashed, upper case", "qxfer-0123456789ABCDEF0123456789ABCDEF", ".qxfer-0123456789ABCDEF0123456789ABCDEF.qxfer.part", ".qxfer-0123456789ABCDEF0123456789ABCDEF.qxfer.resume"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -31,7 +40,45 @@ func TestPartAndRecordNames(t *testing.T) {
 			if got := RecordName(tc.path); got != tc.record {
 				t.Errorf("RecordName(%q): got %q, want %q", tc.path, got, tc.record)
 			}
+			for _, side := range []string{PartName(tc.path), RecordName(tc.path) + ".tmp"} {
+				if n := len(path.Base(side)); n > nameMax {
+					t.Errorf("side file %q: %d bytes, want at most %d", side, n, nameMax)
+				}
+			}
 		})
+	}
+}
+
+// hashHex is the hex of the first 128 bits of the SHA-256 of name.
+func hashHex(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// TestLongNameRecord checks that the record of a hashed side file names
+// its target, and that a record naming another target is ignored (two
+// names whose hashes collided would not share a partial file).
+func TestLongNameRecord(t *testing.T) {
+	_, root := testutil.TempRoot(t)
+	long := strings.Repeat("é", 127) // 254 bytes
+	meta := FileMeta{Size: 10, MTime: time.Unix(1700000000, 0)}
+	if err := root.WriteFile(PartName(long), make([]byte, 10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveRecord(root, long, newRecord(meta, []wire.Range{{Offset: 0, Length: 4}}, 0, nil)); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := LoadRecord(root, long)
+	if !rec.Matches(meta) || rec.Name != long {
+		t.Fatalf("got record %+v, want one of %q matching its source", rec, long)
+	}
+	rec.Name = "other"
+	b, _ := json.Marshal(rec)
+	if err := root.WriteFile(RecordName(long), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rec, absent := LoadRecord(root, long); rec != nil || absent {
+		t.Errorf("a record naming another target: got %+v (absent %v), want it ignored", rec, absent)
 	}
 }
 
@@ -355,5 +402,41 @@ func TestRecordRoundTrip(t *testing.T) {
 				t.Errorf("Matches another mtime: got true, want false")
 			}
 		})
+	}
+}
+
+// TestRecordWideMTime checks that a record keeps an mtime beyond 2262
+// exactly, through a save and a load, and matches no other instant: not
+// one nanosecond off, not the 2262 the nanosecond form clamps to, nor the
+// instant its UnixNano wraps to.
+func TestRecordWideMTime(t *testing.T) {
+	_, root := testutil.TempRoot(t)
+	mt := time.Date(2445, 3, 4, 5, 6, 7, 123456789, time.UTC)
+	meta := FileMeta{Size: 10, MTime: mt}
+	if err := root.WriteFile(PartName("f"), make([]byte, 10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveRecord(root, "f", newRecord(meta, []wire.Range{{Offset: 0, Length: 4}}, 0, nil)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := root.ReadFile(RecordName("f"))
+	if !bytes.Contains(b, []byte(`"mtime":0,"mtime_sec":14994997567,"mtime_nsec":123456789`)) {
+		t.Errorf("record %s: want mtime 0 and the seconds and nanoseconds of 2445", b)
+	}
+	rec, _ := LoadRecord(root, "f")
+	if !rec.Matches(meta) {
+		t.Fatalf("record %+v does not match its own source %v", rec, mt)
+	}
+	for _, other := range []time.Time{
+		mt.Add(time.Nanosecond), mt.Add(-time.Nanosecond),
+		time.Unix(0, math.MaxInt64), time.Unix(0, mt.UnixNano()), time.Unix(0, 0),
+	} {
+		if rec.Matches(FileMeta{Size: 10, MTime: other}) {
+			t.Errorf("record of %v matches %v", mt, other)
+		}
+	}
+	inRange := FileMeta{Size: 10, MTime: time.Unix(1700000000, 5)}
+	if r := newRecord(inRange, nil, 0, nil); r.MTime != 1700000000000000005 || r.MTimeSec != 0 || !r.Matches(inRange) {
+		t.Errorf("record of %v: got %+v, want Unix nanoseconds only", inRange.MTime, r)
 	}
 }

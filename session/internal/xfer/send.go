@@ -2,7 +2,6 @@ package xfer
 
 import (
 	"context"
-	"os"
 	"sync"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -29,7 +28,7 @@ func rangeSize(size uint64) uint64 {
 type SenderConfig struct {
 	ID    uint64   // the request id, carried by every range stream
 	Path  string   // names the file in errors
-	File  *os.File // the source, open for reading
+	File  Source   // the source, open for reading (OpenSource)
 	Meta  FileMeta // as stat'ed when the transfer was offered
 	Lanes *Lanes   // the connections of the session's pool
 	// Progress is called with the byte count of every chunk written to a

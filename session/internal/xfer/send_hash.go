@@ -91,8 +91,21 @@ func (sd *Sender) finishHash() hashResult {
 	if err != nil {
 		return hashResult{err: AsError(err, cfg.Path)}
 	}
-	if now := MetaOf(fi); now.Size != size || !now.MTime.Equal(cfg.Meta.MTime) {
+	now := MetaOf(fi)
+	switch {
+	case now.Size > size:
+		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file grew while being sent (from %d to %d bytes)", size, now.Size)}
+	case now.Size < size:
+		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent (from %d to %d bytes)", size, now.Size)}
+	case !now.MTime.Equal(cfg.Meta.MTime):
 		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file changed while being sent")}
+	}
+	// One read past the end: a file whose stat size is below what it
+	// holds (it grew without a new stat yet, or a special file system
+	// says less) is never cut silently at the size it was offered with.
+	var probe [1]byte
+	if n, _ := cfg.File.ReadAt(probe[:], int64(size)); n > 0 {
+		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file holds more than the %d bytes it had when the transfer began (it grew, or its file system reports a wrong size)", size)}
 	}
 	return hashResult{sum: sd.ph.sum()}
 }

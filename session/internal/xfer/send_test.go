@@ -120,7 +120,7 @@ func TestSender(t *testing.T) {
 
 			src := filepath.Join(t.TempDir(), "src.bin")
 			data := testutil.WriteRandom(t, src, tc.size)
-			f, meta, err := OpenSource(os.Open, src, "src.bin")
+			f, meta, err := OpenSource(LocalFS{}, src, "src.bin")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,38 @@
+package xfer
+
+import (
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// setWideMTime sets an mtime beyond what UnixNano holds: utimensat on the
+// open file (a NULL path names the descriptor itself), from seconds and
+// nanoseconds.
+func setWideMTime(root *os.Root, name string, t time.Time) error {
+	f, err := root.OpenFile(name, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ts := [2]unix.Timespec{{Nsec: unix.UTIME_NOW}, {Sec: t.Unix(), Nsec: int64(t.Nanosecond())}}
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := conn.Control(func(fd uintptr) {
+		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+		if e != 0 {
+			serr = e
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "utimensat", Path: name, Err: serr}
+	}
+	return nil
+}
