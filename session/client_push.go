@@ -115,6 +115,10 @@ func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) 
 			return nil
 		}
 		if d.IsDir() {
+			if err := checkWireName(p, remote); err != nil {
+				jobs = append(jobs, c.failedJob(Push, p, err))
+				return filepath.SkipDir
+			}
 			if ents, err := os.ReadDir(p); err == nil && len(ents) == 0 {
 				empty = append(empty, remote)
 			}
@@ -138,7 +142,9 @@ func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) 
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
 	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
 	j := &job{t: t, key: remote, small: fi.Size() <= smallFile}
-	if _, err := cleanPath(remote); err != nil {
+	if err := checkWireName(local, remote); err != nil {
+		j.preErr = err
+	} else if _, err := cleanPath(remote); err != nil {
 		j.preErr = err
 	}
 	j.run = func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error {

@@ -54,6 +54,21 @@ func cleanPath(p string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
+// errNotUTF8 is the reason a local name that is not valid UTF-8 is
+// refused before it reaches the wire, where every path is UTF-8
+// (PROTOCOL.md): the local path itself is used exactly as given.
+const errNotUTF8 = "the name is not valid UTF-8, and names that cross the wire must be (rename it)"
+
+// checkWireName refuses the local path local when remote, the path it
+// would have on the server, is not valid UTF-8. The error names the local
+// path, the one the user can rename.
+func checkWireName(local, remote string) error {
+	if utf8.ValidString(remote) {
+		return nil
+	}
+	return xfer.Errorf(CodeInvalidPath, local, errNotUTF8)
+}
+
 // cleanName validates a single directory entry name from a listing: it must
 // be a clean path of exactly one element.
 func cleanName(name string) (string, error) {
