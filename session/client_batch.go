@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -140,12 +141,16 @@ func (e *BatchError) Error() string {
 // whose connection died is run again on the next one, from its resume
 // offset.
 type job struct {
-	t      *Transfer
-	key    string // transfer table key
-	small  bool
-	run    func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
-	preErr error // failed before it could start (missing source...)
-	tries  int
+	t   *Transfer
+	key string // transfer table key: the destination (remote path of a push, absolute local path of a pull)
+	src string // the source as listed (local path of a push, remote path of a pull), for dedupe
+	// srcInfo describes a local source, so that one file listed under
+	// two names is found to be one (dedupe).
+	srcInfo fs.FileInfo
+	small   bool
+	run     func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
+	preErr  error // failed before it could start (missing source...)
+	tries   int
 }
 
 // slot is a job's permission to move bytes. A push takes it after the

@@ -45,6 +45,7 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 		}
 		jobs = append(jobs, js...)
 	}
+	jobs = dedupe(jobs)
 	r.run(ctx, jobs, opts, true)
 	return report(jobs, start), nil
 }
@@ -189,10 +190,22 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local st
 	return jobs, nil
 }
 
+// localKey is the transfer-table key of a pull into local under root:
+// the absolute local path, so that two batches of one Session (two gets
+// of the shell) writing different directories never share a key, and two
+// writing one file always do.
+func localKey(root *os.Root, local string) string {
+	p := filepath.Join(root.Name(), filepath.FromSlash(local))
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
 	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
-	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
+	return &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			gj := gj
 			gj.noResume = gj.noResume || noResume

@@ -48,6 +48,7 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 			return nil, err
 		}
 	}
+	jobs = dedupe(jobs)
 	r.run(ctx, jobs, opts, false)
 	return report(jobs, start), nil
 }
@@ -141,7 +142,7 @@ func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) 
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
 	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
-	j := &job{t: t, key: remote, small: fi.Size() <= smallFile}
+	j := &job{t: t, key: remote, src: local, srcInfo: fi, small: fi.Size() <= smallFile}
 	if err := checkWireName(local, remote); err != nil {
 		j.preErr = err
 	} else if _, err := cleanPath(remote); err != nil {

@@ -33,7 +33,6 @@ type serverSession struct {
 	settled uint64                 // highest request id fully handled
 	changed chan struct{}          // closed and replaced when settled or active change
 	active  map[uint64]*serverXfer // live transfers of this session by id
-	pulls   map[string]uint64      // path -> id of live pulls of this session
 	members map[string]*quic.Conn  // pool connections by the token of their Welcome
 	dirs    map[string]bool        // directories put has created or found (command loop only)
 	listing chan struct{}          // semaphore for concurrent listings
@@ -54,7 +53,6 @@ func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Lo
 		srv: srv, conn: conn, owner: owner, log: log, lanes: xfer.NewLanes(),
 		changed: make(chan struct{}),
 		active:  make(map[uint64]*serverXfer),
-		pulls:   make(map[string]uint64),
 		members: make(map[string]*quic.Conn),
 		dirs:    make(map[string]bool),
 		listing: make(chan struct{}, 4),
@@ -245,8 +243,6 @@ func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error)
 	delete(ss.active, id)
 	if x.t.Dir == Push {
 		ss.srv.table.remove(x.t, x.t.Path)
-	} else {
-		delete(ss.pulls, x.t.Path)
 	}
 	x.t.finish(s, err)
 }
