@@ -19,6 +19,9 @@ import (
 type Options struct {
 	// Recursive descends into directories.
 	Recursive bool
+	// Links is what a tree's symbolic links become; see Links. Default:
+	// links to files are followed, links to directories skipped.
+	Links Links
 	// Force replaces destination files that exist and differ.
 	Force bool
 	// Parallel is how many files move bytes at once. Default 8. Files of
@@ -104,7 +107,12 @@ func (r *Report) Err() error {
 	var names []string
 	for _, f := range r.Files {
 		if f.State == Failed || f.State == Cancelled {
-			names = append(names, f.Path)
+			// A push names the local file, the one the user listed.
+			name := f.Path
+			if f.Dir == Push && f.Local != "" {
+				name = f.Local
+			}
+			names = append(names, name)
 		}
 	}
 	if len(names) > 5 {

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,9 +85,9 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 		if _, ok := err.(*Error); !ok {
 			return nil, err
 		}
-		j = c.failedJob(Pull, rp, err)
+		j = c.failedJob(Pull, rp, localPath, err)
 	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "not a regular file"))
+		j = c.failedJob(Pull, rp, localPath, xfer.Errorf(CodeNotRegular, rp, "not a regular file"))
 	default:
 		j = c.getJob(root, rp, name, e, opts)
 	}
@@ -99,12 +100,12 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, error) {
 	rp, err := cleanPath(strings.TrimLeft(src, "/"))
 	if err != nil {
-		return []*job{c.failedJob(Pull, src, err)}, nil
+		return []*job{c.failedJob(Pull, src, "", err)}, nil
 	}
 	e, err := c.Stat(ctx, rp)
 	if err != nil {
 		if _, ok := err.(*Error); ok {
-			return []*job{c.failedJob(Pull, rp, err)}, nil
+			return []*job{c.failedJob(Pull, rp, "", err)}, nil
 		}
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, op
 		return []*job{c.getJob(root, rp, base, e, opts)}, nil
 	}
 	if !opts.Recursive {
-		return []*job{c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil
+		return []*job{c.failedJob(Pull, rp, "", xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil
 	}
 	local := base
 	if rp == "." {
@@ -155,39 +156,58 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local st
 		wg.Wait()
 		var next []remoteDir
 		for i, d := range level {
-			if d.local != "." {
-				if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
-					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
-					continue
-				}
-			}
+			// A directory the server refuses to list (a symlink loop
+			// among them) is not created.
 			if err := results[i].err; err != nil {
 				if _, ok := err.(*Error); ok {
-					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
+					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
 					continue
 				}
 				return nil, err
 			}
+			if d.local != "." {
+				if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
+					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
+					continue
+				}
+			}
 			for _, e := range results[i].ents {
 				name, err := cleanName(e.Name)
 				if err != nil {
-					jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), err))
+					jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), "", err))
 					continue
 				}
 				r, l := joinPath(d.remote, name), joinPath(d.local, name)
-				switch e.Kind {
-				case KindDir:
+				switch {
+				case e.Kind == KindDir && e.Linked && opts.Links != LinksFollow:
+					c.log.Warn().Str("path", r).Msg("skipping a symlink to a directory (-L follows it)")
+				case e.Kind == KindDir:
 					next = append(next, remoteDir{r, l})
-				case KindFile:
+				case e.Kind == KindFile:
 					jobs = append(jobs, c.getJob(root, r, l, e, opts))
+				case e.Kind == KindSymlink:
+					jobs = append(jobs, c.failedJob(Pull, r, l, c.brokenLink(ctx, r)))
 				default:
-					jobs = append(jobs, c.failedJob(Pull, r, xfer.Errorf(CodeNotRegular, r, "not a regular file")))
+					jobs = append(jobs, c.failedJob(Pull, r, l, xfer.Errorf(CodeNotRegular, r, "a FIFO, socket or device")))
 				}
 			}
 		}
 		level = next
 	}
 	return jobs, nil
+}
+
+// brokenLink is the failure of a remote symlink that the server could not
+// follow, with its real cause: the server's answer to a Stat of it
+// (not_found for a dangling link, symlink_loop, invalid_path for one that
+// is absolute or leads out of the served tree).
+func (c *clientConn) brokenLink(ctx context.Context, r string) error {
+	_, err := c.Stat(ctx, r)
+	var e *Error
+	if errors.As(err, &e) {
+		return xfer.WithPath(e, r)
+	}
+	return xfer.Errorf(CodeNotRegular, r, "a symlink that cannot be followed")
 }
 
 // localKey is the transfer-table key of a pull into local under root:

@@ -75,9 +75,9 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	var j *job
 	switch fi, err := os.Stat(local); {
 	case err != nil:
-		j = c.failedJob(Push, local, xfer.AsError(err, local))
+		j = c.failedJob(Push, rp, local, xfer.AsError(err, local))
 	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, local, xfer.Errorf(CodeNotRegular, local, "not a regular file"))
+		j = c.failedJob(Push, rp, local, notRegular(fi, local))
 	default:
 		j = c.putJob(local, rp, fi, opts)
 	}
@@ -86,57 +86,27 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	return report(jobs, start), nil
 }
 
-// pushJobs lists the files to push for one source, and the empty
-// directories to create.
+// pushJobs lists the files to push for one source, and the directories
+// to create that no file creates. A source named here is followed when it
+// is a symlink; links inside a tree follow opts.Links.
 func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil
-	}
 	base := filepath.Base(filepath.Clean(src))
 	if abs, err := filepath.Abs(src); err == nil && (base == "." || base == ".." || base == string(filepath.Separator)) {
 		base = filepath.Base(abs)
 	}
-	if !fi.IsDir() {
-		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil
+	remote := joinPath(dir, filepath.ToSlash(base))
+	w := &pushWalk{c: c, opts: opts}
+	switch fi, err := os.Stat(src); {
+	case err != nil:
+		w.fail(remote, src, xfer.AsError(err, src))
+	case !fi.IsDir():
+		w.file(src, remote, fi)
+	case !opts.Recursive:
+		w.fail(remote, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))
+	default:
+		w.dir(src, remote, fi)
 	}
-	if !opts.Recursive {
-		return []*job{c.failedJob(Push, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil
-	}
-	var jobs []*job
-	var empty []string
-	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		rel, rerr := filepath.Rel(src, p)
-		if rerr != nil {
-			return nil
-		}
-		remote := joinPath(dir, filepath.ToSlash(base), filepath.ToSlash(rel))
-		if err != nil {
-			jobs = append(jobs, c.failedJob(Push, p, xfer.AsError(err, p)))
-			return nil
-		}
-		if d.IsDir() {
-			if err := checkWireName(p, remote); err != nil {
-				jobs = append(jobs, c.failedJob(Push, p, err))
-				return filepath.SkipDir
-			}
-			if ents, err := os.ReadDir(p); err == nil && len(ents) == 0 {
-				empty = append(empty, remote)
-			}
-			return nil
-		}
-		fi, err := os.Stat(p) // follows symlinks to files, like scp
-		switch {
-		case err != nil:
-			jobs = append(jobs, c.failedJob(Push, p, xfer.AsError(err, p)))
-		case fi.Mode().IsRegular():
-			jobs = append(jobs, c.putJob(p, remote, fi, opts))
-		default:
-			jobs = append(jobs, c.failedJob(Push, p, xfer.Errorf(CodeNotRegular, p, "not a regular file (symlinked directories are not followed)")))
-		}
-		return nil
-	})
-	return jobs, empty
+	return w.jobs, w.dirs
 }
 
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
@@ -158,6 +128,9 @@ func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) 
 	return j
 }
 
-func (c *clientConn) failedJob(dir Direction, p string, err error) *job {
-	return &job{t: newTransfer(c.newJobID(), dir, p, p, 0, nil), preErr: err}
+// failedJob is a file that failed before any request was sent for it:
+// remote is its remote path (where it was bound, or where it comes from),
+// local its local one ("" when not known yet).
+func (c *clientConn) failedJob(dir Direction, remote, local string, err error) *job {
+	return &job{t: newTransfer(c.newJobID(), dir, remote, local, 0, nil), preErr: err}
 }
