@@ -179,6 +179,8 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, rp, local st
 				}
 				r, l := joinPath(d.remote, name), joinPath(d.local, name)
 				switch {
+				case opts.Links == LinksCopy && (e.Linked || e.Kind == KindSymlink):
+					jobs = append(jobs, c.pullLinkJob(root, r, l, opts))
 				case e.Kind == KindDir && e.Linked && opts.Links != LinksFollow:
 					c.log.Warn().Str("path", r).Msg("skipping a symlink to a directory (-L follows it)")
 				case e.Kind == KindDir:

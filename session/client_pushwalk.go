@@ -66,6 +66,16 @@ func (w *pushWalk) entry(local, remote string, d os.DirEntry) {
 		w.file(local, remote, fi)
 		return
 	}
+	if d.Type()&os.ModeSymlink != 0 && w.opts.Links == LinksCopy {
+		target, err := os.Readlink(local)
+		if err != nil {
+			w.fail(remote, local, xfer.AsError(err, local))
+			return
+		}
+		w.jobs = append(w.jobs, w.c.pushLinkJob(local, remote, filepath.ToSlash(target), w.opts))
+		w.made++
+		return
+	}
 	fi, err := os.Stat(local) // follows a link
 	switch {
 	case err != nil:

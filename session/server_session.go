@@ -188,6 +188,10 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.stat(m)); return nil })
 	case *wire.Mkdir:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.mkdir(m)); return nil })
+	case *wire.Symlink:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.symlink(m)); return nil })
+	case *wire.Readlink:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.readlink(m)); return nil })
 	case *wire.Put:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.put(ctx, m)); return nil })
 	case *wire.Get:

@@ -3,6 +3,7 @@ package session
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qxfer/qxfer/internal/testutil"
@@ -208,4 +209,84 @@ func TestPullSymlinks(t *testing.T) {
 		}
 		wantFiles(t, rep, []string{"tree/ld/g", "tree/lf"}, nil)
 	})
+}
+
+// readLink returns the target of the link p, failing the test if p is
+// not a link.
+func readLink(t *testing.T, p string) string {
+	t.Helper()
+	got, err := os.Readlink(p)
+	if err != nil {
+		t.Fatalf("%s: %v, want a symlink", p, err)
+	}
+	return got
+}
+
+// TestLinksCopied: with -l (LinksCopy) links inside a tree are copied as
+// links, their targets unchanged, dangling ones too, both ways; a second
+// run finds them up to date; a link whose target is absolute or leads
+// out of the tree is refused with invalid_path by the receiver, and a
+// server never tells such a target.
+func TestLinksCopied(t *testing.T) {
+	ts, c := startWithClient(t)
+	ctx := testCtx(t)
+	src, data := linkTree(t, t.TempDir())
+	if err := os.Symlink("/etc/passwd", filepath.Join(src, "abs")); err != nil {
+		t.Fatal(err)
+	}
+	// From l/tree/sub on the server, this leads out of its root.
+	if err := os.Symlink("../../../../outside", filepath.Join(src, "sub", "out")); err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{"lf": "f", "ld": "sub", "onlylinks/l": "../sub", "loop/x": ".", "loop/y": ".", "dangling": "nowhere", "self": "self"}
+	opts := Options{Recursive: true, Links: LinksCopy}
+
+	rep, err := c.Push(ctx, []string{src}, "l", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []string
+	for _, p := range []string{"f", "sub/g", "loop/h", "lf", "ld", "onlylinks/l", "loop/x", "loop/y", "dangling", "self"} {
+		done = append(done, "l/tree/"+p)
+	}
+	refused := map[string]ErrorCode{"l/tree/abs": CodeInvalidPath, "l/tree/sub/out": CodeInvalidPath}
+	wantFiles(t, rep, done, refused)
+	dst := filepath.Join(ts.root, "l", "tree")
+	for p, target := range links {
+		if got := readLink(t, filepath.Join(dst, filepath.FromSlash(p))); got != target {
+			t.Errorf("server %s: got a link to %q, want %q", p, got, target)
+		}
+	}
+	testutil.SameFile(t, filepath.Join(dst, "sub", "g"), data["sub/g"])
+
+	again, err := c.Push(ctx, []string{src}, "l", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := again.Count(Skipped); n != len(done) || again.Count(Failed) != len(refused) {
+		t.Errorf("second push: %d up to date, want %d: %+v", n, len(done), again.Files)
+	}
+
+	// The server's copy also holds a link leading out (made by hand).
+	if err := os.Symlink("../../../../etc", filepath.Join(dst, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	local := t.TempDir()
+	rep, err = c.Pull(ctx, []string{"l/tree"}, local, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pulled []string
+	for _, p := range done {
+		pulled = append(pulled, p)
+	}
+	wantFiles(t, rep, pulled, map[string]ErrorCode{"l/tree/escape": CodeInvalidPath})
+	for p, target := range links {
+		if got := readLink(t, filepath.Join(local, "tree", filepath.FromSlash(p))); got != target {
+			t.Errorf("pulled %s: got a link to %q, want %q", p, got, target)
+		}
+	}
+	if e := fileError(t, fileByPath(t, rep, "l/tree/escape")); strings.Contains(e.Error(), "etc") {
+		t.Errorf("escape: got %q, which tells the server's target", e)
+	}
 }
