@@ -276,11 +276,7 @@ func TestLinksCopied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pulled []string
-	for _, p := range done {
-		pulled = append(pulled, p)
-	}
-	wantFiles(t, rep, pulled, map[string]ErrorCode{"l/tree/escape": CodeInvalidPath})
+	wantFiles(t, rep, done, map[string]ErrorCode{"l/tree/escape": CodeInvalidPath})
 	for p, target := range links {
 		if got := readLink(t, filepath.Join(local, "tree", filepath.FromSlash(p))); got != target {
 			t.Errorf("pulled %s: got a link to %q, want %q", p, got, target)
