@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,9 @@ import (
 type Options struct {
 	// Recursive descends into directories.
 	Recursive bool
+	// Links is what a tree's symbolic links become; see Links. Default:
+	// links to files are followed, links to directories skipped.
+	Links Links
 	// Force replaces destination files that exist and differ.
 	Force bool
 	// Parallel is how many files move bytes at once. Default 8. Files of
@@ -103,7 +107,12 @@ func (r *Report) Err() error {
 	var names []string
 	for _, f := range r.Files {
 		if f.State == Failed || f.State == Cancelled {
-			names = append(names, f.Path)
+			// A push names the local file, the one the user listed.
+			name := f.Path
+			if f.Dir == Push && f.Local != "" {
+				name = f.Local
+			}
+			names = append(names, name)
 		}
 	}
 	if len(names) > 5 {
@@ -140,12 +149,16 @@ func (e *BatchError) Error() string {
 // whose connection died is run again on the next one, from its resume
 // offset.
 type job struct {
-	t      *Transfer
-	key    string // transfer table key
-	small  bool
-	run    func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
-	preErr error // failed before it could start (missing source...)
-	tries  int
+	t   *Transfer
+	key string // transfer table key: the destination (remote path of a push, absolute local path of a pull)
+	src string // the source as listed (local path of a push, remote path of a pull), for dedupe
+	// srcInfo describes a local source, so that one file listed under
+	// two names is found to be one (dedupe).
+	srcInfo fs.FileInfo
+	small   bool
+	run     func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
+	preErr  error // failed before it could start (missing source...)
+	tries   int
 }
 
 // slot is a job's permission to move bytes. A push takes it after the

@@ -106,7 +106,7 @@ func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, di
 			e = errs[i]
 		}
 		if e != nil {
-			failed = append(failed, c.failedJob(dir, d.path, e))
+			failed = append(failed, c.failedJob(dir, d.path, "", e))
 		}
 	}
 	if len(failed) > 0 {

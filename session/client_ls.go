@@ -16,6 +16,9 @@ type Entry struct {
 	Size  int64
 	Mode  fs.FileMode
 	MTime time.Time
+	// Linked says the entry is a symbolic link that the server followed:
+	// the other fields describe its target.
+	Linked bool
 }
 
 // EntryKind is the type of a remote entry.
@@ -33,7 +36,7 @@ const (
 func (e Entry) IsDir() bool { return e.Kind == KindDir }
 
 func entryFromWire(w wire.Entry) Entry {
-	return Entry{Name: w.Name, Kind: EntryKind(w.Kind), Size: int64(min(w.Size, 1<<62)), Mode: fs.FileMode(w.Mode).Perm(), MTime: w.MTime}
+	return Entry{Name: w.Name, Kind: EntryKind(w.Kind), Size: int64(min(w.Size, 1<<62)), Mode: fs.FileMode(w.Mode).Perm(), MTime: w.MTime, Linked: w.Mode&wire.ModeLinked != 0}
 }
 
 // List lists a remote directory (or describes a single file).

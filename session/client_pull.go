@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -48,6 +49,7 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 		jobs = append(jobs, js...)
 		metas = append(metas, ms...)
 	}
+	jobs = dedupe(jobs)
 	r.run(ctx, jobs, opts, true)
 	jobs = append(jobs, keepDirMeta(ctx, c, r, Pull, metas, opts, setLocalDirMeta(root))...)
 	return report(jobs, start), nil
@@ -87,9 +89,9 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 		if _, ok := err.(*Error); !ok {
 			return nil, err
 		}
-		j = c.failedJob(Pull, rp, err)
+		j = c.failedJob(Pull, rp, localPath, err)
 	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, notRegular(e, rp))
+		j = c.failedJob(Pull, rp, localPath, remoteNotRegular(e, rp))
 	default:
 		j = c.getJob(root, rp, name, e, opts)
 	}
@@ -104,19 +106,19 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, []dirMeta, error) {
 	rp, err := cleanPath(strings.TrimLeft(src, "/"))
 	if err != nil {
-		return []*job{c.failedJob(Pull, src, err)}, nil, nil
+		return []*job{c.failedJob(Pull, src, "", err)}, nil, nil
 	}
 	e, err := c.Stat(ctx, rp)
 	if err != nil {
 		if _, ok := err.(*Error); ok {
-			return []*job{c.failedJob(Pull, rp, err)}, nil, nil
+			return []*job{c.failedJob(Pull, rp, "", err)}, nil, nil
 		}
 		return nil, nil, err
 	}
 	base := baseName(rp)
 	if !e.IsDir() {
 		if e.Kind != KindFile {
-			return []*job{c.failedJob(Pull, rp, notRegular(e, rp))}, nil, nil
+			return []*job{c.failedJob(Pull, rp, "", remoteNotRegular(e, rp))}, nil, nil
 		}
 		if base == "." {
 			base = e.Name
@@ -124,7 +126,7 @@ func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, op
 		return []*job{c.getJob(root, rp, base, e, opts)}, nil, nil
 	}
 	if !opts.Recursive {
-		return []*job{c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil, nil
+		return []*job{c.failedJob(Pull, rp, "", xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil, nil
 	}
 	local := base
 	if rp == "." {
@@ -170,34 +172,42 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 		wg.Wait()
 		var next []remoteDir
 		for i, d := range level {
-			if d.local != "." {
-				if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
-					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
-					continue
-				}
-				metas = append(metas, dirMeta{path: d.local, mode: d.mode, mtime: d.mtime})
-			}
+			// A directory the server refuses to list (a symlink loop
+			// among them) is not created.
 			if err := results[i].err; err != nil {
 				if _, ok := err.(*Error); ok {
-					jobs = append(jobs, c.failedJob(Pull, d.remote, err))
+					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
 					continue
 				}
 				return nil, nil, err
 			}
+			if d.local != "." {
+				if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
+					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
+					continue
+				}
+				metas = append(metas, dirMeta{path: d.local, mode: d.mode, mtime: d.mtime})
+			}
 			for _, e := range results[i].ents {
 				name, err := cleanName(e.Name)
 				if err != nil {
-					jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), err))
+					jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), "", err))
 					continue
 				}
 				r, l := joinPath(d.remote, name), joinPath(d.local, name)
-				switch e.Kind {
-				case KindDir:
+				switch {
+				case opts.Links == LinksCopy && (e.Linked || e.Kind == KindSymlink):
+					jobs = append(jobs, c.pullLinkJob(root, r, l, opts))
+				case e.Kind == KindDir && e.Linked && opts.Links != LinksFollow:
+					c.log.Warn().Str("path", r).Msg("skipping a symlink to a directory (-L follows it)")
+				case e.Kind == KindDir:
 					next = append(next, remoteDir{r, l, e.Mode, e.MTime})
-				case KindFile:
+				case e.Kind == KindFile:
 					jobs = append(jobs, c.getJob(root, r, l, e, opts))
+				case e.Kind == KindSymlink:
+					jobs = append(jobs, c.failedJob(Pull, r, l, c.brokenLink(ctx, r)))
 				default:
-					jobs = append(jobs, c.failedJob(Pull, r, xfer.Errorf(CodeNotRegular, r, "not a regular file")))
+					jobs = append(jobs, c.failedJob(Pull, r, l, xfer.Errorf(CodeNotRegular, r, "a FIFO, socket or device")))
 				}
 			}
 		}
@@ -206,10 +216,35 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 	return jobs, metas, nil
 }
 
+// brokenLink is the failure of a remote symlink that the server could not
+// follow, with its real cause: the server's answer to a Stat of it
+// (not_found for a dangling link, symlink_loop, invalid_path for one that
+// is absolute or leads out of the served tree).
+func (c *clientConn) brokenLink(ctx context.Context, r string) error {
+	_, err := c.Stat(ctx, r)
+	var e *Error
+	if errors.As(err, &e) {
+		return xfer.WithPath(e, r)
+	}
+	return xfer.Errorf(CodeNotRegular, r, "a symlink that cannot be followed")
+}
+
+// localKey is the transfer-table key of a pull into local under root:
+// the absolute local path, so that two batches of one Session (two gets
+// of the shell) writing different directories never share a key, and two
+// writing one file always do.
+func localKey(root *os.Root, local string) string {
+	p := filepath.Join(root.Name(), filepath.FromSlash(local))
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
 	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
-	return &job{t: t, key: local, small: e.Size <= smallFile, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
+	return &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			gj := gj
 			gj.noResume = gj.noResume || noResume
@@ -218,9 +253,9 @@ func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts O
 	}}
 }
 
-// notRegular is the refusal of a remote entry that is not a regular file,
+// remoteNotRegular is the refusal of a remote entry that is not a regular file,
 // before any Get is sent for it.
-func notRegular(e Entry, rp string) error {
+func remoteNotRegular(e Entry, rp string) error {
 	if e.IsDir() {
 		return xfer.Errorf(CodeNotRegular, rp, "a directory")
 	}

@@ -50,6 +50,7 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 			return nil, err
 		}
 	}
+	jobs = dedupe(jobs)
 	r.run(ctx, jobs, opts, false)
 	jobs = append(jobs, keepDirMeta(ctx, c, r, Push, metas, opts, func(dirs []dirMeta) ([]error, error) {
 		return r.dirMetas(ctx, dirs)
@@ -79,9 +80,9 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	var j *job
 	switch fi, err := os.Stat(local); {
 	case err != nil:
-		j = c.failedJob(Push, local, xfer.AsError(err, local))
+		j = c.failedJob(Push, rp, local, xfer.AsError(err, local))
 	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, local, xfer.CheckRegular(fi, local))
+		j = c.failedJob(Push, rp, local, xfer.CheckRegular(fi, local))
 	default:
 		j = c.putJob(local, rp, fi, opts)
 	}
@@ -90,74 +91,37 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	return report(jobs, start), nil
 }
 
-// pushJobs lists the files to push for one source, the empty
-// directories to create, and the mode and mtime of every directory of
-// its tree, to set once the files are written.
+// pushJobs lists the files to push for one source, the directories to
+// create that no file creates, and the mode and mtime of every directory
+// of its tree, to set once the files are written. A source named here is
+// followed when it is a symlink; links inside a tree follow opts.Links.
 func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string, []dirMeta) {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil, nil
-	}
 	base := filepath.Base(filepath.Clean(src))
 	if abs, err := filepath.Abs(src); err == nil && (base == "." || base == ".." || base == string(filepath.Separator)) {
 		base = filepath.Base(abs)
 	}
-	if !fi.IsDir() {
-		if err := xfer.CheckRegular(fi, src); err != nil {
-			// A FIFO, socket or device named directly: refused before
-			// anything opens it (opening a FIFO waits for a writer).
-			return []*job{c.failedJob(Push, src, err)}, nil, nil
-		}
-		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil, nil
+	remote := joinPath(dir, filepath.ToSlash(base))
+	w := &pushWalk{c: c, opts: opts}
+	switch fi, err := os.Stat(src); {
+	case err != nil:
+		w.fail(remote, src, xfer.AsError(err, src))
+	case !fi.IsDir():
+		w.file(src, remote, fi)
+	case !opts.Recursive:
+		w.fail(remote, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))
+	default:
+		w.dir(src, remote, fi)
 	}
-	if !opts.Recursive {
-		return []*job{c.failedJob(Push, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil, nil
-	}
-	var jobs []*job
-	var empty []string
-	var metas []dirMeta
-	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		rel, rerr := filepath.Rel(src, p)
-		if rerr != nil {
-			return nil
-		}
-		remote := joinPath(dir, filepath.ToSlash(base), filepath.ToSlash(rel))
-		if err != nil {
-			jobs = append(jobs, c.failedJob(Push, p, xfer.AsError(err, p)))
-			return nil
-		}
-		if d.IsDir() {
-			if ents, err := os.ReadDir(p); err == nil && len(ents) == 0 {
-				empty = append(empty, remote)
-			}
-			info := fi // the source itself, followed if a symlink
-			if p != src {
-				info, err = d.Info()
-			}
-			if err == nil {
-				metas = append(metas, dirMeta{path: remote, mode: info.Mode().Perm(), mtime: info.ModTime()})
-			}
-			return nil
-		}
-		fi, err := os.Stat(p) // follows symlinks to files, like scp
-		switch {
-		case err != nil:
-			jobs = append(jobs, c.failedJob(Push, p, xfer.AsError(err, p)))
-		case fi.Mode().IsRegular():
-			jobs = append(jobs, c.putJob(p, remote, fi, opts))
-		default:
-			jobs = append(jobs, c.failedJob(Push, p, xfer.Errorf(CodeNotRegular, p, "not a regular file (symlinked directories are not followed)")))
-		}
-		return nil
-	})
-	return jobs, empty, metas
+	return w.jobs, w.dirs, w.metas
 }
 
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
 	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
-	j := &job{t: t, key: remote, small: fi.Size() <= smallFile}
-	if _, err := cleanPath(remote); err != nil {
+	j := &job{t: t, key: remote, src: local, srcInfo: fi, small: fi.Size() <= smallFile}
+	if err := checkWireName(local, remote); err != nil {
+		j.preErr = err
+	} else if _, err := cleanPath(remote); err != nil {
 		j.preErr = err
 	}
 	j.run = func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error {
@@ -170,6 +134,9 @@ func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) 
 	return j
 }
 
-func (c *clientConn) failedJob(dir Direction, p string, err error) *job {
-	return &job{t: newTransfer(c.newJobID(), dir, p, p, 0, nil), preErr: err}
+// failedJob is a file that failed before any request was sent for it:
+// remote is its remote path (where it was bound, or where it comes from),
+// local its local one ("" when not known yet).
+func (c *clientConn) failedJob(dir Direction, remote, local string, err error) *job {
+	return &job{t: newTransfer(c.newJobID(), dir, remote, local, 0, nil), preErr: err}
 }

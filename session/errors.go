@@ -43,6 +43,8 @@ const (
 	CodeLimitExceeded     = wire.LimitExceeded
 	CodeInterrupted       = wire.Interrupted
 	CodeNotDirectory      = wire.NotDirectory
+	CodeSymlinkLoop       = wire.SymlinkLoop
+	CodeNameTooLong       = wire.NameTooLong
 	CodeFrameTooLarge     = wire.FrameTooLarge
 )
 

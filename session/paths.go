@@ -20,12 +20,13 @@ const (
 // slash-separated, relative, without "." or empty elements; "." is the root
 // itself. It refuses, with CodeInvalidPath: absolute paths, any ".." element
 // (even one that would stay inside), NUL bytes, backslashes (a separator on
-// Windows, so refused everywhere for one behaviour), invalid UTF-8, and
-// over-long paths or names. Symlinks are checked later by os.Root itself.
+// Windows, so refused everywhere for one behaviour) and invalid UTF-8; and
+// with CodeNameTooLong paths over maxPathLen bytes or names over
+// maxNameLen. Symlinks are checked later by os.Root itself.
 func cleanPath(p string) (string, error) {
 	switch {
 	case len(p) > maxPathLen:
-		return "", xfer.Errorf(CodeInvalidPath, truncate(p), "path longer than %d bytes", maxPathLen)
+		return "", xfer.Errorf(CodeNameTooLong, truncate(p), "path longer than %d bytes", maxPathLen)
 	case !utf8.ValidString(p):
 		return "", xfer.Errorf(CodeInvalidPath, truncate(p), "path is not valid UTF-8")
 	case strings.ContainsRune(p, 0):
@@ -44,7 +45,7 @@ func cleanPath(p string) (string, error) {
 			return "", xfer.Errorf(CodeInvalidPath, p, "path contains ..")
 		}
 		if len(el) > maxNameLen {
-			return "", xfer.Errorf(CodeInvalidPath, truncate(p), "name longer than %d bytes", maxNameLen)
+			return "", xfer.Errorf(CodeNameTooLong, truncate(p), "name longer than %d bytes", maxNameLen)
 		}
 		parts = append(parts, el)
 	}
@@ -52,6 +53,21 @@ func cleanPath(p string) (string, error) {
 		return ".", nil
 	}
 	return strings.Join(parts, "/"), nil
+}
+
+// errNotUTF8 is the reason a local name that is not valid UTF-8 is
+// refused before it reaches the wire, where every path is UTF-8
+// (PROTOCOL.md): the local path itself is used exactly as given.
+const errNotUTF8 = "the name is not valid UTF-8, and names that cross the wire must be (rename it)"
+
+// checkWireName refuses the local path local when remote, the path it
+// would have on the server, is not valid UTF-8. The error names the local
+// path, the one the user can rename.
+func checkWireName(local, remote string) error {
+	if utf8.ValidString(remote) {
+		return nil
+	}
+	return xfer.Errorf(CodeInvalidPath, local, errNotUTF8)
 }
 
 // cleanName validates a single directory entry name from a listing: it must

@@ -40,9 +40,6 @@ func TestCleanPath(t *testing.T) {
 		{"backslash", `a\b`, ""},
 		{"backslash dot dot", `..\x`, ""},
 		{"windows drive", `C:\x`, ""},
-		{"name too long", strings.Repeat("n", maxNameLen+1), ""},
-		{"name too long deep", "a/" + strings.Repeat("n", maxNameLen+1) + "/b", ""},
-		{"path too long", strings.Repeat("abcdefg/", maxPathLen/8) + "x", ""},
 		{"invalid UTF-8", "a/\xff\xfe", ""},
 		{"truncated UTF-8", "\xe4\xb8", ""},
 		{"overlong encoding of slash", "\xc0\xaf..\xc0\xafx", ""},
@@ -64,6 +61,25 @@ func TestCleanPath(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Fatalf("cleanPath(%q): got %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCleanPathTooLong: an over-long path or name is refused as
+// name_too_long, its real cause, not as an invalid path (issue 13, class
+// 11).
+func TestCleanPathTooLong(t *testing.T) {
+	tests := []struct{ name, in string }{
+		{"name", strings.Repeat("n", maxNameLen+1)},
+		{"name deep", "a/" + strings.Repeat("n", maxNameLen+1) + "/b"},
+		{"path", strings.Repeat("abcdefg/", maxPathLen/8) + "x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := cleanPath(tt.in)
+			if c := codeOfErr(err); c != CodeNameTooLong {
+				t.Fatalf("cleanPath: got %q, %v (code %v), want code %v", got, err, c, CodeNameTooLong)
 			}
 		})
 	}
@@ -96,8 +112,8 @@ func FuzzCleanPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		got, err := cleanPath(in)
 		if err != nil {
-			if c := codeOfErr(err); c != CodeInvalidPath {
-				t.Fatalf("cleanPath(%q): got code %v, want %v", in, c, CodeInvalidPath)
+			if c := codeOfErr(err); c != CodeInvalidPath && c != CodeNameTooLong {
+				t.Fatalf("cleanPath(%q): got code %v, want %v or %v", in, c, CodeInvalidPath, CodeNameTooLong)
 			}
 			return
 		}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"io/fs"
+	"os"
 	"path"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -51,6 +52,9 @@ func (ss *serverSession) list(m *wire.List) error {
 	if !fi.IsDir() {
 		return ss.cmd.send(&wire.ListResult{ID: m.ID, Last: true, Entries: []wire.Entry{entryOf(baseName(p), fi)}})
 	}
+	if err := ss.checkLoop(p, fi); err != nil {
+		return err
+	}
 	d, err := xfer.OpenDir(root, p)
 	if err != nil {
 		return err
@@ -88,19 +92,43 @@ func (ss *serverSession) list(m *wire.List) error {
 }
 
 // entryFor describes a directory entry. Symlinks that resolve inside the
-// root are described by their target (as scp follows them); others are
+// root are described by their target, with wire.ModeLinked, so that a
+// client applies its link policy (README, "Names, duplicates, links");
+// others (dangling, looping, absolute, leading out of the root) are
 // listed as symlinks.
 func (ss *serverSession) entryFor(dir string, de fs.DirEntry) (wire.Entry, bool) {
 	fi, err := de.Info()
 	if err != nil {
 		return wire.Entry{}, false
 	}
+	linked := false
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		if t, err := ss.srv.root.Stat(joinPath(dir, de.Name())); err == nil {
-			fi = t
+			fi, linked = t, true
 		}
 	}
-	return entryOf(de.Name(), fi), true
+	e := entryOf(de.Name(), fi)
+	if linked {
+		e.Mode |= wire.ModeLinked
+	}
+	return e, true
+}
+
+// checkLoop refuses, with CodeSymlinkLoop, to list a directory p (fi)
+// that is also one of the directories on its own path, reached again
+// through a symbolic link (x -> . lists as x, x/x, x/x/x...): a client
+// that follows links to directories would otherwise copy a tree into
+// itself until a depth limit stopped it.
+func (ss *serverSession) checkLoop(p string, fi fs.FileInfo) error {
+	for q := path.Dir(p); p != "."; q = path.Dir(q) {
+		if a, err := ss.srv.root.Stat(q); err == nil && os.SameFile(a, fi) {
+			return xfer.Errorf(CodeSymlinkLoop, p, "a symlink to a directory that holds it; not followed")
+		}
+		if q == "." {
+			break
+		}
+	}
+	return nil
 }
 
 func entryOf(name string, fi fs.FileInfo) wire.Entry {

@@ -70,25 +70,22 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	return nil
 }
 
-// registerPull enters a pull in the session, within MaxTransfers and
-// with at most one pull of a path at a time, with a channel for the
-// client's Acks and verdict.
+// registerPull enters a pull in the session, within MaxTransfers, with
+// a channel for the client's Acks and verdict. Pulls of one source are
+// not exclusive: a pull only reads here, and its destination is the
+// client's, which keeps its own table by destination (two gets of one
+// file to two local names both run).
 func (ss *serverSession) registerPull(ctx context.Context, id uint64, p string, meta xfer.FileMeta) (*serverXfer, context.Context, error) {
 	tctx, cancel := context.WithCancelCause(ctx)
 	t := newTransfer(id, Pull, p, "", int64(meta.Size), cancel)
 	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, msgs: make(chan wire.Message, 16)}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	switch {
-	case len(ss.active) >= ss.srv.cfg.MaxTransfers:
+	if len(ss.active) >= ss.srv.cfg.MaxTransfers {
 		cancel(nil)
 		return nil, nil, xfer.Errorf(CodeLimitExceeded, p, "more than %d transfers at once", ss.srv.cfg.MaxTransfers)
-	case ss.pulls[p] != 0:
-		cancel(nil)
-		return nil, nil, xfer.Errorf(CodeBusy, p, "this session is already pulling this file")
 	}
 	ss.active[id] = x
-	ss.pulls[p] = id
 	return x, tctx, nil
 }
 

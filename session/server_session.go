@@ -34,7 +34,6 @@ type serverSession struct {
 	settled uint64                 // highest request id fully handled
 	changed chan struct{}          // closed and replaced when settled or active change
 	active  map[uint64]*serverXfer // live transfers of this session by id
-	pulls   map[string]uint64      // path -> id of live pulls of this session
 	members map[string]*quic.Conn  // pool connections by the token of their Welcome
 	listing chan struct{}          // semaphore for concurrent listings
 }
@@ -55,7 +54,6 @@ func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Lo
 		srv: srv, conn: conn, owner: owner, log: log, lanes: xfer.NewLanes(),
 		changed: make(chan struct{}),
 		active:  make(map[uint64]*serverXfer),
-		pulls:   make(map[string]uint64),
 		members: make(map[string]*quic.Conn),
 		listing: make(chan struct{}, 4),
 	}
@@ -192,6 +190,10 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.mkdir(m)); return nil })
 	case *wire.DirMeta:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.dirMeta(m)); return nil })
+	case *wire.Symlink:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.symlink(m)); return nil })
+	case *wire.Readlink:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.readlink(m)); return nil })
 	case *wire.Put:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.put(ctx, m)); return nil })
 	case *wire.Get:
@@ -247,8 +249,6 @@ func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error)
 	delete(ss.active, id)
 	if x.t.Dir == Push {
 		ss.srv.table.remove(x.t, x.t.Path)
-	} else {
-		delete(ss.pulls, x.t.Path)
 	}
 	x.t.finish(s, err)
 }

@@ -126,6 +126,7 @@ func newParser(c *cli, stdout, stderr io.Writer, opts ...kong.Option) (*kong.Kon
 		kong.UsageOnError(),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		rawStrings(),
 	}, opts...)...)
 }
 

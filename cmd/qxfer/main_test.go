@@ -55,6 +55,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"freeaddr":  cmdFreeAddr,
 	"envfile":   cmdEnvFile,
 	"expand":    cmdExpand,
+	"bytesenv":  cmdBytesEnv,
 	// script_cmds_test.go
 	"qxfer-bg":  cmdQxferBg,
 	"signal":    cmdSignal,
@@ -420,6 +421,20 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	s := os.Expand(ts.ReadFile(args[0]), ts.Getenv)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(s), 0o666))
+}
+
+// cmdBytesEnv implements "bytesenv NAME ESCAPED": sets $NAME to ESCAPED
+// read as the inside of a Go string literal, so 'out\xff' gives bytes
+// that are not UTF-8, which a script cannot write directly.
+func cmdBytesEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: bytesenv NAME ESCAPED")
+	}
+	v, err := strconv.Unquote(`"` + args[1] + `"`)
+	if err != nil {
+		ts.Fatalf("bytesenv: %q: %v", args[1], err)
+	}
+	ts.Setenv(args[0], v)
 }
 
 // recordT is a testscript.T that records failures instead of failing the

@@ -16,12 +16,21 @@ type transferFlags struct {
 	Parallel  int  `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once."`
 	Force     bool `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
 	NoResume  bool `name:"no-resume" help:"Start every file from the beginning, replacing partial (.part) files."`
+	Links     bool `name:"links" short:"l" xor:"links" help:"Copy symlinks inside a tree as symlinks (relative targets inside the tree only)."`
+	CopyLinks bool `name:"copy-links" short:"L" xor:"links" help:"Follow symlinks to directories inside a tree too (by default links to files are followed and links to directories skipped); a link to a directory that holds it fails as symlink_loop."`
 	clientFlags
 	rateFlags
 }
 
 func (f *transferFlags) options() session.Options {
-	return session.Options{Recursive: f.Recursive, Force: f.Force, Parallel: f.Parallel, NoResume: f.NoResume}
+	o := session.Options{Recursive: f.Recursive, Force: f.Force, Parallel: f.Parallel, NoResume: f.NoResume}
+	switch {
+	case f.CopyLinks:
+		o.Links = session.LinksFollow
+	case f.Links:
+		o.Links = session.LinksCopy
+	}
+	return o
 }
 
 // maxParallel keeps -j within the server's stream limit (256 per

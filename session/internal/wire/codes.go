@@ -37,6 +37,9 @@ const (
 	LimitExceeded     ErrorCode = 0x16
 	Interrupted       ErrorCode = 0x17
 	NotDirectory      ErrorCode = 0x18
+	// 0x19 is taken by another branch of this release (see PROTOCOL.md).
+	SymlinkLoop ErrorCode = 0x1a
+	NameTooLong ErrorCode = 0x1b
 )
 
 var codeInfo = [...]struct{ name, desc string }{
@@ -65,12 +68,14 @@ var codeInfo = [...]struct{ name, desc string }{
 	LimitExceeded:     {"limit_exceeded", "a limit was exceeded"},
 	Interrupted:       {"interrupted", "interrupted by the user"},
 	NotDirectory:      {"not_directory", "not a directory"},
+	SymlinkLoop:       {"symlink_loop", "too many levels of symbolic links (a symlink loop)"},
+	NameTooLong:       {"name_too_long", "file name too long"},
 }
 
 // String returns the name of c, such as "protocol_violation", or
 // "error_0x.." for a code this version does not define.
 func (c ErrorCode) String() string {
-	if c < ErrorCode(len(codeInfo)) {
+	if c < ErrorCode(len(codeInfo)) && codeInfo[c].name != "" {
 		return codeInfo[c].name
 	}
 	return fmt.Sprintf("error_%#x", uint64(c))
@@ -79,7 +84,7 @@ func (c ErrorCode) String() string {
 // Description returns a lower-case human description of c, such as "no
 // such file or directory".
 func (c ErrorCode) Description() string {
-	if c < ErrorCode(len(codeInfo)) {
+	if c < ErrorCode(len(codeInfo)) && codeInfo[c].desc != "" {
 		return codeInfo[c].desc
 	}
 	return fmt.Sprintf("unknown error %#x", uint64(c))

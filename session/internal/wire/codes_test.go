@@ -34,9 +34,17 @@ func TestErrorCodes(t *testing.T) {
 		{LimitExceeded, 0x16, "limit_exceeded"},
 		{Interrupted, 0x17, "interrupted"},
 		{NotDirectory, 0x18, "not_directory"},
+		{SymlinkLoop, 0x1a, "symlink_loop"},
+		{NameTooLong, 0x1b, "name_too_long"},
 	}
-	if len(tests) != len(codeInfo) {
-		t.Errorf("%d codes tested, %d defined", len(tests), len(codeInfo))
+	defined := 0
+	for _, ci := range codeInfo {
+		if ci.name != "" {
+			defined++
+		}
+	}
+	if len(tests) != defined {
+		t.Errorf("%d codes tested, %d defined", len(tests), defined)
 	}
 	descs := map[string]ErrorCode{}
 	for _, tt := range tests {

@@ -51,12 +51,20 @@ type Entry struct {
 	Kind EntryKind
 	// Size is the size in bytes (0 for directories).
 	Size uint64
-	// Mode holds the Unix permission bits (at most 0o7777 in practice);
-	// the kind of object is in Kind.
+	// Mode holds the Unix permission bits (at most 0o7777 in practice),
+	// and ModeLinked for a followed symbolic link; the kind of object is
+	// in Kind.
 	Mode uint32
 	// MTime is the modification time, with nanosecond precision.
 	MTime time.Time
 }
+
+// ModeLinked is set in Entry.Mode, above the permission bits, when the
+// entry is a symbolic link that the server followed: Kind, Size, Mode and
+// MTime then describe what it points to (a file or a directory inside
+// the served tree). Peers that do not know the bit keep only the
+// permission bits, and see the target.
+const ModeLinked uint32 = 1 << 16
 
 // Len returns the encoded length of e, so that a sender can fill a
 // ListResult up to MaxFrameSize.

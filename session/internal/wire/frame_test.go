@@ -235,6 +235,7 @@ func TestFrameTypeString(t *testing.T) {
 		FrameTypeStatResult, FrameTypePut, FrameTypeAccept, FrameTypeGet, FrameTypeFileInfo,
 		FrameTypeReject, FrameTypeDone, FrameTypeCancel, FrameTypeMkdir, FrameTypeOK,
 		FrameTypeJoin, FrameTypeSeal, FrameTypeAck, FrameTypeDrop, FrameTypeDirMeta,
+		FrameTypeSymlink, FrameTypeReadlink, FrameTypeLinkTarget,
 	} {
 		if !ft.known() {
 			t.Errorf("frame type %v is not known", ft)

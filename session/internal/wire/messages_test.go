@@ -97,6 +97,11 @@ func messageCases() []messageCase {
 		{"seal", &Seal{ID: 8, Hash: seqHash()}},
 		{"ack", &Ack{ID: 8, Offset: 1 << 30, Length: 8 << 20}},
 		{"drop", &Drop{Token: []byte{1, 2, 3, 4, 5, 6, 7, 8}}},
+		{"symlink", &Symlink{ID: 9, Path: "tree/latest", Target: "../releases/v2", Flags: FlagForce}},
+		{"symlink limits", &Symlink{ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen), Target: strings.Repeat("t", MaxPathLen), Flags: TransferFlags(quicvarint.Max)}},
+		{"readlink", &Readlink{ID: 10, Path: "tree/latest"}},
+		{"link target", &LinkTarget{ID: 10, Target: "../releases/v2"}},
+		{"link target empty", &LinkTarget{ID: 10}},
 	}
 }
 
@@ -283,6 +288,21 @@ func TestMessageExactBytes(t *testing.T) {
 			name:  "ok",
 			msg:   &OK{ID: 64},
 			frame: "0f 02 4040",
+		},
+		{
+			name:  "symlink",
+			msg:   &Symlink{ID: 3, Path: "l", Target: "../x", Flags: FlagForce},
+			frame: "4060 09 03 01 6c 04 2e2e2f78 01",
+		},
+		{
+			name:  "readlink",
+			msg:   &Readlink{ID: 4, Path: "l"},
+			frame: "4061 03 04 01 6c",
+		},
+		{
+			name:  "link target",
+			msg:   &LinkTarget{ID: 4, Target: "x"},
+			frame: "4062 03 04 01 78",
 		},
 		{
 			name:  "join",

@@ -117,7 +117,16 @@ func AsError(err error, path string) *Error {
 	return &Error{Code: codeOf(err), Path: path, Msg: causeText(err), lost: lost}
 }
 
+// escapeText is the cause of an os.Root escape: paths with ".." never
+// reach a root (the session refuses them first), so what escapes is a
+// symbolic link, and an absolute one always does, even when it points
+// inside the root.
+const escapeText = "a symlink that is absolute or leads out of the tree (such links are never followed)"
+
 func causeText(err error) string {
+	if isEscape(err) {
+		return escapeText
+	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err.Error()
@@ -140,6 +149,10 @@ func codeOf(err error) ErrorCode {
 		return wire.ReadOnly
 	case errors.Is(err, syscall.ENOTDIR):
 		return wire.NotDirectory
+	case errors.Is(err, syscall.ELOOP):
+		return wire.SymlinkLoop
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return wire.NameTooLong
 	case errors.Is(err, syscall.EISDIR):
 		return wire.NotRegular
 	case errors.Is(err, fs.ErrPermission):

@@ -108,9 +108,24 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 		prior.Record, prior.Absent = LoadRecord(root, p)
 	}
 	absent := prior.Absent
+	raced := false // another process renamed the .part meanwhile
 	if rec := prior.Record; !cfg.NoResume {
 		if rec.Matches(meta) {
 			f, err := root.OpenFile(part, os.O_RDWR, 0o600)
+			if err == nil {
+				err = rc.locked(f)
+				if err != nil {
+					f.Close()
+				}
+				if err != nil && !errors.Is(err, errRenamed) {
+					return nil, Offer{}, err
+				}
+				raced = err != nil
+			}
+			// The record was read before the lock: if the process
+			// that held it changed the .part since, the whole-file
+			// hash still catches it (HashMismatch, then a retry from
+			// zero), so a stale record never yields a spliced file.
 			if err == nil {
 				rc.f, rc.recorded = f, true
 				have, prefix := rec.Offer()
@@ -128,15 +143,28 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 			}
 		}
 	}
-	// Starting over: the record goes first, so it never describes bytes
-	// that were replaced.
-	if !absent {
+	// Starting over: the .part is locked before anything is touched;
+	// then the record goes, so it never describes bytes that were
+	// replaced, and the .part is emptied.
+	f, created, err := rc.openPart()
+	if err != nil {
+		return nil, Offer{}, err
+	}
+	if (!created || raced) && destCurrent(root, p, meta) {
+		// Another process held the .part and has finished the file.
+		f.Close()
+		return nil, Offer{}, UpToDate(p)
+	}
+	// A .part that was there may belong to a transfer that stopped after
+	// our record was read: its record goes too.
+	if !absent || !created {
 		if err := root.Remove(RecordName(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			f.Close()
 			return nil, Offer{}, AsError(err, p)
 		}
 	}
-	f, err := root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := f.Truncate(0); err != nil {
+		f.Close()
 		return nil, Offer{}, AsError(err, p)
 	}
 	if err := preallocate(f, int64(meta.Size)); err != nil {
@@ -146,6 +174,57 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 	}
 	rc.f = f
 	return rc, Offer{}, nil
+}
+
+// openPart opens (creating it if needed) and locks the .part for a
+// transfer that starts over, and says whether it created it.
+func (rc *Receiver) openPart() (f *os.File, created bool, err error) {
+	root, p, part := rc.cfg.Root, rc.cfg.Path, PartName(rc.cfg.Path)
+	for try := 0; ; try++ {
+		f, err = root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		created = err == nil
+		if errors.Is(err, fs.ErrExist) {
+			f, err = root.OpenFile(part, os.O_RDWR, 0o600)
+		}
+		if err != nil {
+			return nil, false, AsError(err, p)
+		}
+		err = rc.locked(f)
+		if err == nil {
+			return f, created, nil
+		}
+		f.Close()
+		if !errors.Is(err, errRenamed) || try > 0 {
+			return nil, false, AsError(err, p)
+		}
+		// Its holder renamed the .part into place after we opened it:
+		// that is a finished file, and a new .part is made.
+	}
+}
+
+// destCurrent reports whether the destination p already holds the file
+// m describes (size and mtime, CheckDest's quick check).
+func destCurrent(root *os.Root, p string, m FileMeta) bool {
+	fi, err := root.Lstat(p)
+	return err == nil && fi.Mode().IsRegular() && uint64(fi.Size()) == m.Size && fi.ModTime().Equal(m.MTime)
+}
+
+// errRenamed says a .part was renamed into place by the process that
+// held its lock, between our open and our lock.
+var errRenamed = errors.New("the partial file was renamed meanwhile")
+
+// locked takes the receiver's lock on f, the .part it opened (see
+// lockPart), and checks that f is still the .part: errRenamed if its
+// previous holder renamed it into place meanwhile.
+func (rc *Receiver) locked(f *os.File) error {
+	p := rc.cfg.Path
+	if err := lockPart(f, p); err != nil {
+		return err
+	}
+	if !stillNamed(rc.cfg.Root, PartName(p), f) {
+		return errRenamed
+	}
+	return nil
 }
 
 // Fail records a fatal error; Wait returns it.
@@ -373,9 +452,15 @@ func (rc *Receiver) finish() error {
 	if err := rc.f.Sync(); err != nil {
 		return AsError(err, p)
 	}
-	closed = true
-	if err := rc.f.Close(); err != nil {
-		return AsError(err, p)
+	// The .part stays open, and locked, until it is renamed and its
+	// record removed, so another process never takes a .part that is
+	// about to become the file (except on Windows, where an open file
+	// cannot be renamed).
+	if closeBeforeRename {
+		closed = true
+		if err := rc.f.Close(); err != nil {
+			return AsError(err, p)
+		}
 	}
 	part := PartName(p)
 	_ = SetMTime(rc.cfg.Root, part, meta.MTime)
@@ -384,6 +469,12 @@ func (rc *Receiver) finish() error {
 	}
 	if rc.recorded {
 		rc.cfg.Root.Remove(RecordName(p))
+	}
+	if !closed {
+		closed = true
+		if err := rc.f.Close(); err != nil {
+			return AsError(err, p)
+		}
 	}
 	return nil
 }

@@ -131,6 +131,8 @@ func CheckRegular(fi fs.FileInfo, display string) error {
 		return Errorf(wire.NotRegular, display, "a socket")
 	case m&fs.ModeDevice != 0:
 		return Errorf(wire.NotRegular, display, "a device")
+	case m&fs.ModeSymlink != 0:
+		return Errorf(wire.NotRegular, display, "a symlink")
 	}
 	return Errorf(wire.NotRegular, display, "%s", m.Type())
 }

@@ -1,0 +1,84 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// Symlink makes the remote path p a symbolic link to target (push -l). An
+// identical link already there is an *Error with CodeUpToDate.
+func (c *clientConn) Symlink(ctx context.Context, p, target string, force bool) error {
+	id, w, err := c.request(func(id uint64) wire.Message {
+		return &wire.Symlink{ID: id, Path: p, Target: target, Flags: transferFlags(force, false)}
+	})
+	if err != nil {
+		return err
+	}
+	defer c.done(id, w)
+	msg, err := c.await(ctx, w)
+	if err != nil {
+		return err
+	}
+	switch m := msg.(type) {
+	case *wire.OK:
+		return nil
+	case *wire.Reject:
+		return rejected(m, p)
+	}
+	return fmt.Errorf("symlink %s: unexpected %s", p, msg.Type())
+}
+
+// Readlink returns the target of the remote symbolic link p (pull -l).
+func (c *clientConn) Readlink(ctx context.Context, p string) (string, error) {
+	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Readlink{ID: id, Path: p} })
+	if err != nil {
+		return "", err
+	}
+	defer c.done(id, w)
+	msg, err := c.await(ctx, w)
+	if err != nil {
+		return "", err
+	}
+	switch m := msg.(type) {
+	case *wire.LinkTarget:
+		return m.Target, nil
+	case *wire.Reject:
+		return "", rejected(m, p)
+	}
+	return "", fmt.Errorf("readlink %s: unexpected %s", p, msg.Type())
+}
+
+// pushLinkJob copies the local link local (to target) as the remote link
+// remote.
+func (c *clientConn) pushLinkJob(local, remote, target string, opts Options) *job {
+	t := newTransfer(c.newJobID(), Push, remote, local, 0, nil)
+	j := &job{t: t, key: remote, src: local, small: true}
+	if err := checkWireName(local, remote); err != nil {
+		j.preErr = err
+	}
+	j.run = func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
+		t.setRunning()
+		return c.Symlink(ctx, remote, target, opts.Force)
+	}
+	return j
+}
+
+// pullLinkJob copies the remote link remote as the local link local
+// under root. The target is checked here too: a server cannot plant a
+// link leading out of the destination tree.
+func (c *clientConn) pullLinkJob(root *os.Root, remote, local string, opts Options) *job {
+	t := newTransfer(c.newJobID(), Pull, remote, local, 0, nil)
+	j := &job{t: t, key: localKey(root, local), src: remote, small: true}
+	j.run = func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
+		t.setRunning()
+		target, err := c.Readlink(ctx, remote)
+		if err != nil {
+			return err
+		}
+		return placeLink(root, local, target, opts.Force)
+	}
+	return j
+}
