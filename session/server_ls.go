@@ -9,11 +9,11 @@ import (
 )
 
 func (ss *serverSession) stat(m *wire.Stat) error {
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
 	}
-	fi, err := ss.srv.root.Stat(p)
+	fi, err := ss.root.Stat(p)
 	if err != nil {
 		return xfer.AsError(err, p)
 	}
@@ -21,15 +21,12 @@ func (ss *serverSession) stat(m *wire.Stat) error {
 }
 
 func (ss *serverSession) mkdir(m *wire.Mkdir) error {
-	if ss.srv.cfg.ReadOnly {
-		return xfer.Errorf(CodeReadOnly, m.Path, "server is read-only")
-	}
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opMkdir, m.Path)
 	if err != nil {
 		return err
 	}
 	if p != "." {
-		if err := xfer.MkdirAll(ss.srv.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
+		if err := xfer.MkdirAll(ss.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
 			return err
 		}
 	}
@@ -39,11 +36,11 @@ func (ss *serverSession) mkdir(m *wire.Mkdir) error {
 // list sends a directory listing in frames of bounded size, or a single
 // entry when the path is not a directory.
 func (ss *serverSession) list(m *wire.List) error {
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
 	}
-	root := ss.srv.root
+	root := ss.root
 	fi, err := root.Stat(p)
 	if err != nil {
 		return xfer.AsError(err, p)
@@ -96,7 +93,7 @@ func (ss *serverSession) entryFor(dir string, de fs.DirEntry) (wire.Entry, bool)
 		return wire.Entry{}, false
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		if t, err := ss.srv.root.Stat(joinPath(dir, de.Name())); err == nil {
+		if t, err := ss.root.Stat(joinPath(dir, de.Name())); err == nil {
 			fi = t
 		}
 	}

@@ -14,15 +14,13 @@ import (
 )
 
 // put handles a push offer: take the destination in the transfer table,
-// check it, prepare the .part, and answer Accept with the ranges a
+// check it, admit its size against the free space and the client's quota
+// (admitPush), prepare the .part, and answer Accept with the ranges a
 // matching partial file already holds. Range streams may already be
 // waiting for it; they are written by a receiver whose verdict ends the
 // transfer with a Done.
 func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
-	if ss.srv.cfg.ReadOnly {
-		return xfer.Errorf(CodeReadOnly, m.Path, "server is read-only")
-	}
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opWrite, m.Path)
 	if err != nil {
 		return err
 	}
@@ -39,19 +37,24 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 	t.owner, t.sess = ss.owner, ss.id
 	// The table entry comes first: it is what guarantees a single writer
 	// per .part, and the resume record must be read under it.
-	if err := ss.srv.acquire(ctx, t, p); err != nil {
+	key := ss.tableKey(p)
+	if err := ss.srv.acquire(ctx, t, key); err != nil {
 		cancel(nil)
 		return err
 	}
-	dec, err := xfer.CheckDest(ss.srv.root, p, meta, force, ss.dirs)
+	dec, err := xfer.CheckDest(ss.root, p, meta, force, ss.dirs)
 	if err == nil && dec == xfer.DestUpToDate {
 		err = &Error{Code: CodeUpToDate}
 	}
+	var adm *admission
 	if err == nil {
-		err = ss.receivePush(m, t, tctx, meta)
+		adm, err = ss.admitPush(p, m.Size)
+	}
+	if err == nil {
+		err = ss.receivePush(m, t, tctx, meta, adm)
 	}
 	if err != nil {
-		ss.srv.table.remove(t, p)
+		ss.srv.table.remove(t, key)
 		cancel(nil)
 		if errors.Is(err, &Error{Code: CodeUpToDate}) {
 			return ss.cmd.send(&wire.Accept{ID: m.ID, Flags: wire.AcceptUpToDate})
@@ -64,16 +67,18 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 // receivePush opens the receiver of an accepted push, answers the
 // Accept, and waits for the file in a goroutine of the session, which
 // sends the verdict.
-func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Context, meta xfer.FileMeta) error {
+func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Context, meta xfer.FileMeta, adm *admission) error {
 	id, p := m.ID, t.Path
 	rc, offer, err := xfer.OpenReceiver(xfer.ReceiverConfig{
-		Root: ss.srv.root, Path: p, Meta: meta, NoResume: m.Flags&wire.FlagNoResume != 0,
+		Root: ss.root, Path: p, Meta: meta, NoResume: m.Flags&wire.FlagNoResume != 0,
 		Ack:      func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
 		Progress: t.addBytes,
 	})
 	if err != nil {
+		adm.end()
 		return err
 	}
+	adm.landed()
 	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, recv: rc}
 	ss.mu.Lock()
 	ss.active[id] = x
@@ -86,6 +91,7 @@ func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Cont
 	ss.wg.Go(func() {
 		t.setRunning()
 		err := rc.Wait(tctx)
+		adm.end()
 		done := &wire.Done{ID: id}
 		if err != nil {
 			e := xfer.AsError(err, p)
