@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -323,5 +324,46 @@ func TestReadOnlyWriteOnlyClients(t *testing.T) {
 	}
 	if ents := testutil.DirNames(t, dst); len(ents) != 0 {
 		t.Errorf("write-only pull wrote %q, want nothing", ents)
+	}
+}
+
+// TestClientMaxConnections: a client with max-connections=1 gets a second
+// connection closed with limit_exceeded, and a new one once the first has
+// gone; other clients are not counted against it. A client the Access
+// function refuses is closed with permission_denied.
+func TestClientMaxConnections(t *testing.T) {
+	one, other := newIdentity(t), newIdentity(t)
+	ts := accessServer(t, ServerConfig{}, map[*certs.Identity]certs.ClientAccess{
+		one: {MaxConnections: 1, Label: "one"}, other: {},
+	})
+	dial := func(id *certs.Identity) (*clientConn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return dialConn(ctx, ts.addr, clientConfig(t, ts, id, quicx.Config{}, nil))
+	}
+	c1, err := dial(one)
+	if err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	_, err = dial(one)
+	var ae *quic.ApplicationError
+	if !errors.As(err, &ae) || ErrorCode(ae.ErrorCode) != CodeLimitExceeded {
+		t.Errorf("second connection: got %v, want closed with limit_exceeded", err)
+	}
+	c3, err := dial(other)
+	if err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	c3.Close()
+	c1.Close()
+	testutil.Eventually(t, rawTimeout, "the first connection to end on the server", func() bool { return ts.srv.Sessions() == 0 })
+	c4, err := dial(one)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	c4.Close()
+	_, err = dial(newIdentity(t))
+	if !errors.As(err, &ae) || ErrorCode(ae.ErrorCode) != CodePermissionDenied {
+		t.Errorf("unlisted client: got %v, want closed with permission_denied", err)
 	}
 }
