@@ -77,7 +77,7 @@ func answer(m wire.Message) string {
 		}
 		return fmt.Sprintf("list %q", names)
 	}
-	return fmt.Sprintf("%s", m.Type())
+	return m.Type().String()
 }
 
 // requestFrames are the request kinds a raw peer sends in the access
@@ -162,6 +162,11 @@ func TestClientRootsIsolated(t *testing.T) {
 	slices.Sort(names)
 	if got, want := strings.Join(names, " "), "abs mine.txt tobob up"; got != want {
 		t.Errorf("alice's listing of .: got %q, want %q", got, want)
+	}
+	for _, e := range ents {
+		if e.Kind == KindSymlink && e.Size != 0 {
+			t.Errorf("%s: a symlink out of her root listed with size %d (its target's length), want 0", e.Name, e.Size)
+		}
 	}
 	for _, p := range []string{"tobob", "up", "/", "..", "up/bob"} {
 		if ents, err := c.List(testCtx(t), p); err == nil {
@@ -365,5 +370,56 @@ func TestClientMaxConnections(t *testing.T) {
 	_, err = dial(newIdentity(t))
 	if !errors.As(err, &ae) || ErrorCode(ae.ErrorCode) != CodePermissionDenied {
 		t.Errorf("unlisted client: got %v, want closed with permission_denied", err)
+	}
+}
+
+// TestAllowDecisions checks the one access decision for every request
+// kind and client kind, including remove and rename (mayChange), which
+// have no request of their own yet.
+func TestAllowDecisions(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	roSrv, err := NewServer(ServerConfig{Root: t.TempDir(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer roSrv.Close()
+	tests := []struct {
+		name string
+		srv  *Server
+		acc  certs.ClientAccess
+		want map[op]ErrorCode // by op; CodeOK for allowed
+	}{
+		{"plain", srv, certs.ClientAccess{}, map[op]ErrorCode{opRead: CodeOK, opList: CodeOK, opWrite: CodeOK, opMkdir: CodeOK, opChange: CodeOK}},
+		{"read-only", srv, certs.ClientAccess{ReadOnly: true}, map[op]ErrorCode{opRead: CodeOK, opList: CodeOK, opWrite: CodeReadOnly, opMkdir: CodeReadOnly, opChange: CodeReadOnly}},
+		{"write-only", srv, certs.ClientAccess{WriteOnly: true}, map[op]ErrorCode{opRead: CodePermissionDenied, opList: CodePermissionDenied, opWrite: CodeOK, opMkdir: CodeOK, opChange: CodeOK}},
+		{"server read-only", roSrv, certs.ClientAccess{}, map[op]ErrorCode{opRead: CodeOK, opList: CodeOK, opWrite: CodeReadOnly, opMkdir: CodeReadOnly, opChange: CodeReadOnly}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ss := &serverSession{srv: tt.srv, acc: tt.acc, root: tt.srv.root}
+			for o, want := range tt.want {
+				var p string
+				var err error
+				if o == opChange {
+					p, err = ss.mayChange("a/./b")
+				} else {
+					p, err = ss.allow(o, "a/./b")
+				}
+				if got := codeOfErr(err); err != nil && got != want || err == nil && want != CodeOK {
+					t.Errorf("%v: got %v, want %v", o, err, want)
+				}
+				if err == nil && p != "a/b" {
+					t.Errorf("%v: got path %q, want a/b", o, p)
+				}
+			}
+			// A bad path is still refused where the kind is allowed.
+			if _, err := ss.mayChange("../x"); tt.want[opChange] == CodeOK && codeOfErr(err) != CodeInvalidPath {
+				t.Errorf("mayChange ../x: got %v, want invalid_path", err)
+			}
+		})
 	}
 }

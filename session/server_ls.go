@@ -85,8 +85,9 @@ func (ss *serverSession) list(m *wire.List) error {
 }
 
 // entryFor describes a directory entry. Symlinks that resolve inside the
-// root are described by their target (as scp follows them); others are
-// listed as symlinks.
+// client's root are described by their target (as scp follows them);
+// others are listed as symlinks of size 0, so that not even the length of
+// a target outside the client's world shows.
 func (ss *serverSession) entryFor(dir string, de fs.DirEntry) (wire.Entry, bool) {
 	fi, err := de.Info()
 	if err != nil {
@@ -110,7 +111,11 @@ func entryOf(name string, fi fs.FileInfo) wire.Entry {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		k = wire.KindSymlink
 	}
-	return wire.Entry{Name: name, Kind: k, Size: uint64(max(fi.Size(), 0)), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
+	size := uint64(max(fi.Size(), 0))
+	if k == wire.KindSymlink {
+		size = 0 // the length of the target's path
+	}
+	return wire.Entry{Name: name, Kind: k, Size: size, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
 }
 
 func baseName(p string) string {

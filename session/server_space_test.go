@@ -201,3 +201,30 @@ func TestPullNoSpaceBeforeBytes(t *testing.T) {
 	checkReport(t, "pull 1 MiB", rep, err, 1, Done)
 	testutil.SameFile(t, filepath.Join(local, "one.bin"), one)
 }
+
+// TestQuotaTreeChanged: a removal the push accounting does not see is
+// taken into account once treeChanged has marked the usage stale, at the
+// next push with no push in flight.
+func TestQuotaTreeChanged(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "alice"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	alice := newIdentity(t)
+	ts := accessServer(t, ServerConfig{Root: root}, map[*certs.Identity]certs.ClientAccess{alice: {Root: "alice", Quota: 1 << 20}})
+	src := t.TempDir()
+	a, b := filepath.Join(src, "a.bin"), filepath.Join(src, "b.bin")
+	testutil.WriteRandom(t, a, 700<<10)
+	testutil.WriteRandom(t, b, 700<<10)
+	c := dialWith(t, ts.addr, clientConfig(t, ts, alice, quicx.Config{}, nil))
+	rep, _ := pushCounted(t, c, []string{a}, ".", Options{})
+	checkReport(t, "push a", rep, nil, 1, Done)
+	if err := os.Remove(filepath.Join(root, "alice", "a.bin")); err != nil {
+		t.Fatal(err)
+	}
+	rep, sent := pushCounted(t, c, []string{b}, ".", Options{})
+	refusedBeforeBytes(t, "push b while a is still counted", rep, sent, CodeQuotaExceeded, 700<<10)
+	ts.srv.quotas.treeChanged()
+	rep, _ = pushCounted(t, c, []string{b}, ".", Options{})
+	checkReport(t, "push b after treeChanged", rep, nil, 1, Done)
+}
