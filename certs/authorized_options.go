@@ -21,7 +21,7 @@ type ClientAccess struct {
 	// remove, rename.
 	ReadOnly bool
 	// WriteOnly (option write-only) makes a drop box: push and mkdir
-	// only; listing, stat and pull are refused.
+	// only; listing, stat, pull, remove and rename are refused.
 	WriteOnly bool
 	// Quota (option quota=SIZE) is the bytes the client may store under
 	// Root; 0 is no quota.

@@ -43,9 +43,10 @@ func (o op) String() string {
 //
 //   - read-only (the server's --read-only, or the client's option)
 //     refuses opWrite, opMkdir and opChange with ReadOnly;
-//   - write-only refuses opRead and opList with PermissionDenied, and it
-//     does so before the path is even validated, so the answer is the
-//     same whether or not the name exists;
+//   - write-only (a drop box: push and mkdir) refuses opRead, opList and
+//     opChange with PermissionDenied, and it does so before the path is
+//     even validated, so the answer is the same whether or not the name
+//     exists (a remove or rename would tell);
 //   - everything else is decided by cleanPath and, for names that pass
 //     it, by os.Root on the client's root, which no path or symlink
 //     leaves.
@@ -59,7 +60,9 @@ func (ss *serverSession) allow(o op, raw string) (string, error) {
 		if acc.ReadOnly {
 			return "", xfer.Errorf(CodeReadOnly, raw, "this client is read-only")
 		}
-	case opRead, opList:
+	}
+	switch o {
+	case opRead, opList, opChange:
 		if acc.WriteOnly {
 			return "", &Error{Code: CodePermissionDenied, Msg: "this client is write-only: no " + o.String()}
 		}

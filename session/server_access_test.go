@@ -395,7 +395,7 @@ func TestAllowDecisions(t *testing.T) {
 	}{
 		{"plain", srv, certs.ClientAccess{}, map[op]ErrorCode{opRead: CodeOK, opList: CodeOK, opWrite: CodeOK, opMkdir: CodeOK, opChange: CodeOK}},
 		{"read-only", srv, certs.ClientAccess{ReadOnly: true}, map[op]ErrorCode{opRead: CodeOK, opList: CodeOK, opWrite: CodeReadOnly, opMkdir: CodeReadOnly, opChange: CodeReadOnly}},
-		{"write-only", srv, certs.ClientAccess{WriteOnly: true}, map[op]ErrorCode{opRead: CodePermissionDenied, opList: CodePermissionDenied, opWrite: CodeOK, opMkdir: CodeOK, opChange: CodeOK}},
+		{"write-only", srv, certs.ClientAccess{WriteOnly: true}, map[op]ErrorCode{opRead: CodePermissionDenied, opList: CodePermissionDenied, opWrite: CodeOK, opMkdir: CodeOK, opChange: CodePermissionDenied}},
 		{"server read-only", roSrv, certs.ClientAccess{}, map[op]ErrorCode{opRead: CodeOK, opList: CodeOK, opWrite: CodeReadOnly, opMkdir: CodeReadOnly, opChange: CodeReadOnly}},
 	}
 	for _, tt := range tests {
