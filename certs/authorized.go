@@ -10,25 +10,45 @@ import (
 	"unicode"
 )
 
-// AuthorizedClients is a parsed authorized_clients file: the set of client
-// fingerprints a server accepts. The zero value authorizes nobody.
+// AuthorizedClients is a parsed authorized_clients file: the client
+// fingerprints a server accepts and what each may do. The zero value
+// authorizes nobody.
 type AuthorizedClients struct {
+	name string // the file's path, for errors; "" when parsed from a reader
 	// entries in file order, duplicates included.
 	entries []authorizedEntry
-	set     map[Fingerprint]struct{}
+	set     map[Fingerprint]int // index in entries of the fingerprint's first line
 }
 
 // authorizedEntry is one line of authorized_clients.
 type authorizedEntry struct {
 	fp      Fingerprint
+	opts    string // the OPTIONS word as written; "" when none
 	comment string // free text after the fingerprint, trimmed; may be empty
 	line    int
+	access  ClientAccess // what opts grant, Label = comment
+	// bad is the option that refuses this line's client and reason why;
+	// "" when opts are fine.
+	bad, reason string
 }
 
-// ParseAuthorizedClients parses authorized_clients content: one fingerprint
-// per line (any form [ParseFingerprint] accepts), optionally followed by
-// whitespace and a free-text comment. Lines starting with '#' and blank lines
-// are ignored. A malformed line is an error naming its line number.
+// ErrNotListed is returned by Lookup for a fingerprint on no line.
+var ErrNotListed = errors.New("not listed in authorized_clients")
+
+// ParseAuthorizedClients parses authorized_clients content. A line is
+//
+//	[OPTIONS] FINGERPRINT [COMMENT]
+//
+// FINGERPRINT in any form [ParseFingerprint] accepts; OPTIONS, as in
+// OpenSSH's authorized_keys, one comma-separated word of root=DIR,
+// read-only, write-only, quota=SIZE and max-connections=N (see
+// [ClientAccess]); COMMENT free text, the client's label in logs. A line
+// is read as having options when its first word is not a fingerprint and
+// its second is. Lines starting with '#' and blank lines are ignored. A
+// line that holds no fingerprint is an error naming its line number; a
+// line whose options are unknown or malformed only refuses its own client
+// (Lookup returns an [*OptionError]). A fingerprint on several lines is
+// governed by its first, as sshd uses the first matching key.
 func ParseAuthorizedClients(r io.Reader) (*AuthorizedClients, error) {
 	return parseAuthorizedClients(r, "")
 }
@@ -36,18 +56,17 @@ func ParseAuthorizedClients(r io.Reader) (*AuthorizedClients, error) {
 // parseAuthorizedClients is ParseAuthorizedClients with name used in error
 // positions.
 func parseAuthorizedClients(r io.Reader, name string) (*AuthorizedClients, error) {
-	a := &AuthorizedClients{set: make(map[Fingerprint]struct{})}
+	a := &AuthorizedClients{name: name, set: make(map[Fingerprint]int)}
 	err := scanLines(r, name, func(n int, line string) error {
-		field, comment := line, ""
-		if i := strings.IndexFunc(line, unicode.IsSpace); i >= 0 {
-			field, comment = line[:i], strings.TrimSpace(line[i:])
-		}
-		fp, err := ParseFingerprint(field)
+		e, err := parseAuthorizedLine(line)
 		if err != nil {
 			return err
 		}
-		a.entries = append(a.entries, authorizedEntry{fp: fp, comment: comment, line: n})
-		a.set[fp] = struct{}{}
+		e.line = n
+		if _, ok := a.set[e.fp]; !ok {
+			a.set[e.fp] = len(a.entries)
+		}
+		a.entries = append(a.entries, e)
 		return nil
 	})
 	if err != nil {
@@ -56,16 +75,59 @@ func parseAuthorizedClients(r io.Reader, name string) (*AuthorizedClients, error
 	return a, nil
 }
 
-// Contains reports whether fp is authorized.
-func (a *AuthorizedClients) Contains(fp Fingerprint) bool {
-	if a == nil {
-		return false
+// parseAuthorizedLine reads one trimmed, non-comment line.
+func parseAuthorizedLine(line string) (authorizedEntry, error) {
+	first, rest := splitWord(line)
+	fp, err := ParseFingerprint(first)
+	if err == nil {
+		return authorizedEntry{fp: fp, comment: rest, access: ClientAccess{Label: rest}}, nil
 	}
-	_, ok := a.set[fp]
-	return ok
+	second, comment := splitWord(rest)
+	fp, err2 := ParseFingerprint(second)
+	if second == "" || err2 != nil {
+		return authorizedEntry{}, err // the first word was meant as the fingerprint
+	}
+	e := authorizedEntry{fp: fp, opts: first, comment: comment}
+	e.access, e.bad, e.reason = parseOptions(first)
+	e.access.Label = comment
+	return e, nil
 }
 
-// Len returns the number of distinct authorized fingerprints.
+// splitWord splits s at its first run of white space.
+func splitWord(s string) (word, rest string) {
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimSpace(s[i:])
+}
+
+// Lookup returns what fp may do: the access of its first line, an
+// [*OptionError] when that line's options refuse it, or ErrNotListed.
+func (a *AuthorizedClients) Lookup(fp Fingerprint) (ClientAccess, error) {
+	if a == nil {
+		return ClientAccess{}, ErrNotListed
+	}
+	i, ok := a.set[fp]
+	if !ok {
+		return ClientAccess{}, ErrNotListed
+	}
+	e := a.entries[i]
+	if e.bad != "" || e.reason != "" {
+		return ClientAccess{}, &OptionError{File: a.name, Line: e.line, Option: e.bad, Reason: e.reason}
+	}
+	return e.access, nil
+}
+
+// Contains reports whether fp is authorized: listed, and its options
+// valid.
+func (a *AuthorizedClients) Contains(fp Fingerprint) bool {
+	_, err := a.Lookup(fp)
+	return err == nil
+}
+
+// Len returns the number of distinct fingerprints listed, including those
+// whose options refuse them.
 func (a *AuthorizedClients) Len() int {
 	if a == nil {
 		return 0
@@ -97,10 +159,10 @@ func (f *AuthorizedFile) Path() string {
 	return f.path
 }
 
-// Allowed reports whether fp is listed in the file, re-reading the file if it
-// has changed since the last call. A missing file gives false and no error; a
-// malformed file gives an error naming the file and line, and the file is
-// read again on the next call.
+// Allowed reports whether fp is listed in the file with valid options,
+// re-reading the file if it has changed since the last call. A missing
+// file gives false and no error; a malformed file gives an error naming the
+// file and line, and the file is read again on the next call.
 func (f *AuthorizedFile) Allowed(fp Fingerprint) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -108,6 +170,19 @@ func (f *AuthorizedFile) Allowed(fp Fingerprint) (bool, error) {
 		return false, err
 	}
 	return f.clients.Contains(fp), nil
+}
+
+// Lookup is [AuthorizedClients.Lookup] on the file as it is now,
+// re-reading it if it has changed: ErrNotListed (also when the file is
+// missing), an [*OptionError] naming the file, line and option, an error
+// naming file and line for a malformed file, or fp's access.
+func (f *AuthorizedFile) Lookup(fp Fingerprint) (ClientAccess, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.refresh(); err != nil {
+		return ClientAccess{}, err
+	}
+	return f.clients.Lookup(fp)
 }
 
 // refresh re-reads the file if it changed. It must be called with mu held.

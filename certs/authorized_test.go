@@ -53,7 +53,17 @@ func TestParseAuthorizedClients(t *testing.T) {
 			wantLen: 1,
 		},
 		{name: "bad fingerprint", in: "# x\n\nSHA256:nope alice\n", wantErr: "line 3: malformed fingerprint"},
-		{name: "bad second line", in: a.String() + "\nalice " + b.String() + "\n", wantErr: "line 2: malformed fingerprint"},
+		{name: "bad second line", in: a.String() + "\nSHA256:nope " + b.String() + "x\n", wantErr: "line 2: malformed fingerprint"},
+		{name: "options without fingerprint", in: a.String() + "\nread-only alice\n", wantErr: "line 2: malformed fingerprint"},
+		{
+			// A word before the fingerprint is an option since OPTIONS
+			// exist: unknown, it refuses only b (TestAuthorizedOptions).
+			name:    "word before fingerprint",
+			in:      a.String() + "\nalice " + b.String() + "\n",
+			want:    []Fingerprint{a},
+			notWant: []Fingerprint{b},
+			wantLen: 2,
+		},
 		{name: "comment glued to fingerprint", in: a.String() + "#alice\n", wantErr: "line 1:"},
 	}
 	for _, tt := range tests {

@@ -15,8 +15,9 @@
 //	known_hosts          HOST:PORT FINGERPRINT
 //	                     example.org:4433 SHA256:4e8v...
 //	                     [::1]:4433 SHA256:4e8v...
-//	authorized_clients   FINGERPRINT [free-text comment]
+//	authorized_clients   [OPTIONS] FINGERPRINT [free-text comment]
 //	                     SHA256:4e8v... alice-laptop
+//	                     root=alice,quota=10G SHA256:4e8v... alice-laptop
 package certs
 
 import (

@@ -26,6 +26,7 @@ type clientConn struct {
 	wg      sync.WaitGroup
 	lanes   *xfer.Lanes // the connections that carry range streams
 	pool    *pool       // nil unless ClientConfig.Pool stripes
+	space   *xfer.Space // the local disk, for pulls: a file that cannot fit is refused before its Get
 
 	// mu guards the following fields.
 	mu       sync.Mutex

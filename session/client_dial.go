@@ -166,7 +166,7 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*clientConn, 
 	c := &clientConn{
 		conn: qc, cmd: newCmdChannel(str), log: cfg.Logger, table: cfg.Table,
 		closed: make(chan struct{}), waiters: make(map[uint64]*waiter),
-		lanes: xfer.NewLanes(),
+		lanes: xfer.NewLanes(), space: xfer.NewSpace(0, "the local disk"),
 	}
 	c.lanes.Add(&xfer.Member{Conn: qc, Primary: true})
 	if err := c.cmd.send(&wire.Hello{Magic: [4]byte([]byte(wire.Magic)), Version: wire.Version, Software: cfg.Software}); err != nil {

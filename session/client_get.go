@@ -34,6 +34,13 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	if dec == xfer.DestUpToDate {
 		return &Error{Code: CodeUpToDate, Path: j.local}
 	}
+	// A file the local disk cannot hold is refused before the Get, so
+	// before a byte is sent (issue 13 class 9).
+	res, err := c.space.Admit(j.root, j.local, j.meta.Size)
+	if err != nil {
+		return err
+	}
+	defer res.Release()
 	var (
 		offer xfer.Offer
 		prior *xfer.PriorRecord // read once, for the Get and the receiver
@@ -74,6 +81,7 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 		cancelRemote(err)
 		return err
 	}
+	res.Landed()
 	if !slices.Equal(held.Have, offer.Have) {
 		// The .part went away under us; the server skips what we
 		// announced, so a gap would never be filled.

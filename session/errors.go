@@ -43,6 +43,7 @@ const (
 	CodeLimitExceeded     = wire.LimitExceeded
 	CodeInterrupted       = wire.Interrupted
 	CodeNotDirectory      = wire.NotDirectory
+	CodeQuotaExceeded     = wire.QuotaExceeded
 	CodeSymlinkLoop       = wire.SymlinkLoop
 	CodeNameTooLong       = wire.NameTooLong
 	CodeFrameTooLarge     = wire.FrameTooLarge

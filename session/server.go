@@ -12,7 +12,9 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/rs/zerolog"
 
+	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // ServerConfig configures a Server. Only Root is required.
@@ -46,6 +48,16 @@ type ServerConfig struct {
 	Software string
 	// Logger receives the server's logs. The zero value discards them.
 	Logger zerolog.Logger
+
+	// Access returns what the client with certificate fingerprint fp may
+	// do (its authorized_clients line), asked when each connection
+	// starts; an error refuses the connection with PermissionDenied. Nil:
+	// every client has the whole root (certs.ClientAccess{}).
+	Access func(fp certs.Fingerprint) (certs.ClientAccess, error)
+	// MinFree is the free space, in bytes, a push must leave on the file
+	// system it writes to; a file that would not is refused with
+	// NoSpace before a byte is sent. Default 0.
+	MinFree uint64
 }
 
 func (c ServerConfig) populate() ServerConfig {
@@ -88,6 +100,13 @@ type Server struct {
 	// poolMu guards pools.
 	poolMu sync.Mutex
 	pools  map[string]*serverSession // by Welcome token, for pool connections to join
+
+	space  *xfer.Space // free space and the pushes admitted against it
+	quotas *quotas     // usage of each client root with a quota
+
+	// clientMu guards clientConns.
+	clientMu    sync.Mutex
+	clientConns map[string]int // open connections by client fingerprint
 }
 
 // NewServer opens cfg.Root.
@@ -100,7 +119,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open root: %w", err)
 	}
-	return &Server{cfg: cfg, root: root, log: cfg.Logger, table: NewTable(), pools: map[string]*serverSession{}}, nil
+	return &Server{
+		cfg: cfg, root: root, log: cfg.Logger, table: NewTable(), pools: map[string]*serverSession{},
+		space: xfer.NewSpace(cfg.MinFree, "the server's disk"), quotas: newQuotas(), clientConns: map[string]int{},
+	}, nil
 }
 
 // Transfers returns the table of live pushes (all sessions).
@@ -146,7 +168,8 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	log := s.log.With().Str("peer", conn.RemoteAddr().String()).Logger()
 	var owner string
-	if fp, ok := quicx.PeerFingerprint(conn.ConnectionState().TLS); ok {
+	fp, known := quicx.PeerFingerprint(conn.ConnectionState().TLS)
+	if known {
 		log = log.With().Stringer("client", fp).Logger()
 		owner = fp.String()
 	}
@@ -156,6 +179,12 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	defer stop()
 	log.Info().Msg("session started")
 	ss := newServerSession(s, conn, owner, log)
+	if code, msg := ss.enter(fp, known); code != CodeOK {
+		conn.CloseWithError(quic.ApplicationErrorCode(code), msg)
+		return
+	}
+	defer ss.leave()
+	log = ss.log
 	ss.id = s.sessions.Add(1)
 	err := ss.run(conn.Context())
 	code, msg := closeCode(err)

@@ -11,14 +11,11 @@ import (
 // rules, and an identical link already there is answered
 // Reject{UpToDate}, as a file would be.
 func (ss *serverSession) symlink(m *wire.Symlink) error {
-	if ss.srv.cfg.ReadOnly {
-		return xfer.Errorf(CodeReadOnly, m.Path, "server is read-only")
-	}
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opWrite, m.Path)
 	if err != nil {
 		return err
 	}
-	if err := placeLink(ss.srv.root, p, m.Target, m.Flags&wire.FlagForce != 0); err != nil {
+	if err := placeLink(ss.root, p, m.Target, m.Flags&wire.FlagForce != 0); err != nil {
 		return err
 	}
 	return ss.cmd.send(&wire.OK{ID: m.ID})
@@ -28,18 +25,18 @@ func (ss *serverSession) symlink(m *wire.Symlink) error {
 // leads out of the root is not told: it would show the server's own
 // paths.
 func (ss *serverSession) readlink(m *wire.Readlink) error {
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opRead, m.Path)
 	if err != nil {
 		return err
 	}
-	fi, err := ss.srv.root.Lstat(p)
+	fi, err := ss.root.Lstat(p)
 	if err != nil {
 		return xfer.AsError(err, p)
 	}
 	if fi.Mode()&fs.ModeSymlink == 0 {
 		return xfer.Errorf(CodeNotRegular, p, "not a symlink")
 	}
-	t, err := ss.srv.root.Readlink(p)
+	t, err := ss.root.Readlink(p)
 	if err != nil {
 		return xfer.AsError(err, p)
 	}

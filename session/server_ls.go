@@ -10,11 +10,11 @@ import (
 )
 
 func (ss *serverSession) stat(m *wire.Stat) error {
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
 	}
-	fi, err := ss.srv.root.Stat(p)
+	fi, err := ss.root.Stat(p)
 	if err != nil {
 		return xfer.AsError(err, p)
 	}
@@ -22,15 +22,12 @@ func (ss *serverSession) stat(m *wire.Stat) error {
 }
 
 func (ss *serverSession) mkdir(m *wire.Mkdir) error {
-	if ss.srv.cfg.ReadOnly {
-		return xfer.Errorf(CodeReadOnly, m.Path, "server is read-only")
-	}
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opMkdir, m.Path)
 	if err != nil {
 		return err
 	}
 	if p != "." {
-		if err := xfer.MkdirAll(ss.srv.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
+		if err := xfer.MkdirAll(ss.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
 			return err
 		}
 	}
@@ -40,11 +37,11 @@ func (ss *serverSession) mkdir(m *wire.Mkdir) error {
 // list sends a directory listing in frames of bounded size, or a single
 // entry when the path is not a directory.
 func (ss *serverSession) list(m *wire.List) error {
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
 	}
-	root := ss.srv.root
+	root := ss.root
 	fi, err := root.Stat(p)
 	if err != nil {
 		return xfer.AsError(err, p)
@@ -92,10 +89,11 @@ func (ss *serverSession) list(m *wire.List) error {
 }
 
 // entryFor describes a directory entry. Symlinks that resolve inside the
-// root are described by their target, with wire.ModeLinked, so that a
-// client applies its link policy (README, "Names, duplicates, links");
-// others (dangling, looping, absolute, leading out of the root) are
-// listed as symlinks.
+// client's root are described by their target, with wire.ModeLinked, so
+// that a client applies its link policy (README, "Names, duplicates,
+// links"); others (dangling, looping, absolute, leading out of the
+// client's root) are listed as symlinks of size 0, so that not even the
+// length of a target outside the client's world shows.
 func (ss *serverSession) entryFor(dir string, de fs.DirEntry) (wire.Entry, bool) {
 	fi, err := de.Info()
 	if err != nil {
@@ -103,7 +101,7 @@ func (ss *serverSession) entryFor(dir string, de fs.DirEntry) (wire.Entry, bool)
 	}
 	linked := false
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		if t, err := ss.srv.root.Stat(joinPath(dir, de.Name())); err == nil {
+		if t, err := ss.root.Stat(joinPath(dir, de.Name())); err == nil {
 			fi, linked = t, true
 		}
 	}
@@ -121,7 +119,7 @@ func (ss *serverSession) entryFor(dir string, de fs.DirEntry) (wire.Entry, bool)
 // itself until a depth limit stopped it.
 func (ss *serverSession) checkLoop(p string, fi fs.FileInfo) error {
 	for q := path.Dir(p); p != "."; q = path.Dir(q) {
-		if a, err := ss.srv.root.Stat(q); err == nil && os.SameFile(a, fi) {
+		if a, err := ss.root.Stat(q); err == nil && os.SameFile(a, fi) {
 			return xfer.Errorf(CodeSymlinkLoop, p, "a symlink to a directory that holds it; not followed")
 		}
 		if q == "." {
@@ -141,7 +139,11 @@ func entryOf(name string, fi fs.FileInfo) wire.Entry {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		k = wire.KindSymlink
 	}
-	return wire.Entry{Name: name, Kind: k, Size: uint64(max(fi.Size(), 0)), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
+	size := uint64(max(fi.Size(), 0))
+	if k == wire.KindSymlink {
+		size = 0 // the length of the target's path
+	}
+	return wire.Entry{Name: name, Kind: k, Size: size, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
 }
 
 func baseName(p string) string {

@@ -13,11 +13,11 @@ import (
 // client's Done ends it. A client holding ranges of another version of
 // the file is refused with HashMismatch, and starts over.
 func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opRead, m.Path)
 	if err != nil {
 		return err
 	}
-	f, meta, err := xfer.OpenSource(ss.srv.root, p, p)
+	f, meta, err := xfer.OpenSource(ss.root, p, p)
 	if err != nil {
 		return err
 	}

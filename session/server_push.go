@@ -14,16 +14,14 @@ import (
 )
 
 // put handles a push offer. The checks that touch no file are made here,
-// on the command loop; the transfer is then registered as opening and the
-// rest (the transfer table, the destination, the .part) runs in a
-// goroutine of the session (openPush), so that a slow disk, a takeover or
-// a path that blocks never holds up the session's other requests. Range
-// streams and a seal that arrive before the receiver is open wait for it.
+// on the command loop (allow: the client's access and the path; the
+// transfer limit); the transfer is then registered as opening and the
+// rest runs in a goroutine of the session (openPush), so that a slow
+// disk, a quota walk, a takeover or a path that blocks never holds up the
+// session's other requests. Range streams and a seal that arrive before
+// the receiver is open wait for it.
 func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
-	if ss.srv.cfg.ReadOnly {
-		return xfer.Errorf(CodeReadOnly, m.Path, "server is read-only")
-	}
-	p, err := cleanPath(m.Path)
+	p, err := ss.allow(opWrite, m.Path)
 	if err != nil {
 		return err
 	}
@@ -42,33 +40,40 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 	return nil
 }
 
-// openPush takes the destination in the transfer table, checks it, opens
-// the receiver and answers the Accept (or the refusal); then it waits for
-// the file and sends the verdict.
+// openPush takes the destination in the transfer table, checks it, admits
+// its size against the free space and the client's quota (admitPush),
+// opens the receiver and answers the Accept (or the refusal); then it
+// waits for the file and sends the verdict.
 func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.CancelCauseFunc, m *wire.Put, x *serverXfer) {
 	id, t, p := m.ID, x.t, x.t.Path
 	// The table entry comes first: it is what guarantees a single writer
 	// per .part, and the resume record must be read under it.
+	key := ss.tableKey(p)
 	acquired := false
-	err := ss.srv.acquire(ctx, t, p)
+	err := ss.srv.acquire(ctx, t, key)
+	var adm *admission
 	var rc *xfer.Receiver
 	var offer xfer.Offer
 	if err == nil {
 		acquired = true
 		var dec xfer.DestDecision
-		dec, err = xfer.CheckDest(ss.srv.root, p, x.meta, m.Flags&wire.FlagForce != 0, &ss.dirs)
+		dec, err = xfer.CheckDest(ss.root, p, x.meta, m.Flags&wire.FlagForce != 0, &ss.dirs)
 		if err == nil && dec == xfer.DestUpToDate {
 			err = &Error{Code: CodeUpToDate}
 		}
 	}
 	if err == nil {
+		adm, err = ss.admitPush(p, m.Size)
+	}
+	if err == nil {
 		rc, offer, err = xfer.OpenReceiver(xfer.ReceiverConfig{
-			Root: ss.srv.root, Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0,
+			Root: ss.root, Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0,
 			Ack:      func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
 			Progress: t.addBytes,
 		})
 	}
 	if err != nil {
+		adm.end()
 		ss.mu.Lock()
 		if ss.active[id] == x {
 			delete(ss.active, id)
@@ -76,7 +81,7 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		ss.signalLocked()
 		ss.mu.Unlock()
 		if acquired {
-			ss.srv.table.remove(t, p)
+			ss.srv.table.remove(t, key)
 		}
 		cancel(nil)
 		if errors.Is(err, &Error{Code: CodeUpToDate}) {
@@ -86,6 +91,7 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		ss.reply(id, err)
 		return
 	}
+	adm.landed()
 	ss.mu.Lock()
 	x.recv = rc
 	early := x.seal
@@ -100,6 +106,7 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 	ss.cmd.send(&wire.Accept{ID: id, Have: offer.Have, PrefixHash: offer.PrefixHash})
 	t.setRunning()
 	err = rc.Wait(tctx)
+	adm.end()
 	done := &wire.Done{ID: id}
 	if err != nil {
 		e := xfer.AsError(err, p)

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/rs/zerolog"
 
+	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
@@ -20,7 +22,9 @@ type serverSession struct {
 	srv   *Server
 	conn  *quic.Conn
 	owner string // the client's certificate fingerprint
-	id    uint64 // unique per server
+	acc   certs.ClientAccess
+	root  *os.Root // the client's world: the server root or its root= directory; every path is under it
+	id    uint64   // unique per server
 	log   zerolog.Logger
 	cmd   *cmdChannel
 	wg    sync.WaitGroup // data stream and listing goroutines
@@ -248,7 +252,7 @@ func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error)
 	}
 	delete(ss.active, id)
 	if x.t.Dir == Push {
-		ss.srv.table.remove(x.t, x.t.Path)
+		ss.srv.table.remove(x.t, ss.tableKey(x.t.Path))
 	}
 	x.t.finish(s, err)
 }

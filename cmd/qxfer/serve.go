@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ type serveCmd struct {
 	MaxConns     int    `name:"max-connections" default:"256" env:"QXFER_MAX_CONNECTIONS" help:"Sessions served at once; more are closed with limit_exceeded."`
 	MaxList      int    `name:"max-list-entries" default:"100000" env:"QXFER_MAX_LIST_ENTRIES" help:"Largest directory a listing returns; larger ones are refused."`
 	IdleTimeout  string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Close connections silent for this long."`
+	MinFree      string `name:"min-free" default:"64M" env:"QXFER_MIN_FREE" placeholder:"SIZE" help:"Free space to keep on the root's file system: a push that would leave less is refused with no_space before a byte is sent. Bytes with an optional K, M, G or T suffix (powers of 1024); 0 keeps none."`
 }
 
 // Run serves until SIGINT or SIGTERM.
@@ -35,28 +37,44 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return withExit(exitUsage, fmt.Errorf("--idle-timeout: %w", err))
 	}
+	minFree, err := certs.ParseSize(s.MinFree)
+	if err != nil {
+		return withExit(exitUsage, fmt.Errorf("--min-free: %w", err), "SIZE is bytes with an optional K, M, G or T suffix (powers of 1024), for example 64M or 1G")
+	}
 	id, err := e.identity()
 	if err != nil {
 		return err
 	}
 	authPath := filepath.Join(e.home, certs.AuthorizedClientsFile)
 	auth := certs.NewAuthorizedFile(authPath)
+	// access is asked in the handshake and again when the session starts
+	// (the file may have changed): a client's line as it is then governs
+	// the session.
+	access := func(fp certs.Fingerprint) (certs.ClientAccess, error) {
+		acc, err := auth.Lookup(fp)
+		var oe *certs.OptionError
+		switch {
+		case errors.As(err, &oe):
+			e.log.Error().Stringer("client", fp).Str("file", oe.File).Int("line", oe.Line).Str("option", oe.Option).
+				Str("reason", oe.Reason).Msg("refused client: bad option in authorized_clients")
+		case errors.Is(err, certs.ErrNotListed):
+			e.log.Warn().Stringer("client", fp).Str("file", authPath).Msg("refused unknown client; add its fingerprint to authorized_clients to allow it")
+			err = fmt.Errorf("client %s not authorized", fp)
+		case err != nil:
+			e.log.Error().Err(err).Msg("cannot read authorized_clients; refusing client")
+		}
+		return acc, err
+	}
 	verify := func(fp certs.Fingerprint) error {
 		if s.Open {
 			return nil
 		}
-		ok, err := auth.Allowed(fp)
-		if err != nil {
-			e.log.Error().Err(err).Msg("cannot read authorized_clients; refusing client")
-			return err
-		}
-		if !ok {
-			e.log.Warn().Stringer("client", fp).Str("file", authPath).Msg("refused unknown client; add its fingerprint to authorized_clients to allow it")
-			return fmt.Errorf("client %s not authorized", fp)
-		}
-		return nil
+		_, err := access(fp)
+		return err
 	}
+	serverAccess := access
 	if s.Open {
+		serverAccess = nil
 		e.log.Warn().Msg("--open: ANY client with any certificate may read and write under the root")
 	}
 	ln, err := quicx.Listen(s.Listen, quicx.ServerTLS(id, session.ALPN, verify), quicx.Config{IdleTimeout: idle}, e.log)
@@ -67,8 +85,9 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	root, _ := filepath.Abs(s.Root)
 	srv, err := session.NewServer(session.ServerConfig{
 		Root: root, ReadOnly: s.ReadOnly, MaxTransfers: s.MaxTransfers,
-		MaxConnections: s.MaxConns, MaxListEntries: s.MaxList,
+		MaxConnections: s.MaxConns, MaxListEntries: s.MaxList, MinFree: uint64(minFree),
 		Software: "qxfer/" + version(), Logger: e.log,
+		Access: serverAccess,
 	})
 	if err != nil {
 		return err

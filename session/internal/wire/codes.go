@@ -37,9 +37,9 @@ const (
 	LimitExceeded     ErrorCode = 0x16
 	Interrupted       ErrorCode = 0x17
 	NotDirectory      ErrorCode = 0x18
-	// 0x19 is taken by another branch of this release (see PROTOCOL.md).
-	SymlinkLoop ErrorCode = 0x1a
-	NameTooLong ErrorCode = 0x1b
+	QuotaExceeded     ErrorCode = 0x19
+	SymlinkLoop       ErrorCode = 0x1a
+	NameTooLong       ErrorCode = 0x1b
 )
 
 var codeInfo = [...]struct{ name, desc string }{
@@ -68,6 +68,7 @@ var codeInfo = [...]struct{ name, desc string }{
 	LimitExceeded:     {"limit_exceeded", "a limit was exceeded"},
 	Interrupted:       {"interrupted", "interrupted by the user"},
 	NotDirectory:      {"not_directory", "not a directory"},
+	QuotaExceeded:     {"quota_exceeded", "the client's quota on the server is used up"},
 	SymlinkLoop:       {"symlink_loop", "too many levels of symbolic links (a symlink loop)"},
 	NameTooLong:       {"name_too_long", "file name too long"},
 }
