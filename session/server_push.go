@@ -54,6 +54,8 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 		ss.srv.table.remove(t, p)
 		cancel(nil)
 		if errors.Is(err, &Error{Code: CodeUpToDate}) {
+			ss.transferStarted(t)
+			ss.transferEnded(t, 0, err)
 			return ss.cmd.send(&wire.Accept{ID: m.ID, Flags: wire.AcceptUpToDate})
 		}
 		return err
@@ -74,12 +76,14 @@ func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Cont
 	if err != nil {
 		return err
 	}
-	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, recv: rc}
+	x := &serverXfer{t: t, done: tctx.Done(), meta: meta, recv: rc, resumed: haveBytes(offer.Have)}
 	ss.mu.Lock()
 	ss.active[id] = x
 	ss.signalLocked()
 	ss.mu.Unlock()
+	ss.transferStarted(t)
 	if len(offer.Have) > 0 {
+		ss.srv.refreshPartial(p)
 		ss.log.Info().Str("path", p).Int("ranges", len(offer.Have)).Msg("offering resume")
 	}
 	serr := ss.cmd.send(&wire.Accept{ID: id, Have: offer.Have, PrefixHash: offer.PrefixHash})
@@ -90,14 +94,11 @@ func (ss *serverSession) receivePush(m *wire.Put, t *Transfer, tctx context.Cont
 		if err != nil {
 			e := xfer.AsError(err, p)
 			done.Code, done.Msg = e.Code, rejectText(e)
-			ss.log.Info().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
+			ss.log.Debug().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
 		} else {
-			ss.log.Info().Uint64("id", id).Str("path", p).Uint64("size", meta.Size).Msg("received")
+			ss.log.Debug().Uint64("id", id).Str("path", p).Uint64("size", meta.Size).Msg("received")
 		}
-		ss.mu.Lock()
-		ss.endLocked(id, x, stateFor(err), err)
-		ss.mu.Unlock()
-		ss.cmd.send(done)
+		ss.endAndSend(id, x, stateFor(err), err, done)
 	})
 	return serr
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
@@ -61,14 +62,55 @@ const maxRecordSize = 64 << 10
 // "dir/.NAME.qxfer.resume".
 func RecordName(p string) string {
 	dir, name := path.Split(p)
-	return dir + "." + name + ".qxfer.resume"
+	return dir + "." + name + sideRecordSuffix
 }
 
 // PartName is the temporary name a file is received under, beside its
 // target: "dir/.NAME.qxfer.part".
 func PartName(p string) string {
 	dir, name := path.Split(p)
-	return dir + "." + name + ".qxfer.part"
+	return dir + "." + name + sidePartSuffix
+}
+
+// The suffixes of a destination's side files (PartName, RecordName, and
+// the temporary record of SaveRecord).
+const (
+	sidePartSuffix   = ".qxfer.part"
+	sideRecordSuffix = ".qxfer.resume"
+	sideTmpSuffix    = ".qxfer.resume.tmp"
+)
+
+// SideKind says which side file of a destination a name is.
+type SideKind uint8
+
+// The side files a receiver keeps beside a destination.
+const (
+	NotSide       SideKind = iota
+	SidePart               // PartName: the bytes received so far
+	SideRecord             // RecordName: the resume record
+	SideRecordTmp          // RecordName + ".tmp": a record being written by SaveRecord
+)
+
+// SideFile reports whether the base name (no directory) is a side file
+// of some destination, which kind, and a key shared by every side file
+// of that destination: PartName(p), RecordName(p) and RecordName(p)+".tmp"
+// give the same key, other destinations in the same directory another.
+// It is what a sweep of abandoned partials matches names with, so the
+// naming scheme lives here alone (TestSideFile checks it against
+// PartName and RecordName). The key is only an identity: do not parse it.
+func SideFile(name string) (key string, kind SideKind) {
+	if !strings.HasPrefix(name, ".") || strings.ContainsRune(name, '/') {
+		return "", NotSide
+	}
+	for _, k := range []struct {
+		suffix string
+		kind   SideKind
+	}{{sidePartSuffix, SidePart}, {sideRecordSuffix, SideRecord}, {sideTmpSuffix, SideRecordTmp}} {
+		if stem, ok := strings.CutSuffix(name, k.suffix); ok && len(stem) > 1 {
+			return stem[1:], k.kind
+		}
+	}
+	return "", NotSide
 }
 
 // Matches reports whether r belongs to a source of this size and mtime.

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -32,6 +33,38 @@ func TestPartAndRecordNames(t *testing.T) {
 				t.Errorf("RecordName(%q): got %q, want %q", tc.path, got, tc.record)
 			}
 		})
+	}
+}
+
+func TestSideFile(t *testing.T) {
+	dests := []string{"out.bin", "a/b/c.txt", "d/.hidden", "x.qxfer.part", "名前", "a b"}
+	keys := map[string]string{}
+	for _, d := range dests {
+		for _, c := range []struct {
+			name string
+			kind SideKind
+		}{{PartName(d), SidePart}, {RecordName(d), SideRecord}, {RecordName(d) + ".tmp", SideRecordTmp}} {
+			key, kind := SideFile(path.Base(c.name))
+			if kind != c.kind {
+				t.Errorf("SideFile(%q): kind %d, want %d", path.Base(c.name), kind, c.kind)
+			}
+			if prev, ok := keys[d]; ok && prev != key {
+				t.Errorf("SideFile(%q): key %q, want %q (the key of the other side files of %q)", path.Base(c.name), key, prev, d)
+			}
+			keys[d] = key
+		}
+	}
+	seen := map[string]string{}
+	for d, k := range keys {
+		if other, ok := seen[k]; ok {
+			t.Errorf("destinations %q and %q share the side-file key %q", d, other, k)
+		}
+		seen[k] = d
+	}
+	for _, name := range []string{"out.bin", ".out.bin", "out.bin.qxfer.part", ".qxfer.part", ".qxfer.resume", ".x.qxfer.partial", "a/.x.qxfer.part", ""} {
+		if key, kind := SideFile(name); kind != NotSide {
+			t.Errorf("SideFile(%q) = %q, %d; want not a side file", name, key, kind)
+		}
 	}
 }
 
