@@ -1,6 +1,7 @@
 package session
 
 import (
+	"math"
 	"net/http"
 	"strings"
 
@@ -57,6 +58,15 @@ func newServerMetrics(s *Server) *serverMetrics {
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "qxfer_connections_open", Help: "QUIC connections served now: sessions and their pool connections.",
 	}, func() float64 { return float64(s.live.Load()) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "qxfer_root_free_bytes", Help: "Bytes free for the server on the file system of its root (NaN when the system cannot tell).",
+	}, func() float64 {
+		n, err := freeBytes(s.cfg.Root)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}))
 	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "qxfer_sessions_total", Help: "Sessions started (hello accepted), by client.",
 	}, []string{"client"})

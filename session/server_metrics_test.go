@@ -193,6 +193,9 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v: got %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
+	if got := valueIn(fams, "qxfer_root_free_bytes", nil); got <= 0 {
+		t.Errorf("qxfer_root_free_bytes: got %v, want the free space of the root's file system", got)
+	}
 	// bob's push moved part of the file, and the counter says how much.
 	if got := valueIn(fams, "qxfer_transfer_bytes_total", with(push, "client", bobLabel)); got < 1<<20 || got >= bigSize {
 		t.Errorf("bytes of the cancelled push: got %v, want between 1 MiB and %d", got, bigSize)
