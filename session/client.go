@@ -46,8 +46,9 @@ func (c *clientConn) Close() error { return c.CloseWithCode(CodeOK, "") }
 // CloseWithCode ends the session with code (for example CodeInterrupted)
 // and waits for its goroutines.
 func (c *clientConn) CloseWithCode(code ErrorCode, msg string) error {
+	lost := c.lost()
 	c.fail(ErrClosed)
-	if code == CodeOK {
+	if code == CodeOK && !lost {
 		c.endCommands()
 	}
 	c.closeMembers(code, msg)
@@ -60,9 +61,9 @@ func (c *clientConn) CloseWithCode(code ErrorCode, msg string) error {
 // the end of the command stream.
 const closeLinger = time.Second
 
-// endCommands ends the command stream and waits, up to closeLinger, for
-// the server to close the connection, which it does once it has read
-// every frame before the end. Closing the connection at once could lose
+// endCommands ends the command stream of a live session and waits, up
+// to closeLinger, for the server to close the connection, which it does
+// once it has read every frame before the end. Closing the connection at once could lose
 // the last frames, such as the Done of a pull: quic-go sends
 // CONNECTION_CLOSE without flushing queued stream data, and a peer
 // receiving it drops what it has not read yet. The server would count
