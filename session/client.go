@@ -3,6 +3,7 @@ package session
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/rs/zerolog"
@@ -46,11 +47,41 @@ func (c *clientConn) Close() error { return c.CloseWithCode(CodeOK, "") }
 // CloseWithCode ends the session with code (for example CodeInterrupted)
 // and waits for its goroutines.
 func (c *clientConn) CloseWithCode(code ErrorCode, msg string) error {
+	lost := c.lost()
 	c.fail(ErrClosed)
+	if code == CodeOK && !lost {
+		c.endCommands()
+	}
 	c.closeMembers(code, msg)
 	err := c.conn.Close(quic.ApplicationErrorCode(code), msg)
 	c.wg.Wait()
 	return err
+}
+
+// closeLinger bounds how long a clean Close waits for the server to read
+// the end of the command stream.
+const closeLinger = time.Second
+
+// endCommands ends the command stream of a live session and waits, up
+// to closeLinger, for the server to close the connection, which it does
+// once it has read every frame before the end. Closing the connection at once could lose
+// the last frames, such as the Done of a pull: quic-go sends
+// CONNECTION_CLOSE without flushing queued stream data, and a peer
+// receiving it drops what it has not read yet. The server would count
+// the pull as cut off.
+func (c *clientConn) endCommands() {
+	if c.cmd == nil {
+		return
+	}
+	if c.cmd.closeWrite() != nil {
+		return
+	}
+	t := time.NewTimer(closeLinger)
+	defer t.Stop()
+	select {
+	case <-c.conn.Context().Done():
+	case <-t.C:
+	}
 }
 
 // Done is closed when the session has ended.

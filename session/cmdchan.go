@@ -33,6 +33,14 @@ func (c *cmdChannel) send(m wire.Message) error {
 	return err
 }
 
+// closeWrite ends the stream's sending side after the frames already
+// sent; later sends fail.
+func (c *cmdChannel) closeWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.str.Close()
+}
+
 // recv reads the next frame. Unknown frame types come back as
 // *wire.Unknown and are to be skipped by the caller.
 func (c *cmdChannel) recv() (wire.Message, error) {

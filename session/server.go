@@ -58,6 +58,21 @@ type ServerConfig struct {
 	// system it writes to; a file that would not is refused with
 	// NoSpace before a byte is sent. Default 0.
 	MinFree uint64
+	// AccessLog receives one info line per ended transfer (see
+	// serverSession.transferEnded for its fields). The zero value
+	// discards them.
+	AccessLog zerolog.Logger
+	// ClientLabel names a client, by the canonical form of its
+	// certificate fingerprint, in metrics and the access log. Nil, or
+	// an empty answer: the fingerprint's short form ("SHA256:" and its
+	// first 8 characters).
+	ClientLabel func(fingerprint string) string
+	// PartialTTL is how long a push's partial file (its .part and resume
+	// record) may sit untouched before a sweep removes it: once when
+	// Serve starts, then every quarter of PartialTTL (at most hourly).
+	// Zero, the default, keeps partials forever; qxfer serve's
+	// --partial-ttl defaults to a week.
+	PartialTTL time.Duration
 }
 
 func (c ServerConfig) populate() ServerConfig {
@@ -90,12 +105,15 @@ type Listener interface {
 
 // Server serves one directory tree to authenticated clients.
 type Server struct {
-	cfg      ServerConfig
-	root     *os.Root
-	log      zerolog.Logger
-	table    *Table        // live pushes across all sessions, keyed by path
-	sessions atomic.Uint64 // session ids
-	live     atomic.Int64  // connections running now, bounded by MaxConnections
+	cfg       ServerConfig
+	root      *os.Root
+	log       zerolog.Logger
+	table     *Table        // live pushes across all sessions, keyed by path
+	sessions  atomic.Uint64 // session ids
+	live      atomic.Int64  // connections running now, bounded by MaxConnections
+	metrics   *serverMetrics
+	drain     chan struct{} // closed by Shutdown
+	drainOnce sync.Once
 
 	// poolMu guards pools.
 	poolMu sync.Mutex
@@ -119,10 +137,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open root: %w", err)
 	}
-	return &Server{
+	s := &Server{
 		cfg: cfg, root: root, log: cfg.Logger, table: NewTable(), pools: map[string]*serverSession{},
 		space: xfer.NewSpace(cfg.MinFree, "the server's disk"), quotas: newQuotas(), clientConns: map[string]int{},
-	}, nil
+		drain: make(chan struct{}),
+	}
+	s.metrics = newServerMetrics(s)
+	return s, nil
 }
 
 // Transfers returns the table of live pushes (all sessions).
@@ -140,6 +161,7 @@ func (s *Server) Close() error { return s.root.Close() }
 func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() { s.sweepLoop(ctx) })
 	for {
 		conn, err := ln.Accept(ctx)
 		if err != nil {
@@ -148,8 +170,14 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
+		if s.draining() {
+			s.CountHandshakeFailure(failShutdown)
+			conn.CloseWithError(quic.ApplicationErrorCode(CodeShutdown), "server shutting down")
+			continue
+		}
 		if n := s.live.Add(1); n > int64(s.cfg.MaxConnections) {
 			s.live.Add(-1)
+			s.CountHandshakeFailure(failLimit)
 			s.log.Warn().Str("peer", conn.RemoteAddr().String()).Int("max_connections", s.cfg.MaxConnections).
 				Msg("refused connection: too many sessions")
 			conn.CloseWithError(quic.ApplicationErrorCode(CodeLimitExceeded),

@@ -149,6 +149,7 @@ func (ss *serverSession) enter(fp certs.Fingerprint, known bool) (ErrorCode, str
 	}
 	ss.acc, ss.root = acc, root
 	if acc.Label != "" {
+		ss.label = acc.Label
 		ss.log = ss.log.With().Str("label", acc.Label).Logger()
 	}
 	return CodeOK, ""

@@ -65,6 +65,8 @@ func (ss *serverSession) joinPool(ctx context.Context, m *wire.Join, str *quic.S
 		return err
 	}
 	parent.log.Debug().Str("peer", ss.conn.RemoteAddr().String()).Msg("pool connection joined")
+	ss.srv.metrics.poolConnsOpen.Inc()
+	defer ss.srv.metrics.poolConnsOpen.Dec()
 	mem := &xfer.Member{Conn: ss.conn}
 	parent.lanes.Add(mem)
 	defer parent.lanes.Remove(mem)

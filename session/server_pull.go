@@ -38,6 +38,8 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 		f.Close()
 		return err
 	}
+	x.resumed = have.Total()
+	ss.transferStarted(x.t)
 	t := x.t
 	id := m.ID
 	if err := ss.cmd.send(&wire.FileInfo{ID: id, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
@@ -56,16 +58,15 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 			return // the client's Done ends x
 		}
 		e := xfer.AsError(err, p)
-		ss.log.Info().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("pull failed")
+		ss.log.Debug().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("pull failed")
 		live := tctx.Err() == nil
 		// The pull leaves the session before the Reject goes out, so
 		// a retry it prompts is not refused as a pull still running.
-		ss.mu.Lock()
-		ss.endLocked(id, x, stateFor(e), e)
-		ss.mu.Unlock()
+		var reject wire.Message
 		if live {
-			ss.cmd.send(&wire.Reject{ID: id, Code: e.Code, Msg: rejectText(e)})
+			reject = &wire.Reject{ID: id, Code: e.Code, Msg: rejectText(e)}
 		}
+		ss.endAndSend(id, x, stateFor(e), e, reject)
 	})
 	return nil
 }
@@ -115,6 +116,6 @@ func (ss *serverSession) pullDone(m *wire.Done) {
 	if m.Code != CodeOK {
 		err = &Error{Code: m.Code, Remote: true, Path: x.t.Path, Msg: m.Msg}
 	}
-	ss.log.Info().Uint64("id", m.ID).Str("path", x.t.Path).Stringer("code", m.Code).Msg("pull ended")
+	ss.log.Debug().Uint64("id", m.ID).Str("path", x.t.Path).Stringer("code", m.Code).Msg("pull ended")
 	ss.endLocked(m.ID, x, stateFor(err), err)
 }

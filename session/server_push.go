@@ -85,6 +85,8 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		}
 		cancel(nil)
 		if errors.Is(err, &Error{Code: CodeUpToDate}) {
+			ss.transferStarted(t)
+			ss.transferEnded(t, 0, err)
 			ss.cmd.send(&wire.Accept{ID: id, Flags: wire.AcceptUpToDate})
 			return
 		}
@@ -94,13 +96,16 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 	adm.landed()
 	ss.mu.Lock()
 	x.recv = rc
+	x.resumed = haveBytes(offer.Have)
 	early := x.seal
 	ss.signalLocked()
 	ss.mu.Unlock()
 	if early != nil {
 		rc.SetSeal(early)
 	}
+	ss.transferStarted(t)
 	if len(offer.Have) > 0 {
+		ss.srv.refreshPartial(key)
 		ss.log.Info().Str("path", p).Int("ranges", len(offer.Have)).Msg("offering resume")
 	}
 	ss.cmd.send(&wire.Accept{ID: id, Have: offer.Have, PrefixHash: offer.PrefixHash})
@@ -111,14 +116,11 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 	if err != nil {
 		e := xfer.AsError(err, p)
 		done.Code, done.Msg = e.Code, rejectText(e)
-		ss.log.Info().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
+		ss.log.Debug().Uint64("id", id).Str("path", p).Stringer("code", e.Code).Str("msg", e.Msg).Msg("push failed")
 	} else {
-		ss.log.Info().Uint64("id", id).Str("path", p).Uint64("size", x.meta.Size).Msg("received")
+		ss.log.Debug().Uint64("id", id).Str("path", p).Uint64("size", x.meta.Size).Msg("received")
 	}
-	ss.mu.Lock()
-	ss.endLocked(id, x, stateFor(err), err)
-	ss.mu.Unlock()
-	ss.cmd.send(done)
+	ss.endAndSend(id, x, stateFor(err), err, done)
 }
 
 // receiveStream reads a range stream's header and hands the stream to its

@@ -24,6 +24,7 @@ type serverSession struct {
 	owner string // the client's certificate fingerprint
 	acc   certs.ClientAccess
 	root  *os.Root // the client's world: the server root or its root= directory; every path is under it
+	label string   // the client's label in logs, metrics and the access log (enter)
 	id    uint64   // unique per server
 	log   zerolog.Logger
 	cmd   *cmdChannel
@@ -40,6 +41,7 @@ type serverSession struct {
 	active  map[uint64]*serverXfer // live transfers of this session by id
 	members map[string]*quic.Conn  // pool connections by the token of their Welcome
 	listing chan struct{}          // semaphore for concurrent listings
+	unsent  int                    // transfers ended whose verdict endAndSend has still to send
 }
 
 // serverXfer is a transfer of this session with what the server knows of
@@ -51,11 +53,14 @@ type serverXfer struct {
 	recv *xfer.Receiver    // a push: its range streams go there; nil while opening
 	seal []byte            // a push: a Seal that came while its receiver was opening
 	msgs chan wire.Message // a pull: the client's Acks and verdict
+	// resumed is how many bytes the receiver held before the transfer
+	// (the ranges of its offer), for the access log.
+	resumed uint64
 }
 
 func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Logger) *serverSession {
 	return &serverSession{
-		srv: srv, conn: conn, owner: owner, log: log, lanes: xfer.NewLanes(),
+		srv: srv, conn: conn, owner: owner, label: srv.clientLabel(owner), log: log, lanes: xfer.NewLanes(),
 		changed: make(chan struct{}),
 		active:  make(map[uint64]*serverXfer),
 		members: make(map[string]*quic.Conn),
@@ -83,12 +88,14 @@ func (ss *serverSession) run(ctx context.Context) error {
 	str, err := ss.conn.AcceptStream(hctx)
 	cancel()
 	if err != nil {
+		ss.srv.CountHandshakeFailure(failHello)
 		return protocolErrorf(CodeProtocolViolation, "no command stream: %v", err)
 	}
 	ss.cmd = newCmdChannel(str)
 	str.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	msg, err := ss.cmd.recv()
 	if err != nil {
+		ss.srv.CountHandshakeFailure(failHello)
 		return readError(err, "hello")
 	}
 	if join, ok := msg.(*wire.Join); ok {
@@ -96,9 +103,11 @@ func (ss *serverSession) run(ctx context.Context) error {
 	}
 	hello, ok := msg.(*wire.Hello)
 	if !ok {
+		ss.srv.CountHandshakeFailure(failHello)
 		return protocolErrorf(CodeProtocolViolation, "expected hello, got %s", msg.Type())
 	}
 	if hello.Version != wire.Version {
+		ss.srv.CountHandshakeFailure(failVersion)
 		ss.cmd.send(&wire.Reject{Code: CodeVersionMismatch, Msg: fmt.Sprintf("server speaks qxfer/%d, client qxfer/%d", wire.Version, hello.Version)})
 		lingerAfterReject(str)
 		return protocolErrorf(CodeVersionMismatch, "client speaks version %d", hello.Version)
@@ -113,7 +122,12 @@ func (ss *serverSession) run(ctx context.Context) error {
 		return err
 	}
 	ss.log.Debug().Str("software", hello.Software).Msg("hello")
+	m := ss.srv.metrics
+	m.sessions.WithLabelValues(ss.label).Inc()
+	m.sessionsOpen.Inc()
+	defer m.sessionsOpen.Dec()
 	ss.wg.Go(func() { ss.acceptDataStreams(ctx, ss.conn, &ss.wg) })
+	ss.wg.Go(func() { ss.closeWhenDrained(ctx) })
 	return ss.commandLoop(ctx)
 }
 
@@ -198,6 +212,15 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.symlink(m)); return nil })
 	case *wire.Readlink:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.readlink(m)); return nil })
+	case *wire.Put, *wire.Get:
+		if ss.srv.draining() {
+			// Left unanswered: the client runs it again on its next
+			// connection (Server.Shutdown).
+			ss.log.Debug().Stringer("type", msg.Type()).Msg("draining: new transfer left unanswered")
+			return nil
+		}
+	}
+	switch m := msg.(type) {
 	case *wire.Put:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.put(ctx, m)); return nil })
 	case *wire.Get:
@@ -240,6 +263,7 @@ func (ss *serverSession) reply(id uint64, err error) {
 		return
 	}
 	e := xfer.AsError(err, "")
+	ss.srv.metrics.refused.WithLabelValues(e.Code.String(), ss.label).Inc()
 	ss.log.Debug().Uint64("id", id).Str("path", e.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("request refused")
 	ss.cmd.send(&wire.Reject{ID: id, Code: e.Code, Msg: rejectText(e)})
 }
@@ -254,7 +278,29 @@ func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error)
 	if x.t.Dir == Push {
 		ss.srv.table.remove(x.t, ss.tableKey(x.t.Path))
 	}
-	x.t.finish(s, err)
+	if x.t.finish(s, err) {
+		ss.transferEnded(x.t, x.resumed, err)
+	}
+	ss.signalLocked() // for closeWhenDrained
+}
+
+// endAndSend ends a transfer, then sends its final message (nil: none).
+// The transfer leaves the session and the server table before the
+// message goes out, so a retry it prompts is not refused as a transfer
+// still running; ss.unsent covers the gap, so that a drained session
+// (closeWhenDrained) does not end its command stream before the message.
+func (ss *serverSession) endAndSend(id uint64, x *serverXfer, s State, err error, final wire.Message) {
+	ss.mu.Lock()
+	ss.endLocked(id, x, s, err)
+	ss.unsent++
+	ss.mu.Unlock()
+	if final != nil {
+		ss.cmd.send(final)
+	}
+	ss.mu.Lock()
+	ss.unsent--
+	ss.signalLocked()
+	ss.mu.Unlock()
 }
 
 // acceptDataStreams serves the client's range streams on one connection

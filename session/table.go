@@ -239,6 +239,21 @@ func (tb *Table) remove(t *Transfer, keyPath string) {
 	tb.mu.Unlock()
 }
 
+// withLive runs fn with the key paths of the live transfers of direction
+// dir, holding the table's lock: no transfer is added or removed while
+// fn runs, so fn must not call the table.
+func (tb *Table) withLive(dir Direction, fn func(paths []string)) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	var paths []string
+	for k := range tb.live {
+		if k.dir == dir {
+			paths = append(paths, k.path)
+		}
+	}
+	fn(paths)
+}
+
 // Snapshot lists the live transfers, ordered by id.
 func (tb *Table) Snapshot() []TransferInfo {
 	tb.mu.Lock()

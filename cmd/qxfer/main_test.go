@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"envfile":   cmdEnvFile,
 	"expand":    cmdExpand,
 	"bytesenv":  cmdBytesEnv,
+	"httpget":   cmdHTTPGet,
 	// script_cmds_test.go
 	"qxfer-bg":  cmdQxferBg,
 	"signal":    cmdSignal,
@@ -578,5 +580,40 @@ func TestScriptCommandsFail(t *testing.T) {
 			failed, log := recordScript(t, tt.script)
 			checkFailed(t, failed, log, tt.want...)
 		})
+	}
+}
+
+// cmdHTTPGet implements "httpget URL": an HTTP GET of URL, retried for
+// up to serveStartTimeout while the connection is refused (a server
+// started with qxfer-bg may not listen yet); the body becomes stdout. A
+// status other than 200 fails the command.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: httpget URL")
+	}
+	deadline := time.Now().Add(serveStartTimeout)
+	var resp *http.Response
+	var err error
+	for {
+		resp, err = http.Get(args[0])
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err == nil {
+		defer resp.Body.Close()
+		var body []byte
+		body, err = io.ReadAll(resp.Body)
+		ts.Stdout().Write(body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+	}
+	if err != nil && !neg {
+		ts.Fatalf("httpget %s: %v", args[0], err)
+	}
+	if err == nil && neg {
+		ts.Fatalf("httpget %s: succeeded, want a failure", args[0])
 	}
 }

@@ -184,15 +184,16 @@ var signals = map[string]os.Signal{
 	"INT":  os.Interrupt,
 	"TERM": syscall.SIGTERM,
 	"KILL": os.Kill,
+	"HUP":  syscall.SIGHUP,
 }
 
 // cmdSignal implements "signal NAME SIG...": it sends the signals (INT,
-// TERM or KILL) to background client NAME, one right after the other. The
+// TERM, KILL or HUP) to background client NAME, one right after the other. The
 // client must still be running when it gets its first signal; a later one
 // may find that it has already exited.
 func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: signal NAME INT|TERM|KILL...")
+		ts.Fatalf("usage: signal NAME INT|TERM|KILL|HUP...")
 	}
 	p := bgProcNamed(ts, args[0])
 	var sigs []os.Signal

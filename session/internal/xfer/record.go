@@ -79,7 +79,7 @@ const maxRecordSize = 64 << 10
 // "dir/.NAME.qxfer.resume", or for a long NAME "dir/.qxfer-HASH.qxfer.resume"
 // (see PartName).
 func RecordName(p string) string {
-	return sideName(p, ".qxfer.resume")
+	return sideName(p, sideRecordSuffix)
 }
 
 // PartName is the temporary name a file is received under, beside its
@@ -89,7 +89,48 @@ func RecordName(p string) string {
 // the first 128 bits of the SHA-256 of NAME in hex: side files fit
 // whatever the target's name, and a record of such a name holds NAME.
 func PartName(p string) string {
-	return sideName(p, ".qxfer.part")
+	return sideName(p, sidePartSuffix)
+}
+
+// The suffixes of a destination's side files (PartName, RecordName, and
+// the temporary record of SaveRecord).
+const (
+	sidePartSuffix   = ".qxfer.part"
+	sideRecordSuffix = ".qxfer.resume"
+	sideTmpSuffix    = ".qxfer.resume.tmp"
+)
+
+// SideKind says which side file of a destination a name is.
+type SideKind uint8
+
+// The side files a receiver keeps beside a destination.
+const (
+	NotSide       SideKind = iota
+	SidePart               // PartName: the bytes received so far
+	SideRecord             // RecordName: the resume record
+	SideRecordTmp          // RecordName + ".tmp": a record being written by SaveRecord
+)
+
+// SideFile reports whether the base name (no directory) is a side file
+// of some destination, which kind, and a key shared by every side file
+// of that destination: PartName(p), RecordName(p) and RecordName(p)+".tmp"
+// give the same key, other destinations in the same directory another.
+// It is what a sweep of abandoned partials matches names with, so the
+// naming scheme lives here alone (TestSideFile checks it against
+// PartName and RecordName). The key is only an identity: do not parse it.
+func SideFile(name string) (key string, kind SideKind) {
+	if !strings.HasPrefix(name, ".") || strings.ContainsRune(name, '/') {
+		return "", NotSide
+	}
+	for _, k := range []struct {
+		suffix string
+		kind   SideKind
+	}{{sidePartSuffix, SidePart}, {sideRecordSuffix, SideRecord}, {sideTmpSuffix, SideRecordTmp}} {
+		if stem, ok := strings.CutSuffix(name, k.suffix); ok && len(stem) > 1 {
+			return stem[1:], k.kind
+		}
+	}
+	return "", NotSide
 }
 
 // nameMax is the longest file name, in bytes, on Linux and the BSDs
@@ -99,7 +140,7 @@ const nameMax = 255
 
 // longestSide is the longest suffix of a side file, the record's
 // temporary file: ".NAME" + longestSide must fit in nameMax.
-const longestSide = ".qxfer.resume.tmp"
+const longestSide = sideTmpSuffix
 
 // hashedPrefix starts the NAME part of a hashed side file's name.
 const hashedPrefix = "qxfer-"

@@ -82,6 +82,40 @@ func TestLongNameRecord(t *testing.T) {
 	}
 }
 
+// TestSideFile checks that SideFile recognises every side file of a
+// destination, short or hashed, under one key per destination.
+func TestSideFile(t *testing.T) {
+	dests := []string{"out.bin", "a/b/c.txt", "d/.hidden", "x.qxfer.part", "名前", "a b", strings.Repeat("é", 127), "d/" + strings.Repeat("x", 250)}
+	keys := map[string]string{}
+	for _, d := range dests {
+		for _, c := range []struct {
+			name string
+			kind SideKind
+		}{{PartName(d), SidePart}, {RecordName(d), SideRecord}, {RecordName(d) + ".tmp", SideRecordTmp}} {
+			key, kind := SideFile(path.Base(c.name))
+			if kind != c.kind {
+				t.Errorf("SideFile(%q): kind %d, want %d", path.Base(c.name), kind, c.kind)
+			}
+			if prev, ok := keys[d]; ok && prev != key {
+				t.Errorf("SideFile(%q): key %q, want %q (the key of the other side files of %q)", path.Base(c.name), key, prev, d)
+			}
+			keys[d] = key
+		}
+	}
+	seen := map[string]string{}
+	for d, k := range keys {
+		if other, ok := seen[k]; ok {
+			t.Errorf("destinations %q and %q share the side-file key %q", d, other, k)
+		}
+		seen[k] = d
+	}
+	for _, name := range []string{"out.bin", ".out.bin", "out.bin.qxfer.part", ".qxfer.part", ".qxfer.resume", ".x.qxfer.partial", "a/.x.qxfer.part", ""} {
+		if key, kind := SideFile(name); kind != NotSide {
+			t.Errorf("SideFile(%q) = %q, %d; want not a side file", name, key, kind)
+		}
+	}
+}
+
 // v1Record is a version 1 record of the first offset bytes of a
 // size-byte file, with the marshalled SHA-256 state of zeros (what a .part
 // of that many zero bytes holds).
