@@ -43,6 +43,7 @@ const (
 	CodeLimitExceeded     = wire.LimitExceeded
 	CodeInterrupted       = wire.Interrupted
 	CodeNotDirectory      = wire.NotDirectory
+	CodeNotEmpty          = wire.NotEmpty
 	CodeFrameTooLarge     = wire.FrameTooLarge
 )
 

@@ -190,6 +190,12 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.stat(m)); return nil })
 	case *wire.Mkdir:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.mkdir(m)); return nil })
+	case *wire.Remove:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.remove(m)); return nil })
+	case *wire.Rename:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.rename(m)); return nil })
+	case *wire.Df:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.df(m)); return nil })
 	case *wire.Put:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.put(ctx, m)); return nil })
 	case *wire.Get:

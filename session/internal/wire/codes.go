@@ -37,6 +37,7 @@ const (
 	LimitExceeded     ErrorCode = 0x16
 	Interrupted       ErrorCode = 0x17
 	NotDirectory      ErrorCode = 0x18
+	NotEmpty          ErrorCode = 0x19
 )
 
 var codeInfo = [...]struct{ name, desc string }{
@@ -65,6 +66,7 @@ var codeInfo = [...]struct{ name, desc string }{
 	LimitExceeded:     {"limit_exceeded", "a limit was exceeded"},
 	Interrupted:       {"interrupted", "interrupted by the user"},
 	NotDirectory:      {"not_directory", "not a directory"},
+	NotEmpty:          {"not_empty", "the directory is not empty"},
 }
 
 // String returns the name of c, such as "protocol_violation", or

@@ -34,6 +34,7 @@ func TestErrorCodes(t *testing.T) {
 		{LimitExceeded, 0x16, "limit_exceeded"},
 		{Interrupted, 0x17, "interrupted"},
 		{NotDirectory, 0x18, "not_directory"},
+		{NotEmpty, 0x19, "not_empty"},
 	}
 	if len(tests) != len(codeInfo) {
 		t.Errorf("%d codes tested, %d defined", len(tests), len(codeInfo))
@@ -58,11 +59,11 @@ func TestErrorCodes(t *testing.T) {
 }
 
 func TestErrorCodeUnknown(t *testing.T) {
-	c := ErrorCode(0x19)
-	if got, want := c.String(), "error_0x19"; got != want {
+	c := ErrorCode(0x1a)
+	if got, want := c.String(), "error_0x1a"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	if got, want := c.Description(), "unknown error 0x19"; got != want {
+	if got, want := c.Description(), "unknown error 0x1a"; got != want {
 		t.Errorf("Description() = %q, want %q", got, want)
 	}
 	if got, want := ErrorCode(1<<62-1).String(), "error_0x3fffffffffffffff"; got != want {

@@ -76,6 +76,10 @@ const (
 	FrameTypeSeal       FrameType = 0x13
 	FrameTypeAck        FrameType = 0x14
 	FrameTypeDrop       FrameType = 0x15
+	FrameTypeRemove     FrameType = 0x16
+	FrameTypeRename     FrameType = 0x17
+	FrameTypeDf         FrameType = 0x18
+	FrameTypeDfResult   FrameType = 0x19
 )
 
 var frameTypeNames = [...]string{
@@ -98,6 +102,10 @@ var frameTypeNames = [...]string{
 	FrameTypeSeal:       "seal",
 	FrameTypeAck:        "ack",
 	FrameTypeDrop:       "drop",
+	FrameTypeRemove:     "remove",
+	FrameTypeRename:     "rename",
+	FrameTypeDf:         "df",
+	FrameTypeDfResult:   "df_result",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -264,6 +272,14 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseAck(&p)
 	case FrameTypeDrop:
 		m = parseDrop(&p)
+	case FrameTypeRemove:
+		m = parseRemove(&p)
+	case FrameTypeRename:
+		m = parseRename(&p)
+	case FrameTypeDf:
+		m = parseDf(&p)
+	case FrameTypeDfResult:
+		m = parseDfResult(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}
