@@ -108,7 +108,7 @@ func (ss *serverSession) rename(m *wire.Rename) error {
 	}
 	switch _, err := root.Lstat(to); {
 	case err == nil:
-		return xfer.Errorf(CodeExists, to, "rename does not replace an existing name")
+		return xfer.Errorf(CodeExists, to, "%s exists, and rename does not replace an existing name", to)
 	case !errors.Is(err, fs.ErrNotExist):
 		return xfer.AsError(err, to)
 	}
