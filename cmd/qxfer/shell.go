@@ -274,3 +274,7 @@ func (sh *shell) localPath(p string) string {
 	}
 	return filepath.Join(sh.lcwd, p)
 }
+
+// Help is the detail of "qxfer shell --help": the commands the shell
+// reads, as its own help command prints them.
+func (s *shellCmd) Help() string { return shellHelp }
