@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/qxfer/qxfer/session"
@@ -55,6 +56,9 @@ func (sh *shell) startPut(ctx context.Context, j *job, args []word) error {
 			intoDir = intoDir || isDir
 		}
 	}
+	// Completion will list the destination again.
+	sh.forget(dest)
+	sh.forget(path.Dir(dest))
 	sh.background(j, func(opts session.Options) (*session.Report, error) {
 		if intoDir {
 			return sh.c.Push(ctx, locals, dest, opts)
