@@ -187,7 +187,7 @@ func (sh *shell) rmdir(ctx context.Context, args []string) error {
 // possibly with wildcards. It goes on after a failure and reports each.
 func (sh *shell) rm(ctx context.Context, args []word) error {
 	if len(args) == 0 {
-		return errors.New("usage: rm PATH...")
+		return errors.New("usage: rm PATH [PATH ...]")
 	}
 	var errs []error
 	for _, w := range args {
