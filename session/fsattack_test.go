@@ -45,6 +45,7 @@ func TestFsAttackRaw(t *testing.T) {
 		{"the root, spelled ./", "./"},
 		{"through the symlink", "out/secret"},
 		{"a directory through the symlink", "out/sub"},
+		{"a new name through the symlink", "out/new"},
 	}
 	ops := []struct {
 		name  string

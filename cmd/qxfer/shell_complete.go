@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -26,6 +27,10 @@ func (sh *shell) listDir(ctx context.Context, dir string) ([]session.Entry, erro
 	ents, err := sh.c.List(ctx, dir)
 	if err != nil {
 		return nil, err
+	}
+	if len(ents) == 1 && !ents[0].IsDir() && ents[0].Name == path.Base(dir) {
+		// Most likely dir is a file, which List describes alone.
+		return ents, nil
 	}
 	sh.mu.Lock()
 	sh.listed[dir] = ents
