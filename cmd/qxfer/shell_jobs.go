@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -165,12 +166,16 @@ func (sh *shell) printJobs() {
 	}
 	sh.mu.Unlock()
 	sort.Slice(rows, func(a, b int) bool { return rows[a].id < rows[b].id })
-	tw := tabwriter.NewWriter(sh.out, 0, 4, 2, ' ', 0)
+	// One write, so that a "[ID] done" line of a transfer ending now
+	// comes before or after the table, not inside it.
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDIR\tNAME\tBYTES\tRATE\tSTATE")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s/s\t%s\n", r.id, r.dir, r.name, humanBytes(r.bytes), humanBytes(r.size), humanBytes(int64(r.rate)), r.state)
 	}
 	tw.Flush()
+	sh.out.Write(buf.Bytes())
 }
 
 // cancel cancels job ID: its running files now, the others as they start.
