@@ -110,6 +110,8 @@ func responseID(msg wire.Message) (uint64, bool) {
 		return m.ID, true
 	case *wire.StatResult:
 		return m.ID, true
+	case *wire.DfResult:
+		return m.ID, true
 	case *wire.Accept:
 		return m.ID, true
 	case *wire.FileInfo:

@@ -46,6 +46,7 @@ const (
 	CodeQuotaExceeded     = wire.QuotaExceeded
 	CodeSymlinkLoop       = wire.SymlinkLoop
 	CodeNameTooLong       = wire.NameTooLong
+	CodeNotEmpty          = wire.NotEmpty
 	CodeFrameTooLarge     = wire.FrameTooLarge
 )
 

@@ -212,6 +212,12 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.symlink(m)); return nil })
 	case *wire.Readlink:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.readlink(m)); return nil })
+	case *wire.Remove:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.remove(m)); return nil })
+	case *wire.Rename:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.rename(m)); return nil })
+	case *wire.Df:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.df(m)); return nil })
 	case *wire.Put, *wire.Get:
 		if ss.srv.draining() {
 			// Left unanswered: the client runs it again on its next

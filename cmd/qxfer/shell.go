@@ -9,11 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
-	"time"
 
 	"golang.org/x/term"
 
@@ -29,17 +26,29 @@ type shellCmd struct {
 }
 
 const shellHelp = `commands:
-  put LOCAL [REMOTE]   upload a file or directory (in the background)
-  get REMOTE [LOCAL]   download a file or directory (in the background)
+  put LOCAL [REMOTE]   upload files or a directory (in the background)
+  get REMOTE [LOCAL]   download files or a directory (in the background)
   ls [PATH]            list a remote directory
+  lls [PATH]           list a local directory
   cd PATH              change the remote directory
   lcd PATH             change the local directory
   pwd                  print the remote and local directories
-  jobs                 list transfers: id, direction, name, bytes, rate, state
-  cancel ID            cancel one running transfer
+  lpwd                 print the local directory
+  mkdir PATH           create a remote directory (and missing parents)
+  lmkdir PATH          create a local directory (and missing parents)
+  rmdir PATH           remove an empty remote directory
+  rm PATH...           remove remote files
+  rename OLD NEW       rename a remote file or directory; NEW must not exist
+  df [PATH]            size and free space of the server's file system
+  jobs                 list put and get commands: id, direction, name, bytes, rate, state
+  cancel ID            cancel one put or get
   wait                 wait until every transfer has ended
   help                 this text
   quit                 wait for running transfers, then leave
+LOCAL and REMOTE of put, get, ls, lls and rm may hold wildcards (* ? [...]),
+matched on the side that holds the files. Quote a name ('a b', "a*b") or
+escape a character with a backslash (a\ b, a\*b) to take it literally.
+Tab completes commands, and remote and local paths.
 `
 
 // shell is one interactive session. Transfers run in background
@@ -58,10 +67,13 @@ type shell struct {
 	cwd  string // remote, clean, relative to the server root
 	lcwd string // local, absolute
 
-	// mu guards the following fields.
-	mu     sync.Mutex
-	jobs   map[uint64]session.TransferInfo // every transfer started here
-	failed int
+	// mu guards the following fields, and those of every job.
+	mu        sync.Mutex
+	jobs      []*job                     // every put and get, in command order
+	lastJob   int                        // id of the latest job
+	failed    int                        // transfers, and put and get commands, that failed or were cancelled
+	cmdFailed int                        // mkdir, lmkdir, rmdir, rm and rename commands that failed
+	listed    map[string][]session.Entry // remote listings, for completion
 }
 
 // Run opens the session and reads commands until quit or end of input.
@@ -82,8 +94,8 @@ func (s *shellCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	lcwd, _ := os.Getwd()
-	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, cwd: trimRoot(r.Path), lcwd: lcwd, jobs: map[uint64]session.TransferInfo{}}
-	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, Observer: sh.observe, RateLimit: limit}
+	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, cwd: trimRoot(r.Path), lcwd: lcwd, listed: map[string][]session.Entry{}}
+	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, RateLimit: limit}
 	if f := os.Stdin; term.IsTerminal(int(f.Fd())) && e.stdout == os.Stdout {
 		err = sh.interactive(ctx, f)
 	} else {
@@ -103,8 +115,15 @@ func (s *shellCmd) Run(ctx context.Context, e *env) error {
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	var msgs []string
 	if sh.failed > 0 {
-		return withExit(exitFailed, fmt.Errorf("%d %s failed or cancelled", sh.failed, plural(sh.failed, "transfer", "transfers")))
+		msgs = append(msgs, fmt.Sprintf("%d %s failed or cancelled", sh.failed, plural(sh.failed, "transfer", "transfers")))
+	}
+	if sh.cmdFailed > 0 {
+		msgs = append(msgs, fmt.Sprintf("%d %s failed", sh.cmdFailed, plural(sh.cmdFailed, "file command", "file commands")))
+	}
+	if len(msgs) > 0 {
+		return withExit(exitFailed, errors.New(strings.Join(msgs, ", ")))
 	}
 	return nil
 }
@@ -137,15 +156,13 @@ func (sh *shell) interactive(ctx context.Context, in *os.File) error {
 		io.Writer
 	}{in, os.Stdout}, "qxfer> ")
 	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
-		if key == 3 { // Ctrl-C
-			n := 0
-			for _, ti := range sh.c.Transfers().Snapshot() {
-				if sh.c.Transfers().Cancel(ti.ID) {
-					n++
-				}
-			}
-			fmt.Fprintf(t, "^C cancelled %d %s\n", n, plural(n, "transfer", "transfers"))
+		switch key {
+		case 3: // Ctrl-C
+			n := sh.cancelAll()
+			fmt.Fprintf(t, "^C cancelled %d %s\n", n, plural(n, "job", "jobs"))
 			return "", 0, true
+		case '\t':
+			return sh.complete(ctx, line, pos)
 		}
 		return "", 0, false
 	}
@@ -167,25 +184,44 @@ func (sh *shell) interactive(ctx context.Context, in *os.File) error {
 // exec runs one command line; it reports whether the shell should end.
 // Transfers it starts run under ctx.
 func (sh *shell) exec(ctx context.Context, line string) bool {
-	args := splitArgs(line)
-	if len(args) == 0 {
+	words, err := splitWords(line)
+	if err != nil {
+		fmt.Fprintf(sh.errw, "qxfer: %s\n", err)
 		return false
 	}
-	cmd, args := args[0], args[1:]
-	var err error
+	if len(words) == 0 {
+		return false
+	}
+	cmd, args := words[0].lit, words[1:]
 	switch cmd {
 	case "quit", "exit", "bye":
 		return true
 	case "help", "?":
 		fmt.Fprint(sh.out, shellHelp)
 	case "pwd":
-		fmt.Fprintf(sh.out, "remote: /%s\nlocal: %s\n", strings.TrimPrefix(sh.cwd, "."), sh.lcwd)
+		sh.pwd()
+	case "lpwd":
+		sh.lpwd()
 	case "ls":
 		err = sh.ls(ctx, args)
+	case "lls":
+		err = sh.lls(ctx, args)
 	case "cd":
-		err = sh.cd(ctx, args)
+		err = sh.cd(ctx, lits(args))
 	case "lcd":
-		err = sh.lcd(args)
+		err = sh.lcd(lits(args))
+	case "mkdir":
+		err = sh.mkdir(ctx, lits(args))
+	case "lmkdir":
+		err = sh.lmkdir(lits(args))
+	case "rmdir":
+		err = sh.rmdir(ctx, lits(args))
+	case "rm":
+		err = sh.rm(ctx, args)
+	case "rename":
+		err = sh.rename(ctx, lits(args))
+	case "df":
+		err = sh.df(ctx, lits(args))
 	case "put", "get":
 		if cmd == "put" {
 			err = sh.put(ctx, args)
@@ -193,8 +229,8 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 			err = sh.get(ctx, args)
 		}
 		if err != nil {
-			// A transfer that could not even start counts as failed
-			// for the exit status.
+			// A usage error counts as a failed transfer for the
+			// exit status; put and get report their own failures.
 			sh.mu.Lock()
 			sh.failed++
 			sh.mu.Unlock()
@@ -202,7 +238,7 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 	case "jobs":
 		sh.printJobs()
 	case "cancel":
-		err = sh.cancel(args)
+		err = sh.cancel(lits(args))
 	case "wait":
 		sh.wg.Wait()
 	default:
@@ -210,39 +246,19 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		fmt.Fprint(sh.errw, shellHelp)
 	}
 	if err != nil {
-		fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(err.Error()))
-	}
-	return false
-}
-
-// splitArgs splits on blanks; double or single quotes group words with
-// spaces (`put "my file.txt"`).
-func splitArgs(line string) []string {
-	var out []string
-	var cur strings.Builder
-	var quote rune
-	in := false
-	for _, r := range line {
-		switch {
-		case quote != 0 && r == quote:
-			quote = 0
-		case quote == 0 && (r == '"' || r == '\''):
-			quote, in = r, true
-		case quote == 0 && (r == ' ' || r == '\t'):
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
+		for _, l := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(l))
+		}
+		switch cmd {
+		case "mkdir", "lmkdir", "rmdir", "rm", "rename":
+			// A script must be able to tell that the tree is not
+			// as it asked.
+			sh.mu.Lock()
+			sh.cmdFailed++
+			sh.mu.Unlock()
 		}
 	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
+	return false
 }
 
 func (sh *shell) remotePath(p string) string {
@@ -259,178 +275,6 @@ func (sh *shell) localPath(p string) string {
 	return filepath.Join(sh.lcwd, p)
 }
 
-func (sh *shell) ls(ctx context.Context, args []string) error {
-	p := sh.cwd
-	if len(args) > 0 {
-		p = sh.remotePath(args[0])
-	}
-	ents, err := sh.c.List(ctx, p)
-	if err != nil {
-		return err
-	}
-	sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
-	for _, en := range ents {
-		name := en.Name
-		if en.IsDir() {
-			name += "/"
-		}
-		fmt.Fprintf(sh.out, "%12d %s %s\n", en.Size, en.MTime.Local().Format(time.DateTime), name)
-	}
-	return nil
-}
-
-func (sh *shell) cd(ctx context.Context, args []string) error {
-	return chdir(&sh.cwd, "cd", args, sh.remotePath, func(p string) (session.Entry, error) { return sh.c.Stat(ctx, p) })
-}
-
-func (sh *shell) lcd(args []string) error {
-	return chdir(&sh.lcwd, "lcd", args, sh.localPath, os.Stat)
-}
-
-// chdir sets *wd to the one PATH in args (of command cmd), as resolve
-// makes it, once stat says it is a directory.
-func chdir[E interface{ IsDir() bool }](wd *string, cmd string, args []string, resolve func(string) string, stat func(string) (E, error)) error {
-	if len(args) != 1 {
-		return errors.New("usage: " + cmd + " PATH")
-	}
-	p := resolve(args[0])
-	en, err := stat(p)
-	if err != nil {
-		return err
-	}
-	if !en.IsDir() {
-		return fmt.Errorf("%s is not a directory", p)
-	}
-	*wd = p
-	return nil
-}
-
-// put starts an upload in the background. A directory goes into REMOTE
-// (default: the remote directory) recursively; a file goes to REMOTE if
-// given (into it, if REMOTE is an existing directory or ends in "/").
-func (sh *shell) put(ctx context.Context, args []string) error {
-	if len(args) < 1 || len(args) > 2 {
-		return errors.New("usage: put LOCAL [REMOTE]")
-	}
-	local := sh.localPath(args[0])
-	fi, err := os.Stat(local)
-	if err != nil {
-		return err
-	}
-	dest, intoDir := sh.cwd, true
-	if len(args) == 2 {
-		dest = sh.remotePath(args[1])
-		intoDir = strings.HasSuffix(args[1], "/") || fi.IsDir()
-		if !intoDir {
-			if en, err := sh.c.Stat(ctx, dest); err == nil && en.IsDir() {
-				intoDir = true
-			}
-		}
-	}
-	sh.background(func() (*session.Report, error) {
-		if intoDir {
-			return sh.c.Push(ctx, []string{local}, dest, sh.opts)
-		}
-		return sh.c.PushFile(ctx, local, dest, sh.opts)
-	})
-	return nil
-}
-
-// get starts a download in the background, into the local directory or
-// to LOCAL.
-func (sh *shell) get(ctx context.Context, args []string) error {
-	if len(args) < 1 || len(args) > 2 {
-		return errors.New("usage: get REMOTE [LOCAL]")
-	}
-	remote := sh.remotePath(args[0])
-	en, err := sh.c.Stat(ctx, remote)
-	if err != nil {
-		return err
-	}
-	dest, intoDir := sh.lcwd, true
-	if len(args) == 2 {
-		dest = sh.localPath(args[1])
-		fi, err := os.Stat(dest)
-		intoDir = en.IsDir() || strings.HasSuffix(args[1], "/") || (err == nil && fi.IsDir())
-	}
-	sh.background(func() (*session.Report, error) {
-		if intoDir {
-			return sh.c.Pull(ctx, []string{remote}, dest, sh.opts)
-		}
-		return sh.c.PullFile(ctx, remote, dest, sh.opts)
-	})
-	return nil
-}
-
-// background runs a transfer command in a goroutine owned by the shell.
-func (sh *shell) background(run func() (*session.Report, error)) {
-	sh.wg.Go(func() {
-		rep, err := run()
-		if err != nil {
-			sh.mu.Lock()
-			sh.failed++
-			sh.mu.Unlock()
-			fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(err.Error()))
-			return
-		}
-		_ = rep // per-file outcomes arrive through observe
-	})
-}
-
-// observe records transfers as they start and end, and reports ends.
-func (sh *shell) observe(ti session.TransferInfo) {
-	sh.mu.Lock()
-	sh.jobs[ti.ID] = ti
-	if ti.State == session.Failed || ti.State == session.Cancelled {
-		sh.failed++
-	}
-	sh.mu.Unlock()
-	switch ti.State {
-	case session.Done:
-		fmt.Fprintf(sh.out, "[%d] done %s %s (%s)\n", ti.ID, ti.Dir, ti.Path, humanBytes(ti.Bytes))
-	case session.Skipped:
-		fmt.Fprintf(sh.out, "[%d] up to date %s\n", ti.ID, ti.Path)
-	case session.Failed, session.Cancelled:
-		fmt.Fprintf(sh.out, "[%d] %s %s %v\n", ti.ID, ti.State, ti.Dir, ti.Err)
-	}
-}
-
-func (sh *shell) printJobs() {
-	sh.mu.Lock()
-	all := make(map[uint64]session.TransferInfo, len(sh.jobs))
-	for id, ti := range sh.jobs {
-		all[id] = ti
-	}
-	sh.mu.Unlock()
-	for _, ti := range sh.c.Transfers().Snapshot() {
-		if prev, ok := all[ti.ID]; !ok || !prev.State.Ended() {
-			all[ti.ID] = ti
-		}
-	}
-	ids := make([]uint64, 0, len(all))
-	for id := range all {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	tw := tabwriter.NewWriter(sh.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDIR\tNAME\tBYTES\tRATE\tSTATE")
-	for _, id := range ids {
-		ti := all[id]
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s/s\t%s\n", ti.ID, ti.Dir, ti.Path, humanBytes(ti.Bytes), humanBytes(ti.Size), humanBytes(int64(ti.Rate())), ti.State)
-	}
-	tw.Flush()
-}
-
-func (sh *shell) cancel(args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: cancel ID")
-	}
-	var id uint64
-	if _, err := fmt.Sscan(args[0], &id); err != nil {
-		return fmt.Errorf("bad job id %q", args[0])
-	}
-	if !sh.c.Transfers().Cancel(id) {
-		return fmt.Errorf("no running transfer with id %d (see 'jobs')", id)
-	}
-	return nil
-}
+// Help is the detail of "qxfer shell --help": the commands the shell
+// reads, as its own help command prints them.
+func (s *shellCmd) Help() string { return shellHelp }

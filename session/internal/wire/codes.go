@@ -40,6 +40,7 @@ const (
 	QuotaExceeded     ErrorCode = 0x19
 	SymlinkLoop       ErrorCode = 0x1a
 	NameTooLong       ErrorCode = 0x1b
+	NotEmpty          ErrorCode = 0x1c
 )
 
 var codeInfo = [...]struct{ name, desc string }{
@@ -71,6 +72,7 @@ var codeInfo = [...]struct{ name, desc string }{
 	QuotaExceeded:     {"quota_exceeded", "the client's quota on the server is used up"},
 	SymlinkLoop:       {"symlink_loop", "too many levels of symbolic links (a symlink loop)"},
 	NameTooLong:       {"name_too_long", "file name too long"},
+	NotEmpty:          {"not_empty", "the directory is not empty"},
 }
 
 // String returns the name of c, such as "protocol_violation", or

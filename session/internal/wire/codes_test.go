@@ -37,6 +37,7 @@ func TestErrorCodes(t *testing.T) {
 		{QuotaExceeded, 0x19, "quota_exceeded"},
 		{SymlinkLoop, 0x1a, "symlink_loop"},
 		{NameTooLong, 0x1b, "name_too_long"},
+		{NotEmpty, 0x1c, "not_empty"},
 	}
 	defined := 0
 	for _, ci := range codeInfo {

@@ -84,6 +84,10 @@ const (
 	FrameTypeSymlink    FrameType = 0x60
 	FrameTypeReadlink   FrameType = 0x61
 	FrameTypeLinkTarget FrameType = 0x62
+	FrameTypeRemove     FrameType = 0x16
+	FrameTypeRename     FrameType = 0x17
+	FrameTypeDf         FrameType = 0x18
+	FrameTypeDfResult   FrameType = 0x19
 )
 
 var frameTypeNames = [...]string{
@@ -110,6 +114,10 @@ var frameTypeNames = [...]string{
 	FrameTypeSymlink:    "symlink",
 	FrameTypeReadlink:   "readlink",
 	FrameTypeLinkTarget: "link_target",
+	FrameTypeRemove:     "remove",
+	FrameTypeRename:     "rename",
+	FrameTypeDf:         "df",
+	FrameTypeDfResult:   "df_result",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -284,6 +292,14 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseReadlink(&p)
 	case FrameTypeLinkTarget:
 		m = parseLinkTarget(&p)
+	case FrameTypeRemove:
+		m = parseRemove(&p)
+	case FrameTypeRename:
+		m = parseRename(&p)
+	case FrameTypeDf:
+		m = parseDf(&p)
+	case FrameTypeDfResult:
+		m = parseDfResult(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}

@@ -56,7 +56,7 @@ func TestReadFrameSkipsUnknown(t *testing.T) {
 		frame string
 		want  *Unknown
 	}{
-		{"type after last", "16 05 0102030405", &Unknown{FrameType: 0x16, Length: 5}},
+		{"type after last", "1a 05 0102030405", &Unknown{FrameType: 0x1a, Length: 5}},
 		{"v1 stripe accept", "11 04 08 01 00 01", &Unknown{FrameType: 0x11, Length: 4}},
 		{"v1 stripe get", "12 0f 09 01 61 00 0000000000000000 04 00 00", &Unknown{FrameType: 0x12, Length: 15}},
 		{"type 0", "00 00", &Unknown{FrameType: 0, Length: 0}},
@@ -222,7 +222,11 @@ func TestFrameTypeString(t *testing.T) {
 		{FrameTypeSeal, "seal"},
 		{FrameTypeAck, "ack"},
 		{FrameTypeDrop, "drop"},
-		{0x16, "frame_0x16"},
+		{FrameTypeRemove, "remove"},
+		{FrameTypeRename, "rename"},
+		{FrameTypeDf, "df"},
+		{FrameTypeDfResult, "df_result"},
+		{0x1a, "frame_0x1a"},
 		{1 << 40, "frame_0x10000000000"},
 	}
 	for _, tt := range tests {
@@ -236,6 +240,7 @@ func TestFrameTypeString(t *testing.T) {
 		FrameTypeReject, FrameTypeDone, FrameTypeCancel, FrameTypeMkdir, FrameTypeOK,
 		FrameTypeJoin, FrameTypeSeal, FrameTypeAck, FrameTypeDrop, FrameTypeDirMeta,
 		FrameTypeSymlink, FrameTypeReadlink, FrameTypeLinkTarget,
+		FrameTypeRemove, FrameTypeRename, FrameTypeDf, FrameTypeDfResult,
 	} {
 		if !ft.known() {
 			t.Errorf("frame type %v is not known", ft)

@@ -102,6 +102,14 @@ func messageCases() []messageCase {
 		{"readlink", &Readlink{ID: 10, Path: "tree/latest"}},
 		{"link target", &LinkTarget{ID: 10, Target: "../releases/v2"}},
 		{"link target empty", &LinkTarget{ID: 10}},
+		{"remove", &Remove{ID: 9, Path: "old/a.txt"}},
+		{"remove dir", &Remove{ID: 9, Path: "old", Flags: RemoveDir}},
+		{"remove limits", &Remove{ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen), Flags: RemoveFlags(quicvarint.Max)}},
+		{"rename", &Rename{ID: 10, From: "a.txt", To: "b/c.txt"}},
+		{"rename limits", &Rename{ID: quicvarint.Max, From: strings.Repeat("f", MaxPathLen), To: strings.Repeat("t", MaxPathLen)}},
+		{"df", &Df{ID: 11, Path: "."}},
+		{"df result", &DfResult{ID: 11, Total: 1 << 40, Free: 1 << 39, Avail: 1<<39 - 4096, Files: 1 << 20, FilesFree: 1000}},
+		{"df result limits", &DfResult{ID: quicvarint.Max, Total: quicvarint.Max, Free: quicvarint.Max, Avail: quicvarint.Max, Files: quicvarint.Max, FilesFree: quicvarint.Max}},
 	}
 }
 
@@ -324,6 +332,28 @@ func TestMessageExactBytes(t *testing.T) {
 			msg:   &Drop{Token: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
 			frame: "15 09 08 0102030405060708",
 		},
+		{
+			name:  "remove dir",
+			msg:   &Remove{ID: 9, Path: "old", Flags: RemoveDir},
+			frame: "16 06 09 03 6f6c64 01",
+		},
+		{
+			name:  "rename",
+			msg:   &Rename{ID: 10, From: "a", To: "b/c"},
+			frame: "17 07 0a 01 61 03 622f63",
+		},
+		{
+			name:  "df",
+			msg:   &Df{ID: 11, Path: "."},
+			frame: "18 03 0b 01 2e",
+		},
+		{
+			name: "df result",
+			msg:  &DfResult{ID: 11, Total: 1 << 40, Free: 1 << 30, Avail: 100000, Files: 64, FilesFree: 0},
+			// 1 TiB and 1 GiB are 8-byte varints, 100000 a 4-byte one,
+			// 64 a 2-byte one.
+			frame: "19 18 0b c000010000000000 c000000040000000 800186a0 4040 00",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -424,6 +454,11 @@ func TestParseMessageErrors(t *testing.T) {
 		{"done msg too long", FrameTypeDone, cat(h("01 00"), varint(MaxMessageLen+1), rep(MaxMessageLen+1)), ErrStringTooLong},
 		{"mkdir mode overflow", FrameTypeMkdir, h("01 01 61 c000000100000000"), ErrModeOverflow},
 		{"dir meta mode overflow", FrameTypeDirMeta, cat(h("01 01 61 c000000100000000"), mtime), ErrModeOverflow},
+		{"remove path too long", FrameTypeRemove, cat(h("01"), varint(MaxPathLen+1), rep(MaxPathLen+1), h("00")), ErrStringTooLong},
+		{"rename to too long", FrameTypeRename, cat(h("01 01 61"), varint(MaxPathLen+1), rep(MaxPathLen+1)), ErrStringTooLong},
+		{"rename from length huge", FrameTypeRename, cat(h("01"), varint(quicvarint.Max)), ErrStringTooLong},
+		{"df path too long", FrameTypeDf, cat(h("01"), varint(MaxPathLen+1), rep(MaxPathLen+1)), ErrStringTooLong},
+		{"df result short", FrameTypeDfResult, h("01 00 00 00 00"), ErrTruncated},
 		{"ok empty", FrameTypeOK, nil, ErrTruncated},
 		{"ok trailing", FrameTypeOK, h("01 00"), ErrTrailingBytes},
 		{"payload too large", FrameTypeOK, make([]byte, MaxFrameSize+1), ErrFrameTooLarge},

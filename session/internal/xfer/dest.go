@@ -112,6 +112,14 @@ func (k *KnownDirs) has(dir string) bool {
 	return k.dirs[dir]
 }
 
+// Forget empties k: a directory it remembers may have been removed or
+// renamed.
+func (k *KnownDirs) Forget() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	clear(k.dirs)
+}
+
 func (k *KnownDirs) add(dir string) {
 	if k == nil {
 		return

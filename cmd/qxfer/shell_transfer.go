@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/qxfer/qxfer/session"
+)
+
+// put starts an upload in the background, as job ID (the next one, given
+// before anything is checked). LOCAL may hold wildcards, matched in the
+// local directory. A directory goes into REMOTE (default: the remote
+// directory) recursively; so do several matches, REMOTE then having to
+// be a directory; a single file goes to REMOTE if given (into it, if
+// REMOTE is an existing directory or ends in "/").
+func (sh *shell) put(ctx context.Context, args []word) error {
+	if len(args) < 1 || len(args) > 2 {
+		return errors.New("usage: put LOCAL [REMOTE]")
+	}
+	j := sh.newJob(session.Push, args[0].lit)
+	err := sh.startPut(ctx, j, args)
+	if err != nil {
+		sh.finishJob(j, err)
+	}
+	return nil
+}
+
+func (sh *shell) startPut(ctx context.Context, j *job, args []word) error {
+	ms, err := sh.localGlob(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	locals := make([]string, len(ms))
+	for i, m := range ms {
+		locals[i] = m.path
+	}
+	fi, err := os.Stat(locals[0])
+	if err != nil {
+		return err
+	}
+	dest, intoDir := sh.cwd, true
+	if len(args) == 2 {
+		dest = sh.remotePath(args[1].lit)
+		slash := strings.HasSuffix(args[1].lit, "/")
+		intoDir = slash || fi.IsDir()
+		if !slash && (!intoDir || len(locals) > 1) {
+			en, err := sh.c.Stat(ctx, dest)
+			isDir := err == nil && en.IsDir()
+			if len(locals) > 1 && !isDir {
+				return fmt.Errorf("%d files match %s, but %s is not a remote directory", len(locals), args[0].lit, args[1].lit)
+			}
+			intoDir = intoDir || isDir
+		}
+	}
+	// Completion will list the destination again.
+	sh.forget(dest)
+	sh.forget(path.Dir(dest))
+	sh.background(j, func(opts session.Options) (*session.Report, error) {
+		if intoDir {
+			return sh.c.Push(ctx, locals, dest, opts)
+		}
+		return sh.c.PushFile(ctx, locals[0], dest, opts)
+	})
+	return nil
+}
+
+// get starts a download in the background, as job ID (the next one),
+// into the local directory or to LOCAL. REMOTE may hold wildcards,
+// matched against the server's listing; several matches go into LOCAL,
+// which must then be a directory.
+func (sh *shell) get(ctx context.Context, args []word) error {
+	if len(args) < 1 || len(args) > 2 {
+		return errors.New("usage: get REMOTE [LOCAL]")
+	}
+	j := sh.newJob(session.Pull, args[0].lit)
+	if err := sh.startGet(ctx, j, args); err != nil {
+		sh.finishJob(j, err)
+	}
+	return nil
+}
+
+func (sh *shell) startGet(ctx context.Context, j *job, args []word) error {
+	ms, err := sh.remoteGlob(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	remotes := make([]string, len(ms))
+	for i, m := range ms {
+		remotes[i] = m.path
+	}
+	en := ms[0].ent
+	if en == nil {
+		e, err := sh.c.Stat(ctx, remotes[0])
+		if err != nil {
+			return err
+		}
+		en = &e
+	}
+	dest, intoDir := sh.lcwd, true
+	if len(args) == 2 {
+		dest = sh.localPath(args[1].lit)
+		fi, err := os.Stat(dest)
+		isDir := err == nil && fi.IsDir()
+		if len(remotes) > 1 && !isDir && !strings.HasSuffix(args[1].lit, "/") {
+			return fmt.Errorf("%d files match %s, but %s is not a local directory", len(remotes), args[0].lit, args[1].lit)
+		}
+		intoDir = en.IsDir() || strings.HasSuffix(args[1].lit, "/") || isDir || len(remotes) > 1
+	}
+	sh.background(j, func(opts session.Options) (*session.Report, error) {
+		if intoDir {
+			return sh.c.Pull(ctx, remotes, dest, opts)
+		}
+		return sh.c.PullFile(ctx, remotes[0], dest, opts)
+	})
+	return nil
+}

@@ -1,0 +1,138 @@
+package session
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// TestFsAttackRaw sends hostile paths in Remove, Rename and Df frames from
+// a raw peer, as TestPathAttackRaw does for transfers: each is refused
+// with InvalidPath, nothing inside or outside the root changes, and the
+// server keeps serving. The root holds "out", a symbolic link to a
+// directory outside it, and "keep", a file.
+func TestFsAttackRaw(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	out := testutil.OutsideDir(t, ts.root)
+	if err := os.Mkdir(filepath.Join(out, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ts.root, "keep"), []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("n", 300)
+	paths := []struct {
+		name string
+		path string
+	}{
+		{"dotdot", ".."},
+		{"dotdot first", "../x"},
+		{"dotdot escaping from a subdirectory", "a/../../x"},
+		{"dotdot last", "a/.."},
+		{"dotdot staying inside", "a/../keep"},
+		{"absolute", "/etc/passwd"},
+		{"absolute to root", "/"},
+		{"NUL byte", "keep\x00b"},
+		{"backslash dotdot", `..\x`},
+		{"invalid UTF-8", "a\xffb"},
+		{"300-byte name", long},
+		{"the root", "."},
+		{"the root, spelled empty", ""},
+		{"the root, spelled ./", "./"},
+		{"through the symlink", "out/secret"},
+		{"a directory through the symlink", "out/sub"},
+		{"a new name through the symlink", "out/new"},
+	}
+	ops := []struct {
+		name  string
+		frame func(id uint64, p string) wire.Message
+		df    bool // Df reads: the root itself and the symlink's name are fine
+	}{
+		{"rm", func(id uint64, p string) wire.Message { return &wire.Remove{ID: id, Path: p} }, false},
+		{"rmdir", func(id uint64, p string) wire.Message { return &wire.Remove{ID: id, Path: p, Flags: wire.RemoveDir} }, false},
+		{"rename from", func(id uint64, p string) wire.Message { return &wire.Rename{ID: id, From: p, To: "new"} }, false},
+		{"rename to", func(id uint64, p string) wire.Message { return &wire.Rename{ID: id, From: "keep", To: p} }, false},
+		{"df", func(id uint64, p string) wire.Message { return &wire.Df{ID: id, Path: p} }, true},
+	}
+	for _, op := range ops {
+		for _, pth := range paths {
+			if op.df && (pth.path == "." || pth.path == "" || pth.path == "./") {
+				continue
+			}
+			t.Run(op.name+" "+pth.name, func(t *testing.T) {
+				p := dialRaw(t, ts)
+				p.hello()
+				p.send(op.frame(1, pth.path))
+				r := expectMsg[*wire.Reject](p)
+				if r.ID != 1 || r.Code != CodeInvalidPath {
+					t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", pth.path, r.ID, r.Code, r.Msg, CodeInvalidPath)
+				}
+				// The session goes on.
+				p.send(&wire.List{ID: 2, Path: "."})
+				expectMsg[*wire.ListResult](p)
+				p.close()
+				testutil.SameDirNames(t, "outside directory", out, "secret", "sub")
+				testutil.SameDirNames(t, "server root", ts.root, "keep", "out")
+				testutil.SameFile(t, filepath.Join(out, "secret"), []byte("top secret"))
+				testutil.SameFile(t, filepath.Join(ts.root, "keep"), []byte("keep"))
+			})
+		}
+	}
+	checkServes(t, ts)
+}
+
+// TestFsAttackSymlinkRemoved removes and renames the symbolic link that
+// leads out of the root: the link itself goes or moves, never what it
+// points to.
+func TestFsAttackSymlinkRemoved(t *testing.T) {
+	ts, c := startWithClient(t)
+	out := testutil.OutsideDir(t, ts.root)
+	if err := c.Rename(testCtx(t), "out", "moved"); err != nil {
+		t.Fatalf("rename the link: %v", err)
+	}
+	if err := c.Remove(testCtx(t), "moved", true); codeOfErr(err) != CodeNotDirectory {
+		t.Errorf("rmdir the link: got %v, want %v", err, CodeNotDirectory)
+	}
+	if err := c.Remove(testCtx(t), "moved", false); err != nil {
+		t.Fatalf("rm the link: %v", err)
+	}
+	testutil.SameDirNames(t, "server root", ts.root)
+	testutil.SameDirNames(t, "outside directory", out, "secret")
+	testutil.SameFile(t, filepath.Join(out, "secret"), []byte("top secret"))
+}
+
+// TestFsAttackTooLong sends paths longer than the wire allows: the frame
+// is malformed, and the server closes the connection with
+// ProtocolViolation rather than answering it.
+func TestFsAttackTooLong(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	long := strings.Repeat("a/", 2500) // 5000 bytes
+	tests := []struct {
+		name  string
+		frame wire.Message
+	}{
+		{"rm", &wire.Remove{ID: 1, Path: long}},
+		{"rename from", &wire.Rename{ID: 1, From: long, To: "x"}},
+		{"rename to", &wire.Rename{ID: 1, From: "x", To: long}},
+		{"df", &wire.Df{ID: 1, Path: long}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := dialRaw(t, ts)
+			p.hello()
+			p.send(tt.frame)
+			ae, frames := p.expectClose()
+			if got := ErrorCode(ae.ErrorCode); got != CodeProtocolViolation {
+				t.Errorf("close code: got %v (%q), want %v", got, ae.ErrorMessage, CodeProtocolViolation)
+			}
+			if len(frames) != 0 {
+				t.Errorf("frames before close: got %v, want none", frames)
+			}
+		})
+	}
+	checkServes(t, ts)
+}

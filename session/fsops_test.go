@@ -1,0 +1,192 @@
+package session
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// fsTree fills a server root for the file commands: a file, an empty
+// directory, a directory holding a file, and a symbolic link to a file.
+func fsTree(t *testing.T, root string) {
+	t.Helper()
+	for _, d := range []string{"empty", "full"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"a.txt", "full/in.txt"} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("a.txt", filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRemoveRename runs each outcome of Remove and Rename through a real
+// client and server and checks the tree afterwards: what was asked for
+// happened, and nothing else.
+func TestRemoveRename(t *testing.T) {
+	tests := []struct {
+		name     string
+		op       func(c *clientConn) error
+		wantCode ErrorCode // CodeOK: success
+		gone     []string  // names that must no longer exist
+		kept     []string  // names that must still exist
+	}{
+		{"rm file", func(c *clientConn) error { return c.Remove(testCtx(t), "a.txt", false) }, CodeOK, []string{"a.txt"}, []string{"link", "full/in.txt"}},
+		{"rm symlink removes the link only", func(c *clientConn) error { return c.Remove(testCtx(t), "link", false) }, CodeOK, []string{"link"}, []string{"a.txt"}},
+		{"rm file in a directory", func(c *clientConn) error { return c.Remove(testCtx(t), "full/in.txt", false) }, CodeOK, []string{"full/in.txt"}, []string{"full"}},
+		{"rm missing", func(c *clientConn) error { return c.Remove(testCtx(t), "nosuch", false) }, CodeNotFound, nil, []string{"a.txt"}},
+		{"rm directory", func(c *clientConn) error { return c.Remove(testCtx(t), "empty", false) }, CodeNotRegular, nil, []string{"empty"}},
+		{"rmdir empty", func(c *clientConn) error { return c.Remove(testCtx(t), "empty", true) }, CodeOK, []string{"empty"}, []string{"full"}},
+		{"rmdir not empty", func(c *clientConn) error { return c.Remove(testCtx(t), "full", true) }, CodeNotEmpty, nil, []string{"full/in.txt"}},
+		{"rmdir file", func(c *clientConn) error { return c.Remove(testCtx(t), "a.txt", true) }, CodeNotDirectory, nil, []string{"a.txt"}},
+		{"rmdir symlink", func(c *clientConn) error { return c.Remove(testCtx(t), "link", true) }, CodeNotDirectory, nil, []string{"link"}},
+		{"rename file", func(c *clientConn) error { return c.Rename(testCtx(t), "a.txt", "b.txt") }, CodeOK, []string{"a.txt"}, []string{"b.txt"}},
+		{"rename into a directory", func(c *clientConn) error { return c.Rename(testCtx(t), "a.txt", "empty/a.txt") }, CodeOK, []string{"a.txt"}, []string{"empty/a.txt"}},
+		{"rename directory", func(c *clientConn) error { return c.Rename(testCtx(t), "full", "moved") }, CodeOK, []string{"full"}, []string{"moved/in.txt"}},
+		{"rename onto a file", func(c *clientConn) error { return c.Rename(testCtx(t), "a.txt", "full/in.txt") }, CodeExists, nil, []string{"a.txt", "full/in.txt"}},
+		{"rename onto an empty directory", func(c *clientConn) error { return c.Rename(testCtx(t), "full", "empty") }, CodeExists, nil, []string{"full/in.txt", "empty"}},
+		{"rename onto a symlink", func(c *clientConn) error { return c.Rename(testCtx(t), "full/in.txt", "link") }, CodeExists, nil, []string{"full/in.txt", "link"}},
+		{"rename missing", func(c *clientConn) error { return c.Rename(testCtx(t), "nosuch", "x") }, CodeNotFound, []string{"x"}, nil},
+		{"rename into a missing directory", func(c *clientConn) error { return c.Rename(testCtx(t), "a.txt", "nodir/a.txt") }, CodeNotFound, []string{"nodir"}, []string{"a.txt"}},
+		{"rename directory into itself", func(c *clientConn) error { return c.Rename(testCtx(t), "full", "full/sub") }, CodeInvalidPath, []string{"full/sub"}, []string{"full/in.txt"}},
+		{"rename onto itself", func(c *clientConn) error { return c.Rename(testCtx(t), "a.txt", "./a.txt") }, CodeInvalidPath, nil, []string{"a.txt"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts, c := startWithClient(t)
+			fsTree(t, ts.root)
+			err := tt.op(c)
+			if got := codeOfErr(err); tt.wantCode == CodeOK && err != nil || tt.wantCode != CodeOK && got != tt.wantCode {
+				t.Fatalf("got %v (code %v), want code %v", err, got, tt.wantCode)
+			}
+			for _, n := range tt.gone {
+				if _, err := os.Lstat(filepath.Join(ts.root, n)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s: got %v, want it gone", n, err)
+				}
+			}
+			for _, n := range tt.kept {
+				if _, err := os.Lstat(filepath.Join(ts.root, n)); err != nil {
+					t.Errorf("%s: got %v, want it there", n, err)
+				}
+			}
+			// The session goes on.
+			if _, err := c.Stat(testCtx(t), "."); err != nil {
+				t.Errorf("stat after: %v", err)
+			}
+		})
+	}
+}
+
+// TestDf asks for the file system of the root and of a file in it: the
+// numbers are those of the file system, and a missing path is NotFound.
+func TestDf(t *testing.T) {
+	ts, c := startWithClient(t)
+	fsTree(t, ts.root)
+	for _, p := range []string{".", "a.txt", "full"} {
+		d, err := c.Df(testCtx(t), p)
+		if err != nil {
+			t.Fatalf("df %s: %v", p, err)
+		}
+		if d.Total == 0 || d.Free > d.Total || d.Avail > d.Total || d.FilesFree > d.Files {
+			t.Errorf("df %s: got %+v, want 0 < Total, Free and Avail at most Total, FilesFree at most Files", p, d)
+		}
+	}
+	if _, err := c.Df(testCtx(t), "nosuch"); codeOfErr(err) != CodeNotFound {
+		t.Errorf("df nosuch: got %v, want %v", err, CodeNotFound)
+	}
+}
+
+// TestFsReadOnly checks that a read-only server refuses every request that
+// changes its tree, even for names that do not exist, and still answers
+// Df.
+func TestFsReadOnly(t *testing.T) {
+	ts := startServer(t, ServerConfig{ReadOnly: true}, nil)
+	fsTree(t, ts.root)
+	c := ts.dial(t, "")
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"rm", func() error { return c.Remove(testCtx(t), "a.txt", false) }},
+		{"rm missing", func() error { return c.Remove(testCtx(t), "nosuch", false) }},
+		{"rmdir", func() error { return c.Remove(testCtx(t), "empty", true) }},
+		{"rename", func() error { return c.Rename(testCtx(t), "a.txt", "b.txt") }},
+		{"rename directory", func() error { return c.Rename(testCtx(t), "full", "moved") }},
+	}
+	for _, o := range ops {
+		if err := o.op(); codeOfErr(err) != CodeReadOnly {
+			t.Errorf("%s: got %v, want %v", o.name, err, CodeReadOnly)
+		}
+	}
+	testutil.SameDirNames(t, "server root", ts.root, "a.txt", "empty", "full", "link")
+	testutil.SameDirNames(t, "full", filepath.Join(ts.root, "full"), "in.txt")
+	if _, err := c.Df(testCtx(t), "."); err != nil {
+		t.Errorf("df on a read-only server: %v", err)
+	}
+}
+
+// TestFsBusy removes and renames names a push is writing: refused with
+// Busy, and the push still completes.
+func TestFsBusy(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	if err := os.Mkdir(filepath.Join(ts.root, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := dialRaw(t, ts)
+	p.hello()
+	data := []byte("0123456789")
+	p.send(&wire.Put{ID: 1, Path: "d/f", Size: uint64(len(data)), Mode: 0o644, MTime: fileTime(0)})
+	expectMsg[*wire.Accept](p)
+	refused := []struct {
+		name string
+		msg  wire.Message
+	}{
+		{"rm the file", &wire.Remove{ID: 2, Path: "d/f"}},
+		{"rename the file", &wire.Rename{ID: 3, From: "d/f", To: "g"}},
+		{"rename onto the file", &wire.Rename{ID: 4, From: "d", To: "d/f"}},
+		{"rename its directory", &wire.Rename{ID: 5, From: "d", To: "e"}},
+	}
+	for _, r := range refused {
+		p.send(r.msg)
+		if rej := expectMsg[*wire.Reject](p); rej.Code != CodeBusy {
+			t.Errorf("%s: got %v %q, want %v", r.name, rej.Code, rej.Msg, CodeBusy)
+		}
+	}
+	p.send(&wire.Remove{ID: 6, Path: "d", Flags: wire.RemoveDir})
+	if rej := expectMsg[*wire.Reject](p); rej.Code != CodeNotEmpty {
+		t.Errorf("rmdir of the directory: got %v %q, want %v", rej.Code, rej.Msg, CodeNotEmpty)
+	}
+	p.sendFile(1, data, sha256.Sum256(data))
+	if d := expectMsg[*wire.Done](p); d.Code != CodeOK {
+		t.Fatalf("push: got Done %v %q, want success", d.Code, d.Msg)
+	}
+	p.close()
+	testutil.SameFile(t, filepath.Join(ts.root, "d", "f"), data)
+	checkServes(t, ts)
+}
+
+// TestFsUnsupported sends, through the fence of Remove, Rename and Df, a
+// request the server does not know (a frame type it skips), as a server
+// of an older qxfer does with these: the client says so at once rather
+// than waiting forever.
+func TestFsUnsupported(t *testing.T) {
+	_, c := startWithClient(t)
+	_, err := fenced[*wire.OK](testCtx(t), c, "x", func(id uint64) wire.Message { return &wire.Unknown{FrameType: 0x3f, Length: 2} })
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("got %v, want %v", err, ErrUnsupported)
+	}
+	if _, err := c.Stat(testCtx(t), "."); err != nil {
+		t.Errorf("stat after: %v", err)
+	}
+}
