@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session"
 )
 
@@ -86,21 +87,42 @@ func (f *clientFlags) connect(ctx context.Context, e *env, r remote) (*session.S
 		cfg.RetryFor = -1 // session.ClientConfig: negative disables reconnecting
 	}
 	cfg.OnEvent = func(ev session.Event) { printEvent(e, ev) }
+	// --connect-timeout bounds the whole dial, whatever its value: the
+	// QUIC handshake's own timeout is set to it too (quic-go's default,
+	// 10s, would otherwise cut a longer one short).
+	cfg.Quic.HandshakeTimeout = timeout
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := session.Dial(dctx, r.Addr(), cfg)
 	if err != nil {
-		var me *certs.MismatchError
-		var ue *session.UnauthorizedError
-		switch {
-		case errors.As(err, &me), errors.As(err, &ue):
-			return nil, err
-		case ctx.Err() != nil:
-			return nil, withExit(exitInterrupted, errors.New("interrupted while connecting"))
-		}
-		return nil, withExit(exitConnect, err, fmt.Sprintf("is 'qxfer serve' running on %s and is UDP port %d open?", r.Host, r.Port))
+		return nil, dialError(ctx, dctx, r, timeout, err)
 	}
 	return c, nil
+}
+
+// dialError words a failed dial of r, one wording per cause: the user
+// interrupted (ctx ended), nothing listens on the port (ICMP port
+// unreachable), nothing answered within timeout (dctx's deadline or
+// quic-go's handshake timeout, which are the same duration), trust, or
+// anything else.
+func dialError(ctx, dctx context.Context, r remote, timeout time.Duration, err error) error {
+	var me *certs.MismatchError
+	var ue *session.UnauthorizedError
+	var nl *quicx.NoListenerError
+	switch {
+	case errors.As(err, &me), errors.As(err, &ue):
+		return err
+	case ctx.Err() != nil:
+		return withExit(exitInterrupted, errors.New("interrupted while connecting"))
+	case errors.As(err, &nl):
+		return withExit(exitConnect, fmt.Errorf("nothing listens on UDP %d at %s", r.Port, r.Host),
+			"is 'qxfer serve' running there, and listening on that port (--listen)?")
+	case dctx.Err() != nil, quicx.IsNoAnswer(err):
+		return withExit(exitConnect, fmt.Errorf("no answer from %s within %s", r.Addr(), timeout),
+			fmt.Sprintf("is 'qxfer serve' running on %s, and is UDP port %d open in every firewall on the way?", r.Host, r.Port),
+			"a slow link may need a longer --connect-timeout")
+	}
+	return withExit(exitConnect, err, fmt.Sprintf("is 'qxfer serve' running on %s and is UDP port %d open?", r.Host, r.Port))
 }
 
 // parseDuration reads a duration flag that must be positive
