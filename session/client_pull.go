@@ -39,7 +39,7 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 	defer root.Close()
 	var jobs []*job
 	for _, src := range sources {
-		js, err := c.pullJobs(ctx, root, src, opts)
+		js, err := c.pullJobs(ctx, root, src, "", opts)
 		if err != nil {
 			return nil, err
 		}
@@ -49,8 +49,13 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 	return report(jobs, start), nil
 }
 
-// PullFile downloads one remote regular file to exactly localPath (the
-// shell's "get REMOTE LOCAL"); the local parent directory must exist.
+// PullFile downloads one remote source to exactly localPath, the way cp
+// and scp write a single source under the target's name (the shell's
+// "get REMOTE LOCAL", and pull when the target is not a directory): a
+// regular file becomes the file localPath, a directory (with
+// opts.Recursive) becomes the directory localPath, holding the remote
+// directory's contents. The parent directories of localPath are created;
+// every write goes through an os.Root on the parent.
 func (c *clientConn) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
 	return pullFile(ctx, c, c, remotePath, localPath, opts)
 }
@@ -64,38 +69,30 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 	start := time.Now()
 	ctx, done := batchContext(ctx)
 	defer done()
-	rp, err := cleanPath(strings.TrimLeft(remotePath, "/"))
-	if err != nil {
-		return nil, err
-	}
-	dir, name := filepath.Split(localPath)
+	dir, name := filepath.Split(filepath.Clean(localPath))
 	if dir == "" {
 		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer root.Close()
-	var j *job
-	switch e, err := c.Stat(ctx, rp); {
-	case err != nil:
-		if _, ok := err.(*Error); !ok {
-			return nil, err
-		}
-		j = c.failedJob(Pull, rp, err)
-	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "not a regular file"))
-	default:
-		j = c.getJob(root, rp, name, e, opts)
+	jobs, err := c.pullJobs(ctx, root, remotePath, name, opts)
+	if err != nil {
+		return nil, err
 	}
-	jobs := []*job{j}
 	r.run(ctx, jobs, opts, true)
 	return report(jobs, start), nil
 }
 
-// pullJobs stats one remote source and, for a directory, walks it.
-func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, error) {
+// pullJobs stats one remote source and, for a directory, walks it. The
+// source lands in root as local (a file, or the directory holding the
+// source directory's contents); "" means under the source's own name.
+func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src, local string, opts Options) ([]*job, error) {
 	rp, err := cleanPath(strings.TrimLeft(src, "/"))
 	if err != nil {
 		return []*job{c.failedJob(Pull, src, err)}, nil
@@ -107,21 +104,19 @@ func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, op
 		}
 		return nil, err
 	}
-	base := baseName(rp)
-	if !e.IsDir() {
-		if base == "." {
-			base = e.Name
+	if local == "" {
+		local = baseName(rp)
+		if local == "." && !e.IsDir() {
+			local = e.Name
 		}
-		return []*job{c.getJob(root, rp, base, e, opts)}, nil
 	}
-	if !opts.Recursive {
+	switch {
+	case e.IsDir() && !opts.Recursive:
 		return []*job{c.failedJob(Pull, rp, xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil
+	case e.IsDir():
+		return c.walkRemote(ctx, root, rp, local, opts)
 	}
-	local := base
-	if rp == "." {
-		local = "."
-	}
-	return c.walkRemote(ctx, root, rp, local, opts)
+	return []*job{c.getJob(root, rp, local, e, opts)}, nil
 }
 
 // listConcurrency bounds the List requests of one tree level in flight.

@@ -36,7 +36,7 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	var jobs []*job
 	var emptyDirs []string
 	for _, src := range sources {
-		js, dirs := c.pushJobs(src, dir, opts)
+		js, dirs := c.pushJobs(src, joinPath(dir, filepath.ToSlash(localBase(src))), opts)
 		jobs = append(jobs, js...)
 		emptyDirs = append(emptyDirs, dirs...)
 	}
@@ -52,8 +52,12 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	return report(jobs, start), nil
 }
 
-// PushFile uploads one local regular file to exactly remotePath (the
-// shell's "put LOCAL REMOTE"); its parent directories are created.
+// PushFile uploads one local source to exactly remotePath, the way cp
+// and scp write a single source under the target's name (the shell's
+// "put LOCAL REMOTE", and push when the target is not a directory): a
+// regular file becomes the file remotePath, a directory (with
+// opts.Recursive) becomes the directory remotePath, holding the
+// directory's contents. Parent directories are created.
 func (c *clientConn) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
 	return pushFile(ctx, c, c, local, remotePath, opts)
 }
@@ -71,33 +75,39 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	if err != nil {
 		return nil, err
 	}
-	var j *job
-	switch fi, err := os.Stat(local); {
-	case err != nil:
-		j = c.failedJob(Push, local, xfer.AsError(err, local))
-	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, local, xfer.Errorf(CodeNotRegular, local, "not a regular file"))
-	default:
-		j = c.putJob(local, rp, fi, opts)
+	jobs, emptyDirs := c.pushJobs(local, rp, opts)
+	for _, d := range emptyDirs {
+		if err := r.Mkdir(ctx, d); err != nil {
+			return nil, err
+		}
 	}
-	jobs := []*job{j}
 	r.run(ctx, jobs, opts, false)
 	return report(jobs, start), nil
 }
 
-// pushJobs lists the files to push for one source, and the empty
-// directories to create.
-func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil
-	}
+// localBase is the name a local source keeps on the other side: its last
+// element, or, for ".", ".." and "/", the name of the directory it is.
+func localBase(src string) string {
 	base := filepath.Base(filepath.Clean(src))
 	if abs, err := filepath.Abs(src); err == nil && (base == "." || base == ".." || base == string(filepath.Separator)) {
 		base = filepath.Base(abs)
 	}
+	return base
+}
+
+// pushJobs lists the files to push for one source, which lands as target
+// (a clean remote path: the file itself, or the directory holding the
+// source directory's contents), and the empty directories to create.
+func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []string) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return []*job{c.failedJob(Push, src, xfer.AsError(err, src))}, nil
+	}
 	if !fi.IsDir() {
-		return []*job{c.putJob(src, joinPath(dir, filepath.ToSlash(base)), fi, opts)}, nil
+		if !fi.Mode().IsRegular() {
+			return []*job{c.failedJob(Push, src, xfer.Errorf(CodeNotRegular, src, "not a regular file"))}, nil
+		}
+		return []*job{c.putJob(src, target, fi, opts)}, nil
 	}
 	if !opts.Recursive {
 		return []*job{c.failedJob(Push, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))}, nil
@@ -109,7 +119,7 @@ func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string) 
 		if rerr != nil {
 			return nil
 		}
-		remote := joinPath(dir, filepath.ToSlash(base), filepath.ToSlash(rel))
+		remote := joinPath(target, filepath.ToSlash(rel))
 		if err != nil {
 			jobs = append(jobs, c.failedJob(Push, p, xfer.AsError(err, p)))
 			return nil

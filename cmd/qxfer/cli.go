@@ -25,8 +25,8 @@ type cli struct {
 	JSON      bool   `name:"json" env:"QXFER_JSON" help:"Print newline-delimited JSON events on stdout instead of progress bars and the summary (see README, \"Machine-readable output\")."`
 
 	Serve   serveCmd   `cmd:"" help:"Serve a directory to authorized clients."`
-	Push    pushCmd    `cmd:"" help:"Upload files into a remote directory."`
-	Pull    pullCmd    `cmd:"" help:"Download remote files into a local directory."`
+	Push    pushCmd    `cmd:"" help:"Upload files and directories (into a remote directory, or under a new name)."`
+	Pull    pullCmd    `cmd:"" help:"Download remote files and directories (into a local directory, or under a new name)."`
 	Ls      lsCmd      `cmd:"" help:"List a remote directory."`
 	Shell   shellCmd   `cmd:"" help:"Open an interactive session (put, get, ls, cd, jobs, cancel...)."`
 	ID      idCmd      `cmd:"" name:"id" help:"Print this installation's fingerprint."`

@@ -218,7 +218,11 @@ func (d *doctorCmd) checkHost(ctx context.Context, e *env, rep *doctorReport, ta
 		return nil
 	case ctx.Err() != nil:
 		return nil
-	case hctx.Err() != nil:
+	case errors.As(err, new(*quicx.NoListenerError)):
+		rep.check(statusFail, "answers", "nothing listens on UDP %d at %s", r.Port, r.Host)
+		rep.hint("is 'qxfer serve' running there, and listening on that port (--listen)?")
+		return nil
+	case hctx.Err() != nil, quicx.IsNoAnswer(err):
 		rep.check(statusFail, "answers", "no answer from %s within %s", label, timeout)
 		rep.hint(fmt.Sprintf("is 'qxfer serve' running on %s, and is UDP port %d open in the firewalls on the way?", r.Host, r.Port))
 		return nil

@@ -305,27 +305,25 @@ func chdir[E interface{ IsDir() bool }](wd *string, cmd string, args []string, r
 	return nil
 }
 
-// put starts an upload in the background. A directory goes into REMOTE
-// (default: the remote directory) recursively; a file goes to REMOTE if
-// given (into it, if REMOTE is an existing directory or ends in "/").
+// put starts an upload in the background. LOCAL, a file or a directory
+// (recursively), goes into the remote directory, or to REMOTE if given:
+// into it when it is a directory (remoteIntoDir), else as it.
 func (sh *shell) put(ctx context.Context, args []string) error {
 	if len(args) < 1 || len(args) > 2 {
 		return errors.New("usage: put LOCAL [REMOTE]")
 	}
 	local := sh.localPath(args[0])
-	fi, err := os.Stat(local)
-	if err != nil {
+	if _, err := os.Stat(local); err != nil {
 		return err
 	}
 	dest, intoDir := sh.cwd, true
 	if len(args) == 2 {
 		dest = sh.remotePath(args[1])
-		intoDir = strings.HasSuffix(args[1], "/") || fi.IsDir()
-		if !intoDir {
-			if en, err := sh.c.Stat(ctx, dest); err == nil && en.IsDir() {
-				intoDir = true
-			}
+		if strings.HasSuffix(args[1], "/") {
+			dest += "/"
 		}
+		intoDir = remoteIntoDir(ctx, sh.c, dest, 1)
+		dest = trimRoot(dest)
 	}
 	sh.background(func() (*session.Report, error) {
 		if intoDir {
@@ -336,22 +334,24 @@ func (sh *shell) put(ctx context.Context, args []string) error {
 	return nil
 }
 
-// get starts a download in the background, into the local directory or
-// to LOCAL.
+// get starts a download in the background, into the local directory, or
+// to LOCAL if given: into it when it is a directory (localIntoDir), else
+// as it.
 func (sh *shell) get(ctx context.Context, args []string) error {
 	if len(args) < 1 || len(args) > 2 {
 		return errors.New("usage: get REMOTE [LOCAL]")
 	}
 	remote := sh.remotePath(args[0])
-	en, err := sh.c.Stat(ctx, remote)
-	if err != nil {
+	if _, err := sh.c.Stat(ctx, remote); err != nil {
 		return err
 	}
 	dest, intoDir := sh.lcwd, true
 	if len(args) == 2 {
 		dest = sh.localPath(args[1])
-		fi, err := os.Stat(dest)
-		intoDir = en.IsDir() || strings.HasSuffix(args[1], "/") || (err == nil && fi.IsDir())
+		if strings.HasSuffix(args[1], "/") {
+			dest += string(filepath.Separator)
+		}
+		intoDir = localIntoDir(dest, 1)
 	}
 	sh.background(func() (*session.Report, error) {
 		if intoDir {

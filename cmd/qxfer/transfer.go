@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/qxfer/qxfer/session"
@@ -60,31 +63,63 @@ func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, do
 
 type pushCmd struct {
 	transferFlags
-	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE_DIR" predictor:"remote" help:"Local files or directories, then the remote directory to upload into."`
+	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE" predictor:"remote" help:"Local files or directories, then the remote target: a directory to upload into when it exists as one, ends in / or there are several sources; otherwise the one source is written under that name (as cp and scp do)."`
 }
 
 // Run uploads.
 func (p *pushCmd) Run(ctx context.Context, e *env) error {
-	if err := p.check(p.Args, "push needs at least one local path and a remote directory", "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE_DIR"); err != nil {
+	if err := p.check(p.Args, "push needs at least one local path and a remote target", "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE"); err != nil {
 		return err
 	}
 	dst, err := parseRemote(p.Args[len(p.Args)-1])
 	if err != nil {
-		return withExit(exitUsage, err, "the last argument is the remote directory, for example host:uploads or host:4433:uploads")
+		return withExit(exitUsage, err, "the last argument is the remote target, for example host:uploads/ or host:4433:uploads/")
+	}
+	srcs := p.Args[:len(p.Args)-1]
+	if err := checkLocalSources(srcs, p.Recursive); err != nil {
+		return err
 	}
 	return p.transfer(ctx, e, dst, "push", "pushed", func(c *session.Session, opts session.Options) (*session.Report, error) {
-		return c.Push(ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), opts)
+		if remoteIntoDir(ctx, c, dst.Path, len(srcs)) {
+			return c.Push(ctx, srcs, trimRoot(dst.Path), opts)
+		}
+		return c.PushFile(ctx, srcs[0], trimRoot(dst.Path), opts)
 	})
+}
+
+// checkLocalSources checks, before connecting, what a push can check
+// locally: every source exists and a directory comes with -r. Each
+// problem is one line; together they are a usage error (exit 2) and
+// nothing is sent.
+func checkLocalSources(srcs []string, recursive bool) error {
+	var errs []string
+	for _, src := range srcs {
+		fi, err := os.Stat(src)
+		switch {
+		case err != nil:
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			errs = append(errs, fmt.Sprintf("%s: %v", printable(src), err))
+		case fi.IsDir() && !recursive:
+			errs = append(errs, fmt.Sprintf("%s is a directory (use -r)", printable(src)))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return withExit(exitUsage, errors.New(strings.Join(errs, "\nqxfer: ")), "nothing was sent")
 }
 
 type pullCmd struct {
 	transferFlags
-	Args []string `arg:"" name:"HOST[:PORT]:REMOTE... LOCAL_DIR" predictor:"remote" help:"Remote files or directories (all on one server), then the local directory to download into."`
+	Args []string `arg:"" name:"HOST[:PORT]:REMOTE... LOCAL" predictor:"remote" help:"Remote files or directories (all on one server), then the local target: a directory to download into when it exists as one, ends in / or there are several sources; otherwise the one source is written under that name (as cp and scp do)."`
 }
 
 // Run downloads.
 func (p *pullCmd) Run(ctx context.Context, e *env) error {
-	if err := p.check(p.Args, "pull needs at least one remote path and a local directory", "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL_DIR"); err != nil {
+	if err := p.check(p.Args, "pull needs at least one remote path and a local target", "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL"); err != nil {
 		return err
 	}
 	var srcs []string
@@ -101,8 +136,16 @@ func (p *pullCmd) Run(ctx context.Context, e *env) error {
 		}
 		srcs = append(srcs, trimRoot(r.Path))
 	}
+	dst := p.Args[len(p.Args)-1]
+	into := localIntoDir(dst, len(srcs))
+	if fi, err := os.Stat(dst); into && err == nil && !fi.IsDir() {
+		return withExit(exitUsage, fmt.Errorf("%s is not a directory", dst), "several sources go into a directory; name one that exists or does not exist yet")
+	}
 	return p.transfer(ctx, e, first, "pull", "pulled", func(c *session.Session, opts session.Options) (*session.Report, error) {
-		return c.Pull(ctx, srcs, p.Args[len(p.Args)-1], opts)
+		if into {
+			return c.Pull(ctx, srcs, dst, opts)
+		}
+		return c.PullFile(ctx, srcs[0], dst, opts)
 	})
 }
 
