@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -35,6 +36,23 @@ func printable(s string) string {
 		i += size
 	}
 	return b.String()
+}
+
+// printableWriter escapes control characters in what is written through
+// it, line by line, keeping the newlines between lines: for output built
+// from names and peer messages (connection notices, the shell). A write
+// must hold whole lines, as fmt.Fprintf's do.
+type printableWriter struct{ w io.Writer }
+
+func (p printableWriter) Write(b []byte) (int, error) {
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		lines[i] = printable(l)
+	}
+	if _, err := io.WriteString(p.w, strings.Join(lines, "\n")); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func isPrintable(s string) bool {

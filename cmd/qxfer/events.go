@@ -13,7 +13,7 @@ import (
 // --json stream.
 func printEvent(e *env, ev session.Event) {
 	e.hook.call(ev)
-	w := e.notes()
+	w := printableWriter{e.notes()}
 	switch ev.Kind {
 	case session.EventReconnecting:
 		if ev.Attempt == 1 {

@@ -64,11 +64,26 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// printError writes "qxfer: message" and any "hint:" lines.
+// lineErrors is an error of several problems, one "qxfer:" line each
+// (see checkLocalSources).
+type lineErrors []string
+
+func (l lineErrors) Error() string { return strings.Join(l, "; ") }
+
+// printError writes "qxfer: message" and any "hint:" lines, with control
+// characters escaped (printable): a message may carry names and text from
+// the server.
 func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "qxfer: %s\n", firstLower(err.Error()))
+	lines := []string{firstLower(err.Error())}
+	var le lineErrors
+	if errors.As(err, &le) {
+		lines = le
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "qxfer: %s\n", printable(l))
+	}
 	for _, h := range hints(err) {
-		fmt.Fprintf(w, "hint: %s\n", h)
+		fmt.Fprintf(w, "hint: %s\n", printable(h))
 	}
 }
 

@@ -54,6 +54,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"perm":       cmdPerm,
 	"freeaddr":   cmdFreeAddr,
 	"silentaddr": cmdSilentAddr,
+	"mkfile-q":   cmdMkFileQ,
 	"envfile":    cmdEnvFile,
 	"expand":     cmdExpand,
 	// script_cmds_test.go

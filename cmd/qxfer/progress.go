@@ -326,7 +326,7 @@ func (v *barView) fileBar(ti session.TransferInfo, now time.Time, n int64) *file
 	b := v.p.New(0, barStyle(),
 		mpb.BarRemoveOnComplete(),
 		mpb.PrependDecorators(
-			decor.Name(shorten(displayPath(ti), 30), decor.WC{W: 31, C: decor.DindentRight}),
+			decor.Name(shorten(printable(displayPath(ti)), 30), decor.WC{W: 31, C: decor.DindentRight}),
 			decor.Percentage(decor.WC{W: 5}),
 		),
 		mpb.AppendDecorators(

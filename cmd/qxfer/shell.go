@@ -82,7 +82,7 @@ func (s *shellCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	lcwd, _ := os.Getwd()
-	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, cwd: trimRoot(r.Path), lcwd: lcwd, jobs: map[uint64]session.TransferInfo{}}
+	sh := &shell{e: e, c: c, out: printableWriter{e.stdout}, errw: printableWriter{e.stderr}, cwd: trimRoot(r.Path), lcwd: lcwd, jobs: map[uint64]session.TransferInfo{}}
 	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, Observer: sh.observe, RateLimit: limit}
 	if f := os.Stdin; term.IsTerminal(int(f.Fd())) && e.stdout == os.Stdout {
 		err = sh.interactive(ctx, f)
@@ -149,7 +149,7 @@ func (sh *shell) interactive(ctx context.Context, in *os.File) error {
 		}
 		return "", 0, false
 	}
-	sh.out, sh.errw = t, t
+	sh.out, sh.errw = printableWriter{t}, printableWriter{t}
 	for {
 		line, err := t.ReadLine()
 		if err != nil {
@@ -210,7 +210,7 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		fmt.Fprint(sh.errw, shellHelp)
 	}
 	if err != nil {
-		fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(err.Error()))
+		fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(firstLower(err.Error())))
 	}
 	return false
 }
@@ -274,7 +274,7 @@ func (sh *shell) ls(ctx context.Context, args []string) error {
 		if en.IsDir() {
 			name += "/"
 		}
-		fmt.Fprintf(sh.out, "%12d %s %s\n", en.Size, en.MTime.Local().Format(time.DateTime), name)
+		fmt.Fprintf(sh.out, "%12d %s %s\n", en.Size, en.MTime.Local().Format(time.DateTime), printable(name))
 	}
 	return nil
 }
@@ -370,7 +370,7 @@ func (sh *shell) background(run func() (*session.Report, error)) {
 			sh.mu.Lock()
 			sh.failed++
 			sh.mu.Unlock()
-			fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(err.Error()))
+			fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(firstLower(err.Error())))
 			return
 		}
 		_ = rep // per-file outcomes arrive through observe
@@ -387,11 +387,11 @@ func (sh *shell) observe(ti session.TransferInfo) {
 	sh.mu.Unlock()
 	switch ti.State {
 	case session.Done:
-		fmt.Fprintf(sh.out, "[%d] done %s %s (%s)\n", ti.ID, ti.Dir, ti.Path, humanBytes(ti.Bytes))
+		fmt.Fprintf(sh.out, "[%d] done %s %s (%s)\n", ti.ID, ti.Dir, printable(ti.Path), humanBytes(ti.Bytes))
 	case session.Skipped:
-		fmt.Fprintf(sh.out, "[%d] up to date %s\n", ti.ID, ti.Path)
+		fmt.Fprintf(sh.out, "[%d] up to date %s\n", ti.ID, printable(ti.Path))
 	case session.Failed, session.Cancelled:
-		fmt.Fprintf(sh.out, "[%d] %s %s %v\n", ti.ID, ti.State, ti.Dir, ti.Err)
+		fmt.Fprintf(sh.out, "[%d] %s %s %s\n", ti.ID, ti.State, ti.Dir, printable(fmt.Sprint(ti.Err)))
 	}
 }
 
@@ -416,7 +416,7 @@ func (sh *shell) printJobs() {
 	fmt.Fprintln(tw, "ID\tDIR\tNAME\tBYTES\tRATE\tSTATE")
 	for _, id := range ids {
 		ti := all[id]
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s/s\t%s\n", ti.ID, ti.Dir, ti.Path, humanBytes(ti.Bytes), humanBytes(ti.Size), humanBytes(int64(ti.Rate())), ti.State)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s/s\t%s\n", ti.ID, ti.Dir, printable(ti.Path), humanBytes(ti.Bytes), humanBytes(ti.Size), humanBytes(int64(ti.Rate())), ti.State)
 	}
 	tw.Flush()
 }

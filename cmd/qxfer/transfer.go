@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/qxfer/qxfer/session"
 )
@@ -109,7 +106,7 @@ func checkLocalSources(srcs []string, recursive bool) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return withExit(exitUsage, errors.New(strings.Join(errs, "\nqxfer: ")), "nothing was sent")
+	return withExit(exitUsage, lineErrors(errs), "nothing was sent")
 }
 
 type pullCmd struct {
@@ -191,44 +188,9 @@ func finish(ctx context.Context, e *env, c *session.Session, b *batch, rep *sess
 			printDetails(e.stdout, rep, st, verb)
 		}
 	}
-	err = rep.Err()
+	err = batchError(rep.Err())
 	b.summary(rep, st, err)
 	return err
-}
-
-func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
-	printFailures(errw, rep)
-	done := rep.Count(session.Done)
-	secs := rep.Duration.Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(rep.Bytes()) / secs
-	}
-	fmt.Fprintf(out, "%d %s %s (%s in %s, %s/s)", done, plural(done, "file", "files"), verb,
-		humanBytes(rep.Bytes()), rep.Duration.Round(time.Millisecond), humanBytes(int64(rate)))
-	if n := rep.Count(session.Skipped); n > 0 {
-		fmt.Fprintf(out, ", %d up to date", n)
-	}
-	if n := rep.Count(session.Failed); n > 0 {
-		fmt.Fprintf(out, ", %d failed", n)
-	}
-	if n := rep.Count(session.Cancelled); n > 0 {
-		fmt.Fprintf(out, ", %d cancelled", n)
-	}
-	fmt.Fprintln(out)
-}
-
-// printFailures names each file that did not arrive, with its reason.
-func printFailures(errw io.Writer, rep *session.Report) {
-	for _, f := range rep.Files {
-		if f.State == session.Failed || f.State == session.Cancelled {
-			if f.Err != nil {
-				fmt.Fprintf(errw, "qxfer: %v\n", f.Err)
-			} else {
-				fmt.Fprintf(errw, "qxfer: %s: %s\n", displayPath(f), f.State)
-			}
-		}
-	}
 }
 
 func displayPath(f session.TransferInfo) string {
