@@ -230,5 +230,5 @@ func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	return firstLower(err.Error())
+	return errMessage(err)
 }

@@ -210,7 +210,7 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		fmt.Fprint(sh.errw, shellHelp)
 	}
 	if err != nil {
-		fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(firstLower(err.Error())))
+		fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(errMessage(err)))
 	}
 	return false
 }
@@ -370,7 +370,7 @@ func (sh *shell) background(run func() (*session.Report, error)) {
 			sh.mu.Lock()
 			sh.failed++
 			sh.mu.Unlock()
-			fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(firstLower(err.Error())))
+			fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(errMessage(err)))
 			return
 		}
 		_ = rep // per-file outcomes arrive through observe
@@ -391,7 +391,7 @@ func (sh *shell) observe(ti session.TransferInfo) {
 	case session.Skipped:
 		fmt.Fprintf(sh.out, "[%d] up to date %s\n", ti.ID, printable(ti.Path))
 	case session.Failed, session.Cancelled:
-		fmt.Fprintf(sh.out, "[%d] %s %s %s\n", ti.ID, ti.State, ti.Dir, printable(fmt.Sprint(ti.Err)))
+		fmt.Fprintf(sh.out, "[%d] %s %s %s\n", ti.ID, ti.State, ti.Dir, printable(errMessage(ti.Err)))
 	}
 }
 

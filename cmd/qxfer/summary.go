@@ -130,7 +130,7 @@ func printFailures(errw io.Writer, rep *session.Report) {
 
 func printFailure(errw io.Writer, f session.TransferInfo) {
 	if f.Err != nil {
-		fmt.Fprintf(errw, "qxfer: %s\n", printable(f.Err.Error()))
+		fmt.Fprintf(errw, "qxfer: %s\n", printable(errMessage(f.Err)))
 	} else {
 		fmt.Fprintf(errw, "qxfer: %s: %s\n", printable(displayPath(f)), f.State)
 	}
