@@ -188,7 +188,7 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "flag beats config", config: "parallel = 3", args: []string{"pull", "--parallel=9", "h:a", "."}, want: func(c *cli) string { return itoa(c.Pull.Parallel) }, expect: "9"},
 		{name: "global flag from config", config: `log-level = "debug"`, args: []string{"version"}, want: func(c *cli) string { return c.LogLevel }, expect: "debug"},
 		{name: "global env beats config", config: `log-level = "debug"`, env: map[string]string{"QXFER_LOG_LEVEL": "warn"}, args: []string{"version"}, want: func(c *cli) string { return c.LogLevel }, expect: "warn"},
-		{name: "empty env still beats config", config: `retry-for = "5m"`, env: map[string]string{"QXFER_RETRY_FOR": ""}, args: []string{"ls", "h"}, want: func(c *cli) string { return c.Ls.RetryFor }, expect: ""},
+		{name: "empty env still beats config", config: `retry-for = "5m"`, env: map[string]string{"QXFER_RETRY_FOR": ""}, args: []string{"pull", "h:a", "."}, want: func(c *cli) string { return c.Pull.RetryFor }, expect: ""},
 		{name: "string flag from config", config: `connect-timeout = "3s"`, args: []string{"ls", "h"}, want: func(c *cli) string { return c.Ls.ConnectTimeout }, expect: "3s"},
 		{name: "one key, every command", config: `idle-timeout = "1m"`, args: []string{"serve", "--root", "."}, want: func(c *cli) string { return c.Serve.IdleTimeout }, expect: "1m"},
 		{name: "bool from config", config: `force = true`, args: []string{"push", "a", "h:"}, want: func(c *cli) string { return boolText(c.Push.Force) }, expect: "true"},

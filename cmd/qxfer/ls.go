@@ -22,7 +22,7 @@ func (l *lsCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return withExit(exitUsage, err)
 	}
-	c, err := l.connect(ctx, e, r)
+	c, err := l.connect(ctx, e, r, &lsSession)
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,11 @@ import (
 
 type shellCmd struct {
 	clientFlags
+	sessionFlags
 	rateFlags
 	Parallel int    `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once, per command."`
 	Force    bool   `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
-	Target   string `arg:"" name:"HOST[:PORT]" predictor:"host" help:"Server to open a session with."`
+	Target   string `arg:"" name:"HOST[:PORT][:PATH]" predictor:"host" help:"Server to open a session with, and the remote directory to start in (default: the root)."`
 }
 
 const shellHelp = `commands:
@@ -77,7 +78,7 @@ func (s *shellCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.connect(ctx, e, r)
+	c, err := s.connect(ctx, e, r, &s.sessionFlags)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ type transferFlags struct {
 	Force     bool `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
 	NoResume  bool `name:"no-resume" help:"Start every file from the beginning, replacing partial (.part) files."`
 	clientFlags
+	sessionFlags
 	rateFlags
 }
 
@@ -49,7 +50,7 @@ func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, do
 	if opts.RateLimit, err = f.limiter(); err != nil {
 		return err
 	}
-	c, err := f.connect(ctx, e, r)
+	c, err := f.connect(ctx, e, r, &f.sessionFlags)
 	if err != nil {
 		return err
 	}
