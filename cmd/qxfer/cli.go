@@ -25,13 +25,14 @@ type cli struct {
 	Quiet     bool   `name:"quiet" short:"q" env:"QXFER_QUIET" help:"No progress bars, and only the first line of the summary (errors and security notices still print)."`
 	JSON      bool   `name:"json" env:"QXFER_JSON" help:"Print JSON on stdout, one object per line: push and pull events instead of bars and summary, ls entries, doctor checks, version and id objects (see README, \"Machine-readable output\"); other commands refuse the flag."`
 
-	Serve   serveCmd   `cmd:"" help:"Serve a directory to authorized clients."`
-	Push    pushCmd    `cmd:"" help:"Upload files and directories (into a remote directory, or under a new name)."`
-	Pull    pullCmd    `cmd:"" help:"Download remote files and directories (into a local directory, or under a new name)."`
-	Ls      lsCmd      `cmd:"" help:"List a remote directory."`
-	Shell   shellCmd   `cmd:"" help:"Open an interactive session (put, get, ls, cd, jobs, cancel...)."`
-	ID      idCmd      `cmd:"" name:"id" help:"Print this installation's fingerprint."`
-	Version versionCmd `cmd:"" help:"Print the qxfer, protocol and quic-go versions."`
+	Serve     serveCmd     `cmd:"" help:"Serve a directory to authorized clients."`
+	Push      pushCmd      `cmd:"" help:"Upload files and directories (into a remote directory, or under a new name)."`
+	Pull      pullCmd      `cmd:"" help:"Download remote files and directories (into a local directory, or under a new name)."`
+	Ls        lsCmd        `cmd:"" help:"List a remote directory."`
+	Shell     shellCmd     `cmd:"" help:"Open an interactive session (put, get, ls, cd, jobs, cancel...)."`
+	ID        idCmd        `cmd:"" name:"id" help:"Print this installation's fingerprint."`
+	Authorize authorizeCmd `cmd:"" help:"Let a client connect to this server: add its fingerprint to authorized_clients."`
+	Version   versionCmd   `cmd:"" help:"Print the qxfer, protocol and quic-go versions."`
 
 	Doctor     doctorCmd     `cmd:"" help:"Check this machine's UDP setup and, given a host, whether it answers, its round trip time and fingerprint."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`

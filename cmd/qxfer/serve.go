@@ -58,6 +58,8 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	}
 	if s.Open {
 		e.log.Warn().Msg("--open: ANY client with any certificate may read and write under the root")
+	} else {
+		warnNoClients(e, authPath)
 	}
 	ln, err := quicx.Listen(s.Listen, quicx.ServerTLS(id, session.ALPN, verify), quicx.Config{IdleTimeout: idle}, e.log)
 	if err != nil {
