@@ -238,6 +238,8 @@ type barView struct {
 	endBytes int64 // bytes moved by ended files
 	size     int64 // total bar's total: planned sizes of live files plus bytes of ended ones
 	cur      int64 // total bar's current
+
+	restoreEcho func() // gives the terminal its control-character echo back
 }
 
 // fileBar is the bar of one running file.
@@ -250,7 +252,7 @@ type fileBar struct {
 func newBarView(w *os.File) *barView {
 	v := &barView{
 		sizes: map[uint64]int64{}, over: map[uint64]bool{}, bars: map[uint64]*fileBar{},
-		rows: maxFileBars, tm: newMeter(time.Now(), 0),
+		rows: maxFileBars, tm: newMeter(time.Now(), 0), restoreEcho: quietControlEcho(w),
 	}
 	if _, h, err := term.GetSize(int(w.Fd())); err == nil {
 		v.rows = max(0, min(maxFileBars, h-2))
@@ -385,6 +387,7 @@ func (v *barView) close() {
 		v.total.Abort(false)
 	}
 	v.p.Wait()
+	v.restoreEcho()
 }
 
 // meter measures a bar's rate over the last rateWindow. The poller adds
