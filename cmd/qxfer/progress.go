@@ -258,8 +258,9 @@ func newBarView(w *os.File) *barView {
 		v.rows = max(0, min(maxFileBars, h-2))
 	}
 	// The context is not the command's: after Ctrl-C the bars still end
-	// cleanly before the summary.
-	v.p = mpb.NewWithContext(context.Background(), mpb.WithOutput(w), mpb.WithRefreshRate(pollEvery))
+	// cleanly before the summary. The bars are only made for a terminal;
+	// WithAutoRefresh lets a test draw them into a file too.
+	v.p = mpb.NewWithContext(context.Background(), mpb.WithOutput(w), mpb.WithRefreshRate(pollEvery), mpb.WithAutoRefresh())
 	v.total = v.p.New(0, barStyle(),
 		mpb.BarPriority(math.MaxInt32), // always the bottom line
 		mpb.PrependDecorators(
