@@ -77,7 +77,9 @@ type Conn struct {
 }
 
 // Dial resolves addr ("host:port"), opens a fresh UDP socket and performs
-// the QUIC and TLS handshake.
+// the QUIC and TLS handshake, within ctx and cfg.HandshakeTimeout. When
+// the host answers that nothing listens on the port, it fails at once
+// with a *NoListenerError (Linux; see there).
 func Dial(ctx context.Context, addr string, tlsConf *tls.Config, cfg Config, log zerolog.Logger) (*Conn, error) {
 	ra, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
@@ -88,13 +90,15 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, cfg Config, log
 		return nil, fmt.Errorf("open udp socket: %w", err)
 	}
 	TuneBuffers(udp, log)
+	setRecvErr(udp, true)
 	tr := &quic.Transport{Conn: udp}
 	qc, err := tr.Dial(ctx, ra, tlsConf, cfg.quicConfig(true))
 	if err != nil {
 		tr.Close()
 		udp.Close()
-		return nil, err
+		return nil, noListener(addr, err)
 	}
+	setRecvErr(udp, false)
 	return &Conn{Conn: qc, udp: udp, tr: tr, log: log, remote: ra}, nil
 }
 

@@ -11,14 +11,19 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: a log file gets no escape codes.
+if [ -t 1 ]; then
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n== %s\n' "$*"; }
+fi
 
 mkdir -p "$WORK/server-home" "$WORK/client-home" "$WORK/root" "$WORK/src/tree/nested" "$WORK/dl"
 say "client identity (qxfer id)"
 CLIENT_FP=$(QXFER_HOME="$WORK/client-home" "$BIN" id 2>/dev/null)
 echo "$CLIENT_FP"
-say "authorize the client on the server"
-echo "$CLIENT_FP demo-client" > "$WORK/server-home/authorized_clients"
+say "authorize the client on the server (qxfer authorize)"
+QXFER_HOME="$WORK/server-home" "$BIN" authorize "$CLIENT_FP" demo-client
 cat "$WORK/server-home/authorized_clients"
 
 say "start the server on 127.0.0.1:$PORT"
@@ -35,11 +40,11 @@ for i in $(seq 1 50); do echo "file $i" > "$WORK/src/tree/nested/f$i.txt"; done
 
 export QXFER_HOME="$WORK/client-home"
 say "qxfer push -r (first contact pins the server fingerprint)"
-"$BIN" push -r "$WORK/src/big.bin" "$WORK/src/empty" "$WORK/src/中文 名字.txt" "$WORK/src/tree" "127.0.0.1:$PORT:uploads"
+"$BIN" push -r "$WORK/src/big.bin" "$WORK/src/empty" "$WORK/src/中文 名字.txt" "$WORK/src/tree" "127.0.0.1:$PORT:uploads/"
 say "qxfer ls"
 "$BIN" ls "127.0.0.1:$PORT:uploads"
 say "qxfer pull -r"
-"$BIN" pull -r "127.0.0.1:$PORT:uploads" "$WORK/dl"
+"$BIN" pull -r "127.0.0.1:$PORT:uploads" "$WORK/dl/"
 say "verify byte for byte"
 diff -r "$WORK/src/tree" "$WORK/dl/uploads/tree"
 cmp "$WORK/src/big.bin" "$WORK/dl/uploads/big.bin"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"github.com/rs/zerolog"
 
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -44,7 +45,11 @@ func (c *clientConn) watchRoute(qc *quicx.Conn, interval time.Duration, source f
 				qc.Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
 				return
 			}
-			c.log.Warn().Err(err).Msg("migration failed; reconnecting")
+			lvl := zerolog.WarnLevel
+			if onEvent != nil {
+				lvl = zerolog.DebugLevel // the event tells the user (Session.notice)
+			}
+			c.log.WithLevel(lvl).Err(err).Msg("migration failed; reconnecting")
 			c.conn.Close(quic.ApplicationErrorCode(CodeOK), "migration failed")
 		} else if qc != c.conn {
 			return // one event per route change: the primary's

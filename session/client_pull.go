@@ -42,21 +42,32 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 	var jobs []*job
 	var metas []dirMeta
 	for _, src := range sources {
-		js, ms, err := c.pullJobs(ctx, root, src, opts)
+		js, ms, err := c.pullJobs(ctx, root, src, "", opts)
 		if err != nil {
 			return nil, err
 		}
 		jobs = append(jobs, js...)
 		metas = append(metas, ms...)
 	}
-	jobs = dedupe(jobs)
-	r.run(ctx, jobs, opts, true)
-	jobs = append(jobs, keepDirMeta(ctx, c, r, Pull, metas, opts, setLocalDirMeta(root))...)
-	return report(jobs, start), nil
+	return runPull(ctx, c, r, start, root, dedupe(jobs), metas, opts), nil
 }
 
-// PullFile downloads one remote regular file to exactly localPath (the
-// shell's "get REMOTE LOCAL"); the local parent directory must exist.
+// runPull pulls the files of jobs into root, then sets the modes and
+// mtimes of the directories it made, and reports every file and every
+// directory that failed.
+func runPull(ctx context.Context, c *clientConn, r runner, start time.Time, root *os.Root, jobs []*job, metas []dirMeta, opts Options) *Report {
+	r.run(ctx, jobs, opts, true)
+	jobs = append(jobs, keepDirMeta(ctx, c, r, Pull, metas, opts, setLocalDirMeta(root))...)
+	return report(jobs, start)
+}
+
+// PullFile downloads one remote source to exactly localPath, the way cp
+// and scp write a single source under the target's name (the shell's
+// "get REMOTE LOCAL", and pull when the target is not a directory): a
+// regular file becomes the file localPath, a directory (with
+// opts.Recursive) becomes the directory localPath, holding the remote
+// directory's contents. The parent directories of localPath are created;
+// every write goes through an os.Root on the parent.
 func (c *clientConn) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
 	return pullFile(ctx, c, c, remotePath, localPath, opts)
 }
@@ -70,40 +81,31 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 	start := time.Now()
 	ctx, done := batchContext(ctx)
 	defer done()
-	rp, err := cleanPath(strings.TrimLeft(remotePath, "/"))
-	if err != nil {
-		return nil, err
-	}
-	dir, name := filepath.Split(localPath)
+	dir, name := filepath.Split(filepath.Clean(localPath))
 	if dir == "" {
 		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer root.Close()
-	var j *job
-	switch e, err := c.Stat(ctx, rp); {
-	case err != nil:
-		if _, ok := err.(*Error); !ok {
-			return nil, err
-		}
-		j = c.failedJob(Pull, rp, localPath, err)
-	case e.Kind != KindFile:
-		j = c.failedJob(Pull, rp, localPath, remoteNotRegular(e, rp))
-	default:
-		j = c.getJob(root, rp, name, e, opts)
+	jobs, metas, err := c.pullJobs(ctx, root, remotePath, name, opts)
+	if err != nil {
+		return nil, err
 	}
-	jobs := []*job{j}
-	r.run(ctx, jobs, opts, true)
-	return report(jobs, start), nil
+	return runPull(ctx, c, r, start, root, jobs, metas, opts), nil
 }
 
-// pullJobs stats one remote source and, for a directory, walks it; it
+// pullJobs stats one remote source and, for a directory, walks it. The
+// source lands in root as local (a file, or the directory holding the
+// source directory's contents); "" means under the source's own name. It
 // returns the files to pull and the mode and mtime of every directory of
 // the tree, to set once the files are written.
-func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, opts Options) ([]*job, []dirMeta, error) {
+func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src, local string, opts Options) ([]*job, []dirMeta, error) {
 	rp, err := cleanPath(strings.TrimLeft(src, "/"))
 	if err != nil {
 		return []*job{c.failedJob(Pull, src, "", err)}, nil, nil
@@ -115,24 +117,21 @@ func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src string, op
 		}
 		return nil, nil, err
 	}
-	base := baseName(rp)
-	if !e.IsDir() {
-		if e.Kind != KindFile {
-			return []*job{c.failedJob(Pull, rp, "", remoteNotRegular(e, rp))}, nil, nil
+	if local == "" {
+		local = baseName(rp)
+		if local == "." && !e.IsDir() {
+			local = e.Name
 		}
-		if base == "." {
-			base = e.Name
-		}
-		return []*job{c.getJob(root, rp, base, e, opts)}, nil, nil
 	}
-	if !opts.Recursive {
+	switch {
+	case e.IsDir() && !opts.Recursive:
 		return []*job{c.failedJob(Pull, rp, "", xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil, nil
+	case e.IsDir():
+		return c.walkRemote(ctx, root, remoteDir{rp, local, e.Mode, e.MTime}, opts)
+	case e.Kind != KindFile:
+		return []*job{c.failedJob(Pull, rp, "", remoteNotRegular(e, rp))}, nil, nil
 	}
-	local := base
-	if rp == "." {
-		local = "."
-	}
-	return c.walkRemote(ctx, root, remoteDir{rp, local, e.Mode, e.MTime}, opts)
+	return []*job{c.getJob(root, rp, local, e, opts)}, nil, nil
 }
 
 // listConcurrency bounds the List requests of one tree level in flight.

@@ -37,7 +37,7 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	var emptyDirs []string
 	var metas []dirMeta
 	for _, src := range sources {
-		js, dirs, ms := c.pushJobs(src, dir, opts)
+		js, dirs, ms := c.pushJobs(src, joinPath(dir, filepath.ToSlash(localBase(src))), opts)
 		jobs = append(jobs, js...)
 		emptyDirs = append(emptyDirs, dirs...)
 		metas = append(metas, ms...)
@@ -45,12 +45,18 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	if dir != "." {
 		emptyDirs = append([]string{dir}, emptyDirs...)
 	}
+	return runPush(ctx, c, r, start, dedupe(jobs), emptyDirs, metas, opts)
+}
+
+// runPush runs the jobs of a push: it creates the directories that no
+// file creates, pushes the files, then sets the directories' modes and
+// mtimes, and reports every file and every directory that failed.
+func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs []*job, emptyDirs []string, metas []dirMeta, opts Options) (*Report, error) {
 	for _, d := range emptyDirs {
 		if err := r.Mkdir(ctx, d); err != nil {
 			return nil, err
 		}
 	}
-	jobs = dedupe(jobs)
 	r.run(ctx, jobs, opts, false)
 	jobs = append(jobs, keepDirMeta(ctx, c, r, Push, metas, opts, func(dirs []dirMeta) ([]error, error) {
 		return r.dirMetas(ctx, dirs)
@@ -58,8 +64,12 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	return report(jobs, start), nil
 }
 
-// PushFile uploads one local regular file to exactly remotePath (the
-// shell's "put LOCAL REMOTE"); its parent directories are created.
+// PushFile uploads one local source to exactly remotePath, the way cp
+// and scp write a single source under the target's name (the shell's
+// "put LOCAL REMOTE", and push when the target is not a directory): a
+// regular file becomes the file remotePath, a directory (with
+// opts.Recursive) becomes the directory remotePath, holding the
+// directory's contents. Parent directories are created.
 func (c *clientConn) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
 	return pushFile(ctx, c, c, local, remotePath, opts)
 }
@@ -77,40 +87,37 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	if err != nil {
 		return nil, err
 	}
-	var j *job
-	switch fi, err := os.Stat(local); {
-	case err != nil:
-		j = c.failedJob(Push, rp, local, xfer.AsError(err, local))
-	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, rp, local, xfer.CheckRegular(fi, local))
-	default:
-		j = c.putJob(local, rp, fi, opts)
-	}
-	jobs := []*job{j}
-	r.run(ctx, jobs, opts, false)
-	return report(jobs, start), nil
+	jobs, emptyDirs, metas := c.pushJobs(local, rp, opts)
+	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, opts)
 }
 
-// pushJobs lists the files to push for one source, the directories to
-// create that no file creates, and the mode and mtime of every directory
-// of its tree, to set once the files are written. A source named here is
-// followed when it is a symlink; links inside a tree follow opts.Links.
-func (c *clientConn) pushJobs(src, dir string, opts Options) ([]*job, []string, []dirMeta) {
+// localBase is the name a local source keeps on the other side: its last
+// element, or, for ".", ".." and "/", the name of the directory it is.
+func localBase(src string) string {
 	base := filepath.Base(filepath.Clean(src))
 	if abs, err := filepath.Abs(src); err == nil && (base == "." || base == ".." || base == string(filepath.Separator)) {
 		base = filepath.Base(abs)
 	}
-	remote := joinPath(dir, filepath.ToSlash(base))
+	return base
+}
+
+// pushJobs lists the files to push for one source, which lands as target
+// (a clean remote path: the file itself, or the directory holding the
+// source directory's contents), the directories to create that no file
+// creates, and the mode and mtime of every directory of its tree, to set
+// once the files are written. A source named here is followed when it is
+// a symlink; links inside a tree follow opts.Links.
+func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []string, []dirMeta) {
 	w := &pushWalk{c: c, opts: opts}
 	switch fi, err := os.Stat(src); {
 	case err != nil:
-		w.fail(remote, src, xfer.AsError(err, src))
+		w.fail(target, src, xfer.AsError(err, src))
 	case !fi.IsDir():
-		w.file(src, remote, fi)
+		w.file(src, target, fi)
 	case !opts.Recursive:
-		w.fail(remote, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))
+		w.fail(target, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))
 	default:
-		w.dir(src, remote, fi)
+		w.dir(src, target, fi)
 	}
 	return w.jobs, w.dirs, w.metas
 }

@@ -164,7 +164,7 @@ func (s *Session) reconnect(ctx context.Context, old *clientConn) (*clientConn, 
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		s.event(Event{Kind: EventReconnecting, Attempt: attempt, Err: cause})
-		s.cfg.Logger.Warn().Int("attempt", attempt).AnErr("cause", cause).Msg("connection lost; reconnecting")
+		s.notice(zerolog.WarnLevel).Int("attempt", attempt).AnErr("cause", cause).Msg("connection lost; reconnecting")
 		// A short attempt: a handshake started while the server was
 		// down retransmits its Initial with exponential backoff, so a
 		// fresh attempt reaches a server that came back sooner.
@@ -176,7 +176,7 @@ func (s *Session) reconnect(ctx context.Context, old *clientConn) (*clientConn, 
 			s.c = c
 			s.reconnects++
 			s.event(Event{Kind: EventReconnected, Delay: time.Since(lostAt)})
-			s.cfg.Logger.Info().Dur("after", time.Since(lostAt)).Msg("reconnected; resuming transfers")
+			s.notice(zerolog.InfoLevel).Dur("after", time.Since(lostAt)).Msg("reconnected; resuming transfers")
 			return c, nil
 		}
 		cause = err
@@ -209,6 +209,17 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// notice logs a connection event at lvl, or at debug level when OnEvent
+// already tells the user about it: each notice is said once (a CLI whose
+// stderr is not a terminal printed every reconnect twice, as a line of
+// its own and as a JSON log line).
+func (s *Session) notice(lvl zerolog.Level) *zerolog.Event {
+	if s.cfg.OnEvent != nil {
+		lvl = zerolog.DebugLevel
+	}
+	return s.cfg.Logger.WithLevel(lvl)
 }
 
 func (s *Session) event(e Event) {

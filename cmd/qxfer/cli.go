@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -22,15 +23,16 @@ type cli struct {
 	LogLevel  string `name:"log-level" env:"QXFER_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level (${enum})."`
 	LogFormat string `name:"log-format" env:"QXFER_LOG_FORMAT" default:"auto" enum:"auto,console,json" help:"Log format: console on a terminal and json otherwise when auto (${enum})."`
 	Quiet     bool   `name:"quiet" short:"q" env:"QXFER_QUIET" help:"No progress bars, and only the first line of the summary (errors and security notices still print)."`
-	JSON      bool   `name:"json" env:"QXFER_JSON" help:"Print newline-delimited JSON events on stdout instead of progress bars and the summary (see README, \"Machine-readable output\")."`
+	JSON      bool   `name:"json" env:"QXFER_JSON" help:"Print JSON on stdout, one object per line: push and pull events instead of bars and summary, ls entries, doctor checks, version and id objects (see README, \"Machine-readable output\"); other commands refuse the flag."`
 
-	Serve   serveCmd   `cmd:"" help:"Serve a directory to authorized clients."`
-	Push    pushCmd    `cmd:"" help:"Upload files into a remote directory."`
-	Pull    pullCmd    `cmd:"" help:"Download remote files into a local directory."`
-	Ls      lsCmd      `cmd:"" help:"List a remote directory."`
-	Shell   shellCmd   `cmd:"" help:"Open an interactive session (put, get, ls, cd, jobs, cancel...)."`
-	ID      idCmd      `cmd:"" name:"id" help:"Print this installation's fingerprint."`
-	Version versionCmd `cmd:"" help:"Print the qxfer, protocol and quic-go versions."`
+	Serve     serveCmd     `cmd:"" help:"Serve a directory to authorized clients."`
+	Push      pushCmd      `cmd:"" help:"Upload files and directories (into a remote directory, or under a new name)."`
+	Pull      pullCmd      `cmd:"" help:"Download remote files and directories (into a local directory, or under a new name)."`
+	Ls        lsCmd        `cmd:"" help:"List a remote directory."`
+	Shell     shellCmd     `cmd:"" help:"Open an interactive session (put, get, ls, cd, jobs, cancel...)."`
+	ID        idCmd        `cmd:"" name:"id" help:"Print this installation's fingerprint."`
+	Authorize authorizeCmd `cmd:"" help:"Let a client connect to this server: add its fingerprint to authorized_clients."`
+	Version   versionCmd   `cmd:"" help:"Print the qxfer, protocol and quic-go versions."`
 
 	Doctor     doctorCmd     `cmd:"" help:"Check this machine's UDP setup and, given a host, whether it answers, its round trip time and fingerprint."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
@@ -110,12 +112,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		printError(stderr, err)
 		return exitUsage
 	}
+	if err := checkJSON(kctx.Command(), args, c.JSON); err != nil {
+		printError(stderr, err)
+		return exitUsage
+	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(e); err != nil {
 		printError(stderr, err)
 		return exitCode(err)
 	}
 	return exitOK
+}
+
+// jsonCommands are the commands with JSON output (README, "Machine-
+// readable output").
+var jsonCommands = map[string]bool{"push": true, "pull": true, "ls": true, "id": true, "version": true, "doctor": true}
+
+// checkJSON refuses --json on the command line of a command without JSON
+// output (serve, shell, completion): it would print plain text. From
+// $QXFER_JSON alone it is a default that such commands ignore.
+func checkJSON(command string, args []string, on bool) error {
+	name, _, _ := strings.Cut(command, " ")
+	if !on || jsonCommands[name] {
+		return nil
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" || strings.HasPrefix(a, "--json=") {
+			return withExit(exitUsage, fmt.Errorf("--json: %s has no JSON output", name), "push, pull, ls, id, version and doctor have; see README, \"Machine-readable output\"")
+		}
+	}
+	return nil
 }
 
 // newParser builds the kong parser for c; run and the completion use it.

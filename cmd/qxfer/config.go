@@ -313,7 +313,7 @@ func (c *config) Validate(app *kong.Application) error {
 		fs := flags[k]
 		if len(fs) == 0 {
 			hints := []string{"top-level keys are long flag names (see 'qxfer COMMAND --help'); host aliases go in [hosts.NAME] tables"}
-			if alt := strings.ReplaceAll(k, "_", "-"); alt != k && len(flags[alt]) > 0 {
+			if alt := closestFlag(k, flags); alt != "" {
 				hints = append([]string{fmt.Sprintf("did you mean %s?", alt)}, hints...)
 			}
 			return &configError{path: c.path, key: keyName(k), msg: "unknown key", hints: hints}
@@ -458,4 +458,43 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// closestFlag is the flag name a mistyped configuration key k most likely
+// meant, as kong suggests for a mistyped flag: the key with "_" written
+// "-", else the name within edit distance 2 (one third of k's length for
+// short keys) that is nearest, the first in order on a tie; "" if none.
+func closestFlag(k string, flags map[string][]*kong.Flag) string {
+	if alt := strings.ReplaceAll(k, "_", "-"); alt != k && len(flags[alt]) > 0 {
+		return alt
+	}
+	limit := min(2, max(1, len(k)/3))
+	best, bestD := "", limit+1
+	for _, name := range sortedKeys(flags) {
+		if d := editDistance(k, name); d < bestD {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -9,17 +9,27 @@ import (
 	"time"
 
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session"
 )
 
 // clientFlags are shared by every command that connects to a server.
 type clientFlags struct {
 	Fingerprint    string `name:"fingerprint" env:"QXFER_FINGERPRINT" placeholder:"FP" help:"Accept only a server with this fingerprint (instead of known_hosts)."`
-	ConnectTimeout string `name:"connect-timeout" default:"15s" env:"QXFER_CONNECT_TIMEOUT" help:"Give up connecting after this long."`
+	ConnectTimeout string `name:"connect-timeout" default:"15s" env:"QXFER_CONNECT_TIMEOUT" help:"Give up connecting after this long (the whole dial, QUIC handshake included)."`
 	IdleTimeout    string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Consider the connection dead after this long without packets (keep-alives are sent)."`
-	RetryFor       string `name:"retry-for" default:"2m" env:"QXFER_RETRY_FOR" help:"When the connection dies, keep reconnecting (with backoff) this long, then resume unfinished transfers; 0 disables."`
-	Connections    string `name:"connections" default:"1" env:"QXFER_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections to stripe file bytes over: 1 to 64, or auto (start with one, add more while goodput grows under random loss, up to 64). Helps on lossy links; see README, \"Lossy links\"."`
 }
+
+// sessionFlags are the flags of the commands that transfer files (push,
+// pull, shell); ls has no transfers to resume or stripe.
+type sessionFlags struct {
+	RetryFor    string `name:"retry-for" default:"2m" env:"QXFER_RETRY_FOR" help:"When the connection dies, keep reconnecting (with backoff) this long, then resume unfinished transfers; 0 disables."`
+	Connections string `name:"connections" default:"1" env:"QXFER_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections to stripe file bytes over: 1 to 64, or auto (start with one, add more while goodput grows under random loss, up to 64). Helps on lossy links; see README, \"Lossy links\"."`
+}
+
+// lsSession is what ls, which has no sessionFlags, connects with: one
+// connection, reconnecting for the default two minutes.
+var lsSession = sessionFlags{RetryFor: "2m", Connections: "1"}
 
 // parseConnections reads --connections.
 func parseConnections(s string) (session.PoolConfig, error) {
@@ -39,7 +49,7 @@ func parseConnections(s string) (session.PoolConfig, error) {
 // for --retry-for when the connection dies. A host alias from config.toml
 // is replaced by its address, and its fingerprint is pinned unless
 // --fingerprint is given.
-func (f *clientFlags) connect(ctx context.Context, e *env, r remote) (*session.Session, error) {
+func (f *clientFlags) connect(ctx context.Context, e *env, r remote, sf *sessionFlags) (*session.Session, error) {
 	r, pin := e.config.resolve(r)
 	id, err := e.identity()
 	if err != nil {
@@ -67,7 +77,7 @@ func (f *clientFlags) connect(ctx context.Context, e *env, r remote) (*session.S
 			fmt.Fprintf(e.stderr, "qxfer: new server %s, fingerprint %s\nqxfer: pinned in %s (trust on first use)\n", host, fp, kh.Path())
 		}
 	}
-	if cfg.Pool, err = parseConnections(f.Connections); err != nil {
+	if cfg.Pool, err = parseConnections(sf.Connections); err != nil {
 		return nil, withExit(exitUsage, fmt.Errorf("--connections: %w", err))
 	}
 	if cfg.Quic.IdleTimeout, err = parseDuration(f.IdleTimeout); err != nil {
@@ -77,30 +87,51 @@ func (f *clientFlags) connect(ctx context.Context, e *env, r remote) (*session.S
 	if err != nil {
 		return nil, withExit(exitUsage, fmt.Errorf("--connect-timeout: %w", err))
 	}
-	retry, err := time.ParseDuration(f.RetryFor)
+	retry, err := time.ParseDuration(sf.RetryFor)
 	if err != nil || retry < 0 {
-		return nil, withExit(exitUsage, fmt.Errorf("--retry-for: bad duration %q", f.RetryFor))
+		return nil, withExit(exitUsage, fmt.Errorf("--retry-for: bad duration %q", sf.RetryFor))
 	}
 	cfg.RetryFor = retry
 	if retry == 0 {
 		cfg.RetryFor = -1 // session.ClientConfig: negative disables reconnecting
 	}
 	cfg.OnEvent = func(ev session.Event) { printEvent(e, ev) }
+	// --connect-timeout bounds the whole dial, whatever its value: the
+	// QUIC handshake's own timeout is set to it too (quic-go's default,
+	// 10s, would otherwise cut a longer one short).
+	cfg.Quic.HandshakeTimeout = timeout
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := session.Dial(dctx, r.Addr(), cfg)
 	if err != nil {
-		var me *certs.MismatchError
-		var ue *session.UnauthorizedError
-		switch {
-		case errors.As(err, &me), errors.As(err, &ue):
-			return nil, err
-		case ctx.Err() != nil:
-			return nil, withExit(exitInterrupted, errors.New("interrupted while connecting"))
-		}
-		return nil, withExit(exitConnect, err, fmt.Sprintf("is 'qxfer serve' running on %s and is UDP port %d open?", r.Host, r.Port))
+		return nil, dialError(ctx, dctx, r, timeout, err)
 	}
 	return c, nil
+}
+
+// dialError words a failed dial of r, one wording per cause: the user
+// interrupted (ctx ended), nothing listens on the port (ICMP port
+// unreachable), nothing answered within timeout (dctx's deadline or
+// quic-go's handshake timeout, which are the same duration), trust, or
+// anything else.
+func dialError(ctx, dctx context.Context, r remote, timeout time.Duration, err error) error {
+	var me *certs.MismatchError
+	var ue *session.UnauthorizedError
+	var nl *quicx.NoListenerError
+	switch {
+	case errors.As(err, &me), errors.As(err, &ue):
+		return err
+	case ctx.Err() != nil:
+		return withExit(exitInterrupted, errors.New("interrupted while connecting"))
+	case errors.As(err, &nl):
+		return withExit(exitConnect, fmt.Errorf("nothing listens on UDP %d at %s", r.Port, r.Host),
+			"is 'qxfer serve' running there, and listening on that port (--listen)?")
+	case dctx.Err() != nil, quicx.IsNoAnswer(err):
+		return withExit(exitConnect, fmt.Errorf("no answer from %s within %s", r.Addr(), timeout),
+			fmt.Sprintf("is 'qxfer serve' running on %s, and is UDP port %d open in every firewall on the way?", r.Host, r.Port),
+			"a slow link may need a longer --connect-timeout")
+	}
+	return withExit(exitConnect, err, fmt.Sprintf("is 'qxfer serve' running on %s and is UDP port %d open?", r.Host, r.Port))
 }
 
 // parseDuration reads a duration flag that must be positive

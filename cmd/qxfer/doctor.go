@@ -33,10 +33,22 @@ handshake, the round-trip time, whether its fingerprint matches the pin
 client. Nothing is written to known_hosts. Exit status 1 if a check failed.`
 }
 
-// doctorReport prints the checks and counts failures.
+// doctorReport prints the checks and counts failures: as lines of text,
+// or with --json one doctorCheck per check, its hints included.
 type doctorReport struct {
 	w     io.Writer
+	e     *env
+	json  bool
+	last  *doctorCheck // the check whose hints are still coming (--json)
 	fails int
+}
+
+// flush writes the pending --json check.
+func (r *doctorReport) flush() {
+	if r.last != nil {
+		_ = writeJSON(r.e, r.last)
+		r.last = nil
+	}
 }
 
 // Check statuses.
@@ -51,12 +63,21 @@ func (r *doctorReport) check(status, name, format string, args ...any) {
 	if status == statusFail {
 		r.fails++
 	}
-	fmt.Fprintf(r.w, "%-4s %s: %s\n", status, name, fmt.Sprintf(format, args...))
+	if r.json {
+		r.flush()
+		r.last = &doctorCheck{V: jsonVersion, Check: name, Status: status, Detail: fmt.Sprintf(format, args...)}
+		return
+	}
+	fmt.Fprintf(r.w, "%-4s %s: %s\n", status, name, printable(fmt.Sprintf(format, args...)))
 }
 
 func (r *doctorReport) hint(lines ...string) {
+	if r.json && r.last != nil {
+		r.last.Hints = append(r.last.Hints, lines...)
+		return
+	}
 	for _, l := range lines {
-		fmt.Fprintf(r.w, "hint: %s\n", l)
+		fmt.Fprintf(r.w, "hint: %s\n", printable(l))
 	}
 }
 
@@ -83,7 +104,8 @@ func (d *doctorCmd) Run(ctx context.Context, e *env) error {
 		}
 	}
 
-	rep := &doctorReport{w: e.stdout}
+	rep := &doctorReport{w: e.stdout, e: e, json: e.json}
+	defer rep.flush()
 	checkBuffers(rep)
 	checkSupport(rep, "gso", "UDP_SEGMENT: quic-go sends many packets per system call", quicx.ProbeGSO)
 	checkSupport(rep, "ecn", "IP_RECVTOS: quic-go reads ECN marks for congestion control", quicx.ProbeECN)
@@ -218,7 +240,11 @@ func (d *doctorCmd) checkHost(ctx context.Context, e *env, rep *doctorReport, ta
 		return nil
 	case ctx.Err() != nil:
 		return nil
-	case hctx.Err() != nil:
+	case errors.As(err, new(*quicx.NoListenerError)):
+		rep.check(statusFail, "answers", "nothing listens on UDP %d at %s", r.Port, r.Host)
+		rep.hint("is 'qxfer serve' running there, and listening on that port (--listen)?")
+		return nil
+	case hctx.Err() != nil, quicx.IsNoAnswer(err):
 		rep.check(statusFail, "answers", "no answer from %s within %s", label, timeout)
 		rep.hint(fmt.Sprintf("is 'qxfer serve' running on %s, and is UDP port %d open in the firewalls on the way?", r.Host, r.Port))
 		return nil

@@ -14,19 +14,20 @@ import (
 func printEvent(e *env, ev session.Event) {
 	e.hook.call(ev)
 	w := e.notes()
+	cause := printable(errMessage(ev.Err)) // may carry the server's words
 	switch ev.Kind {
 	case session.EventReconnecting:
 		if ev.Attempt == 1 {
-			fmt.Fprintf(w, "qxfer: connection lost (%v); reconnecting\n", ev.Err)
+			fmt.Fprintf(w, "qxfer: connection lost (%s); reconnecting\n", cause)
 		} else {
-			fmt.Fprintf(w, "qxfer: reconnect attempt %d failed (%v)\n", ev.Attempt-1, ev.Err)
+			fmt.Fprintf(w, "qxfer: reconnect attempt %d failed (%s)\n", ev.Attempt-1, cause)
 		}
 	case session.EventReconnected:
 		fmt.Fprintf(w, "qxfer: reconnected after %s; resuming unfinished transfers\n", ev.Delay.Round(100*time.Millisecond))
 	case session.EventMigrated:
 		fmt.Fprintf(w, "qxfer: network changed (%s); connection migrated, transfers continue\n", ev.Detail)
 	case session.EventMigrationFailed:
-		fmt.Fprintf(w, "qxfer: network changed (%s) but the new path failed (%v); reconnecting\n", ev.Detail, ev.Err)
+		fmt.Fprintf(w, "qxfer: network changed (%s) but the new path failed (%s); reconnecting\n", ev.Detail, cause)
 	}
 }
 

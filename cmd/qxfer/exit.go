@@ -64,22 +64,73 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// printError writes "qxfer: message" and any "hint:" lines.
+// lineErrors is an error of several problems, one "qxfer:" line each
+// (see checkLocalSources).
+type lineErrors []string
+
+func (l lineErrors) Error() string { return strings.Join(l, "; ") }
+
+// printError writes "qxfer: message" and any "hint:" lines, with control
+// characters escaped (printable): a message may carry names and text from
+// the server.
 func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "qxfer: %s\n", firstLower(err.Error()))
+	lines := []string{errMessage(err)}
+	var le lineErrors
+	if errors.As(err, &le) {
+		lines = le
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "qxfer: %s\n", printable(l))
+	}
 	for _, h := range hints(err) {
-		fmt.Fprintf(w, "hint: %s\n", h)
+		fmt.Fprintf(w, "hint: %s\n", printable(h))
 	}
 }
 
-// hints returns the Hint() lines of the outermost error in the chain that
-// has them.
+// hints returns the Hint() lines of the errors in the chain, outermost
+// first (a wrapper's general hint, then the cause's own), each line once.
 func hints(err error) []string {
-	var h interface{ Hint() []string }
-	if errors.As(err, &h) {
-		return h.Hint()
+	var out []string
+	seen := map[string]bool{}
+	var walk func(e error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if h, ok := e.(interface{ Hint() []string }); ok {
+			for _, l := range h.Hint() {
+				if !seen[l] {
+					seen[l] = true
+					out = append(out, l)
+				}
+			}
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		}
 	}
-	return nil
+	walk(err)
+	return out
+}
+
+// errMessage is err's text for the user. An error the server reported
+// says so ("(reported by the server)", where the session package, which
+// serves both sides, can only say "peer"), unless a wrapper added words
+// of its own.
+func errMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var se *session.Error
+	if errors.As(err, &se) && se.Remote && err.Error() == se.Error() {
+		return firstLower(se.Text() + " (reported by the server)")
+	}
+	return firstLower(err.Error())
 }
 
 func firstLower(s string) string {

@@ -113,24 +113,25 @@ type migrateEvent struct {
 // summaryEvent: the last event of a push or pull.
 type summaryEvent struct {
 	jsonHead
-	Command     string  `json:"command"`
-	Files       int     `json:"files"`
-	Done        int     `json:"done"`
-	Skipped     int     `json:"skipped"`
-	Failed      int     `json:"failed"`
-	Cancelled   int     `json:"cancelled"`
-	Bytes       int64   `json:"bytes"`
-	DurationMS  int64   `json:"duration_ms"`
-	GoodputBPS  int64   `json:"goodput_bps"` // file bytes per second
-	RTTMS       float64 `json:"rtt_ms"`
-	PacketsSent uint64  `json:"packets_sent"`
-	PacketsLost uint64  `json:"packets_lost"`
-	BytesLost   uint64  `json:"bytes_lost"`
-	Migrations  int     `json:"migrations"`
-	Reconnects  int     `json:"reconnects"`
-	Connections int     `json:"connections"` // most connections striped over at once
-	ExitCode    int     `json:"exit_code"`
-	Error       string  `json:"error,omitempty"` // why the batch could not run, or which files failed
+	Command      string  `json:"command"`
+	Files        int     `json:"files"`
+	Done         int     `json:"done"`
+	Skipped      int     `json:"skipped"`
+	Failed       int     `json:"failed"`
+	Cancelled    int     `json:"cancelled"`
+	Bytes        int64   `json:"bytes"`
+	PartialBytes int64   `json:"partial_bytes"` // of bytes, those moved by files that did not finish (kept to resume)
+	DurationMS   int64   `json:"duration_ms"`
+	GoodputBPS   int64   `json:"goodput_bps"` // file bytes per second
+	RTTMS        float64 `json:"rtt_ms"`
+	PacketsSent  uint64  `json:"packets_sent"`
+	PacketsLost  uint64  `json:"packets_lost"`
+	BytesLost    uint64  `json:"bytes_lost"`
+	Migrations   int     `json:"migrations"`
+	Reconnects   int     `json:"reconnects"`
+	Connections  int     `json:"connections"` // most connections striped over at once
+	ExitCode     int     `json:"exit_code"`
+	Error        string  `json:"error,omitempty"` // why the batch could not run, or which files failed
 }
 
 // jsonStream writes one JSON event per line.
@@ -208,6 +209,7 @@ func (s *jsonStream) summary(command string, rep *session.Report, st session.Ses
 		ev.Done, ev.Skipped = rep.Count(session.Done), rep.Count(session.Skipped)
 		ev.Failed, ev.Cancelled = rep.Count(session.Failed), rep.Count(session.Cancelled)
 		ev.Bytes, ev.DurationMS = rep.Bytes(), rep.Duration.Milliseconds()
+		_, ev.PartialBytes = splitBytes(rep)
 		if secs := rep.Duration.Seconds(); secs > 0 {
 			ev.GoodputBPS = int64(float64(rep.Bytes()) / secs)
 		}
@@ -228,5 +230,5 @@ func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	return firstLower(err.Error())
+	return errMessage(err)
 }

@@ -14,14 +14,15 @@ type lsCmd struct {
 	Target string `arg:"" name:"HOST[:PORT][:PATH]" predictor:"host" help:"Server and optional path (default: the root)."`
 }
 
-// Run prints one entry per line: kind and mode, size, modification time,
-// name (directories end in "/").
+// Run prints one entry per line, sorted by name: kind and mode, size,
+// modification time, name (directories end in "/"; control characters
+// escaped, see printable); with --json one lsEntry per line, exact names.
 func (l *lsCmd) Run(ctx context.Context, e *env) error {
 	r, err := parseHostArg(l.Target)
 	if err != nil {
 		return withExit(exitUsage, err)
 	}
-	c, err := l.connect(ctx, e, r)
+	c, err := l.connect(ctx, e, r, &lsSession)
 	if err != nil {
 		return err
 	}
@@ -32,6 +33,12 @@ func (l *lsCmd) Run(ctx context.Context, e *env) error {
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
 	for _, en := range ents {
+		if e.json {
+			if err := writeJSON(e, lsEntryOf(en)); err != nil {
+				return err
+			}
+			continue
+		}
 		name := en.Name
 		kind := "-"
 		switch en.Kind {
@@ -43,7 +50,7 @@ func (l *lsCmd) Run(ctx context.Context, e *env) error {
 		case session.KindOther:
 			kind = "?"
 		}
-		fmt.Fprintf(e.stdout, "%s%s %12d %s %s\n", kind, en.Mode.Perm().String()[1:], en.Size, en.MTime.Local().Format(time.DateTime), name)
+		fmt.Fprintf(e.stdout, "%s%s %12d %s %s\n", kind, en.Mode.Perm().String()[1:], en.Size, en.MTime.Local().Format(time.DateTime), printable(name))
 	}
 	return nil
 }

@@ -47,17 +47,19 @@ func TestScripts(t *testing.T) {
 }
 
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"serve-bg":  cmdServeBg,
-	"exit-code": cmdExitCode,
-	"fileeq":    cmdFileEq,
-	"nopart":    cmdNoPart,
-	"mkrandom":  cmdMkRandom,
-	"perm":      cmdPerm,
-	"freeaddr":  cmdFreeAddr,
-	"envfile":   cmdEnvFile,
-	"expand":    cmdExpand,
-	"bytesenv":  cmdBytesEnv,
-	"httpget":   cmdHTTPGet,
+	"serve-bg":   cmdServeBg,
+	"exit-code":  cmdExitCode,
+	"fileeq":     cmdFileEq,
+	"nopart":     cmdNoPart,
+	"mkrandom":   cmdMkRandom,
+	"perm":       cmdPerm,
+	"freeaddr":   cmdFreeAddr,
+	"silentaddr": cmdSilentAddr,
+	"mkfile-q":   cmdMkFileQ,
+	"envfile":    cmdEnvFile,
+	"expand":     cmdExpand,
+	"bytesenv":   cmdBytesEnv,
+	"httpget":    cmdHTTPGet,
 	// script_cmds_test.go
 	"qxfer-bg":  cmdQxferBg,
 	"signal":    cmdSignal,
@@ -66,6 +68,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"wait-exit": cmdWaitExit,
 	"wait-file": cmdWaitFile,
 	"sumbytes":  cmdSumBytes,
+	"running":   cmdRunning,
 }
 
 func setupScript(e *testscript.Env) error {
@@ -403,6 +406,32 @@ func cmdFreeAddr(ts *testscript.TestScript, neg bool, args []string) {
 	addr := c.LocalAddr().String()
 	ts.Check(c.Close())
 	ts.Setenv(args[0], addr)
+}
+
+// cmdSilentAddr implements "silentaddr NAME": binds a loopback UDP socket
+// that reads and drops every datagram (no ICMP error, no answer), sets
+// $NAME to its address, and closes it when the script ends.
+func cmdSilentAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: silentaddr NAME")
+	}
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	ts.Check(err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := c.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	ts.Defer(func() {
+		c.Close()
+		<-done
+	})
+	ts.Setenv(args[0], c.LocalAddr().String())
 }
 
 // cmdEnvFile implements "envfile NAME FILE": sets $NAME to FILE's content

@@ -238,6 +238,8 @@ type barView struct {
 	endBytes int64 // bytes moved by ended files
 	size     int64 // total bar's total: planned sizes of live files plus bytes of ended ones
 	cur      int64 // total bar's current
+
+	restoreEcho func() // gives the terminal its control-character echo back
 }
 
 // fileBar is the bar of one running file.
@@ -250,14 +252,15 @@ type fileBar struct {
 func newBarView(w *os.File) *barView {
 	v := &barView{
 		sizes: map[uint64]int64{}, over: map[uint64]bool{}, bars: map[uint64]*fileBar{},
-		rows: maxFileBars, tm: newMeter(time.Now(), 0),
+		rows: maxFileBars, tm: newMeter(time.Now(), 0), restoreEcho: quietControlEcho(w),
 	}
 	if _, h, err := term.GetSize(int(w.Fd())); err == nil {
 		v.rows = max(0, min(maxFileBars, h-2))
 	}
 	// The context is not the command's: after Ctrl-C the bars still end
-	// cleanly before the summary.
-	v.p = mpb.NewWithContext(context.Background(), mpb.WithOutput(w), mpb.WithRefreshRate(pollEvery))
+	// cleanly before the summary. The bars are only made for a terminal;
+	// WithAutoRefresh lets a test draw them into a file too.
+	v.p = mpb.NewWithContext(context.Background(), mpb.WithOutput(w), mpb.WithRefreshRate(pollEvery), mpb.WithAutoRefresh())
 	v.total = v.p.New(0, barStyle(),
 		mpb.BarPriority(math.MaxInt32), // always the bottom line
 		mpb.PrependDecorators(
@@ -326,7 +329,7 @@ func (v *barView) fileBar(ti session.TransferInfo, now time.Time, n int64) *file
 	b := v.p.New(0, barStyle(),
 		mpb.BarRemoveOnComplete(),
 		mpb.PrependDecorators(
-			decor.Name(shorten(displayPath(ti), 30), decor.WC{W: 31, C: decor.DindentRight}),
+			decor.Name(shorten(printable(displayPath(ti)), 30), decor.WC{W: 31, C: decor.DindentRight}),
 			decor.Percentage(decor.WC{W: 5}),
 		),
 		mpb.AppendDecorators(
@@ -385,6 +388,7 @@ func (v *barView) close() {
 		v.total.Abort(false)
 	}
 	v.p.Wait()
+	v.restoreEcho()
 }
 
 // meter measures a bar's rate over the last rateWindow. The poller adds

@@ -95,6 +95,10 @@ func splitHost(s string) (host, rest string, err error) {
 			return "", "", fmt.Errorf("%q: %q is not an IPv6 address", s, host)
 		}
 	} else {
+		if ip := unbracketedIPv6(s); ip != "" {
+			return "", "", withExit(exitUsage, fmt.Errorf("%q: an IPv6 address must be written in brackets", s),
+				"write [ADDRESS]:PORT:PATH or [ADDRESS]:PATH, for example [::1]:4433:backup")
+		}
 		i := strings.IndexByte(s, ':')
 		if i < 0 {
 			host, rest = s, ""
@@ -112,6 +116,23 @@ func splitHost(s string) (host, rest string, err error) {
 		return "", "", fmt.Errorf("%q: unexpected %q after host", s, rest)
 	}
 	return host, rest, nil
+}
+
+// unbracketedIPv6 returns the longest prefix of s, ending before a ':' or
+// at the end, that is an IPv6 address ("::1" of "::1:37325:backup"), or
+// "" if there is none. Written without brackets, such an address would be
+// cut at its first colon.
+func unbracketedIPv6(s string) string {
+	for i := len(s); i > 0; i-- {
+		if i < len(s) && s[i] != ':' {
+			continue
+		}
+		p := s[:i]
+		if strings.Contains(p, ":") && net.ParseIP(p) != nil {
+			return p
+		}
+	}
+	return ""
 }
 
 func isPort(s string) bool {

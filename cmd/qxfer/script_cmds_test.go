@@ -245,6 +245,21 @@ func cmdCloseIn(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(bgProcNamed(ts, args[0]).stdin.Close())
 }
 
+// cmdRunning implements "running NAME": background client NAME has not
+// exited yet ("! running NAME": it has).
+func cmdRunning(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: running NAME")
+	}
+	p := bgProcNamed(ts, args[0])
+	switch {
+	case neg && !p.exited():
+		ts.Fatalf("%s is still running", p.name)
+	case !neg && p.exited():
+		ts.Fatalf("%s exited (%s)\nstderr:\n%s", p.name, p.describe(), readTail(p.errPath))
+	}
+}
+
 // cmdWaitExit implements "wait-exit [-within D] NAME STATUS...": it waits
 // (20s unless told) for background client NAME to exit, then checks that
 // it ended with one of the STATUSes: an exit status (a number) or death by

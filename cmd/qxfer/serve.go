@@ -26,7 +26,7 @@ type serveCmd struct {
 	ReadOnly        bool   `name:"read-only" env:"QXFER_READ_ONLY" help:"Refuse uploads and mkdir."`
 	Open            bool   `name:"open" help:"Accept any client certificate (no authorized_clients check). Dangerous."`
 	MaxTransfers    int    `name:"max-transfers" default:"1024" env:"QXFER_MAX_TRANSFERS" help:"Transfers one session may have in flight."`
-	MaxConns        int    `name:"max-connections" default:"256" env:"QXFER_MAX_CONNECTIONS" help:"Sessions served at once; more are closed with limit_exceeded."`
+	MaxConns        int    `name:"max-connections" default:"256" env:"QXFER_MAX_CONNECTIONS" help:"Connections served at once (each connection of a client's pool counts); more are closed with limit_exceeded."`
 	MaxList         int    `name:"max-list-entries" default:"100000" env:"QXFER_MAX_LIST_ENTRIES" help:"Largest directory a listing returns; larger ones are refused."`
 	IdleTimeout     string `name:"idle-timeout" default:"30s" env:"QXFER_IDLE_TIMEOUT" help:"Close connections silent for this long."`
 	PartialTTL      string `name:"partial-ttl" default:"168h" env:"QXFER_PARTIAL_TTL" help:"Remove partial uploads (.part and resume record) untouched for this long, at start and periodically; 0 keeps them forever."`
@@ -131,6 +131,8 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	if s.Open {
 		serverAccess = nil
 		e.log.Warn().Msg("--open: ANY client with any certificate may read and write under the root")
+	} else {
+		warnNoClients(e, authPath)
 	}
 	root, _ := filepath.Abs(s.Root)
 	srv, err := session.NewServer(session.ServerConfig{

@@ -19,10 +19,11 @@ import (
 
 type shellCmd struct {
 	clientFlags
+	sessionFlags
 	rateFlags
 	Parallel int    `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once, per command."`
 	Force    bool   `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
-	Target   string `arg:"" name:"HOST[:PORT]" predictor:"host" help:"Server to open a session with."`
+	Target   string `arg:"" name:"HOST[:PORT][:PATH]" predictor:"host" help:"Server to open a session with, and the remote directory to start in (default: the root)."`
 }
 
 const shellHelp = `commands:
@@ -89,12 +90,12 @@ func (s *shellCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.connect(ctx, e, r)
+	c, err := s.connect(ctx, e, r, &s.sessionFlags)
 	if err != nil {
 		return err
 	}
 	lcwd, _ := os.Getwd()
-	sh := &shell{e: e, c: c, out: e.stdout, errw: e.stderr, cwd: trimRoot(r.Path), lcwd: lcwd, listed: map[string][]session.Entry{}}
+	sh := &shell{e: e, c: c, out: printableWriter{e.stdout}, errw: printableWriter{e.stderr}, cwd: trimRoot(r.Path), lcwd: lcwd, listed: map[string][]session.Entry{}}
 	sh.opts = session.Options{Recursive: true, Force: s.Force, Parallel: s.Parallel, RateLimit: limit}
 	if f := os.Stdin; term.IsTerminal(int(f.Fd())) && e.stdout == os.Stdout {
 		err = sh.interactive(ctx, f)
@@ -166,7 +167,7 @@ func (sh *shell) interactive(ctx context.Context, in *os.File) error {
 		}
 		return "", 0, false
 	}
-	sh.out, sh.errw = t, t
+	sh.out, sh.errw = printableWriter{t}, printableWriter{t}
 	for {
 		line, err := t.ReadLine()
 		if err != nil {
@@ -246,8 +247,8 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		fmt.Fprint(sh.errw, shellHelp)
 	}
 	if err != nil {
-		for _, l := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(l))
+		for _, l := range strings.Split(errMessage(err), "\n") {
+			fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(l))
 		}
 		switch cmd {
 		case "mkdir", "lmkdir", "rmdir", "rm", "rename":

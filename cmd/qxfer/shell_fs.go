@@ -26,7 +26,7 @@ func (sh *shell) printEntries(ents []session.Entry) {
 		if en.IsDir() {
 			name += "/"
 		}
-		fmt.Fprintf(sh.out, "%12d %s %s\n", en.Size, en.MTime.Local().Format(time.DateTime), name)
+		fmt.Fprintf(sh.out, "%12d %s %s\n", en.Size, en.MTime.Local().Format(time.DateTime), printable(name))
 	}
 }
 

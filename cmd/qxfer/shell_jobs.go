@@ -74,7 +74,7 @@ func (sh *shell) finishJob(j *job, err error) {
 	}
 	sh.mu.Unlock()
 	if err != nil {
-		fmt.Fprintf(sh.errw, "qxfer: %s\n", firstLower(err.Error()))
+		fmt.Fprintf(sh.errw, "qxfer: %s\n", printable(errMessage(err)))
 	}
 }
 
@@ -91,11 +91,11 @@ func (sh *shell) observe(j *job, ti session.TransferInfo) {
 	sh.mu.Unlock()
 	switch ti.State {
 	case session.Done:
-		fmt.Fprintf(sh.out, "[%d] done %s %s (%s)\n", j.id, ti.Dir, ti.Path, humanBytes(ti.Bytes))
+		fmt.Fprintf(sh.out, "[%d] done %s %s (%s)\n", j.id, ti.Dir, printable(ti.Path), humanBytes(ti.Bytes))
 	case session.Skipped:
-		fmt.Fprintf(sh.out, "[%d] up to date %s\n", j.id, ti.Path)
+		fmt.Fprintf(sh.out, "[%d] up to date %s\n", j.id, printable(ti.Path))
 	case session.Failed, session.Cancelled:
-		fmt.Fprintf(sh.out, "[%d] %s %s %v\n", j.id, ti.State, ti.Dir, ti.Err)
+		fmt.Fprintf(sh.out, "[%d] %s %s %s\n", j.id, ti.State, ti.Dir, printable(errMessage(ti.Err)))
 	default:
 		if cancelled {
 			sh.c.Transfers().Cancel(ti.ID)
@@ -172,7 +172,7 @@ func (sh *shell) printJobs() {
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDIR\tNAME\tBYTES\tRATE\tSTATE")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s/s\t%s\n", r.id, r.dir, r.name, humanBytes(r.bytes), humanBytes(r.size), humanBytes(int64(r.rate)), r.state)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t%s/s\t%s\n", r.id, r.dir, printable(r.name), humanBytes(r.bytes), humanBytes(r.size), humanBytes(int64(r.rate)), r.state)
 	}
 	tw.Flush()
 	sh.out.Write(buf.Bytes())

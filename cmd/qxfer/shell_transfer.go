@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/qxfer/qxfer/session"
@@ -38,23 +39,23 @@ func (sh *shell) startPut(ctx context.Context, j *job, args []word) error {
 	for i, m := range ms {
 		locals[i] = m.path
 	}
-	fi, err := os.Stat(locals[0])
-	if err != nil {
+	if _, err := os.Stat(locals[0]); err != nil {
 		return err
 	}
+	// cp and scp's rule (remoteIntoDir): into REMOTE when it is a
+	// directory or ends in "/", else as REMOTE (put DIR NEWNAME copies
+	// DIR as NEWNAME).
 	dest, intoDir := sh.cwd, true
 	if len(args) == 2 {
 		dest = sh.remotePath(args[1].lit)
-		slash := strings.HasSuffix(args[1].lit, "/")
-		intoDir = slash || fi.IsDir()
-		if !slash && (!intoDir || len(locals) > 1) {
-			en, err := sh.c.Stat(ctx, dest)
-			isDir := err == nil && en.IsDir()
-			if len(locals) > 1 && !isDir {
-				return fmt.Errorf("%d files match %s, but %s is not a remote directory", len(locals), args[0].lit, args[1].lit)
-			}
-			intoDir = intoDir || isDir
+		if strings.HasSuffix(args[1].lit, "/") {
+			dest += "/"
 		}
+		intoDir = remoteIntoDir(ctx, sh.c, dest, 1)
+		if len(locals) > 1 && !intoDir {
+			return fmt.Errorf("%d files match %s, but %s is not a remote directory", len(locals), args[0].lit, args[1].lit)
+		}
+		dest = trimRoot(dest)
 	}
 	// Completion will list the destination again.
 	sh.forget(dest)
@@ -92,23 +93,22 @@ func (sh *shell) startGet(ctx context.Context, j *job, args []word) error {
 	for i, m := range ms {
 		remotes[i] = m.path
 	}
-	en := ms[0].ent
-	if en == nil {
-		e, err := sh.c.Stat(ctx, remotes[0])
-		if err != nil {
+	if ms[0].ent == nil {
+		if _, err := sh.c.Stat(ctx, remotes[0]); err != nil {
 			return err
 		}
-		en = &e
 	}
+	// The same rule for a local target (localIntoDir).
 	dest, intoDir := sh.lcwd, true
 	if len(args) == 2 {
 		dest = sh.localPath(args[1].lit)
-		fi, err := os.Stat(dest)
-		isDir := err == nil && fi.IsDir()
-		if len(remotes) > 1 && !isDir && !strings.HasSuffix(args[1].lit, "/") {
+		if strings.HasSuffix(args[1].lit, "/") {
+			dest += string(filepath.Separator)
+		}
+		intoDir = localIntoDir(dest, 1)
+		if len(remotes) > 1 && !intoDir {
 			return fmt.Errorf("%d files match %s, but %s is not a local directory", len(remotes), args[0].lit, args[1].lit)
 		}
-		intoDir = en.IsDir() || strings.HasSuffix(args[1].lit, "/") || isDir || len(remotes) > 1
 	}
 	sh.background(j, func(opts session.Options) (*session.Report, error) {
 		if intoDir {

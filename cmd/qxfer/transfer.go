@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"time"
+	"io/fs"
+	"os"
 
 	"github.com/qxfer/qxfer/session"
 )
@@ -19,6 +19,7 @@ type transferFlags struct {
 	Links     bool `name:"links" short:"l" xor:"links" help:"Copy symlinks inside a tree as symlinks (relative targets inside the tree only)."`
 	CopyLinks bool `name:"copy-links" short:"L" xor:"links" help:"Follow symlinks to directories inside a tree too (by default links to files are followed and links to directories skipped); a link to a directory that holds it fails as symlink_loop."`
 	clientFlags
+	sessionFlags
 	rateFlags
 }
 
@@ -58,7 +59,7 @@ func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, do
 	if opts.RateLimit, err = f.limiter(); err != nil {
 		return err
 	}
-	c, err := f.connect(ctx, e, r)
+	c, err := f.connect(ctx, e, r, &f.sessionFlags)
 	if err != nil {
 		return err
 	}
@@ -69,31 +70,63 @@ func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, do
 
 type pushCmd struct {
 	transferFlags
-	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE_DIR" predictor:"remote" help:"Local files or directories, then the remote directory to upload into."`
+	Args []string `arg:"" name:"LOCAL... HOST[:PORT]:REMOTE" predictor:"remote" help:"Local files or directories, then the remote target: a directory to upload into when it exists as one, ends in / or there are several sources; otherwise the one source is written under that name (as cp and scp do)."`
 }
 
 // Run uploads.
 func (p *pushCmd) Run(ctx context.Context, e *env) error {
-	if err := p.check(p.Args, "push needs at least one local path and a remote directory", "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE_DIR"); err != nil {
+	if err := p.check(p.Args, "push needs at least one local path and a remote target", "usage: qxfer push [-r] LOCAL... HOST[:PORT]:REMOTE"); err != nil {
 		return err
 	}
 	dst, err := parseRemote(p.Args[len(p.Args)-1])
 	if err != nil {
-		return withExit(exitUsage, err, "the last argument is the remote directory, for example host:uploads or host:4433:uploads")
+		return withExit(exitUsage, err, "the last argument is the remote target, for example host:uploads/ or host:4433:uploads/")
+	}
+	srcs := p.Args[:len(p.Args)-1]
+	if err := checkLocalSources(srcs, p.Recursive); err != nil {
+		return err
 	}
 	return p.transfer(ctx, e, dst, "push", "pushed", func(c *session.Session, opts session.Options) (*session.Report, error) {
-		return c.Push(ctx, p.Args[:len(p.Args)-1], trimRoot(dst.Path), opts)
+		if remoteIntoDir(ctx, c, dst.Path, len(srcs)) {
+			return c.Push(ctx, srcs, trimRoot(dst.Path), opts)
+		}
+		return c.PushFile(ctx, srcs[0], trimRoot(dst.Path), opts)
 	})
+}
+
+// checkLocalSources checks, before connecting, what a push can check
+// locally: every source exists and a directory comes with -r. Each
+// problem is one line; together they are a usage error (exit 2) and
+// nothing is sent.
+func checkLocalSources(srcs []string, recursive bool) error {
+	var errs []string
+	for _, src := range srcs {
+		fi, err := os.Stat(src)
+		switch {
+		case err != nil:
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			errs = append(errs, fmt.Sprintf("%s: %v", printable(src), err))
+		case fi.IsDir() && !recursive:
+			errs = append(errs, fmt.Sprintf("%s is a directory (use -r)", printable(src)))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return withExit(exitUsage, lineErrors(errs), "nothing was sent")
 }
 
 type pullCmd struct {
 	transferFlags
-	Args []string `arg:"" name:"HOST[:PORT]:REMOTE... LOCAL_DIR" predictor:"remote" help:"Remote files or directories (all on one server), then the local directory to download into."`
+	Args []string `arg:"" name:"HOST[:PORT]:REMOTE... LOCAL" predictor:"remote" help:"Remote files or directories (all on one server), then the local target: a directory to download into when it exists as one, ends in / or there are several sources; otherwise the one source is written under that name (as cp and scp do)."`
 }
 
 // Run downloads.
 func (p *pullCmd) Run(ctx context.Context, e *env) error {
-	if err := p.check(p.Args, "pull needs at least one remote path and a local directory", "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL_DIR"); err != nil {
+	if err := p.check(p.Args, "pull needs at least one remote path and a local target", "usage: qxfer pull [-r] HOST[:PORT]:REMOTE... LOCAL"); err != nil {
 		return err
 	}
 	var srcs []string
@@ -110,8 +143,16 @@ func (p *pullCmd) Run(ctx context.Context, e *env) error {
 		}
 		srcs = append(srcs, trimRoot(r.Path))
 	}
+	dst := p.Args[len(p.Args)-1]
+	into := localIntoDir(dst, len(srcs))
+	if fi, err := os.Stat(dst); into && err == nil && !fi.IsDir() {
+		return withExit(exitUsage, fmt.Errorf("%s is not a directory", dst), "several sources go into a directory; name one that exists or does not exist yet")
+	}
 	return p.transfer(ctx, e, first, "pull", "pulled", func(c *session.Session, opts session.Options) (*session.Report, error) {
-		return c.Pull(ctx, srcs, p.Args[len(p.Args)-1], opts)
+		if into {
+			return c.Pull(ctx, srcs, dst, opts)
+		}
+		return c.PullFile(ctx, srcs[0], dst, opts)
 	})
 }
 
@@ -157,44 +198,9 @@ func finish(ctx context.Context, e *env, c *session.Session, b *batch, rep *sess
 			printDetails(e.stdout, rep, st, verb)
 		}
 	}
-	err = rep.Err()
+	err = batchError(rep.Err())
 	b.summary(rep, st, err)
 	return err
-}
-
-func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
-	printFailures(errw, rep)
-	done := rep.Count(session.Done)
-	secs := rep.Duration.Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(rep.Bytes()) / secs
-	}
-	fmt.Fprintf(out, "%d %s %s (%s in %s, %s/s)", done, plural(done, "file", "files"), verb,
-		humanBytes(rep.Bytes()), rep.Duration.Round(time.Millisecond), humanBytes(int64(rate)))
-	if n := rep.Count(session.Skipped); n > 0 {
-		fmt.Fprintf(out, ", %d up to date", n)
-	}
-	if n := rep.Count(session.Failed); n > 0 {
-		fmt.Fprintf(out, ", %d failed", n)
-	}
-	if n := rep.Count(session.Cancelled); n > 0 {
-		fmt.Fprintf(out, ", %d cancelled", n)
-	}
-	fmt.Fprintln(out)
-}
-
-// printFailures names each file that did not arrive, with its reason.
-func printFailures(errw io.Writer, rep *session.Report) {
-	for _, f := range rep.Files {
-		if f.State == session.Failed || f.State == session.Cancelled {
-			if f.Err != nil {
-				fmt.Fprintf(errw, "qxfer: %v\n", f.Err)
-			} else {
-				fmt.Fprintf(errw, "qxfer: %s: %s\n", displayPath(f), f.State)
-			}
-		}
-	}
 }
 
 func displayPath(f session.TransferInfo) string {

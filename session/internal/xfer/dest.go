@@ -85,7 +85,7 @@ func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs *KnownDirs)
 	case uint64(fi.Size()) == m.Size && fi.ModTime().Equal(m.MTime):
 		return DestUpToDate, nil
 	case !force:
-		return 0, Errorf(wire.Exists, p, "destination exists and differs (use --force to overwrite)")
+		return 0, Errorf(wire.Exists, p, "the destination already exists and differs (use --force to overwrite)")
 	}
 	return DestWrite, nil
 }

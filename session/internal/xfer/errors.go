@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -68,15 +69,30 @@ var (
 )
 
 func (e *Error) Error() string {
-	s := e.Code.Description()
-	if e.Path != "" {
-		s = e.Path + ": " + s
-	}
-	if e.Msg != "" && e.Msg != e.Code.Description() {
-		s += ": " + e.Msg
-	}
+	s := e.Text()
 	if e.Remote {
 		s += " (reported by peer)"
+	}
+	return s
+}
+
+// Text is Error without saying that the peer reported it, for a caller
+// that knows which side the peer is (the command line says "reported by
+// the server"). It says each thing once: "PATH: DESCRIPTION: MSG", where
+// a Msg that merely repeats the code's description, or extends it
+// ("the destination already exists and differs..."), stands alone.
+func (e *Error) Text() string {
+	desc := e.Code.Description()
+	s := desc
+	switch {
+	case e.Msg == "" || e.Msg == desc:
+	case strings.HasPrefix(e.Msg, desc):
+		s = e.Msg
+	default:
+		s += ": " + e.Msg
+	}
+	if e.Path != "" {
+		s = e.Path + ": " + s
 	}
 	return s
 }
