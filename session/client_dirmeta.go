@@ -90,8 +90,10 @@ func (s *Session) dirMetas(ctx context.Context, dirs []dirMeta) (errs []error, e
 // set, deepest first (a directory's children first: their writes change
 // its mtime, and a mode without write or search permission would stop
 // them), unless ctx has ended. Each failure becomes a failed job, run
-// through r so that it is reported like a file; they are returned.
-func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, dirs []dirMeta, opts Options, set func([]dirMeta) ([]error, error)) []*job {
+// through r so that it is reported like a file; they are returned. A
+// directory that is not one on the receiving side (NotDirectory) is not
+// reported again when a file of jobs below it failed for that reason.
+func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, jobs []*job, dirs []dirMeta, opts Options, set func([]dirMeta) ([]error, error)) []*job {
 	if ctx.Err() != nil || len(dirs) == 0 {
 		return nil
 	}
@@ -105,7 +107,7 @@ func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, di
 		if e == nil {
 			e = errs[i]
 		}
-		if e != nil {
+		if e != nil && !(errors.Is(e, &Error{Code: CodeNotDirectory}) && failedBelow(jobs, d.path)) {
 			failed = append(failed, c.failedJob(dir, d.path, "", e))
 		}
 	}
@@ -113,6 +115,18 @@ func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, di
 		r.run(ctx, failed, opts, dir == Pull)
 	}
 	return failed
+}
+
+// failedBelow reports whether a job below directory p (a path on the
+// remote side) failed because a path element is not a directory.
+func failedBelow(jobs []*job, p string) bool {
+	for _, j := range jobs {
+		ti := j.t.Info()
+		if ti.State == Failed && strings.HasPrefix(ti.Path, p+"/") && errors.Is(ti.Err, &Error{Code: CodeNotDirectory}) {
+			return true
+		}
+	}
+	return false
 }
 
 // setLocalDirMeta is the setter of keepDirMeta for a pull into root.

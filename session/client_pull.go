@@ -57,7 +57,7 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 // directory that failed.
 func runPull(ctx context.Context, c *clientConn, r runner, start time.Time, root *os.Root, jobs []*job, metas []dirMeta, opts Options) *Report {
 	r.run(ctx, jobs, opts, true)
-	jobs = append(jobs, keepDirMeta(ctx, c, r, Pull, metas, opts, setLocalDirMeta(root))...)
+	jobs = append(jobs, keepDirMeta(ctx, c, r, Pull, jobs, metas, opts, setLocalDirMeta(root))...)
 	return report(jobs, start)
 }
 

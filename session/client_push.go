@@ -58,7 +58,7 @@ func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs
 		}
 	}
 	r.run(ctx, jobs, opts, false)
-	jobs = append(jobs, keepDirMeta(ctx, c, r, Push, metas, opts, func(dirs []dirMeta) ([]error, error) {
+	jobs = append(jobs, keepDirMeta(ctx, c, r, Push, jobs, metas, opts, func(dirs []dirMeta) ([]error, error) {
 		return r.dirMetas(ctx, dirs)
 	})...)
 	return report(jobs, start), nil
