@@ -86,11 +86,19 @@ func (s *Session) dirMetas(ctx context.Context, dirs []dirMeta) (errs []error, e
 	return errs, err
 }
 
+// missingDir reports whether err says the directory is not there (or is
+// not a directory): it was never made because its files failed, each
+// reported with its own cause, so it is not reported again.
+func missingDir(err error) bool {
+	return errors.Is(err, &Error{Code: CodeNotFound}) || errors.Is(err, &Error{Code: CodeNotDirectory})
+}
+
 // keepDirMeta sets the mode and mtime of every directory of dirs with
 // set, deepest first (a directory's children first: their writes change
 // its mtime, and a mode without write or search permission would stop
 // them), unless ctx has ended. Each failure becomes a failed job, run
-// through r so that it is reported like a file; they are returned.
+// through r so that it is reported like a file; they are returned. A
+// directory that is missing is left out (see missingDir).
 func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, dirs []dirMeta, opts Options, set func([]dirMeta) ([]error, error)) []*job {
 	if ctx.Err() != nil || len(dirs) == 0 {
 		return nil
@@ -105,7 +113,7 @@ func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, di
 		if e == nil {
 			e = errs[i]
 		}
-		if e != nil {
+		if e != nil && !missingDir(e) {
 			failed = append(failed, c.failedJob(dir, d.path, e))
 		}
 	}
