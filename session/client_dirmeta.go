@@ -86,13 +86,21 @@ func (s *Session) dirMetas(ctx context.Context, dirs []dirMeta) (errs []error, e
 	return errs, err
 }
 
+// missingDir reports whether err says the directory is not there (or is
+// not a directory): it was never made because its files failed, each
+// reported with its own cause, so it is not reported again.
+func missingDir(err error) bool {
+	return errors.Is(err, &Error{Code: CodeNotFound}) || errors.Is(err, &Error{Code: CodeNotDirectory})
+}
+
 // keepDirMeta sets the mode and mtime of every directory of dirs with
 // set, deepest first (a directory's children first: their writes change
 // its mtime, and a mode without write or search permission would stop
 // them), unless ctx has ended. Each failure becomes a failed job, run
 // through r so that it is reported like a file; they are returned. A
-// directory that is not one on the receiving side (NotDirectory) is not
-// reported again when a file of jobs below it failed for that reason.
+// directory that is not there on the receiving side (missingDir) is not
+// reported again when a file of jobs below it failed: that file's failure
+// says why.
 func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, jobs []*job, dirs []dirMeta, opts Options, set func([]dirMeta) ([]error, error)) []*job {
 	if ctx.Err() != nil || len(dirs) == 0 {
 		return nil
@@ -107,7 +115,7 @@ func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, jo
 		if e == nil {
 			e = errs[i]
 		}
-		if e != nil && !(errors.Is(e, &Error{Code: CodeNotDirectory}) && failedBelow(jobs, d.path)) {
+		if e != nil && !(missingDir(e) && failedBelow(jobs, d.path)) {
 			failed = append(failed, c.failedJob(dir, d.path, "", e))
 		}
 	}
@@ -117,12 +125,12 @@ func keepDirMeta(ctx context.Context, c *clientConn, r runner, dir Direction, jo
 	return failed
 }
 
-// failedBelow reports whether a job below directory p (a path on the
-// remote side) failed because a path element is not a directory.
+// failedBelow reports whether a job below directory p (its path on the
+// remote side) failed.
 func failedBelow(jobs []*job, p string) bool {
 	for _, j := range jobs {
 		ti := j.t.Info()
-		if ti.State == Failed && strings.HasPrefix(ti.Path, p+"/") && errors.Is(ti.Err, &Error{Code: CodeNotDirectory}) {
+		if ti.State == Failed && strings.HasPrefix(ti.Path, p+"/") {
 			return true
 		}
 	}

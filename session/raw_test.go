@@ -177,7 +177,9 @@ func TestRawRangeStream(t *testing.T) {
 		wantPart int // size of the .part file kept (preallocated), -1 for none, -2 unchecked
 	}{
 		{"truncated body", func(d []byte, s [32]byte) ([]byte, [32]byte) { return d[:size/2], s }, CodeTruncated, size},
-		// Nothing durable to resume from: the .part goes (issue 13, class 9).
+		// Nothing was written: no record could describe the .part, which
+		// is removed rather than left holding the file's space (issue 13,
+		// class 9).
 		{"empty stream", func(d []byte, s [32]byte) ([]byte, [32]byte) { return nil, s }, CodeTruncated, -1},
 		{"one byte too many", func(d []byte, s [32]byte) ([]byte, [32]byte) { return slices.Concat(d, []byte{0}), s }, CodeTooLong, -2},
 		{"extra block", func(d []byte, s [32]byte) ([]byte, [32]byte) { return slices.Concat(d, d[:40]), s }, CodeTooLong, -2},
