@@ -77,7 +77,7 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	case err != nil:
 		j = c.failedJob(Push, rp, local, xfer.AsError(err, local))
 	case !fi.Mode().IsRegular():
-		j = c.failedJob(Push, rp, local, notRegular(fi, local))
+		j = c.failedJob(Push, rp, local, localNotRegular(fi, local))
 	default:
 		j = c.putJob(local, rp, fi, opts)
 	}

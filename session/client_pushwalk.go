@@ -93,7 +93,7 @@ func (w *pushWalk) entry(local, remote string, d os.DirEntry) {
 // file adds a regular file, or the refusal of anything else.
 func (w *pushWalk) file(local, remote string, fi os.FileInfo) {
 	if !fi.Mode().IsRegular() {
-		w.fail(remote, local, notRegular(fi, local))
+		w.fail(remote, local, localNotRegular(fi, local))
 		return
 	}
 	j := w.c.putJob(local, remote, fi, w.opts)

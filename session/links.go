@@ -99,9 +99,9 @@ func placeLink(root *os.Root, p, target string, force bool) error {
 	return nil
 }
 
-// notRegular refuses a local object that is not a regular file with
+// localNotRegular refuses a local object that is not a regular file with
 // CodeNotRegular, naming what it is; a directory is named by the caller.
-func notRegular(fi fs.FileInfo, display string) error {
+func localNotRegular(fi fs.FileInfo, display string) error {
 	m := fi.Mode()
 	switch {
 	case m.IsDir():
