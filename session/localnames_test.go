@@ -82,7 +82,10 @@ func TestNonUTF8LocalPaths(t *testing.T) {
 			t.Fatalf("got %+v, want ok done and %s failed", rep.Files, bad)
 		}
 		testutil.SameFile(t, filepath.Join(ts.root, "r", "tree", "ok"), ok)
-		f := fileByPath(t, rep, bad)
+		f := fileByPath(t, rep, "r/tree/sub\xff") // the remote path it was bound for
+		if f.Local != bad {
+			t.Errorf("got local %q, want %q", f.Local, bad)
+		}
 		if e := fileError(t, f); e.Code != CodeInvalidPath || e.Msg != errNotUTF8 {
 			t.Errorf("%q: got %v, want %v: %s", bad, e, CodeInvalidPath, errNotUTF8)
 		}
