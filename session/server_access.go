@@ -70,12 +70,18 @@ func (ss *serverSession) allow(o op, raw string) (string, error) {
 	return cleanPath(raw)
 }
 
-// mayChange is allow for a request that removes or renames p.
-func (ss *serverSession) mayChange(p string) (string, error) { return ss.allow(opChange, p) }
+// mayChange is allow for a request that removes or renames p, a path
+// already cleaned by cleanPath: nil, or the refusal to send.
+func (ss *serverSession) mayChange(p string) error {
+	_, err := ss.allow(opChange, p)
+	return err
+}
 
-// tableKey is the server-table key of a client path: the path under the
-// server root, so clients sharing a directory share its entries.
-func (ss *serverSession) tableKey(p string) string {
+// serverPath is a client path as the server root sees it: the key of the
+// server's transfer table (so clients sharing a directory share its
+// entries, and clients with different roots never meet) and of quota
+// accounting.
+func (ss *serverSession) serverPath(p string) string {
 	if ss.acc.Root == "" {
 		return p
 	}

@@ -17,7 +17,7 @@ type admission struct {
 // MinFree and the pushes in flight (NoSpace). A resumed file needs only
 // what its .part lacks.
 func (ss *serverSession) admitPush(p string, size uint64) (*admission, error) {
-	qc, err := ss.srv.quotas.admit(ss.root, ss.acc.Root, p, ss.tableKey(p), size, ss.acc.Quota)
+	qc, err := ss.srv.quotas.admit(ss.root, ss.acc.Root, p, ss.serverPath(p), size, ss.acc.Quota)
 	if err != nil {
 		ss.log.Info().Str("path", p).Uint64("size", size).Int64("quota", ss.acc.Quota).Msg("push refused: quota")
 		return nil, err

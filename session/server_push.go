@@ -37,7 +37,7 @@ func (ss *serverSession) put(ctx context.Context, m *wire.Put) error {
 	t.owner, t.sess = ss.owner, ss.id
 	// The table entry comes first: it is what guarantees a single writer
 	// per .part, and the resume record must be read under it.
-	key := ss.tableKey(p)
+	key := ss.serverPath(p)
 	if err := ss.srv.acquire(ctx, t, key); err != nil {
 		cancel(nil)
 		return err

@@ -248,7 +248,7 @@ func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error)
 	}
 	delete(ss.active, id)
 	if x.t.Dir == Push {
-		ss.srv.table.remove(x.t, ss.tableKey(x.t.Path))
+		ss.srv.table.remove(x.t, ss.serverPath(x.t.Path))
 	} else {
 		delete(ss.pulls, x.t.Path)
 	}

@@ -37,7 +37,8 @@ const (
 	LimitExceeded     ErrorCode = 0x16
 	Interrupted       ErrorCode = 0x17
 	NotDirectory      ErrorCode = 0x18
-	QuotaExceeded     ErrorCode = 0x19
+	// 0x19 to 0x1b are taken by other branches of this release.
+	QuotaExceeded ErrorCode = 0x1c
 )
 
 var codeInfo = [...]struct{ name, desc string }{
@@ -72,7 +73,7 @@ var codeInfo = [...]struct{ name, desc string }{
 // String returns the name of c, such as "protocol_violation", or
 // "error_0x.." for a code this version does not define.
 func (c ErrorCode) String() string {
-	if c < ErrorCode(len(codeInfo)) {
+	if c < ErrorCode(len(codeInfo)) && codeInfo[c].name != "" {
 		return codeInfo[c].name
 	}
 	return fmt.Sprintf("error_%#x", uint64(c))
@@ -81,7 +82,7 @@ func (c ErrorCode) String() string {
 // Description returns a lower-case human description of c, such as "no
 // such file or directory".
 func (c ErrorCode) Description() string {
-	if c < ErrorCode(len(codeInfo)) {
+	if c < ErrorCode(len(codeInfo)) && codeInfo[c].desc != "" {
 		return codeInfo[c].desc
 	}
 	return fmt.Sprintf("unknown error %#x", uint64(c))
