@@ -63,6 +63,7 @@ func (ss *serverSession) remove(m *wire.Remove) error {
 	if err := root.Remove(p); err != nil {
 		return fsError(err, p)
 	}
+	ss.srv.quotas.treeChanged() // the client's usage is measured again
 	ss.log.Info().Str("path", p).Bool("dir", fi.IsDir()).Msg("removed")
 	return ss.cmd.send(&wire.OK{ID: m.ID})
 }
@@ -105,6 +106,7 @@ func (ss *serverSession) rename(m *wire.Rename) error {
 		return fsError(err, to)
 	}
 	ss.dirs.Forget()
+	ss.srv.quotas.treeChanged()
 	ss.log.Info().Str("from", from).Str("to", to).Msg("renamed")
 	return ss.cmd.send(&wire.OK{ID: m.ID})
 }

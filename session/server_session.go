@@ -34,14 +34,15 @@ type serverSession struct {
 	dirs  xfer.KnownDirs // directories pushes have created or found
 
 	// mu guards the following fields.
-	mu      sync.Mutex
-	maxID   uint64                 // highest request id seen
-	settled uint64                 // highest request id fully handled
-	changed chan struct{}          // closed and replaced when settled or active change
-	active  map[uint64]*serverXfer // live transfers of this session by id
-	members map[string]*quic.Conn  // pool connections by the token of their Welcome
-	listing chan struct{}          // semaphore for concurrent listings
-	unsent  int                    // transfers ended whose verdict endAndSend has still to send
+	mu          sync.Mutex
+	maxID       uint64                 // highest request id seen
+	lastRequest time.Time              // when it came, or when the last transfer ended if later
+	settled     uint64                 // highest request id fully handled
+	changed     chan struct{}          // closed and replaced when settled or active change
+	active      map[uint64]*serverXfer // live transfers of this session by id
+	members     map[string]*quic.Conn  // pool connections by the token of their Welcome
+	listing     chan struct{}          // semaphore for concurrent listings
+	unsent      int                    // transfers ended whose verdict endAndSend has still to send
 }
 
 // serverXfer is a transfer of this session with what the server knows of
@@ -165,6 +166,7 @@ func (ss *serverSession) nextID(id uint64) error {
 		return protocolErrorf(CodeProtocolViolation, "request id %d not above %d", id, ss.maxID)
 	}
 	ss.maxID = id
+	ss.lastRequest = time.Now()
 	return nil
 }
 
@@ -281,6 +283,7 @@ func (ss *serverSession) endLocked(id uint64, x *serverXfer, s State, err error)
 		return
 	}
 	delete(ss.active, id)
+	ss.lastRequest = time.Now() // a batch's next requests follow its Dones
 	if x.t.Dir == Push {
 		ss.srv.table.remove(x.t, ss.tableKey(x.t.Path))
 	}

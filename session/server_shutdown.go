@@ -14,6 +14,13 @@ import (
 // CONNECTION_CLOSE without flushing queued stream data).
 const drainLinger = 2 * time.Second
 
+// drainQuiet is how long a draining session's client must have sent no
+// request, its transfers ended, before the server ends the session: the
+// requests that follow a batch's files (the DirMetas of a push -r, the
+// Stat behind them) come within a round trip of the last Done, and are
+// answered rather than cut off.
+const drainQuiet = time.Second
+
 // drainPoll is how often Shutdown checks whether every session has ended.
 const drainPoll = 20 * time.Millisecond
 
@@ -51,8 +58,9 @@ func (s *Server) draining() bool {
 	}
 }
 
-// closeWhenDrained ends the session once the server drains and the
-// session has no transfer left (see Shutdown). ctx is the connection's.
+// closeWhenDrained ends the session once the server drains, the session
+// has no transfer left and its client has been quiet for drainQuiet (see
+// Shutdown). ctx is the connection's.
 func (ss *serverSession) closeWhenDrained(ctx context.Context) {
 	select {
 	case <-ss.srv.drain:
@@ -61,13 +69,20 @@ func (ss *serverSession) closeWhenDrained(ctx context.Context) {
 	}
 	for {
 		ss.mu.Lock()
-		n, ch := len(ss.active)+ss.unsent, ss.changed
+		n, ch, idle := len(ss.active)+ss.unsent, ss.changed, time.Since(ss.lastRequest)
 		ss.mu.Unlock()
-		if n == 0 {
+		if n == 0 && idle >= drainQuiet {
 			break
+		}
+		var quiet <-chan time.Time
+		if n == 0 {
+			t := time.NewTimer(drainQuiet - idle)
+			quiet = t.C
+			defer t.Stop()
 		}
 		select {
 		case <-ch:
+		case <-quiet:
 		case <-ctx.Done():
 			return
 		}
