@@ -1,12 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 
+	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/session"
 )
 
@@ -27,41 +24,12 @@ func (f *rateFlags) limiter() (*session.RateLimiter, error) {
 	return session.NewRateLimiter(n), nil
 }
 
-var errBadRate = errors.New("bad rate")
+// errBadRate is the error of a bad --limit-rate: a rate is a size per
+// second, in the grammar of certs.ParseSize (shared with quota= and
+// --min-free).
+var errBadRate = certs.ErrBadSize
 
 // parseRate reads a rate in bytes per second: a decimal number with an
 // optional suffix K, M, G or T (case-insensitive, powers of 1024), which
 // may be followed by "B" or "iB". "0" is no limit.
-func parseRate(s string) (int64, error) {
-	num := strings.TrimSpace(s)
-	mult := 1.0
-	upper := strings.ToUpper(num)
-	for _, unit := range []string{"IB", "B"} {
-		if strings.HasSuffix(upper, unit) && len(upper) > len(unit) {
-			upper = upper[:len(upper)-len(unit)]
-			break
-		}
-	}
-	if i := len(upper) - 1; i > 0 {
-		if k := strings.IndexByte("KMGT", upper[i]); k >= 0 {
-			mult = math.Pow(1024, float64(k+1))
-			upper = upper[:i]
-		}
-	}
-	v, err := strconv.ParseFloat(upper, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || strings.ContainsAny(upper, "xXpPeE_") {
-		return 0, fmt.Errorf("%w %q", errBadRate, s)
-	}
-	v *= mult
-	switch {
-	case v < 0:
-		return 0, fmt.Errorf("%w %q: negative", errBadRate, s)
-	case v == 0:
-		return 0, nil
-	case v < 1:
-		return 0, fmt.Errorf("%w %q: less than one byte per second", errBadRate, s)
-	case v >= math.MaxInt64/2:
-		return 0, fmt.Errorf("%w %q: too large", errBadRate, s)
-	}
-	return int64(v), nil
-}
+func parseRate(s string) (int64, error) { return certs.ParseSize(s) }

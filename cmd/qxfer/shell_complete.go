@@ -172,9 +172,24 @@ func (sh *shell) pathCandidates(ctx context.Context, partial string, remote bool
 // wordStart returns where the last word of line starts: after the last
 // blank that is neither quoted nor escaped, or len(line) after a blank.
 func wordStart(line string) int {
-	start := 0
-	var quote rune
-	escaped := false
+	start, _, _ := scanLine(line)
+	return start
+}
+
+// closingQuote returns the quote that a word still inside quotes needs
+// to be complete, or "".
+func closingQuote(w string) string {
+	_, quote, escaped := scanLine(w)
+	if escaped || quote == 0 {
+		return ""
+	}
+	return string(quote)
+}
+
+// scanLine reads line as splitWords does: it returns where its last word
+// starts, the quote still open at its end (0 if none), and whether it
+// ends in a backslash.
+func scanLine(line string) (start int, quote rune, escaped bool) {
 	for i, r := range line {
 		switch {
 		case escaped:
@@ -191,35 +206,7 @@ func wordStart(line string) int {
 			start = i + 1
 		}
 	}
-	return start
-}
-
-// closingQuote returns the quote that a word still inside quotes needs
-// to be complete, or "".
-func closingQuote(w string) string {
-	var quote rune
-	escaped := false
-	for _, r := range w {
-		switch {
-		case escaped:
-			escaped = false
-		case r == '\\':
-			escaped = true
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			}
-		case r == '"' || r == '\'':
-			quote = r
-		}
-	}
-	if escaped {
-		return ""
-	}
-	if quote != 0 {
-		return string(quote)
-	}
-	return ""
+	return start, quote, escaped
 }
 
 // escapeWord writes a name so that splitWords reads it back as itself:
