@@ -129,7 +129,8 @@ func (s *Server) sweepPartials(ctx context.Context, now time.Time) int {
 }
 
 // removePartial removes the side files of g unless a live push holds one
-// of them or one has been touched since the walk; it reports whether it
+// of them, a receiver holds the lock on its .part, or one has been
+// touched since the walk; it reports whether it
 // removed any. The caller holds the table's lock.
 func (s *Server) removePartial(g *partialGroup, held map[string]bool, cutoff time.Time) bool {
 	full := make([]string, len(g.names))
@@ -137,6 +138,9 @@ func (s *Server) removePartial(g *partialGroup, held map[string]bool, cutoff tim
 		full[i] = path.Join(g.dir, n)
 		if held[full[i]] {
 			return false
+		}
+		if _, kind := xfer.SideFile(n); kind == xfer.SidePart && xfer.PartLocked(s.root, full[i]) {
+			return false // a receiver of another process (a second server on this root) holds it
 		}
 		fi, err := s.root.Lstat(full[i])
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -42,6 +42,19 @@ func lockPart(f *os.File, p string) error {
 	return Errorf(wire.Busy, p, "another process is receiving this file")
 }
 
+// PartLocked reports whether a receiver, in this process or another,
+// holds the lock on the .part named name under root (lockPart): a sweep
+// of abandoned partials leaves such a file alone. A name that cannot be
+// opened, or a system without locks, reads as not locked.
+func PartLocked(root *os.Root, name string) bool {
+	f, err := root.OpenFile(name, os.O_RDWR|openNonblock, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close() // drops the lock taken here, if any
+	return errors.Is(lockFile(f), errLocked)
+}
+
 // stillNamed reports whether f is still the file named name under root:
 // a .part locked just after its previous holder renamed it into place is
 // the finished file, not a .part any more.
