@@ -2,12 +2,10 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestShellCompletionInTerminal runs the shell in a tmux pane, so that
@@ -18,17 +16,9 @@ import (
 // local directory. The completed get must then run. It is skipped when
 // tmux is not installed.
 func TestShellCompletionInTerminal(t *testing.T) {
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		t.Skip("tmux is not installed")
-	}
-	bin, err := exec.LookPath("qxfer") // TestMain put it on $PATH
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	chome, shome, root := filepath.Join(dir, "c"), filepath.Join(dir, "s"), filepath.Join(dir, "root")
-	for _, d := range []string{shome, root, filepath.Join(root, "tree"), filepath.Join(dir, "work", "localdir")} {
+	r := newTmuxRig(t)
+	dir, root := r.dir, r.root
+	for _, d := range []string{filepath.Join(root, "tree"), filepath.Join(dir, "work", "localdir")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -41,50 +31,9 @@ func TestShellCompletionInTerminal(t *testing.T) {
 	}
 	write(filepath.Join(root, "tree", "other.txt"), "other")
 	write(filepath.Join(root, "tree", "my file.txt"), "blank")
-	fp, err := exec.Command(bin, "--home", chome, "id").Output()
-	if err != nil {
-		t.Fatalf("qxfer id: %v", err)
-	}
-	write(filepath.Join(shome, "authorized_clients"), string(fp))
-	addr := startServe(t, bin, shome, root)
-
-	sock := filepath.Join(dir, "tmux.sock")
-	script := "cd " + shellQuote(filepath.Join(dir, "work")) + " && GORACE=atexit_sleep_ms=10 " + shellQuote(bin) +
-		" --home " + shellQuote(chome) + " shell " + addr + "; echo EXIT=$?; sleep 60"
-	tm := func(args ...string) *exec.Cmd {
-		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
-		c.Env = append(os.Environ(), "TERM=xterm-256color")
-		return c
-	}
-	if b, err := tm("new-session", "-d", "-x", "200", "-y", "40", script).CombinedOutput(); err != nil {
-		t.Fatalf("tmux new-session: %v\n%s", err, b)
-	}
-	t.Cleanup(func() { tm("kill-server").Run() })
-	capture := func() string {
-		b, err := tm("capture-pane", "-p").Output()
-		if err != nil {
-			t.Fatalf("tmux capture-pane: %v", err)
-		}
-		return string(b)
-	}
-	waitScreen := func(what string, re *regexp.Regexp) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		var screen string
-		for time.Now().Before(deadline) {
-			if screen = capture(); re.MatchString(screen) {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("screen never showed %s; last screen:\n%s", what, screen)
-	}
-	keys := func(k ...string) {
-		t.Helper()
-		if b, err := tm(append([]string{"send-keys", "-t", "0"}, k...)...).CombinedOutput(); err != nil {
-			t.Fatalf("tmux send-keys %q: %v\n%s", k, err, b)
-		}
-	}
+	r.start("cd "+shellQuote(filepath.Join(dir, "work"))+" && "+r.qxfer()+" shell "+r.addr+"; echo EXIT=$?; sleep 60", 200, 40)
+	waitScreen := func(what string, re *regexp.Regexp) { t.Helper(); r.waitScreen(what, re) }
+	keys := r.keys
 
 	waitScreen("the prompt", regexp.MustCompile(`(?m)^qxfer> ?$`))
 	// A command name.
@@ -121,7 +70,7 @@ func TestShellCompletionInTerminal(t *testing.T) {
 			t.Errorf("%s: got %q, %v; want %q", name, b, err, want)
 		}
 	}
-	screen := capture()
+	screen := r.capture()
 	for _, l := range strings.Split(screen, "\n") {
 		if strings.HasPrefix(l, "qxfer: ") && !strings.HasPrefix(l, "qxfer: new server") && !strings.HasPrefix(l, "qxfer: pinned") {
 			t.Errorf("an error on the screen: %q\n%s", l, screen)

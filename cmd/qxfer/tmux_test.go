@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,78 +19,18 @@ import (
 // must hold the summary and no escape codes. It is skipped when tmux is
 // not installed.
 func TestProgressInTerminal(t *testing.T) {
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		t.Skip("tmux is not installed")
-	}
-	bin, err := exec.LookPath("qxfer") // TestMain put it on $PATH
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	chome, shome, root := filepath.Join(dir, "c"), filepath.Join(dir, "s"), filepath.Join(dir, "root")
-	for _, d := range []string{shome, root} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fp, err := exec.Command(bin, "--home", chome, "id").Output()
-	if err != nil {
-		t.Fatalf("qxfer id: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(shome, "authorized_clients"), fp, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := startServe(t, bin, shome, root)
-
+	r := newTmuxRig(t)
 	// 24 MiB at 12 MiB/s: about two seconds of bars.
-	src := filepath.Join(dir, "big.bin")
-	b := make([]byte, 24<<20)
-	rand.Read(b)
-	if err := os.WriteFile(src, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out.txt")
-	sock := filepath.Join(dir, "tmux.sock")
-	script := "cd " + shellQuote(dir) + " && GORACE=atexit_sleep_ms=10 " + shellQuote(bin) + " --home " + shellQuote(chome) +
-		" push --limit-rate 12M big.bin " + addr + ":up > " + shellQuote(out) +
-		"; echo EXIT=$?; sleep 60"
-	tm := func(args ...string) *exec.Cmd {
-		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
-		c.Env = append(os.Environ(), "TERM=xterm-256color")
-		return c
-	}
-	if b, err := tm("new-session", "-d", "-x", "200", "-y", "30", script).CombinedOutput(); err != nil {
-		t.Fatalf("tmux new-session: %v\n%s", err, b)
-	}
-	t.Cleanup(func() { tm("kill-server").Run() })
-	capture := func() string {
-		b, err := tm("capture-pane", "-p").Output()
-		if err != nil {
-			t.Fatalf("tmux capture-pane: %v", err)
-		}
-		return string(b)
-	}
-	waitScreen := func(what string, re *regexp.Regexp) string {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		var screen string
-		for time.Now().Before(deadline) {
-			if screen = capture(); re.MatchString(screen) {
-				return screen
-			}
+	r.writeRandom("big.bin", 24<<20)
+	out := filepath.Join(r.dir, "out.txt")
+	r.start("cd "+shellQuote(r.dir)+" && "+r.qxfer()+" push --limit-rate 12M big.bin "+r.addr+":up > "+shellQuote(out)+
+		"; echo EXIT=$?; sleep 60", 200, 30)
 
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("screen never showed %s; last screen:\n%s", what, screen)
-		return ""
-	}
-
-	during := waitScreen("a file bar above the total bar", regexp.MustCompile(
+	during := r.waitScreen("a file bar above the total bar", regexp.MustCompile(
 		`(?m)^big\.bin +\d+ % \[[=>-]+\] +[\d.]+ [KMG]?i?B/s.*\n^total +0/1 files +\[[=>-]+\] +[\d.]+ [KMG]?i?B / 24\.0 MiB`))
 	t.Logf("during:\n%s", strings.TrimRight(during, "\n"))
 
-	after := waitScreen("the end of the command", regexp.MustCompile(`(?m)^EXIT=\d+$`))
+	after := r.waitScreen("the end of the command", regexp.MustCompile(`(?m)^EXIT=\d+$`))
 	t.Logf("after:\n%s", strings.TrimRight(after, "\n"))
 	lines := nonEmptyLines(after)
 	want := []*regexp.Regexp{
