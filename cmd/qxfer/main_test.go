@@ -117,7 +117,10 @@ func cmdServeBg(ts *testscript.TestScript, neg bool, args []string) {
 
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, flags...)...)
 	cmd.Dir = ts.MkAbs(".")
-	cmd.Env = []string{"QXFER_HOME=" + home}
+	// A test server drains for at most 2 s on the harness's SIGINT (a
+	// killed client's session would hold it for the idle timeout), so the
+	// 5 s stop holds; scripts about shutdown pass --shutdown-timeout.
+	cmd.Env = []string{"QXFER_HOME=" + home, "QXFER_SHUTDOWN_TIMEOUT=2s"}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TMP", "TEMP", "SYSTEMROOT", "GORACE", "GOCOVERDIR", "QXFER_LOG_LEVEL", "QXFER_LOG_FORMAT"} {
 		if v := ts.Getenv(k); v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)

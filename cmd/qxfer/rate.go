@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/session"
@@ -24,12 +26,18 @@ func (f *rateFlags) limiter() (*session.RateLimiter, error) {
 	return session.NewRateLimiter(n), nil
 }
 
-// errBadRate is the error of a bad --limit-rate: a rate is a size per
-// second, in the grammar of certs.ParseSize (shared with quota= and
-// --min-free).
-var errBadRate = certs.ErrBadSize
+// errBadRate is the error of a bad --limit-rate.
+var errBadRate = errors.New("bad rate")
 
 // parseRate reads a rate in bytes per second: a decimal number with an
 // optional suffix K, M, G or T (case-insensitive, powers of 1024), which
-// may be followed by "B" or "iB". "0" is no limit.
-func parseRate(s string) (int64, error) { return certs.ParseSize(s) }
+// may be followed by "B" or "iB". "0" is no limit. A rate is a size per
+// second, in the grammar of certs.ParseSize (shared with quota= and
+// --min-free); its errors say "bad rate".
+func parseRate(s string) (int64, error) {
+	n, err := certs.ParseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w%s", errBadRate, strings.TrimPrefix(err.Error(), certs.ErrBadSize.Error()))
+	}
+	return n, nil
+}
