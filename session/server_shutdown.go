@@ -76,9 +76,7 @@ func (ss *serverSession) closeWhenDrained(ctx context.Context) {
 		}
 		var quiet <-chan time.Time
 		if n == 0 {
-			t := time.NewTimer(drainQuiet - idle)
-			quiet = t.C
-			defer t.Stop()
+			quiet = time.After(drainQuiet - idle) // collected once it fires (Go 1.23 timers)
 		}
 		select {
 		case <-ch:
