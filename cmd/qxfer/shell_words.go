@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // word is one argument of a shell command line, split as sftp(1) splits
@@ -42,14 +43,20 @@ func splitWords(line string) ([]word, error) {
 		quote   rune
 		escaped bool
 	)
+	// raw is the bytes of the rune being read: a byte that is not UTF-8
+	// is kept as it is (a local name may be any bytes), not made U+FFFD.
+	var raw string
 	literal := func(r rune) {
-		lit.WriteRune(r)
+		lit.WriteString(raw)
 		if isWild(r) {
 			pat.WriteByte('\\')
 		}
-		pat.WriteRune(r)
+		pat.WriteString(raw)
 	}
-	for _, r := range line {
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRuneInString(line[i:])
+		raw = line[i : i+size]
+		i += size
 		switch {
 		case escaped:
 			escaped = false
@@ -59,7 +66,8 @@ func splitWords(line string) ([]word, error) {
 			case r == quote || (quote == '"' && r == '\\'):
 				literal(r)
 			default: // a backslash inside quotes that escapes nothing
-				literal('\\')
+				lit.WriteByte('\\')
+				pat.WriteString(`\\`) // an escaped backslash
 				literal(r)
 			}
 		case r == '\\':
