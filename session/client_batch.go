@@ -60,7 +60,8 @@ func (o Options) plan(jobs []*job) {
 // Options.Parallel.
 const smallFile = 256 << 10
 
-// maxSmallInFlight bounds the small files pulled at once.
+// maxSmallInFlight bounds the small files (pushed or pulled) moving bytes
+// at once, beyond Options.Parallel: their cost is round trips.
 const maxSmallInFlight = 128
 
 func (o Options) parallel() int {
@@ -212,7 +213,7 @@ func (c *clientConn) runJobs(ctx context.Context, jobs []*job, opts Options, pul
 			continue
 		}
 		s := &slot{sem: slots}
-		if j.small && pull {
+		if j.small {
 			s.sem = small
 		}
 		if err := acquireCtx(ctx, inflight); err != nil {
