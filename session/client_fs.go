@@ -61,13 +61,7 @@ func fenced[T wire.Message](ctx context.Context, c *clientConn, p string, build 
 	case <-c.closed:
 		return zero, c.Err()
 	}
-	switch m := msg.(type) {
-	case T:
-		return m, nil
-	case *wire.Reject:
-		return zero, rejected(m, p)
-	}
-	return zero, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
+	return answerAs[T](msg, p)
 }
 
 // Remove removes remote path p: with dir false a file, symbolic link or

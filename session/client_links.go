@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -11,44 +10,19 @@ import (
 // Symlink makes the remote path p a symbolic link to target (push -l). An
 // identical link already there is an *Error with CodeUpToDate.
 func (c *clientConn) Symlink(ctx context.Context, p, target string, force bool) error {
-	id, w, err := c.request(func(id uint64) wire.Message {
+	_, err := roundTrip[*wire.OK](ctx, c, p, func(id uint64) wire.Message {
 		return &wire.Symlink{ID: id, Path: p, Target: target, Flags: transferFlags(force, false)}
 	})
-	if err != nil {
-		return err
-	}
-	defer c.done(id, w)
-	msg, err := c.await(ctx, w)
-	if err != nil {
-		return err
-	}
-	switch m := msg.(type) {
-	case *wire.OK:
-		return nil
-	case *wire.Reject:
-		return rejected(m, p)
-	}
-	return fmt.Errorf("symlink %s: unexpected %s", p, msg.Type())
+	return err
 }
 
 // Readlink returns the target of the remote symbolic link p (pull -l).
 func (c *clientConn) Readlink(ctx context.Context, p string) (string, error) {
-	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Readlink{ID: id, Path: p} })
+	m, err := roundTrip[*wire.LinkTarget](ctx, c, p, func(id uint64) wire.Message { return &wire.Readlink{ID: id, Path: p} })
 	if err != nil {
 		return "", err
 	}
-	defer c.done(id, w)
-	msg, err := c.await(ctx, w)
-	if err != nil {
-		return "", err
-	}
-	switch m := msg.(type) {
-	case *wire.LinkTarget:
-		return m.Target, nil
-	case *wire.Reject:
-		return "", rejected(m, p)
-	}
-	return "", fmt.Errorf("readlink %s: unexpected %s", p, msg.Type())
+	return m.Target, nil
 }
 
 // pushLinkJob copies the local link local (to target) as the remote link

@@ -70,40 +70,15 @@ func (c *clientConn) List(ctx context.Context, p string) ([]Entry, error) {
 
 // Stat describes one remote path.
 func (c *clientConn) Stat(ctx context.Context, p string) (Entry, error) {
-	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: p} })
+	m, err := roundTrip[*wire.StatResult](ctx, c, p, func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: p} })
 	if err != nil {
 		return Entry{}, err
 	}
-	defer c.done(id, w)
-	msg, err := c.await(ctx, w)
-	if err != nil {
-		return Entry{}, err
-	}
-	switch m := msg.(type) {
-	case *wire.StatResult:
-		return entryFromWire(m.Entry), nil
-	case *wire.Reject:
-		return Entry{}, rejected(m, p)
-	}
-	return Entry{}, fmt.Errorf("stat %s: unexpected %s", p, msg.Type())
+	return entryFromWire(m.Entry), nil
 }
 
 // Mkdir creates a remote directory and its parents.
 func (c *clientConn) Mkdir(ctx context.Context, p string) error {
-	id, w, err := c.request(func(id uint64) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} })
-	if err != nil {
-		return err
-	}
-	defer c.done(id, w)
-	msg, err := c.await(ctx, w)
-	if err != nil {
-		return err
-	}
-	switch m := msg.(type) {
-	case *wire.OK:
-		return nil
-	case *wire.Reject:
-		return rejected(m, p)
-	}
-	return fmt.Errorf("mkdir %s: unexpected %s", p, msg.Type())
+	_, err := roundTrip[*wire.OK](ctx, c, p, func(id uint64) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} })
+	return err
 }

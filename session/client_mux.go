@@ -204,13 +204,39 @@ func (c *clientConn) done(id uint64, w *waiter) {
 
 // awaitAnswer waits for the answer to w's request about path p: a T, or
 // a Reject, returned as the peer's verdict (xfer.IsVerdict). Anything
-// else is a protocol violation.
+// else is a protocol violation. A failure to get an answer at all
+// (cancel, a lost connection) is an *Error naming p.
 func awaitAnswer[T wire.Message](ctx context.Context, c *clientConn, w *waiter, p string) (T, error) {
-	var zero T
 	msg, err := c.await(ctx, w)
 	if err != nil {
+		var zero T
 		return zero, xfer.WithPath(xfer.AsError(err, p), p)
 	}
+	return answerAs[T](msg, p)
+}
+
+// roundTrip sends the request build makes and waits for its one answer, a T;
+// a Reject is the peer's verdict about path p and anything else a
+// protocol violation. A failure to get an answer is returned as it is
+// (ctx's error, or the connection's).
+func roundTrip[T wire.Message](ctx context.Context, c *clientConn, p string, build func(id uint64) wire.Message) (T, error) {
+	var zero T
+	id, w, err := c.request(build)
+	if err != nil {
+		return zero, err
+	}
+	defer c.done(id, w)
+	msg, err := c.await(ctx, w)
+	if err != nil {
+		return zero, err
+	}
+	return answerAs[T](msg, p)
+}
+
+// answerAs returns msg, an answer about path p, as a T: a Reject is the
+// peer's verdict, anything else CodeProtocolViolation.
+func answerAs[T wire.Message](msg wire.Message, p string) (T, error) {
+	var zero T
 	switch m := msg.(type) {
 	case T:
 		return m, nil

@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -118,12 +117,11 @@ func (ss *serverSession) df(m *wire.Df) error {
 	if err != nil {
 		return err
 	}
-	res, err := statFS(ss.root, filepath.Join(ss.srv.cfg.Root, filepath.FromSlash(ss.acc.Root)), p)
+	u, err := xfer.StatFS(ss.root, p)
 	if err != nil {
 		return xfer.AsError(err, p)
 	}
-	res.ID = m.ID
-	return ss.cmd.send(res)
+	return ss.cmd.send(&wire.DfResult{ID: m.ID, Total: u.Total, Free: u.Free, Avail: u.Avail, Files: u.Files, FilesFree: u.FilesFree})
 }
 
 // emptyDir reports whether directory p of root has no entries.

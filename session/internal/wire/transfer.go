@@ -298,41 +298,22 @@ func parseAck(p *parser) Message {
 
 // Done is the receiver's verdict on a transfer, sent after it has verified
 // the hash and renamed the result into place (Code NoError), or after it
-// has given up.
+// has given up. Its fields and layout are Reject's: ID is the Put's or
+// Get's, Code is NoError on success.
 //
 //	ID (varint) | Code (varint) | Msg (string)
-type Done struct {
-	// ID is the ID of the Put or Get.
-	ID uint64
-	// Code is NoError on success.
-	Code ErrorCode
-	// Msg is a human-readable detail, possibly empty; at most
-	// MaxMessageLen bytes.
-	Msg string
-}
+type Done Reject
 
 // Type returns FrameTypeDone.
 func (*Done) Type() FrameType { return FrameTypeDone }
 
 // Append appends the payload of m to b.
-func (m *Done) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = quicvarint.Append(b, uint64(m.Code))
-	return appendString(b, m.Msg)
-}
+func (m *Done) Append(b []byte) []byte { return (*Reject)(m).Append(b) }
 
 // Len returns the payload length of m.
-func (m *Done) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Code)) + stringLen(m.Msg)
-}
+func (m *Done) Len() int { return (*Reject)(m).Len() }
 
-func parseDone(p *parser) Message {
-	return &Done{
-		ID:   p.varint("id"),
-		Code: ErrorCode(p.varint("code")),
-		Msg:  p.string("msg", MaxMessageLen),
-	}
-}
+func parseDone(p *parser) Message { return (*Done)(parseReject(p).(*Reject)) }
 
 // Cancel aborts a transfer on every connection of the pool: the range
 // streams it has open are reset by their sender or stopped by their

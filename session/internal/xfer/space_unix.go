@@ -10,19 +10,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FreeSpace returns the bytes an unprivileged user may still write on the
-// file system holding root (statfs f_bavail × f_bsize).
-func FreeSpace(root *os.Root) (uint64, error) {
-	d, err := root.Open(".")
+// StatFS describes the file system holding p, opened through root so
+// that the path checks of os.Root apply (fstatfs(2)). Block counts are
+// in blockSize units: f_frsize on Linux, as statvfs(3) says, f_bsize
+// elsewhere.
+func StatFS(root *os.Root, p string) (FSUsage, error) {
+	f, err := root.Open(p)
 	if err != nil {
-		return 0, err
+		return FSUsage{}, err
 	}
-	defer d.Close()
+	defer f.Close()
 	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(d.Fd()), &st); err != nil {
-		return 0, &os.PathError{Op: "statfs", Path: ".", Err: err}
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return FSUsage{}, &os.PathError{Op: "statfs", Path: p, Err: err}
 	}
-	return uint64(st.Bavail) * uint64(st.Bsize), nil
+	bs := blockSize(&st)
+	return FSUsage{
+		Total: uint64(st.Blocks) * bs, Free: uint64(st.Bfree) * bs, Avail: uint64(st.Bavail) * bs,
+		Files: uint64(st.Files), FilesFree: uint64(st.Ffree),
+	}, nil
 }
 
 // allocated returns the bytes fi's file holds on disk (st_blocks × 512),

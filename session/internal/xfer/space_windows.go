@@ -3,22 +3,28 @@ package xfer
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/windows"
 )
 
-// FreeSpace returns the bytes the user may still write on the volume
-// holding root (GetDiskFreeSpaceEx).
-func FreeSpace(root *os.Root) (uint64, error) {
-	p, err := windows.UTF16PtrFromString(root.Name())
+// StatFS describes the volume holding p (GetDiskFreeSpaceEx). That call
+// takes a name, not a handle: p is first checked through root (os.Root
+// refuses a path leading out of it), then named under root.Name().
+// Windows does not count inodes: Files and FilesFree are 0.
+func StatFS(root *os.Root, p string) (FSUsage, error) {
+	if _, err := root.Stat(p); err != nil {
+		return FSUsage{}, err
+	}
+	name, err := windows.UTF16PtrFromString(filepath.Join(root.Name(), filepath.FromSlash(p)))
 	if err != nil {
-		return 0, err
+		return FSUsage{}, &os.PathError{Op: "statfs", Path: p, Err: err}
 	}
-	var free uint64
-	if err := windows.GetDiskFreeSpaceEx(p, &free, nil, nil); err != nil {
-		return 0, &os.PathError{Op: "GetDiskFreeSpaceEx", Path: root.Name(), Err: err}
+	var u FSUsage
+	if err := windows.GetDiskFreeSpaceEx(name, &u.Avail, &u.Total, &u.Free); err != nil {
+		return FSUsage{}, &os.PathError{Op: "GetDiskFreeSpaceEx", Path: p, Err: err}
 	}
-	return free, nil
+	return u, nil
 }
 
 // allocated returns fi's size: a file extended with SetEndOfFile holds its
