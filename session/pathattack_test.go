@@ -12,7 +12,7 @@ import (
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
-// TestPathAttackRaw sends hostile paths in Put, Get, List and Mkdir frames
+// TestPathAttackRaw sends hostile paths in Put, Get, List, Stat and Mkdir frames (requestFrames)
 // from a raw peer. Each must be refused with InvalidPath, create nothing
 // inside or outside the root, and leave the server serving.
 func TestPathAttackRaw(t *testing.T) {
@@ -39,45 +39,34 @@ func TestPathAttackRaw(t *testing.T) {
 		{"300-byte name", long, CodeNameTooLong},
 		{"300-byte name in a directory", "d/" + long, CodeNameTooLong},
 	}
-	ops := []struct {
-		name  string
-		frame func(id uint64, p string) wire.Message
-	}{
-		{"put", func(id uint64, p string) wire.Message {
-			return &wire.Put{ID: id, Path: p, Size: 10, Mode: 0o644, MTime: fileTime(0)}
-		}},
-		{"get", func(id uint64, p string) wire.Message { return &wire.Get{ID: id, Path: p} }},
-		{"list", func(id uint64, p string) wire.Message { return &wire.List{ID: id, Path: p} }},
-		{"mkdir", func(id uint64, p string) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} }},
-	}
 	type attack struct {
 		name string
-		op   int
+		op   string // a name in requestFrames
 		path string
 		code ErrorCode
 	}
 	var attacks []attack
 	for _, pth := range paths {
-		for i, op := range ops {
-			attacks = append(attacks, attack{op.name + " " + pth.name, i, pth.path, pth.code})
+		for _, op := range requestFrames {
+			attacks = append(attacks, attack{op.name + " " + pth.name, op.name, pth.path, pth.code})
 		}
 	}
 	// Through the symlink root/out -> out.
 	attacks = append(attacks,
-		attack{"put through symlink", 0, "out/x", 0},
-		attack{"put into new dir through symlink", 0, "out/sub/x", 0},
-		attack{"put onto symlink's target", 0, "out/secret", 0},
-		attack{"get through symlink", 1, "out/secret", 0},
-		attack{"list through symlink", 2, "out", 0},
-		attack{"list below symlink", 2, "out/.", 0},
-		attack{"mkdir through symlink", 3, "out/new", 0},
-		attack{"mkdir nested through symlink", 3, "out/new/deeper", 0},
+		attack{"put through symlink", "put", "out/x", 0},
+		attack{"put into new dir through symlink", "put", "out/sub/x", 0},
+		attack{"put onto symlink's target", "put", "out/secret", 0},
+		attack{"get through symlink", "get", "out/secret", 0},
+		attack{"list through symlink", "list", "out", 0},
+		attack{"list below symlink", "list", "out/.", 0},
+		attack{"mkdir through symlink", "mkdir", "out/new", 0},
+		attack{"mkdir nested through symlink", "mkdir", "out/new/deeper", 0},
 	)
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			p := dialRaw(t, ts)
 			p.hello()
-			p.send(ops[a.op].frame(1, a.path))
+			p.send(requestFrame(t, a.op)(1, a.path))
 			r := expectMsg[*wire.Reject](p)
 			want := a.code
 			if want == 0 {

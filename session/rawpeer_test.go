@@ -40,6 +40,12 @@ type rawPeer struct {
 // fingerprint; the connection is closed when the test ends.
 func dialQUIC(t testing.TB, ts *testServer) *quic.Conn {
 	t.Helper()
+	return dialQUICAs(t, ts, newIdentity(t))
+}
+
+// dialQUICAs is dialQUIC with the client identity id.
+func dialQUICAs(t testing.TB, ts *testServer, id *certs.Identity) *quic.Conn {
+	t.Helper()
 	verify := func(fp certs.Fingerprint) error {
 		if fp != ts.id.Fingerprint {
 			return fmt.Errorf("server fingerprint: got %s, want %s", fp, ts.id.Fingerprint)
@@ -48,7 +54,7 @@ func dialQUIC(t testing.TB, ts *testServer) *quic.Conn {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), rawTimeout)
 	defer cancel()
-	conn, err := quic.DialAddr(ctx, ts.addr, quicx.ClientTLS(newIdentity(t), ALPN, "qxfer", verify), &quic.Config{MaxIdleTimeout: 30 * time.Second})
+	conn, err := quic.DialAddr(ctx, ts.addr, quicx.ClientTLS(id, ALPN, "qxfer", verify), &quic.Config{MaxIdleTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("raw dial: %v", err)
 	}
@@ -60,7 +66,13 @@ func dialQUIC(t testing.TB, ts *testServer) *quic.Conn {
 // stream, but sends nothing on it.
 func dialRaw(t testing.TB, ts *testServer) *rawPeer {
 	t.Helper()
-	conn := dialQUIC(t, ts)
+	return dialRawAs(t, ts, newIdentity(t))
+}
+
+// dialRawAs is dialRaw with the client identity id.
+func dialRawAs(t testing.TB, ts *testServer, id *certs.Identity) *rawPeer {
+	t.Helper()
+	conn := dialQUICAs(t, ts, id)
 	ctx, cancel := context.WithTimeout(context.Background(), rawTimeout)
 	defer cancel()
 	str, err := conn.OpenStreamSync(ctx)

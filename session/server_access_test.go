@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -39,31 +38,6 @@ func accessServer(t testing.TB, cfg ServerConfig, clients map[*certs.Identity]ce
 	return startServer(t, cfg, nil)
 }
 
-// dialRawAs is dialRaw with the client identity id.
-func dialRawAs(t testing.TB, ts *testServer, id *certs.Identity) *rawPeer {
-	t.Helper()
-	verify := func(fp certs.Fingerprint) error {
-		if fp != ts.id.Fingerprint {
-			return fmt.Errorf("server fingerprint: got %s, want %s", fp, ts.id.Fingerprint)
-		}
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), rawTimeout)
-	defer cancel()
-	conn, err := quic.DialAddr(ctx, ts.addr, quicx.ClientTLS(id, ALPN, "qxfer", verify), &quic.Config{MaxIdleTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("raw dial: %v", err)
-	}
-	t.Cleanup(func() { conn.CloseWithError(0, "") })
-	str, err := conn.OpenStreamSync(ctx)
-	if err != nil {
-		t.Fatalf("raw open command stream: %v", err)
-	}
-	p := &rawPeer{t: t, conn: conn, str: str, r: bufio.NewReader(str)}
-	t.Cleanup(p.close)
-	return p
-}
-
 // answer is a reply to a request, as a client sees it, for comparing
 // replies.
 func answer(m wire.Message) string {
@@ -93,6 +67,18 @@ var requestFrames = []struct {
 	{"list", func(id uint64, p string) wire.Message { return &wire.List{ID: id, Path: p} }},
 	{"stat", func(id uint64, p string) wire.Message { return &wire.Stat{ID: id, Path: p} }},
 	{"mkdir", func(id uint64, p string) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} }},
+}
+
+// requestFrame returns the frame maker named name in requestFrames.
+func requestFrame(t testing.TB, name string) func(id uint64, p string) wire.Message {
+	t.Helper()
+	for _, rf := range requestFrames {
+		if rf.name == name {
+			return rf.frame
+		}
+	}
+	t.Fatalf("no request frame %q", name)
+	return nil
 }
 
 // ask sends one request on a fresh raw connection as id and returns the
