@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,17 +16,13 @@ import (
 func TestProgressInterruptInTerminal(t *testing.T) {
 	r := newTmuxRig(t)
 	// 64 MiB at 4 MiB/s: 16 seconds of bars, interrupted after one.
-	r.writeRandom("big.bin", 64<<20)
-	out := filepath.Join(r.dir, "out.txt")
-	r.start("cd "+shellQuote(r.dir)+" && "+r.qxfer()+" push --limit-rate 4M big.bin "+r.addr+":up/ > "+shellQuote(out)+
-		"; echo EXIT=$?; sleep 60", 200, 30)
+	out := r.pushInPane("big.bin", 64<<20, "4M", "up/")
 
 	r.waitScreen("a file bar with bytes moved", regexp.MustCompile(`(?m)^big\.bin +[1-9]\d* % `))
 	r.keys("C-c")
 	after := r.waitScreen("the end of the command", regexp.MustCompile(`(?m)^EXIT=\d+$`))
 	t.Logf("after:\n%s", strings.TrimRight(after, "\n"))
-	lines := nonEmptyLines(after)
-	want := []*regexp.Regexp{
+	matchLines(t, "notices, the total bar, the cancelled file, the count, the hint, EXIT=130", after, []*regexp.Regexp{
 		regexp.MustCompile(`^qxfer: new server `),
 		regexp.MustCompile(`^qxfer: pinned in `),
 		regexp.MustCompile(`^total +0/1 files +\[[=>-]+\] +[\d.]+ [KMG]?i?B / 64\.0 MiB +[\d.]+ [KMG]?i?B/s *$`),
@@ -35,15 +30,7 @@ func TestProgressInterruptInTerminal(t *testing.T) {
 		regexp.MustCompile(`^qxfer: interrupted: 1 file cancelled$`),
 		regexp.MustCompile(`^hint: run the same command again to resume`),
 		regexp.MustCompile(`^EXIT=130$`),
-	}
-	if len(lines) != len(want) {
-		t.Fatalf("after: got %d lines, want %d (notices, the total bar, the cancelled file, the count, the hint, EXIT=130):\n%s", len(lines), len(want), after)
-	}
-	for i, re := range want {
-		if !re.MatchString(lines[i]) {
-			t.Errorf("after, line %d: got %q, want a match for %q", i+1, lines[i], re)
-		}
-	}
+	})
 	stdout, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,10 +20,7 @@ import (
 func TestProgressInTerminal(t *testing.T) {
 	r := newTmuxRig(t)
 	// 24 MiB at 12 MiB/s: about two seconds of bars.
-	r.writeRandom("big.bin", 24<<20)
-	out := filepath.Join(r.dir, "out.txt")
-	r.start("cd "+shellQuote(r.dir)+" && "+r.qxfer()+" push --limit-rate 12M big.bin "+r.addr+":up > "+shellQuote(out)+
-		"; echo EXIT=$?; sleep 60", 200, 30)
+	out := r.pushInPane("big.bin", 24<<20, "12M", "up")
 
 	during := r.waitScreen("a file bar above the total bar", regexp.MustCompile(
 		`(?m)^big\.bin +\d+ % \[[=>-]+\] +[\d.]+ [KMG]?i?B/s.*\n^total +0/1 files +\[[=>-]+\] +[\d.]+ [KMG]?i?B / 24\.0 MiB`))
@@ -32,21 +28,12 @@ func TestProgressInTerminal(t *testing.T) {
 
 	after := r.waitScreen("the end of the command", regexp.MustCompile(`(?m)^EXIT=\d+$`))
 	t.Logf("after:\n%s", strings.TrimRight(after, "\n"))
-	lines := nonEmptyLines(after)
-	want := []*regexp.Regexp{
+	matchLines(t, "notices, the final total bar, EXIT=0", after, []*regexp.Regexp{
 		regexp.MustCompile(`^qxfer: new server `),
 		regexp.MustCompile(`^qxfer: pinned in `),
 		regexp.MustCompile(`^total +1/1 files +\[=+\] +24\.0 MiB / 24\.0 MiB +[\d.]+ [KMG]?i?B/s *$`),
 		regexp.MustCompile(`^EXIT=0$`),
-	}
-	if len(lines) != len(want) {
-		t.Fatalf("after: got %d lines, want %d (notices, the final total bar, EXIT=0):\n%s", len(lines), len(want), after)
-	}
-	for i, re := range want {
-		if !re.MatchString(lines[i]) {
-			t.Errorf("after, line %d: got %q, want a match for %q", i+1, lines[i], re)
-		}
-	}
+	})
 
 	stdout, err := os.ReadFile(out)
 	if err != nil {

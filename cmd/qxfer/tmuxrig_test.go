@@ -115,3 +115,30 @@ func (r *tmuxRig) waitScreen(what string, re *regexp.Regexp) string {
 	r.t.Fatalf("screen never showed %s; last screen:\n%s", what, screen)
 	return ""
 }
+
+// pushInPane writes name, n random bytes, and starts "qxfer push" of it
+// at rate (a --limit-rate value) to target in a 200×30 pane, with stdout
+// redirected to a file, whose path it returns; the pane prints EXIT=<code>
+// when the command ends.
+func (r *tmuxRig) pushInPane(name string, n int, rate, target string) string {
+	r.writeRandom(name, n)
+	out := filepath.Join(r.dir, "out.txt")
+	r.start("cd "+shellQuote(r.dir)+" && "+r.qxfer()+" push --limit-rate "+rate+" "+name+" "+r.addr+":"+target+" > "+shellQuote(out)+
+		"; echo EXIT=$?; sleep 60", 200, 30)
+	return out
+}
+
+// matchLines checks that the non-empty lines of screen match want, one
+// by one; what describes the lines for the error.
+func matchLines(t *testing.T, what, screen string, want []*regexp.Regexp) {
+	t.Helper()
+	lines := nonEmptyLines(screen)
+	if len(lines) != len(want) {
+		t.Fatalf("after: got %d lines, want %d (%s):\n%s", len(lines), len(want), what, screen)
+	}
+	for i, re := range want {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("after, line %d: got %q, want a match for %q", i+1, lines[i], re)
+		}
+	}
+}
