@@ -76,11 +76,14 @@ type Transfer struct {
 	state  State
 	err    error
 	end    time.Time
-	done   chan struct{} // closed when the transfer ends
+	// done is closed when the transfer ends; made by the first Wait (a
+	// batch of a million files that nobody waits for on its own does
+	// without a million channels).
+	done chan struct{}
 }
 
 func newTransfer(id uint64, dir Direction, remote, local string, size int64, cancel context.CancelCauseFunc) *Transfer {
-	t := &Transfer{ID: id, Dir: dir, Path: remote, Local: local, cancel: cancel, start: time.Now(), done: make(chan struct{})}
+	t := &Transfer{ID: id, Dir: dir, Path: remote, Local: local, cancel: cancel, start: time.Now()}
 	t.size.Store(size)
 	return t
 }
@@ -134,7 +137,9 @@ func (t *Transfer) finish(s State, err error) bool {
 		return false
 	}
 	t.state, t.err, t.end = s, err, time.Now()
-	close(t.done)
+	if t.done != nil {
+		close(t.done)
+	}
 	if t.cancel != nil {
 		t.cancel(nil)
 	}
@@ -143,8 +148,17 @@ func (t *Transfer) finish(s State, err error) bool {
 
 // Wait blocks until the transfer has ended or ctx is done.
 func (t *Transfer) Wait(ctx context.Context) error {
+	t.mu.Lock()
+	if t.done == nil {
+		t.done = make(chan struct{})
+		if t.state.Ended() {
+			close(t.done)
+		}
+	}
+	done := t.done
+	t.mu.Unlock()
 	select {
-	case <-t.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
