@@ -76,14 +76,11 @@ type Transfer struct {
 	state  State
 	err    error
 	end    time.Time
-	// done is closed when the transfer ends; made by the first Wait (a
-	// batch of a million files that nobody waits for on its own does
-	// without a million channels).
-	done chan struct{}
+	done   chan struct{} // closed when the transfer ends
 }
 
 func newTransfer(id uint64, dir Direction, remote, local string, size int64, cancel context.CancelCauseFunc) *Transfer {
-	t := &Transfer{ID: id, Dir: dir, Path: remote, Local: local, cancel: cancel, start: time.Now()}
+	t := &Transfer{ID: id, Dir: dir, Path: remote, Local: local, cancel: cancel, start: time.Now(), done: make(chan struct{})}
 	t.size.Store(size)
 	return t
 }
@@ -137,9 +134,7 @@ func (t *Transfer) finish(s State, err error) bool {
 		return false
 	}
 	t.state, t.err, t.end = s, err, time.Now()
-	if t.done != nil {
-		close(t.done)
-	}
+	close(t.done)
 	if t.cancel != nil {
 		t.cancel(nil)
 	}
@@ -148,17 +143,8 @@ func (t *Transfer) finish(s State, err error) bool {
 
 // Wait blocks until the transfer has ended or ctx is done.
 func (t *Transfer) Wait(ctx context.Context) error {
-	t.mu.Lock()
-	if t.done == nil {
-		t.done = make(chan struct{})
-		if t.state.Ended() {
-			close(t.done)
-		}
-	}
-	done := t.done
-	t.mu.Unlock()
 	select {
-	case <-done:
+	case <-t.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
