@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -153,13 +152,13 @@ type job struct {
 	t   *Transfer
 	key string // transfer table key: the destination (remote path of a push, absolute local path of a pull)
 	src string // the source as listed (local path of a push, remote path of a pull), for dedupe
-	// srcInfo describes a local source, so that one file listed under
-	// two names is found to be one (dedupe).
-	srcInfo fs.FileInfo
-	small   bool
-	run     func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
-	preErr  error // failed before it could start (missing source...)
-	tries   int
+	// srcID identifies a local source, so that one file listed under
+	// two names is found to be one (dedupe); zero for a remote one.
+	srcID  fileID
+	small  bool
+	run    func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
+	preErr error // failed before it could start (missing source...)
+	tries  int
 }
 
 // slot is a job's permission to move bytes. A push takes it after the
@@ -288,8 +287,12 @@ func (c *clientConn) runJob(ctx context.Context, j *job, opts Options, s *slot) 
 // end records a job's final state and reports it.
 func (c *clientConn) end(j *job, err error, opts Options) { endJob(j, err, opts, c.log) }
 
-// endJob records a job's final state and reports it to the observer.
+// endJob records a job's final state and reports it to the observer. An
+// ended job is never run again: what only running it needs (its closure,
+// the source's identity) is let go, so that a batch of many files holds
+// little more than its Transfers until the report.
 func endJob(j *job, err error, opts Options, log zerolog.Logger) {
+	j.run, j.srcID = nil, fileID{}
 	var e *Error
 	if err != nil {
 		e = xfer.AsError(err, j.t.Path)
@@ -351,7 +354,7 @@ func errOrNil(e *Error) error {
 
 // report collects the final state of every job.
 func report(jobs []*job, start time.Time) *Report {
-	r := &Report{Duration: time.Since(start)}
+	r := &Report{Duration: time.Since(start), Files: make([]TransferInfo, 0, len(jobs))}
 	for _, j := range jobs {
 		r.Files = append(r.Files, j.t.Info())
 	}

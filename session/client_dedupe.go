@@ -1,8 +1,6 @@
 package session
 
 import (
-	"os"
-
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
@@ -40,5 +38,5 @@ func sameSource(a, b *job) bool {
 	if a.src == b.src {
 		return true
 	}
-	return a.srcInfo != nil && b.srcInfo != nil && os.SameFile(a.srcInfo, b.srcInfo)
+	return a.srcID.same(b.srcID)
 }

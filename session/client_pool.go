@@ -24,15 +24,17 @@ type PoolConfig struct {
 	// Size is the number of connections, the primary included. 0 and 1
 	// mean one connection and no striping.
 	Size int
-	// Auto starts with one connection and adds more while the aggregate
-	// goodput grows and the loss looks random (loss without RTT growth),
-	// and removes them when the RTT grows (a congested path). Size is
-	// ignored.
+	// Auto starts with one connection and adds more (8 times as many at
+	// a step, dialled in parallel) while the aggregate goodput grows and
+	// the loss looks random (loss without RTT growth), and removes them
+	// when the RTT grows (a congested path). Size is ignored.
 	Auto bool
 	// Max bounds Auto. Default 64.
 	Max int
-	// Epoch is how often Auto measures. Default 500ms (at least four
-	// smoothed RTTs).
+	// Epoch is the longest Auto measures before deciding when fewer
+	// than 300 packets went by. Default 500ms. Auto decides after at
+	// least four smoothed RTTs (and 100 ms) and 300 packets, so on a
+	// lossy link within a few round trips.
 	Epoch time.Duration
 }
 
@@ -54,11 +56,12 @@ func (p PoolConfig) max() int {
 
 // pool dials and runs the data-only connections of a striped session.
 type pool struct {
-	c     *clientConn
-	addr  string
-	tls   *tls.Config
-	cfg   ClientConfig
-	moved atomic.Int64 // file bytes moved, for Auto's goodput
+	c       *clientConn
+	addr    string
+	tls     *tls.Config
+	cfg     ClientConfig
+	moved   atomic.Int64 // file bytes moved, for Auto's goodput
+	joining atomic.Int32 // connections being dialled
 
 	// mu guards the following fields.
 	mu      sync.Mutex
@@ -83,6 +86,7 @@ func (c *clientConn) startPool(ctx context.Context, addr string, tlsConf *tls.Co
 	p := &pool{c: c, addr: addr, tls: tlsConf, cfg: cfg}
 	c.pool = p
 	if cfg.Pool.Auto {
+		c.lanes.SetGrowable()
 		c.wg.Go(p.autoscale)
 		return
 	}
@@ -95,8 +99,10 @@ func (c *clientConn) startPool(ctx context.Context, addr string, tlsConf *tls.Co
 func (p *pool) grow(ctx context.Context, n int) int {
 	var wg sync.WaitGroup
 	var ok atomic.Int32
+	p.joining.Add(int32(n))
 	for range n {
 		wg.Go(func() {
+			defer p.joining.Add(-1)
 			if err := p.join(ctx); err != nil {
 				if p.c.lost() {
 					return

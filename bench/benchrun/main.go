@@ -109,6 +109,9 @@ func run(ctx context.Context) error {
 	if abRequested(os.Args[1:]) {
 		return b.ab(ctx, os.Args[1:])
 	}
+	if gridRequested(os.Args[1:]) {
+		return b.grid(ctx, os.Args[1:])
+	}
 	if err := b.preflight("needs root (network namespaces, TUN devices, sshd)\nhint: sudo make bench", "run from the repository root (make bench)"); err != nil {
 		return err
 	}

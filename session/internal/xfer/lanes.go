@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/quic-go/quic-go"
 )
@@ -40,6 +41,10 @@ func (m *Member) Dead() bool { return m.Conn.Context().Err() != nil }
 // a big file cannot hold back the small ones queued behind it.
 type Lanes struct {
 	perConn int
+	// growable says the pool may grow during a transfer (an Auto pool):
+	// files are then cut into pool-sized ranges even while it has one
+	// connection; see Growable.
+	growable atomic.Bool
 
 	// mu guards the following fields.
 	mu      sync.Mutex
@@ -169,6 +174,17 @@ func (l *Lanes) Solo() bool {
 	defer l.mu.Unlock()
 	return l.liveLocked(false) <= 1
 }
+
+// SetGrowable marks the pool as one that may grow while a file is being
+// sent (PoolConfig.Auto on the client, or a client that said so on the
+// server). A file that starts while the pool has one connection is then
+// cut into the ranges of a pool (rangeSize) rather than 16 MiB ones:
+// otherwise a 48 MiB file would be 3 ranges, and the connections that
+// join a second later would find nothing left to carry.
+func (l *Lanes) SetGrowable() { l.growable.Store(true) }
+
+// Growable reports whether SetGrowable was called.
+func (l *Lanes) Growable() bool { return l.growable.Load() }
 
 // Active counts the live connections that take new ranges (not
 // draining), the primary included.

@@ -115,10 +115,12 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 	states := []*rangeState{}
 	byOffset := map[uint64]int{}
 	chunk := rangeSize(size)
-	if cfg.Lanes.Solo() {
+	if cfg.Lanes.Solo() && !cfg.Lanes.Growable() {
 		// Alone on its connection a file gains nothing from small
 		// ranges, and pays a stream, an ack and a lane hand-off for
-		// each: 16 MiB ranges still let other files take turns.
+		// each: 16 MiB ranges still let other files take turns. A
+		// pool that may grow keeps the small ones, for the
+		// connections that join while the file is sent.
 		chunk = maxRange
 	}
 	for i, r := range split(held.Missing(size), chunk) {
