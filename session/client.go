@@ -28,6 +28,7 @@ type clientConn struct {
 	lanes   *xfer.Lanes // the connections that carry range streams
 	pool    *pool       // nil unless ClientConfig.Pool stripes
 	space   *xfer.Space // the local disk, for pulls: a file that cannot fit is refused before its Get
+	local   localDirs   // the directories pulls write into, held open
 
 	// mu guards the following fields.
 	mu       sync.Mutex

@@ -41,6 +41,10 @@ type Options struct {
 	// pulled bytes as they are read, which slows the server through flow
 	// control. Default: no limit.
 	RateLimit *RateLimiter
+
+	// dest is a push batch's listings of its destination directories
+	// (destState), set by the push itself; nil outside a push.
+	dest *destStates
 }
 
 // plan reports the jobs of a batch to Options.Plan.

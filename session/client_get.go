@@ -19,7 +19,9 @@ type getJob struct {
 	meta     xfer.FileMeta // as listed by the server
 	force    bool
 	noResume bool
-	limit    *RateLimiter // optional
+	limit    *RateLimiter    // optional
+	dirs     *xfer.KnownDirs // optional: root's directories, held open
+	durable  *xfer.GroupSync // optional: the group commit of small files
 }
 
 // runGet pulls one file into j.root and reports the verdict to the
@@ -27,7 +29,7 @@ type getJob struct {
 // out; a server whose file is no longer that version refuses with
 // HashMismatch and the caller starts over.
 func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
-	dec, err := xfer.CheckDest(j.root, j.local, j.meta, j.force, nil)
+	dec, err := xfer.CheckDest(j.root, j.local, j.meta, j.force, j.dirs)
 	if err != nil {
 		return err
 	}
@@ -36,7 +38,7 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	}
 	// A file the local disk cannot hold is refused before the Get, so
 	// before a byte is sent (issue 13 class 9).
-	res, err := c.space.Admit(j.root, j.local, j.meta.Size)
+	res, err := c.space.AdmitIn(j.root, j.local, j.meta.Size, j.dirs)
 	if err != nil {
 		return err
 	}
@@ -46,8 +48,7 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 		prior *xfer.PriorRecord // read once, for the Get and the receiver
 	)
 	if !j.noResume {
-		prior = &xfer.PriorRecord{}
-		prior.Record, prior.Absent = xfer.LoadRecord(j.root, j.local)
+		prior = xfer.LoadPrior(j.root, j.local, j.dirs)
 		if prior.Record.Matches(j.meta) {
 			offer.Have, offer.PrefixHash = prior.Record.Offer()
 		}
@@ -75,7 +76,7 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	rc, held, err := xfer.OpenReceiver(xfer.ReceiverConfig{
 		Root: j.root, Path: j.local, Meta: meta, NoResume: len(offer.Have) == 0, Prior: prior,
 		Ack:      func(r wire.Range) { c.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
-		Progress: c.counter(t), Limit: j.limit,
+		Progress: c.counter(t), Limit: j.limit, Dirs: j.dirs, Sync: j.durable,
 	})
 	if err != nil {
 		cancelRemote(err)

@@ -39,6 +39,7 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 		return nil, fmt.Errorf("open %s: %w", localDir, err)
 	}
 	defer root.Close()
+	defer c.local.open(root)()
 	var jobs []*job
 	var metas []dirMeta
 	for _, src := range sources {
@@ -93,6 +94,7 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer root.Close()
+	defer c.local.open(root)()
 	jobs, metas, err := c.pullJobs(ctx, root, remotePath, name, opts)
 	if err != nil {
 		return nil, err
@@ -242,7 +244,8 @@ func localKey(root *os.Root, local string) string {
 
 func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
-	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
+	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit,
+		dirs: c.local.of(root), durable: &c.local.durable}
 	return &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			gj := gj

@@ -33,6 +33,8 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	if err != nil {
 		return nil, err
 	}
+	ds := &destStates{}
+	opts.dest = ds
 	var jobs []*job
 	var emptyDirs []string
 	var metas []dirMeta
@@ -45,7 +47,9 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	if dir != "." {
 		emptyDirs = append([]string{dir}, emptyDirs...)
 	}
-	return runPush(ctx, c, r, start, dedupe(jobs), emptyDirs, metas, opts)
+	jobs = dedupe(jobs)
+	ds.plan(jobs)
+	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, opts)
 }
 
 // runPush runs the jobs of a push: it creates the directories that no
@@ -87,7 +91,10 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	if err != nil {
 		return nil, err
 	}
+	ds := &destStates{}
+	opts.dest = ds
 	jobs, emptyDirs, metas := c.pushJobs(local, rp, opts)
+	ds.plan(jobs)
 	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, opts)
 }
 
@@ -124,7 +131,7 @@ func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []strin
 
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
-	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
+	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit, dest: opts.dest}
 	j := &job{t: t, key: remote, src: local, srcID: fileIDOf(fi), small: fi.Size() <= smallFile}
 	if err := checkWireName(local, remote); err != nil {
 		j.preErr = err

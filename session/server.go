@@ -121,6 +121,13 @@ type Server struct {
 
 	space  *xfer.Space // free space and the pushes admitted against it
 	quotas *quotas     // usage of each client root with a quota
+	// dirGen is bumped by a removal or a rename in any session, so that
+	// no session keeps writing through a directory it held open under
+	// its old name (xfer.KnownDirs).
+	dirGen xfer.DirGen
+	// durable groups the fsyncs of the small files of every push
+	// (xfer.GroupSync).
+	durable xfer.GroupSync
 
 	// clientMu guards clientConns.
 	clientMu    sync.Mutex

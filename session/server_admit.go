@@ -22,7 +22,7 @@ func (ss *serverSession) admitPush(p string, size uint64) (*admission, error) {
 		ss.log.Info().Str("path", p).Uint64("size", size).Int64("quota", ss.acc.Quota).Msg("push refused: quota")
 		return nil, err
 	}
-	r, err := ss.srv.space.Admit(ss.root, p, size)
+	r, err := ss.srv.space.AdmitIn(ss.root, p, size, &ss.dirs)
 	if err != nil {
 		qc.end()
 		ss.log.Warn().Str("path", p).Uint64("size", size).Msg("push refused: no space")

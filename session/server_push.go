@@ -69,7 +69,7 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		rc, offer, err = xfer.OpenReceiver(xfer.ReceiverConfig{
 			Root: ss.root, Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0,
 			Ack:      func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
-			Progress: t.addBytes,
+			Progress: t.addBytes, Dirs: &ss.dirs, Sync: &ss.srv.durable,
 		})
 	}
 	if err != nil {

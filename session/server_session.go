@@ -31,7 +31,7 @@ type serverSession struct {
 	wg    sync.WaitGroup // data stream and listing goroutines
 	lanes *xfer.Lanes    // the session's connections, for pulls
 	token string
-	dirs  xfer.KnownDirs // directories pushes have created or found
+	dirs  xfer.KnownDirs // directories pushes have created or found, held open; closed by wait
 
 	// mu guards the following fields.
 	mu          sync.Mutex
@@ -63,6 +63,7 @@ func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Lo
 	return &serverSession{
 		srv: srv, conn: conn, owner: owner, label: srv.clientLabel(owner), log: log, lanes: xfer.NewLanes(),
 		changed: make(chan struct{}),
+		dirs:    xfer.KnownDirs{Gen: &srv.dirGen},
 		active:  make(map[uint64]*serverXfer),
 		members: make(map[string]*quic.Conn),
 		listing: make(chan struct{}, 4),
@@ -74,6 +75,7 @@ func newServerSession(srv *Server, conn *quic.Conn, owner string, log zerolog.Lo
 // closed first.
 func (ss *serverSession) wait() {
 	ss.wg.Wait()
+	ss.dirs.Close()
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for id, x := range ss.active {

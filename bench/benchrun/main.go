@@ -9,7 +9,8 @@
 //
 //	BENCH_RUNS=3       runs per figure (the median is reported)
 //	BENCH_QUICK=1      small files, one run, short deadlines: a smoke test
-//	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written)
+//	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written);
+//	                   S7 is the Linux kernel tree (kernel.go)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -187,7 +188,8 @@ func run(ctx context.Context) error {
 
 func (b *bench) want(id string) bool { return len(b.only) == 0 || b.only[id] }
 
-// scenarios runs S1 to S6. S2, S4, S5 and S6 share one emulated link.
+// scenarios runs S1 to S7. S2, S4, S5 and S6 share one emulated link;
+// S7 (the kernel tree) sets up its own.
 func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 	if b.want("S1") {
 		s, err := b.s1(ctx)
@@ -246,6 +248,11 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		rep.CalibLossy = b.calibrate(ctx, w, pings, "0.01", false)
 		b.logf("  RTT %.2f ms, ping loss %.2f%% (want %.2f%%)", rep.CalibLossy.RTTAvg, rep.CalibLossy.PingLoss*100, rep.CalibLossy.WantLoss*100)
 		rep.Scenarios = append(rep.Scenarios, b.s3(ctx, w))
+	}
+	if b.want("S7") && ctx.Err() == nil {
+		if err := b.s7(ctx, rep, clean); err != nil {
+			return fmt.Errorf("S7: %w", err)
+		}
 	}
 	return nil
 }

@@ -194,7 +194,7 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 	}
 	q := primary(s)
 	ratio := "qxfer ÷ tool (goodput)"
-	if s.ID == "S4" {
+	if timeRatio(s) {
 		ratio = "tool time ÷ qxfer time"
 	}
 	if q != nil {
@@ -225,7 +225,7 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 		}
 		rat := "-"
 		if q != nil && r != q {
-			if s.ID == "S4" {
+			if timeRatio(s) {
 				rat = fmt.Sprintf("%.1f×", effWall(m)/effWall(q.Median))
 			} else if m.Goodput > 0 {
 				rat = fmt.Sprintf("%.2f×", q.Median.Goodput/m.Goodput)
@@ -274,6 +274,10 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 		p("\n")
 	}
 }
+
+// timeRatio says s compares times, not goodputs: trees, and transfers
+// that move nothing (S4, the S7 cases).
+func timeRatio(s *Scenario) bool { return s.ID == "S4" || strings.HasPrefix(s.ID, "S7") }
 
 // effWall is the time to move everything: the projection for a bounded run.
 func effWall(r Run) float64 {

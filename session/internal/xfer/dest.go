@@ -63,18 +63,30 @@ const (
 // sets the mtime of every file it receives). Any other existing file is
 // refused with wire.Exists unless force is set; directories and other
 // non-regular files are always refused with wire.NotRegular. The parent
-// directory is created, unless dirs (optional) remembers it.
+// directory is created; dirs (optional) keeps it open for the session, so
+// the next file of the same directory walks no path.
 func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs *KnownDirs) (DestDecision, error) {
 	if p == "." {
 		return 0, Errorf(wire.NotRegular, p, "the root is a directory")
 	}
-	if dir := path.Dir(p); dir != "." && !dirs.has(dir) {
-		if err := MkdirAll(root, dir, 0o755); err != nil {
-			return 0, err
+	var fi fs.FileInfo
+	var err error
+	if dirs != nil {
+		dir, name := splitDir(p)
+		d, derr := dirs.Open(root, dir, true)
+		if derr != nil {
+			return 0, derr
 		}
-		dirs.add(dir)
+		fi, err = d.Root.Lstat(name)
+		dirs.Release(d)
+	} else {
+		if dir := path.Dir(p); dir != "." {
+			if err := MkdirAll(root, dir, 0o755); err != nil {
+				return 0, err
+			}
+		}
+		fi, err = root.Lstat(p)
 	}
-	fi, err := root.Lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return DestWrite, nil
@@ -88,50 +100,6 @@ func CheckDest(root *os.Root, p string, m FileMeta, force bool, dirs *KnownDirs)
 		return 0, Errorf(wire.Exists, p, "the destination already exists and differs (use --force to overwrite)")
 	}
 	return DestWrite, nil
-}
-
-// maxKnownDirs bounds the directories a KnownDirs remembers.
-const maxKnownDirs = 4096
-
-// KnownDirs remembers the directories (up to maxKnownDirs) that a caller
-// of CheckDest has created or found, so that a tree of small files costs
-// one MkdirAll per directory rather than one per file. It is safe for
-// concurrent use; the zero value is empty, and a nil *KnownDirs
-// remembers nothing.
-type KnownDirs struct {
-	mu   sync.Mutex
-	dirs map[string]bool
-}
-
-func (k *KnownDirs) has(dir string) bool {
-	if k == nil {
-		return false
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.dirs[dir]
-}
-
-// Forget empties k: a directory it remembers may have been removed or
-// renamed.
-func (k *KnownDirs) Forget() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	clear(k.dirs)
-}
-
-func (k *KnownDirs) add(dir string) {
-	if k == nil {
-		return
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.dirs == nil {
-		k.dirs = make(map[string]bool)
-	}
-	if len(k.dirs) < maxKnownDirs {
-		k.dirs[dir] = true
-	}
 }
 
 // MkdirAll creates dir and its parents under root. A path element that

@@ -34,6 +34,14 @@ type ReceiverConfig struct {
 	Progress func(n int)
 	// Limit paces the reads.
 	Limit *RateLimiter
+	// Dirs (optional) holds the destination's directories open for the
+	// session: the receiver works in the parent of Path through it, with
+	// no path walk per system call. Nil: every call walks Path from Root.
+	Dirs *KnownDirs
+	// Sync (optional) makes a file of up to groupSyncMax bytes durable
+	// in a group with others, before its rename; nil: an fsync of its
+	// own.
+	Sync *GroupSync
 }
 
 // PriorRecord is the result of a LoadRecord: the record, and whether no
@@ -55,7 +63,12 @@ type PriorRecord struct {
 type Receiver struct {
 	cfg ReceiverConfig
 	f   *os.File
-	wg  sync.WaitGroup // range stream goroutines, the hasher, checkpoints
+	// The destination's directory and its name there: Path's parent
+	// (from cfg.Dirs) and base name, or Root and Path.
+	d    *Dir // nil without cfg.Dirs
+	dir  *os.Root
+	name string
+	wg   sync.WaitGroup // range stream goroutines, the hasher, checkpoints
 
 	ckpt sync.Mutex // one checkpoint at a time
 	// recorded says a record file may exist (one was there, or a
@@ -98,12 +111,25 @@ type Offer struct {
 func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 	rc := &Receiver{cfg: cfg, streams: map[*quic.ReceiveStream]struct{}{}}
 	rc.ph.init(0)
-	root, p, meta := cfg.Root, cfg.Path, cfg.Meta
+	if err := rc.openDir(); err != nil {
+		return nil, Offer{}, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			rc.releaseDir()
+		}
+	}()
+	root, p, meta := rc.dir, rc.name, cfg.Meta
 	part := PartName(p)
 	var prior PriorRecord
 	switch {
 	case cfg.Prior != nil:
 		prior = *cfg.Prior
+	case rc.d.NoSides():
+		// Nothing in the directory had a side file's name when it was
+		// opened, and nothing was kept there since: no record to read.
+		prior.Absent = true
 	case !cfg.NoResume:
 		prior.Record, prior.Absent = LoadRecord(root, p)
 	}
@@ -136,9 +162,10 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 					// A version 1 .part is as long as its prefix.
 					if err := preallocate(f, int64(meta.Size)); err != nil {
 						f.Close()
-						return nil, Offer{}, AsError(err, p)
+						return nil, Offer{}, AsError(err, cfg.Path)
 					}
 				}
+				opened = true
 				return rc, Offer{Have: have, PrefixHash: prefix}, nil
 			}
 		}
@@ -153,33 +180,34 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 	if (!created || raced) && destCurrent(root, p, meta) {
 		// Another process held the .part and has finished the file.
 		f.Close()
-		return nil, Offer{}, UpToDate(p)
+		return nil, Offer{}, UpToDate(cfg.Path)
 	}
 	// A .part that was there may belong to a transfer that stopped after
 	// our record was read: its record goes too.
 	if !absent || !created {
 		if err := root.Remove(RecordName(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			f.Close()
-			return nil, Offer{}, AsError(err, p)
+			return nil, Offer{}, AsError(err, cfg.Path)
 		}
 	}
 	if err := f.Truncate(0); err != nil {
 		f.Close()
-		return nil, Offer{}, AsError(err, p)
+		return nil, Offer{}, AsError(err, cfg.Path)
 	}
 	if err := preallocate(f, int64(meta.Size)); err != nil {
 		f.Close()
 		root.Remove(part)
-		return nil, Offer{}, AsError(err, p)
+		return nil, Offer{}, AsError(err, cfg.Path)
 	}
 	rc.f = f
+	opened = true
 	return rc, Offer{}, nil
 }
 
 // openPart opens (creating it if needed) and locks the .part for a
 // transfer that starts over, and says whether it created it.
 func (rc *Receiver) openPart() (f *os.File, created bool, err error) {
-	root, p, part := rc.cfg.Root, rc.cfg.Path, PartName(rc.cfg.Path)
+	root, p, part := rc.dir, rc.cfg.Path, PartName(rc.name)
 	for try := 0; ; try++ {
 		f, err = root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		created = err == nil
@@ -202,6 +230,29 @@ func (rc *Receiver) openPart() (f *os.File, created bool, err error) {
 	}
 }
 
+// openDir finds the directory the receiver works in (see Receiver.d).
+func (rc *Receiver) openDir() error {
+	if rc.cfg.Dirs == nil {
+		rc.dir, rc.name = rc.cfg.Root, rc.cfg.Path
+		return nil
+	}
+	dir, name := splitDir(rc.cfg.Path)
+	d, err := rc.cfg.Dirs.Open(rc.cfg.Root, dir, false)
+	if err != nil {
+		return WithPath(AsError(err, rc.cfg.Path), rc.cfg.Path)
+	}
+	rc.d, rc.dir, rc.name = d, d.Root, name
+	return nil
+}
+
+// releaseDir gives the directory back, once.
+func (rc *Receiver) releaseDir() {
+	if d := rc.d; d != nil {
+		rc.d = nil
+		rc.cfg.Dirs.Release(d)
+	}
+}
+
 // destCurrent reports whether the destination p already holds the file
 // m describes (size and mtime, CheckDest's quick check).
 func destCurrent(root *os.Root, p string, m FileMeta) bool {
@@ -221,7 +272,7 @@ func (rc *Receiver) locked(f *os.File) error {
 	if err := lockPart(f, p); err != nil {
 		return err
 	}
-	if !stillNamed(rc.cfg.Root, PartName(p), f) {
+	if !stillNamed(rc.dir, PartName(rc.name), f) {
 		return errRenamed
 	}
 	return nil
@@ -270,7 +321,7 @@ func (rc *Receiver) checkpoint() {
 	}
 	meta := rc.cfg.Meta
 	rc.recorded = true
-	if SaveRecord(rc.cfg.Root, rc.cfg.Path, newRecord(meta, have, hashed, sum)) == nil {
+	if SaveRecord(rc.dir, rc.name, newRecord(meta, have, hashed, sum)) == nil {
 		rc.ph.mu.Lock()
 		rc.durable, _ = RangeSetOf(have, meta.Size)
 		rc.ph.mu.Unlock()
@@ -295,6 +346,8 @@ func (rc *Receiver) stopStreams(code ErrorCode) {
 func (rc *Receiver) Abandon(code ErrorCode) {
 	rc.stopStreams(code)
 	rc.f.Close()
+	rc.d.Kept()
+	rc.releaseDir()
 }
 
 // hashAlong reads back and hashes the bytes of the contiguous prefix that
@@ -336,6 +389,7 @@ func (rc *Receiver) hashAlong() {
 // .part for a resume (removing it when its content is known bad). The
 // error is an *Error.
 func (rc *Receiver) Wait(ctx context.Context) error {
+	defer rc.releaseDir()
 	size := rc.cfg.Meta.Size
 	hashing := false
 	for {
@@ -394,6 +448,8 @@ func (rc *Receiver) keepIfResumable(code ErrorCode) {
 	rc.ph.mu.Unlock()
 	if held == 0 {
 		rc.removePartial()
+	} else {
+		rc.d.Kept()
 	}
 }
 
@@ -413,9 +469,9 @@ var discardCodes = map[ErrorCode]bool{
 }
 
 func (rc *Receiver) removePartial() {
-	rc.cfg.Root.Remove(PartName(rc.cfg.Path))
+	rc.dir.Remove(PartName(rc.name))
 	if rc.recorded {
-		rc.cfg.Root.Remove(RecordName(rc.cfg.Path))
+		rc.dir.Remove(RecordName(rc.name))
 	}
 }
 
@@ -449,7 +505,14 @@ func (rc *Receiver) finish() error {
 	// Mode and times are best effort: some file systems (and Windows)
 	// refuse parts of them, which must not fail a verified file.
 	_ = rc.f.Chmod(meta.Mode.Perm())
-	if err := rc.f.Sync(); err != nil {
+	if mtimeSetOnOpen {
+		_ = setFileMTime(rc.f, meta.MTime)
+	}
+	sync := rc.f.Sync
+	if meta.Size <= groupSyncMax && rc.cfg.Sync != nil {
+		sync = func() error { return rc.cfg.Sync.Sync(rc.f) }
+	}
+	if err := sync(); err != nil {
 		return AsError(err, p)
 	}
 	// The .part stays open, and locked, until it is renamed and its
@@ -462,13 +525,15 @@ func (rc *Receiver) finish() error {
 			return AsError(err, p)
 		}
 	}
-	part := PartName(p)
-	_ = SetMTime(rc.cfg.Root, part, meta.MTime)
-	if err := rc.cfg.Root.Rename(part, p); err != nil {
+	part := PartName(rc.name)
+	if !mtimeSetOnOpen {
+		_ = SetMTime(rc.dir, part, meta.MTime)
+	}
+	if err := rc.dir.Rename(part, rc.name); err != nil {
 		return AsError(err, p)
 	}
 	if rc.recorded {
-		rc.cfg.Root.Remove(RecordName(p))
+		rc.dir.Remove(RecordName(rc.name))
 	}
 	if !closed {
 		closed = true

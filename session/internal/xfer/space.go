@@ -43,8 +43,10 @@ func NewSpace(minFree uint64, where string) *Space { return &Space{minFree: minF
 // safe to call more than once; the zero of it (nil) is a no-op.
 type Reservation struct {
 	s     *Space
-	root  *os.Root
+	root  *os.Root // where part is: the tree's root, or the .part's directory
 	part  string
+	dirs  *KnownDirs
+	d     *Dir // held from dirs until Release
 	base  uint64 // bytes the .part held on disk at admission
 	mu    sync.Mutex
 	count uint64 // bytes still counted in s.reserved
@@ -56,22 +58,42 @@ type Reservation struct {
 // the file does not fit; a statfs failure admits the file (the
 // preallocation will catch a full disk).
 func (s *Space) Admit(root *os.Root, p string, size uint64) (*Reservation, error) {
-	part := PartName(p)
-	base := allocatedAt(root, part)
+	return s.AdmitIn(root, p, size, nil)
+}
+
+// AdmitIn is Admit through dirs (optional), which holds p's directory
+// open: the .part is looked for there, not at all when the directory
+// held no side file (Dir.NoSides), and the free space is that of the
+// directory's file system. The directory is held until Release.
+func (s *Space) AdmitIn(root *os.Root, p string, size uint64, dirs *KnownDirs) (*Reservation, error) {
+	r := &Reservation{s: s, root: root, part: PartName(p)}
+	var base uint64
+	var fd *os.File
+	if dirs != nil {
+		dir, name := splitDir(p)
+		if d, err := dirs.Open(root, dir, false); err == nil {
+			r.root, r.part, r.dirs, r.d, fd = d.Root, PartName(name), dirs, d, d.fd
+		}
+	}
+	if !r.d.NoSides() {
+		base = allocatedAt(r.root, r.part)
+	}
 	need := size - min(size, base)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if need > 0 {
-		free, err := FreeSpace(root)
+		free, err := freeSpaceOf(r.root, fd)
 		if err == nil {
 			avail := free - min(free, s.reserved+s.minFree)
 			if need > avail {
+				r.dirs.Release(r.d)
 				return nil, Errorf(wire.NoSpace, p, "needs %d more bytes, %s has %d to spare", need, s.where, avail)
 			}
 		}
 	}
 	s.reserved += need
-	return &Reservation{s: s, root: root, part: part, base: base, count: need}, nil
+	r.base, r.count = base, need
+	return r, nil
 }
 
 // Reserved returns the bytes admitted and not yet on disk.
@@ -102,6 +124,10 @@ func (r *Reservation) Release() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.release(r.count)
+	if d := r.d; d != nil {
+		r.d = nil
+		r.dirs.Release(d)
+	}
 }
 
 // release drops n counted bytes; r.mu is held.

@@ -39,3 +39,16 @@ func allocated(fi fs.FileInfo) uint64 {
 	}
 	return uint64(max(fi.Size(), 0))
 }
+
+// freeSpaceOf is FreeSpace of the file system holding dir, an open
+// directory, or of root's when dir is nil.
+func freeSpaceOf(root *os.Root, dir *os.File) (uint64, error) {
+	if dir == nil {
+		return FreeSpace(root)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(dir.Fd()), &st); err != nil {
+		return 0, &os.PathError{Op: "statfs", Path: dir.Name(), Err: err}
+	}
+	return uint64(st.Bavail) * uint64(st.Bsize), nil
+}

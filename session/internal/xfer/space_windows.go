@@ -30,3 +30,7 @@ func StatFS(root *os.Root, p string) (FSUsage, error) {
 // allocated returns fi's size: a file extended with SetEndOfFile holds its
 // clusters.
 func allocated(fi fs.FileInfo) uint64 { return uint64(max(fi.Size(), 0)) }
+
+// freeSpaceOf is FreeSpace of the volume holding root (dir is not used:
+// no directory handle is kept here).
+func freeSpaceOf(root *os.Root, _ *os.File) (uint64, error) { return FreeSpace(root) }

@@ -1,0 +1,169 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"path"
+	"sync"
+
+	"github.com/qxfer/qxfer/session/internal/xfer"
+)
+
+// maxDestDirs bounds the directories a push remembers the listing of: a
+// push walks its tree a directory at a time, so only the few it is in
+// are asked about again.
+const maxDestDirs = 256
+
+// minListFiles is how many files a push must bring into a directory for
+// the directory to be listed first: one listing then replaces at least
+// this many offers. Fewer files are offered one by one, as before, and a
+// push of a few files into a big directory never lists it whole.
+const minListFiles = 4
+
+// DestState is what a push knows of a file's destination before it offers
+// the file: whether something is there, and what (kind, size, mtime,
+// whether it is a followed symlink). Known is false when the destination
+// could not be listed (a write-only client, a listing refused): the
+// server decides on the offer alone, as it always does in the end.
+type DestState struct {
+	Known  bool
+	Exists bool
+	Entry  Entry // when Exists: the entry as the server lists it
+}
+
+// UpToDate reports whether s is a regular file of meta's size and
+// modification time: what the server's own check (xfer.CheckDest, rsync's
+// quick check) would answer up to date, so the file need not be offered.
+func (s DestState) UpToDate(meta xfer.FileMeta) bool {
+	e := s.Entry
+	return s.Known && s.Exists && e.Kind == KindFile && !e.Linked &&
+		uint64(e.Size) == meta.Size && e.MTime.Equal(meta.MTime)
+}
+
+// destStates is a push batch's knowledge of its destination directories:
+// each is listed at most once, in one exchange (names, sizes, mtimes)
+// however many of its files are pushed, instead of a request per file.
+// A push sets it in its Options (Options.dest); the zero value is empty.
+type destStates struct {
+	// listed are the directories the push brings at least minListFiles
+	// files into; set once (plan) before the files run.
+	listed map[string]bool
+
+	// mu guards the following fields.
+	mu    sync.Mutex
+	dirs  map[string]*destDir
+	order []string // listed directories, oldest first, for maxDestDirs
+}
+
+// destDir is one directory's listing, ready once its channel is closed.
+type destDir struct {
+	ready   chan struct{}
+	known   bool             // the listing answered
+	entries map[string]Entry // by name; nil when the directory is missing
+}
+
+// destState returns what the server holds at remote, a clean path under
+// its root, as listed by one List of remote's directory shared by every
+// file of it (issue 17: a no-op push of the Linux kernel's tree asked
+// 86,629 times, once per file; now 5,760 times, once per directory). A
+// directory whose parent's listing lacks it is known missing without
+// asking. It is the one function the push path calls to learn a file's
+// destination state; ds nil is nothing known.
+func (c *clientConn) destState(ctx context.Context, ds *destStates, remote string) DestState {
+	if ds == nil {
+		return DestState{}
+	}
+	dir, name := path.Split(remote)
+	dir = joinPath(dir)
+	if !ds.listed[dir] {
+		return DestState{}
+	}
+	d := ds.dir(ctx, c, dir)
+	if !d.known {
+		return DestState{}
+	}
+	e, ok := d.entries[name]
+	return DestState{Known: true, Exists: ok, Entry: e}
+}
+
+// plan counts the files jobs bring into each remote directory (a job's
+// key is its remote path), and marks those of at least minListFiles for
+// listing.
+func (ds *destStates) plan(jobs []*job) {
+	n := map[string]int{}
+	for _, j := range jobs {
+		if j.preErr == nil {
+			n[joinPath(path.Dir(j.key))]++
+		}
+	}
+	ds.listed = map[string]bool{}
+	for dir, k := range n {
+		if k >= minListFiles {
+			ds.listed[dir] = true
+		}
+	}
+}
+
+// dir returns the listing of dir, making it (or waiting for the call
+// that makes it) the first time.
+func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destDir {
+	ds.mu.Lock()
+	if d, ok := ds.dirs[dir]; ok {
+		ds.mu.Unlock()
+		select {
+		case <-d.ready:
+		case <-ctx.Done():
+			return &destDir{}
+		}
+		return d
+	}
+	d := &destDir{ready: make(chan struct{})}
+	if ds.dirs == nil {
+		ds.dirs = make(map[string]*destDir)
+	}
+	ds.dirs[dir] = d
+	ds.order = append(ds.order, dir)
+	if len(ds.order) > maxDestDirs {
+		delete(ds.dirs, ds.order[0])
+		ds.order = ds.order[1:]
+	}
+	parent := ds.dirs[joinPath(path.Dir(dir))]
+	ds.mu.Unlock()
+	defer close(d.ready)
+	isDir := dir == "." // the root is a directory
+	if !isDir && parent != nil && parent != d {
+		select {
+		case <-parent.ready:
+			if parent.known {
+				e, ok := parent.entries[path.Base(dir)]
+				if !ok {
+					d.known = true // missing: so is every file in it
+					return d
+				}
+				// Anything but a directory: the server refuses its
+				// files one by one, as before.
+				isDir = e.Kind == KindDir
+				if !isDir {
+					return d
+				}
+			}
+		default:
+		}
+	}
+	entries, err := c.List(ctx, dir)
+	switch {
+	case err == nil:
+		if !isDir && len(entries) == 1 && entries[0].Name == path.Base(dir) {
+			// A file lists as itself, just as a directory holding
+			// one file of its own name lists that file: unknown.
+			return d
+		}
+		d.known, d.entries = true, make(map[string]Entry, len(entries))
+		for _, e := range entries {
+			d.entries[e.Name] = e
+		}
+	case errors.Is(err, &Error{Code: CodeNotFound}):
+		d.known = true
+	}
+	return d
+}

@@ -1,0 +1,227 @@
+package xfer
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path"
+	"sync"
+	"sync/atomic"
+)
+
+// maxKnownDirs bounds the directories a KnownDirs keeps open: each holds
+// two descriptors (the sub-root and its *at handle), so a session of a
+// tree of 5,760 directories (the Linux kernel's) keeps at most 2,048 of
+// them, far below the descriptor limit Go raises to at start.
+const maxKnownDirs = 1024
+
+// maxSideScan is how many names of a directory a KnownDirs reads, when it
+// opens it, to learn that no side file (a .part, a record) is there; a
+// bigger directory is taken to hold some, and every file in it looks
+// for its record as before.
+const maxSideScan = 4096
+
+// DirGen counts the changes to a tree's directories (a removal, a
+// rename) that every KnownDirs sharing it must see: a KnownDirs whose
+// Gen has moved since it last looked forgets every directory it holds.
+// One server shares one DirGen between its sessions, so that a rename by
+// one client is never followed by another's push into the directory
+// under its old name. The zero value is ready to use.
+type DirGen struct{ n atomic.Uint64 }
+
+// KnownDirs keeps the directories of a destination tree open for a
+// session, so that a tree of small files costs one path walk per
+// directory rather than several per file (os.Root resolves every path
+// one component at a time, an openat and a close each). Each is a
+// sub-root of the tree's os.Root (os.Root.OpenRoot), so what is written
+// through it stays confined: a directory swapped for a symlink after it
+// was opened is not followed, the handle keeps naming the directory that
+// was opened. A directory removed or renamed by a request of this server
+// is forgotten (Forget, or another session's through Gen); one moved by
+// another program while the session writes into it keeps receiving,
+// under its new name.
+//
+// It is safe for concurrent use; the zero value is empty, and a nil
+// *KnownDirs keeps nothing open (Open opens, Release closes).
+type KnownDirs struct {
+	Gen *DirGen // optional: changes made by other sessions
+
+	// mu guards the following fields.
+	mu   sync.Mutex
+	seen uint64          // Gen's count when dirs was last emptied
+	dirs map[string]*Dir // by clean path under the tree's root
+}
+
+// Dir is an open directory of a destination tree, held by its users
+// until they Release it.
+type Dir struct {
+	Root *os.Root // the directory, as a sub-root of the tree's root
+	// fd is the same directory open for the *at system calls of the
+	// small-file path (O_TMPFILE, linkat); nil where there are none.
+	fd *os.File
+	// noSides says no side file (a .part, a resume record) was in the
+	// directory when it was opened, nor has any been kept there since:
+	// a file in it has no record to look for.
+	noSides atomic.Bool
+
+	// KnownDirs.mu guards the following fields.
+	refs int
+	gone bool // out of the map: closed when refs drops to 0
+}
+
+// NoSides reports whether d had no side file when it was opened and none
+// was kept in it since, so no file in it has a resume record.
+func (d *Dir) NoSides() bool { return d != nil && d.noSides.Load() }
+
+// Kept records that a side file is kept in d (a .part left for a
+// resume).
+func (d *Dir) Kept() {
+	if d != nil {
+		d.noSides.Store(false)
+	}
+}
+
+// Open returns the directory dir (a clean path under root, "." for root
+// itself), creating it and its parents first when create is set (a path
+// element that is not a directory is wire.NotDirectory, see MkdirAll).
+// The caller must Release it. The error is an *Error.
+func (k *KnownDirs) Open(root *os.Root, dir string, create bool) (*Dir, error) {
+	if k != nil {
+		k.mu.Lock()
+		if g := k.Gen; g != nil && g.n.Load() != k.seen {
+			k.forgetLocked()
+			k.seen = g.n.Load()
+		}
+		if d, ok := k.dirs[dir]; ok {
+			d.refs++
+			k.mu.Unlock()
+			return d, nil
+		}
+		k.mu.Unlock()
+	}
+	if create && dir != "." {
+		if err := MkdirAll(root, dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	sub, err := root.OpenRoot(dir)
+	if err != nil {
+		return nil, AsError(err, dir)
+	}
+	d := &Dir{Root: sub, refs: 1, gone: true}
+	if k == nil {
+		return d, nil
+	}
+	if fd, err := sub.Open("."); err == nil {
+		d.fd = fd
+		names, err := fd.Readdirnames(maxSideScan + 1)
+		if (err == nil || errors.Is(err, io.EOF)) && len(names) <= maxSideScan {
+			clean := true
+			for _, n := range names {
+				if _, kind := SideFile(n); kind != NotSide {
+					clean = false
+					break
+				}
+			}
+			d.noSides.Store(clean)
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if old, ok := k.dirs[dir]; ok {
+		// Opened meanwhile by another file of the directory.
+		old.refs++
+		d.close()
+		return old, nil
+	}
+	if k.dirs == nil {
+		k.dirs = make(map[string]*Dir)
+	}
+	if len(k.dirs) < maxKnownDirs {
+		d.gone = false
+		k.dirs[dir] = d
+	}
+	return d, nil
+}
+
+// Release gives back a directory Open returned; nil is ignored.
+func (k *KnownDirs) Release(d *Dir) {
+	if d == nil {
+		return
+	}
+	if k != nil {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+	}
+	d.refs--
+	if d.gone && d.refs == 0 {
+		d.close()
+	}
+}
+
+// Forget empties k, here and in every KnownDirs sharing its Gen: a
+// directory it holds may have been removed or renamed. Directories in
+// use stay open until released.
+func (k *KnownDirs) Forget() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.Gen != nil {
+		k.seen = k.Gen.n.Add(1)
+	}
+	k.forgetLocked()
+}
+
+// Close closes every directory k holds (those in use once released); k
+// can be used again afterwards.
+func (k *KnownDirs) Close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.forgetLocked()
+}
+
+func (k *KnownDirs) forgetLocked() {
+	for name, d := range k.dirs {
+		d.gone = true
+		if d.refs == 0 {
+			d.close()
+		}
+		delete(k.dirs, name)
+	}
+}
+
+func (d *Dir) close() {
+	if d.fd != nil {
+		d.fd.Close()
+	}
+	d.Root.Close()
+}
+
+// LoadPrior is LoadRecord of destination p under root, through dirs
+// (optional) when it holds p's directory: a directory that held no side
+// file when it was opened, and kept none since, has no record to read.
+func LoadPrior(root *os.Root, p string, dirs *KnownDirs) *PriorRecord {
+	prior := &PriorRecord{}
+	if dirs != nil {
+		dir, name := splitDir(p)
+		if d, err := dirs.Open(root, dir, false); err == nil {
+			defer dirs.Release(d)
+			if d.NoSides() {
+				prior.Absent = true
+			} else {
+				prior.Record, prior.Absent = LoadRecord(d.Root, name)
+			}
+			return prior
+		}
+	}
+	prior.Record, prior.Absent = LoadRecord(root, p)
+	return prior
+}
+
+// splitDir is the directory and the name of p, a clean path.
+func splitDir(p string) (dir, name string) {
+	dir, name = path.Split(p)
+	if dir == "" {
+		return ".", name
+	}
+	return dir[:len(dir)-1], name
+}

@@ -1,0 +1,129 @@
+package xfer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestKnownDirs: a directory is opened once and shared while held; a
+// Forget in one KnownDirs makes every other sharing its Gen open the
+// directory again; what a held directory writes stays in the directory
+// that was opened, even once its name is a symlink to elsewhere.
+func TestKnownDirs(t *testing.T) {
+	top := t.TempDir()
+	root, err := os.OpenRoot(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	var gen DirGen
+	a, b := &KnownDirs{Gen: &gen}, &KnownDirs{Gen: &gen}
+	defer a.Close()
+	defer b.Close()
+
+	d1, err := a.Open(root, "x/y", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d1.NoSides() {
+		t.Errorf("a new directory: got NoSides false, want true")
+	}
+	d2, err := a.Open(root, "x/y", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d1 != d2 {
+		t.Errorf("a second Open of x/y: got another directory, want the one held")
+	}
+	a.Release(d2)
+	db, err := b.Open(root, "x/y", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Release(db)
+
+	// The directory moves away and a symlink to outside the root takes
+	// its name: d1 still writes into the directory it opened.
+	outside := t.TempDir()
+	if err := os.Rename(filepath.Join(top, "x", "y"), filepath.Join(top, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(top, "x", "y")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.Root.WriteFile("f", []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(t, top, "moved/f") || exists(t, outside, "f") {
+		t.Errorf("a write through a held directory: got moved/f %v, outside/f %v; want the moved directory only",
+			exists(t, top, "moved/f"), exists(t, outside, "f"))
+	}
+	a.Release(d1)
+
+	// b still holds x/y; a's Forget (a rename or removal by a session)
+	// makes b open it again, which now refuses the escaping symlink.
+	a.Forget()
+	if _, err := b.Open(root, "x/y", false); err == nil {
+		t.Errorf("open of x/y after a Forget elsewhere: got the old directory, want the escaping symlink refused")
+	}
+	if _, err := a.Open(root, "x/y", false); err == nil {
+		t.Errorf("open of x/y after a Forget: got a directory, want the escaping symlink refused")
+	}
+}
+
+// TestKnownDirsSides: a directory holding a side file, or where one was
+// kept, is not NoSides; a nil *KnownDirs opens and closes each time.
+func TestKnownDirsSides(t *testing.T) {
+	top := t.TempDir()
+	root, err := os.OpenRoot(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := os.MkdirAll(filepath.Join(top, "p"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(top, "p", PartName("f")), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := &KnownDirs{}
+	defer k.Close()
+	d, err := k.Open(root, "p", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.NoSides() {
+		t.Errorf("a directory holding a .part: got NoSides true, want false")
+	}
+	k.Release(d)
+	d, err = k.Open(root, ".", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.NoSides() {
+		t.Errorf("the root: got NoSides false, want true")
+	}
+	d.Kept()
+	if d.NoSides() {
+		t.Errorf("after Kept: got NoSides true, want false")
+	}
+	k.Release(d)
+
+	var none *KnownDirs
+	d, err = none.Open(root, "q", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.NoSides() {
+		t.Errorf("a directory of a nil KnownDirs: got NoSides true, want false (it does not look)")
+	}
+	none.Release(d)
+	if _, err := d.Root.Stat("."); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("a released directory of a nil KnownDirs: got %v, want it closed", err)
+	}
+	if _, err := none.Open(root, "missing", false); codeOfErr(err) == 0xffff {
+		t.Errorf("open of a missing directory: got %v, want an *Error", err)
+	}
+}
