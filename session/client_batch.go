@@ -42,6 +42,12 @@ type Options struct {
 	// pulled bytes as they are read, which slows the server through flow
 	// control. Default: no limit.
 	RateLimit *RateLimiter
+	// Filter, if set, leaves entries of a walked tree out of the batch
+	// (--include, --exclude): the side that walks applies it, the client
+	// in both directions, and an excluded directory is not walked.
+	// Sources named in the call are never filtered. Default: nothing is
+	// left out.
+	Filter *Filter
 }
 
 // plan reports the jobs of a batch to Options.Plan.

@@ -194,6 +194,10 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 					continue
 				}
 				r, l := joinPath(d.remote, name), joinPath(d.local, name)
+				if opts.Filter.Excluded(relTo(top.remote, r), e.Kind == KindDir && !(opts.Links == LinksCopy && e.Linked)) {
+					// Excluded: an excluded directory is never listed.
+					continue
+				}
 				switch {
 				case opts.Links == LinksCopy && (e.Linked || e.Kind == KindSymlink):
 					jobs = append(jobs, c.pullLinkJob(root, r, l, opts))

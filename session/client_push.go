@@ -108,7 +108,7 @@ func localBase(src string) string {
 // once the files are written. A source named here is followed when it is
 // a symlink; links inside a tree follow opts.Links.
 func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []string, []dirMeta) {
-	w := &pushWalk{c: c, opts: opts}
+	w := &pushWalk{c: c, opts: opts, top: target}
 	switch fi, err := os.Stat(src); {
 	case err != nil:
 		w.fail(target, src, xfer.AsError(err, src))

@@ -18,6 +18,7 @@ type transferFlags struct {
 	NoResume  bool `name:"no-resume" help:"Start every file from the beginning, replacing partial (.part) files."`
 	Links     bool `name:"links" short:"l" xor:"links" help:"Copy symlinks inside a tree as symlinks (relative targets inside the tree only)."`
 	CopyLinks bool `name:"copy-links" short:"L" xor:"links" help:"Follow symlinks to directories inside a tree too (by default links to files are followed and links to directories skipped); a link to a directory that holds it fails as symlink_loop."`
+	filterFlags
 	clientFlags
 	sessionFlags
 	rateFlags
@@ -57,6 +58,9 @@ func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, do
 	opts := f.options()
 	var err error
 	if opts.RateLimit, err = f.limiter(); err != nil {
+		return err
+	}
+	if opts.Filter, err = f.filter(); err != nil {
 		return err
 	}
 	c, err := f.connect(ctx, e, r, &f.sessionFlags)
