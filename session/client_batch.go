@@ -48,6 +48,27 @@ type Options struct {
 	// Sources named in the call are never filtered. Default: nothing is
 	// left out.
 	Filter *Filter
+	// DryRun lists what the batch would do, in Report.Actions, and does
+	// nothing: no file, .part, directory or link is written and nothing
+	// is deleted, on either side. Files that would fail end Failed with
+	// the reason, the others Skipped, so Report.Err is what the real
+	// run's would be. See client_dryrun.go.
+	DryRun bool
+	// Delete, for a tree (Recursive), removes from the destination
+	// directory what the source tree does not hold, once every file of
+	// the batch has arrived (a batch with a failure deletes nothing).
+	// Entries the Filter excludes are kept unless DeleteExcluded. It
+	// implies Force: what differs is replaced. See client_delete.go.
+	Delete bool
+	// DeleteExcluded makes Delete remove excluded entries too.
+	DeleteExcluded bool
+	// MaxDelete, when positive, caps Delete: a batch that would delete
+	// more entries (files, links and directories, each counted) deletes
+	// none and fails with ErrMaxDelete. Default: no cap.
+	MaxDelete int
+	// Update skips files whose destination has a later modification
+	// time than the source (rsync -u).
+	Update bool
 }
 
 // plan reports the jobs of a batch to Options.Plan.
@@ -82,6 +103,15 @@ func (o Options) parallel() int {
 type Report struct {
 	Files    []TransferInfo
 	Duration time.Duration
+	// DryRun says the batch only planned (Options.DryRun): Actions lists
+	// every entry and nothing was written.
+	DryRun bool
+	// Actions is a dry run's listing, in the order the files were found,
+	// deletions last; in a real run, the entries Options.Delete removed.
+	Actions []Action
+	// DeleteErr says why Options.Delete deleted nothing although it had
+	// entries to delete (ErrMaxDelete), or is nil.
+	DeleteErr error
 }
 
 // Count returns how many files ended in state s.
@@ -109,7 +139,7 @@ func (r *Report) Bytes() int64 {
 func (r *Report) Err() error {
 	failed, cancelled := r.Count(Failed), r.Count(Cancelled)
 	if failed+cancelled == 0 {
-		return nil
+		return r.DeleteErr
 	}
 	var names []string
 	for _, f := range r.Files {
@@ -166,6 +196,13 @@ type job struct {
 	run     func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
 	preErr  error // failed before it could start (missing source...)
 	tries   int
+	// meta is the source's size and mtime as walked, for a dry run and
+	// Options.Update to compare with the destination; zero for a link.
+	meta xfer.FileMeta
+	// link says the job copies a symbolic link (-l); target is its
+	// target when known (a push's local link).
+	link   bool
+	target string
 }
 
 // slot is a job's permission to move bytes. A push takes it after the

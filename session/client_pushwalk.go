@@ -29,6 +29,8 @@ type pushWalk struct {
 	// top is the remote path the walked source lands as; Options.Filter
 	// matches paths relative to it.
 	top string
+	// tree, if set, learns every entry the filter keeps (Options.Delete).
+	tree *syncTree
 }
 
 // dir walks the local directory local (described by fi, its links
@@ -75,6 +77,7 @@ func (w *pushWalk) entry(local, remote string, d os.DirEntry) {
 	if w.excluded(remote, d.IsDir() && !link) {
 		return
 	}
+	w.tree.add(remote)
 	if !link && !d.IsDir() && d.Type().IsRegular() {
 		fi, err := d.Info()
 		if err != nil {
