@@ -69,6 +69,13 @@ type Options struct {
 	// Update skips files whose destination has a later modification
 	// time than the source (rsync -u).
 	Update bool
+	// Checksum compares a file with a destination of the same size by
+	// the SHA-256 of their contents (the server's through a Checksum
+	// request) rather than by size and modification time: the same
+	// content is up to date whatever the times, another content differs
+	// whatever the times (rsync -c). A server that predates the request
+	// fails those files with ErrUnsupported.
+	Checksum bool
 }
 
 // plan reports the jobs of a batch to Options.Plan.
@@ -203,6 +210,9 @@ type job struct {
 	// target when known (a push's local link).
 	link   bool
 	target string
+	// content is what Options.Checksum found comparing the source's
+	// content with the destination's.
+	content contentMatch
 }
 
 // slot is a job's permission to move bytes. A push takes it after the

@@ -29,7 +29,8 @@ func jobDest(dir Direction, j *job) string {
 // destination is sent; a regular file of the same size and mtime, or a
 // link to the same target, is up to date; with Update a destination
 // newer than the source is skipped; anything else that differs is
-// replaced with Force or Delete and refused as CodeExists without; a
+// replaced with Force or Delete and refused as CodeExists without; with
+// Checksum the content (j.content) decides instead of the times; a
 // directory or other non-regular destination is refused as
 // CodeNotRegular.
 func classify(ctx context.Context, dir Direction, j *job, t *syncTree, opts Options, lt linkTargets) Action {
@@ -78,6 +79,14 @@ func classify(ctx context.Context, dir Direction, j *job, t *syncTree, opts Opti
 		return fail(xfer.Errorf(CodeNotRegular, p, "destination exists and is not a regular file"))
 	case opts.Update && d.mtime.After(j.meta.MTime):
 		a.Kind, a.Reason = ActionSkipNewer, "newer on the destination"
+		return a
+	case j.content == contentSame:
+		a.Kind, a.Reason = ActionUpToDate, "same checksum"
+		return a
+	case j.content == contentDiffers && !force:
+		return fail(xfer.Errorf(CodeExists, p, "the destination already exists and its content differs (use --force to overwrite)"))
+	case j.content == contentDiffers:
+		a.Kind, a.Reason = ActionUpdate, "checksum differs"
 		return a
 	case uint64(d.size) == j.meta.Size && d.mtime.Equal(j.meta.MTime):
 		a.Kind, a.Reason = ActionUpToDate, "same size and modification time"

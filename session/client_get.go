@@ -19,7 +19,9 @@ type getJob struct {
 	meta     xfer.FileMeta // as listed by the server
 	force    bool
 	noResume bool
-	limit    *RateLimiter // optional
+	// noQuickCheck: -c found the contents differ.
+	noQuickCheck bool
+	limit        *RateLimiter // optional
 }
 
 // runGet pulls one file into j.root and reports the verdict to the
@@ -28,6 +30,9 @@ type getJob struct {
 // HashMismatch and the caller starts over.
 func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	dec, err := xfer.CheckDest(j.root, j.local, j.meta, j.force, nil)
+	if j.noQuickCheck {
+		dec, err = noQuickCheck(dec, err, transferFlags(j.force, false)|wire.FlagNoQuickCheck, j.local)
+	}
 	if err != nil {
 		return err
 	}

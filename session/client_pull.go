@@ -84,6 +84,9 @@ func runPull(ctx context.Context, c *clientConn, r runner, start time.Time, root
 			return nil, fmt.Errorf("list the destination %s: %w", filepath.Join(dir, filepath.FromSlash(t.top)), err)
 		}
 	}
+	if opts.Checksum && root != nil {
+		compareContent(ctx, c, Pull, jobs, trees, opts, hashLocalDest(ctx, root))
+	}
 	if opts.DryRun {
 		lt := linkTargets{
 			src: func(ctx context.Context, j *job) (string, error) { return c.Readlink(ctx, j.t.Path) },
@@ -97,6 +100,7 @@ func runPull(ctx context.Context, c *clientConn, r runner, start time.Time, root
 	if opts.Update {
 		skipNewer(Pull, jobs, trees)
 	}
+	skipSameContent(Pull, jobs)
 	r.run(ctx, jobs, opts, true)
 	rep := &Report{}
 	if opts.Delete && ctx.Err() == nil {
@@ -316,13 +320,16 @@ func localKey(root *os.Root, local string) string {
 func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
 	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
-	return &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, meta: gj.meta, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
+	j := &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, meta: gj.meta}
+	j.run = func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			gj := gj
 			gj.noResume = gj.noResume || noResume
+			gj.noQuickCheck = j.content == contentDiffers
 			return c.runGet(ctx, t, gj)
 		})
-	}}
+	}
+	return j
 }
 
 // remoteNotRegular is the refusal of a remote entry that is not a regular file,

@@ -69,6 +69,9 @@ func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs
 			return nil, fmt.Errorf("list the destination %s: %w", t.top, err)
 		}
 	}
+	if opts.Checksum {
+		compareContent(ctx, c, Push, jobs, trees, opts, hashLocalSource(ctx))
+	}
 	if opts.DryRun {
 		acts := dryRun(ctx, c, Push, jobs, trees, opts, linkTargets{dst: c.Readlink})
 		rep := report(jobs, start)
@@ -78,6 +81,7 @@ func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs
 	if opts.Update {
 		skipNewer(Push, jobs, trees)
 	}
+	skipSameContent(Push, jobs)
 	for _, d := range emptyDirs {
 		if err := r.Mkdir(ctx, d); err != nil {
 			return nil, err
@@ -173,6 +177,7 @@ func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) 
 		return xfer.RetryFromZero(func(noResume bool) error {
 			pj := pj
 			pj.noResume = pj.noResume || noResume
+			pj.noQuickCheck = j.content == contentDiffers
 			return c.runPut(ctx, t, pj, s)
 		})
 	}

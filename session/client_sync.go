@@ -52,7 +52,7 @@ func (t *syncTree) add(p string) {
 
 // syncing reports whether a batch needs to know its destination before
 // it runs.
-func (o Options) syncing() bool { return o.DryRun || o.Delete || o.Update }
+func (o Options) syncing() bool { return o.DryRun || o.Delete || o.Update || o.Checksum }
 
 // destFilter is the filter applied to a destination walk: excluded
 // entries are kept out of the index (so never deleted, and an excluded

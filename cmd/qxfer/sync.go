@@ -16,6 +16,7 @@ type syncFlags struct {
 	DeleteExcluded bool `name:"delete-excluded" help:"With --delete: delete excluded entries from the destination too."`
 	MaxDelete      int  `name:"max-delete" placeholder:"N" help:"With --delete: if more than N entries would be deleted, delete none and fail."`
 	Update         bool `name:"update" short:"u" help:"Skip files that are newer on the destination (by modification time)."`
+	Checksum       bool `name:"checksum" short:"c" help:"Compare files of the same size by content (SHA-256 on both sides) rather than by size and modification time."`
 }
 
 // apply checks the sync flags and sets them in o.
@@ -30,7 +31,7 @@ func (f *syncFlags) apply(o *session.Options) error {
 	case f.Delete && !o.Recursive:
 		return withExit(exitUsage, fmt.Errorf("--delete needs -r"), "--delete keeps a directory tree in step; name the tree with -r")
 	}
-	o.DryRun, o.Delete, o.DeleteExcluded, o.MaxDelete, o.Update = f.DryRun, f.Delete, f.DeleteExcluded, f.MaxDelete, f.Update
+	o.DryRun, o.Delete, o.DeleteExcluded, o.MaxDelete, o.Update, o.Checksum = f.DryRun, f.Delete, f.DeleteExcluded, f.MaxDelete, f.Update, f.Checksum
 	return nil
 }
 
