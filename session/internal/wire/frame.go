@@ -88,6 +88,7 @@ const (
 	FrameTypeRename     FrameType = 0x17
 	FrameTypeDf         FrameType = 0x18
 	FrameTypeDfResult   FrameType = 0x19
+
 	// Checksum and ChecksumResult (-c/--checksum): 0x90-0x9f is the range
 	// of the sync options (issue 18).
 	FrameTypeChecksum       FrameType = 0x90
@@ -122,6 +123,7 @@ var frameTypeNames = [...]string{
 	FrameTypeRename:     "rename",
 	FrameTypeDf:         "df",
 	FrameTypeDfResult:   "df_result",
+
 	FrameTypeChecksum:       "checksum",
 	FrameTypeChecksumResult: "checksum_result",
 }
