@@ -45,6 +45,40 @@ type Options struct {
 	// dest is a push batch's listings of its destination directories
 	// (destState), set by the push itself; nil outside a push.
 	dest *destStates
+	// Filter, if set, leaves entries of a walked tree out of the batch
+	// (--include, --exclude): the side that walks applies it, the client
+	// in both directions, and an excluded directory is not walked.
+	// Sources named in the call are never filtered. Default: nothing is
+	// left out.
+	Filter *Filter
+	// DryRun lists what the batch would do, in Report.Actions, and does
+	// nothing: no file, .part, directory or link is written and nothing
+	// is deleted, on either side. Files that would fail end Failed with
+	// the reason, the others Skipped, so Report.Err is what the real
+	// run's would be. See client_dryrun.go.
+	DryRun bool
+	// Delete, for a tree (Recursive), removes from the destination
+	// directory what the source tree does not hold, once every file of
+	// the batch has arrived (a batch with a failure deletes nothing).
+	// Entries the Filter excludes are kept unless DeleteExcluded. It
+	// implies Force: what differs is replaced. See client_delete.go.
+	Delete bool
+	// DeleteExcluded makes Delete remove excluded entries too.
+	DeleteExcluded bool
+	// MaxDelete, when positive, caps Delete: a batch that would delete
+	// more entries (files, links and directories, each counted) deletes
+	// none and fails with ErrMaxDelete. Default: no cap.
+	MaxDelete int
+	// Update skips files whose destination has a later modification
+	// time than the source (rsync -u).
+	Update bool
+	// Checksum compares a file with a destination of the same size by
+	// the SHA-256 of their contents (the server's through a Checksum
+	// request) rather than by size and modification time: the same
+	// content is up to date whatever the times, another content differs
+	// whatever the times (rsync -c). A server that predates the request
+	// fails those files with ErrUnsupported.
+	Checksum bool
 }
 
 // plan reports the jobs of a batch to Options.Plan.
@@ -79,6 +113,15 @@ func (o Options) parallel() int {
 type Report struct {
 	Files    []TransferInfo
 	Duration time.Duration
+	// DryRun says the batch only planned (Options.DryRun): Actions lists
+	// every entry and nothing was written.
+	DryRun bool
+	// Actions is a dry run's listing, in the order the files were found,
+	// deletions last; in a real run, the entries Options.Delete removed.
+	Actions []Action
+	// DeleteErr says why Options.Delete deleted nothing although it had
+	// entries to delete (ErrMaxDelete), or is nil.
+	DeleteErr error
 }
 
 // Count returns how many files ended in state s.
@@ -106,7 +149,7 @@ func (r *Report) Bytes() int64 {
 func (r *Report) Err() error {
 	failed, cancelled := r.Count(Failed), r.Count(Cancelled)
 	if failed+cancelled == 0 {
-		return nil
+		return r.DeleteErr
 	}
 	var names []string
 	for _, f := range r.Files {
@@ -163,6 +206,16 @@ type job struct {
 	run    func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
 	preErr error // failed before it could start (missing source...)
 	tries  int
+	// meta is the source's size and mtime as walked, for a dry run and
+	// Options.Update to compare with the destination; zero for a link.
+	meta xfer.FileMeta
+	// link says the job copies a symbolic link (-l); target is its
+	// target when known (a push's local link).
+	link   bool
+	target string
+	// content is what Options.Checksum found comparing the source's
+	// content with the destination's.
+	content contentMatch
 }
 
 // slot is a job's permission to move bytes. A push takes it after the

@@ -19,9 +19,11 @@ type getJob struct {
 	meta     xfer.FileMeta // as listed by the server
 	force    bool
 	noResume bool
-	limit    *RateLimiter    // optional
-	dirs     *xfer.KnownDirs // optional: root's directories, held open
-	durable  *xfer.GroupSync // optional: the group commit of small files
+	// noQuickCheck: -c found the contents differ.
+	noQuickCheck bool
+	limit        *RateLimiter    // optional
+	dirs         *xfer.KnownDirs // optional: root's directories, held open
+	durable      *xfer.GroupSync // optional: the group commit of small files
 }
 
 // runGet pulls one file into j.root and reports the verdict to the
@@ -30,6 +32,9 @@ type getJob struct {
 // HashMismatch and the caller starts over.
 func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	dec, err := xfer.CheckDest(j.root, j.local, j.meta, j.force, j.dirs)
+	if j.noQuickCheck {
+		dec, err = noQuickCheck(dec, err, transferFlags(j.force, false)|wire.FlagNoQuickCheck, j.local)
+	}
 	if err != nil {
 		return err
 	}

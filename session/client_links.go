@@ -29,7 +29,7 @@ func (c *clientConn) Readlink(ctx context.Context, p string) (string, error) {
 // remote.
 func (c *clientConn) pushLinkJob(local, remote, target string, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, 0, nil)
-	j := &job{t: t, key: remote, src: local, small: true}
+	j := &job{t: t, key: remote, src: local, small: true, link: true, target: target}
 	if err := checkWireName(local, remote); err != nil {
 		j.preErr = err
 	}
@@ -45,7 +45,7 @@ func (c *clientConn) pushLinkJob(local, remote, target string, opts Options) *jo
 // link leading out of the destination tree.
 func (c *clientConn) pullLinkJob(root *os.Root, remote, local string, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, 0, nil)
-	j := &job{t: t, key: localKey(root, local), src: remote, small: true}
+	j := &job{t: t, key: localKey(root, local), src: remote, small: true, link: true}
 	j.run = func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
 		t.setRunning()
 		target, err := c.Readlink(ctx, remote)

@@ -124,6 +124,8 @@ func responseID(msg wire.Message) (uint64, bool) {
 		return m.ID, true
 	case *wire.LinkTarget:
 		return m.ID, true
+	case *wire.ChecksumResult:
+		return m.ID, true
 	case *wire.Seal:
 		return m.ID, true
 	case *wire.Ack:

@@ -31,35 +31,94 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 	start := time.Now()
 	ctx, done := batchContext(ctx)
 	defer done()
-	if err := os.MkdirAll(localDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", localDir, err)
-	}
-	root, err := os.OpenRoot(localDir)
+	opts = opts.normal()
+	root, err := openLocalRoot(localDir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", localDir, err)
+		return nil, err
 	}
-	defer root.Close()
-	defer c.local.open(root)()
+	if root != nil {
+		defer root.Close()
+		defer c.local.open(root)()
+	}
 	var jobs []*job
 	var metas []dirMeta
+	var trees []*syncTree
 	for _, src := range sources {
-		js, ms, err := c.pullJobs(ctx, root, src, "", opts)
+		tree := opts.newTree("")
+		js, ms, err := c.pullJobs(ctx, root, src, "", opts, tree)
 		if err != nil {
 			return nil, err
 		}
 		jobs = append(jobs, js...)
 		metas = append(metas, ms...)
+		trees = appendTree(trees, tree)
 	}
-	return runPull(ctx, c, r, start, root, dedupe(jobs), metas, opts), nil
+	return runPull(ctx, c, r, start, root, localDir, dedupe(jobs), metas, trees, opts)
 }
 
-// runPull pulls the files of jobs into root, then sets the modes and
-// mtimes of the directories it made, and reports every file and every
-// directory that failed.
-func runPull(ctx context.Context, c *clientConn, r runner, start time.Time, root *os.Root, jobs []*job, metas []dirMeta, opts Options) *Report {
+// openLocalRoot opens the local directory dir of a pull, creating it if
+// missing; a dry run creates nothing and gets a nil root for a missing
+// dir (every file is then new).
+func openLocalRoot(dir string, opts Options) (*os.Root, error) {
+	if opts.DryRun {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	return root, nil
+}
+
+// runPull pulls the files of jobs into root (the local directory dir),
+// then sets the modes and mtimes of the directories it made, and reports
+// every file and every directory that failed. With trees it works as
+// runPush does: it indexes each local destination first, then does a
+// dry run, Update's skips and Delete's removals (local ones).
+func runPull(ctx context.Context, c *clientConn, r runner, start time.Time, root *os.Root, dir string, jobs []*job, metas []dirMeta, trees []*syncTree, opts Options) (*Report, error) {
+	for _, t := range trees {
+		if err := indexLocal(root, t, opts); err != nil {
+			return nil, fmt.Errorf("list the destination %s: %w", filepath.Join(dir, filepath.FromSlash(t.top)), err)
+		}
+	}
+	if opts.Checksum && root != nil {
+		compareContent(ctx, c, Pull, jobs, trees, opts, hashLocalDest(ctx, root))
+	}
+	if opts.DryRun {
+		lt := linkTargets{
+			src: func(ctx context.Context, j *job) (string, error) { return c.Readlink(ctx, j.t.Path) },
+			dst: func(_ context.Context, p string) (string, error) { return root.Readlink(p) },
+		}
+		acts := localActions(dir, dryRun(ctx, c, Pull, jobs, trees, opts, lt))
+		rep := report(jobs, start)
+		rep.DryRun, rep.Actions = true, acts
+		return rep, nil
+	}
+	if opts.Update {
+		skipNewer(Pull, jobs, trees)
+	}
+	skipSameContent(Pull, jobs)
 	r.run(ctx, jobs, opts, true)
+	rep := &Report{}
+	if opts.Delete && ctx.Err() == nil {
+		jobs = append(jobs, deleteExtraneous(ctx, c, Pull, jobs, trees, opts, rep, removeLocal(root))...)
+		rep.Actions = localActions(dir, rep.Actions)
+	}
 	jobs = append(jobs, keepDirMeta(ctx, c, r, Pull, jobs, metas, opts, setLocalDirMeta(root))...)
-	return report(jobs, start)
+	return report(jobs, start).with(rep), nil
+}
+
+// localActions names the destinations of a pull's actions as local
+// paths: dir joined with their path under it.
+func localActions(dir string, acts []Action) []Action {
+	for i := range acts {
+		acts[i].Path = filepath.Join(dir, filepath.FromSlash(acts[i].Path))
+	}
+	return acts
 }
 
 // PullFile downloads one remote source to exactly localPath, the way cp
@@ -86,20 +145,21 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 	if dir == "" {
 		dir = "."
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
-	}
-	defer root.Close()
-	defer c.local.open(root)()
-	jobs, metas, err := c.pullJobs(ctx, root, remotePath, name, opts)
+	opts = opts.normal()
+	root, err := openLocalRoot(dir, opts)
 	if err != nil {
 		return nil, err
 	}
-	return runPull(ctx, c, r, start, root, jobs, metas, opts), nil
+	if root != nil {
+		defer root.Close()
+		defer c.local.open(root)()
+	}
+	tree := opts.newTree("")
+	jobs, metas, err := c.pullJobs(ctx, root, remotePath, name, opts, tree)
+	if err != nil {
+		return nil, err
+	}
+	return runPull(ctx, c, r, start, root, dir, jobs, metas, appendTree(nil, tree), opts)
 }
 
 // pullJobs stats one remote source and, for a directory, walks it. The
@@ -107,7 +167,10 @@ func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPat
 // source directory's contents); "" means under the source's own name. It
 // returns the files to pull and the mode and mtime of every directory of
 // the tree, to set once the files are written.
-func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src, local string, opts Options) ([]*job, []dirMeta, error) {
+//
+// tree, if not nil, learns where the source lands, whether it is a tree
+// and every entry the walk keeps.
+func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src, local string, opts Options, tree *syncTree) ([]*job, []dirMeta, error) {
 	rp, err := cleanPath(strings.TrimLeft(src, "/"))
 	if err != nil {
 		return []*job{c.failedJob(Pull, src, "", err)}, nil, nil
@@ -125,11 +188,14 @@ func (c *clientConn) pullJobs(ctx context.Context, root *os.Root, src, local str
 			local = e.Name
 		}
 	}
+	if tree != nil {
+		tree.top, tree.dir = local, e.IsDir() && opts.Recursive
+	}
 	switch {
 	case e.IsDir() && !opts.Recursive:
 		return []*job{c.failedJob(Pull, rp, "", xfer.Errorf(CodeNotRegular, rp, "is a directory (use -r)"))}, nil, nil
 	case e.IsDir():
-		return c.walkRemote(ctx, root, remoteDir{rp, local, e.Mode, e.MTime}, opts)
+		return c.walkRemote(ctx, root, remoteDir{rp, local, e.Mode, e.MTime}, opts, tree)
 	case e.Kind != KindFile:
 		return []*job{c.failedJob(Pull, rp, "", remoteNotRegular(e, rp))}, nil, nil
 	}
@@ -151,7 +217,10 @@ type remoteDir struct {
 // command channel), so a tree costs about one round trip per level. It
 // returns the files to pull and the metadata of the directories it made
 // (the local root "." keeps its own).
-func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDir, opts Options) ([]*job, []dirMeta, error) {
+//
+// A dry run creates no directory; tree, if not nil, learns every entry
+// the filter keeps.
+func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDir, opts Options, tree *syncTree) ([]*job, []dirMeta, error) {
 	var jobs []*job
 	var metas []dirMeta
 	level := []remoteDir{top}
@@ -182,7 +251,7 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 				}
 				return nil, nil, err
 			}
-			if d.local != "." {
+			if d.local != "." && !opts.DryRun {
 				if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
 					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
 					continue
@@ -196,6 +265,11 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 					continue
 				}
 				r, l := joinPath(d.remote, name), joinPath(d.local, name)
+				if opts.Filter.Excluded(relTo(top.remote, r), e.Kind == KindDir && !(opts.Links == LinksCopy && e.Linked)) {
+					// Excluded: an excluded directory is never listed.
+					continue
+				}
+				tree.add(l)
 				switch {
 				case opts.Links == LinksCopy && (e.Linked || e.Kind == KindSymlink):
 					jobs = append(jobs, c.pullLinkJob(root, r, l, opts))
@@ -235,6 +309,9 @@ func (c *clientConn) brokenLink(ctx context.Context, r string) error {
 // of the shell) writing different directories never share a key, and two
 // writing one file always do.
 func localKey(root *os.Root, local string) string {
+	if root == nil {
+		return local // a dry run into a directory not made yet
+	}
 	p := filepath.Join(root.Name(), filepath.FromSlash(local))
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
@@ -246,13 +323,16 @@ func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts O
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
 	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit,
 		dirs: c.local.of(root), durable: &c.local.durable}
-	return &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, run: func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
+	j := &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, meta: gj.meta}
+	j.run = func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			gj := gj
 			gj.noResume = gj.noResume || noResume
+			gj.noQuickCheck = j.content == contentDiffers
 			return c.runGet(ctx, t, gj)
 		})
-	}}
+	}
+	return j
 }
 
 // remoteNotRegular is the refusal of a remote entry that is not a regular file,

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,39 +34,72 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	if err != nil {
 		return nil, err
 	}
+	opts = opts.normal()
 	ds := &destStates{}
 	opts.dest = ds
 	var jobs []*job
 	var emptyDirs []string
 	var metas []dirMeta
+	var trees []*syncTree
 	for _, src := range sources {
-		js, dirs, ms := c.pushJobs(src, joinPath(dir, filepath.ToSlash(localBase(src))), opts)
+		target := joinPath(dir, filepath.ToSlash(localBase(src)))
+		tree := opts.newTree(target)
+		js, dirs, ms := c.pushJobs(src, target, opts, tree)
 		jobs = append(jobs, js...)
 		emptyDirs = append(emptyDirs, dirs...)
 		metas = append(metas, ms...)
+		trees = appendTree(trees, tree)
 	}
 	if dir != "." {
 		emptyDirs = append([]string{dir}, emptyDirs...)
 	}
 	jobs = dedupe(jobs)
 	ds.plan(jobs)
-	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, opts)
+	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, trees, opts)
 }
 
 // runPush runs the jobs of a push: it creates the directories that no
 // file creates, pushes the files, then sets the directories' modes and
 // mtimes, and reports every file and every directory that failed.
-func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs []*job, emptyDirs []string, metas []dirMeta, opts Options) (*Report, error) {
+//
+// With trees (Options.DryRun, Delete, Update) it first lists each
+// tree's remote destination; a dry run then only classifies (nothing is
+// written), Update skips what is newer there, and Delete removes what
+// the source does not hold once the files have arrived, before the
+// directories' mtimes are set.
+func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs []*job, emptyDirs []string, metas []dirMeta, trees []*syncTree, opts Options) (*Report, error) {
+	for _, t := range trees {
+		if err := c.indexRemote(ctx, t, opts); err != nil {
+			return nil, fmt.Errorf("list the destination %s: %w", t.top, err)
+		}
+	}
+	if opts.Checksum {
+		compareContent(ctx, c, Push, jobs, trees, opts, hashLocalSource(ctx))
+	}
+	if opts.DryRun {
+		acts := dryRun(ctx, c, Push, jobs, trees, opts, linkTargets{dst: c.Readlink})
+		rep := report(jobs, start)
+		rep.DryRun, rep.Actions = true, acts
+		return rep, nil
+	}
+	if opts.Update {
+		skipNewer(Push, jobs, trees)
+	}
+	skipSameContent(Push, jobs)
 	for _, d := range emptyDirs {
 		if err := r.Mkdir(ctx, d); err != nil {
 			return nil, err
 		}
 	}
 	r.run(ctx, jobs, opts, false)
+	rep := &Report{}
+	if opts.Delete && ctx.Err() == nil {
+		jobs = append(jobs, deleteExtraneous(ctx, c, Push, jobs, trees, opts, rep, c.Remove)...)
+	}
 	jobs = append(jobs, keepDirMeta(ctx, c, r, Push, jobs, metas, opts, func(dirs []dirMeta) ([]error, error) {
 		return r.dirMetas(ctx, dirs)
 	})...)
-	return report(jobs, start), nil
+	return report(jobs, start).with(rep), nil
 }
 
 // PushFile uploads one local source to exactly remotePath, the way cp
@@ -91,11 +125,13 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	if err != nil {
 		return nil, err
 	}
+	opts = opts.normal()
 	ds := &destStates{}
 	opts.dest = ds
-	jobs, emptyDirs, metas := c.pushJobs(local, rp, opts)
+	tree := opts.newTree(rp)
+	jobs, emptyDirs, metas := c.pushJobs(local, rp, opts, tree)
 	ds.plan(jobs)
-	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, opts)
+	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, appendTree(nil, tree), opts)
 }
 
 // localBase is the name a local source keeps on the other side: its last
@@ -114,8 +150,11 @@ func localBase(src string) string {
 // creates, and the mode and mtime of every directory of its tree, to set
 // once the files are written. A source named here is followed when it is
 // a symlink; links inside a tree follow opts.Links.
-func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []string, []dirMeta) {
-	w := &pushWalk{c: c, opts: opts}
+//
+// tree, if not nil, learns every entry the walk keeps (for Delete) and
+// whether the source is a tree.
+func (c *clientConn) pushJobs(src, target string, opts Options, tree *syncTree) ([]*job, []string, []dirMeta) {
+	w := &pushWalk{c: c, opts: opts, top: target, tree: tree}
 	switch fi, err := os.Stat(src); {
 	case err != nil:
 		w.fail(target, src, xfer.AsError(err, src))
@@ -124,6 +163,9 @@ func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []strin
 	case !opts.Recursive:
 		w.fail(target, src, xfer.Errorf(CodeNotRegular, src, "is a directory (use -r)"))
 	default:
+		if tree != nil {
+			tree.dir = true
+		}
 		w.dir(src, target, fi)
 	}
 	return w.jobs, w.dirs, w.metas
@@ -132,7 +174,7 @@ func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []strin
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
 	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit, dest: opts.dest}
-	j := &job{t: t, key: remote, src: local, srcID: fileIDOf(fi), small: fi.Size() <= smallFile}
+	j := &job{t: t, key: remote, src: local, srcID: fileIDOf(fi), small: fi.Size() <= smallFile, meta: xfer.FileMeta{Size: uint64(fi.Size()), Mode: fi.Mode().Perm(), MTime: fi.ModTime()}}
 	if err := checkWireName(local, remote); err != nil {
 		j.preErr = err
 	} else if _, err := cleanPath(remote); err != nil {
@@ -142,6 +184,7 @@ func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) 
 		return xfer.RetryFromZero(func(noResume bool) error {
 			pj := pj
 			pj.noResume = pj.noResume || noResume
+			pj.noQuickCheck = j.content == contentDiffers
 			return c.runPut(ctx, t, pj, s)
 		})
 	}

@@ -26,6 +26,11 @@ type pushWalk struct {
 	// ancestors are the directories on the path being walked, for loop
 	// detection when links to directories are followed.
 	ancestors []os.FileInfo
+	// top is the remote path the walked source lands as; Options.Filter
+	// matches paths relative to it.
+	top string
+	// tree, if set, learns every entry the filter keeps (Options.Delete).
+	tree *syncTree
 }
 
 // dir walks the local directory local (described by fi, its links
@@ -59,9 +64,21 @@ func (w *pushWalk) dir(local, remote string, fi os.FileInfo) {
 	}
 }
 
-// entry adds one entry of a walked directory.
+// excluded reports whether Options.Filter leaves out the entry bound for
+// remote.
+func (w *pushWalk) excluded(remote string, dir bool) bool {
+	return w.opts.Filter.Excluded(relTo(w.top, remote), dir)
+}
+
+// entry adds one entry of a walked directory, unless Options.Filter
+// leaves it out: an excluded directory is not read at all.
 func (w *pushWalk) entry(local, remote string, d os.DirEntry) {
-	if d.Type()&os.ModeSymlink == 0 && !d.IsDir() && d.Type().IsRegular() {
+	link := d.Type()&os.ModeSymlink != 0
+	if w.excluded(remote, d.IsDir() && !link) {
+		return
+	}
+	w.tree.add(remote)
+	if !link && !d.IsDir() && d.Type().IsRegular() {
 		fi, err := d.Info()
 		if err != nil {
 			w.fail(remote, local, xfer.AsError(err, local))
@@ -87,6 +104,8 @@ func (w *pushWalk) entry(local, remote string, d os.DirEntry) {
 		w.fail(remote, local, xfer.AsError(err, local))
 	case fi.IsDir() && d.Type()&os.ModeSymlink != 0 && w.opts.Links != LinksFollow:
 		w.c.log.Warn().Str("path", local).Msg("skipping a symlink to a directory (-L follows it)")
+	case fi.IsDir() && w.excluded(remote, true):
+		// A followed link to a directory is matched as the directory.
 	case fi.IsDir():
 		w.dir(local, remote, fi)
 	default:

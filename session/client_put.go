@@ -13,8 +13,10 @@ type putJob struct {
 	remote   string // clean path under the server root
 	force    bool
 	noResume bool
-	limit    *RateLimiter // optional
-	dest     *destStates  // optional: the batch's listings of its destination
+	// noQuickCheck: -c found the contents differ (wire.FlagNoQuickCheck).
+	noQuickCheck bool
+	limit        *RateLimiter // optional
+	dest         *destStates  // optional: the batch's listings of its destination
 }
 
 // runPut pushes one file: offer it, learn which ranges the server already
@@ -30,12 +32,15 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	}
 	defer f.Close()
 	t.size.Store(int64(meta.Size))
-	if c.destState(ctx, j.dest, j.remote).UpToDate(meta) {
+	if !j.noQuickCheck && c.destState(ctx, j.dest, j.remote).UpToDate(meta) {
 		// The listing of its directory says the server would answer
 		// up to date: no offer.
 		return xfer.UpToDate(j.remote)
 	}
 	put := &wire.Put{Path: j.remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: transferFlags(j.force, j.noResume)}
+	if j.noQuickCheck {
+		put.Flags |= wire.FlagNoQuickCheck
+	}
 	id, w, err := c.request(func(id uint64) wire.Message { put.ID = id; return put })
 	if err != nil {
 		return err

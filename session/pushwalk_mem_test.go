@@ -43,7 +43,7 @@ func TestPushWalkMemory(t *testing.T) {
 		return ms.HeapAlloc
 	}
 	before := heap()
-	jobs, dirs, metas := c.pushJobs(root, "up/tree", Options{Recursive: true})
+	jobs, dirs, metas := c.pushJobs(root, "up/tree", Options{Recursive: true}, nil)
 	jobs = dedupe(jobs)
 	after := heap()
 	runtime.KeepAlive(jobs)

@@ -58,6 +58,7 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		acquired = true
 		var dec xfer.DestDecision
 		dec, err = xfer.CheckDest(ss.root, p, x.meta, m.Flags&wire.FlagForce != 0, &ss.dirs)
+		dec, err = noQuickCheck(dec, err, m.Flags, p)
 		if err == nil && dec == xfer.DestUpToDate {
 			err = &Error{Code: CodeUpToDate}
 		}

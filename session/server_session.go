@@ -222,6 +222,8 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.rename(m)); return nil })
 	case *wire.Df:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.df(m)); return nil })
+	case *wire.Checksum:
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.checksum(ctx, m)); return nil })
 	case *wire.Put, *wire.Get:
 		if ss.srv.draining() {
 			// Left unanswered: the client runs it again on its next

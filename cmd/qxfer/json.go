@@ -131,7 +131,9 @@ type summaryEvent struct {
 	Reconnects   int     `json:"reconnects"`
 	Connections  int     `json:"connections"` // most connections striped over at once
 	ExitCode     int     `json:"exit_code"`
-	Error        string  `json:"error,omitempty"` // why the batch could not run, or which files failed
+	Error        string  `json:"error,omitempty"`   // why the batch could not run, or which files failed
+	DryRun       bool    `json:"dry_run,omitempty"` // -n: nothing was changed; the action events list what would be
+	Deleted      int     `json:"deleted,omitempty"` // --delete: entries deleted (each has a deleted event)
 }
 
 // jsonStream writes one JSON event per line.
@@ -210,6 +212,10 @@ func (s *jsonStream) summary(command string, rep *session.Report, st session.Ses
 		ev.Failed, ev.Cancelled = rep.Count(session.Failed), rep.Count(session.Cancelled)
 		ev.Bytes, ev.DurationMS = rep.Bytes(), rep.Duration.Milliseconds()
 		_, ev.PartialBytes = splitBytes(rep)
+		ev.DryRun = rep.DryRun
+		if !rep.DryRun {
+			ev.Deleted = len(rep.Actions)
+		}
 		if secs := rep.Duration.Seconds(); secs > 0 {
 			ev.GoodputBPS = int64(float64(rep.Bytes()) / secs)
 		}

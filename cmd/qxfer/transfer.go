@@ -18,6 +18,8 @@ type transferFlags struct {
 	NoResume  bool `name:"no-resume" help:"Start every file from the beginning, replacing partial (.part) files."`
 	Links     bool `name:"links" short:"l" xor:"links" help:"Copy symlinks inside a tree as symlinks (relative targets inside the tree only)."`
 	CopyLinks bool `name:"copy-links" short:"L" xor:"links" help:"Follow symlinks to directories inside a tree too (by default links to files are followed and links to directories skipped); a link to a directory that holds it fails as symlink_loop."`
+	filterFlags
+	syncFlags
 	clientFlags
 	sessionFlags
 	rateFlags
@@ -57,6 +59,12 @@ func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, do
 	opts := f.options()
 	var err error
 	if opts.RateLimit, err = f.limiter(); err != nil {
+		return err
+	}
+	if opts.Filter, err = f.filter(); err != nil {
+		return err
+	}
+	if err := f.syncFlags.apply(&opts); err != nil {
 		return err
 	}
 	c, err := f.connect(ctx, e, r, &f.sessionFlags)
@@ -192,13 +200,22 @@ func finish(ctx context.Context, e *env, c *session.Session, b *batch, rep *sess
 	switch {
 	case e.json:
 		printFailures(e.stderr, rep)
+		b.json.actions(map[bool]string{true: evAction, false: evDeleted}[rep.DryRun], rep.Actions)
+	case rep.DryRun:
+		printFailures(e.stderr, rep)
+		printActions(e.stdout, rep.Actions)
+		printDryRunSummary(e.stdout, rep)
 	default:
+		printActions(e.stdout, rep.Actions)
 		printSummary(e.stdout, e.stderr, rep, verb)
 		if !e.quiet {
 			printDetails(e.stdout, rep, st, verb)
 		}
 	}
 	err = batchError(rep.Err())
+	if errors.Is(err, session.ErrMaxDelete) {
+		err = withExit(exitFailed, err, "run with --dry-run to see what would be deleted, then raise --max-delete or leave it out")
+	}
 	b.summary(rep, st, err)
 	return err
 }

@@ -88,6 +88,11 @@ const (
 	FrameTypeRename     FrameType = 0x17
 	FrameTypeDf         FrameType = 0x18
 	FrameTypeDfResult   FrameType = 0x19
+
+	// Checksum and ChecksumResult (-c/--checksum): 0x90-0x9f is the range
+	// of the sync options (issue 18).
+	FrameTypeChecksum       FrameType = 0x90
+	FrameTypeChecksumResult FrameType = 0x91
 )
 
 var frameTypeNames = [...]string{
@@ -118,6 +123,9 @@ var frameTypeNames = [...]string{
 	FrameTypeRename:     "rename",
 	FrameTypeDf:         "df",
 	FrameTypeDfResult:   "df_result",
+
+	FrameTypeChecksum:       "checksum",
+	FrameTypeChecksumResult: "checksum_result",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -298,6 +306,10 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseRename(&p)
 	case FrameTypeDf:
 		m = parseDf(&p)
+	case FrameTypeChecksum:
+		m = parseChecksum(&p)
+	case FrameTypeChecksumResult:
+		m = parseChecksumResult(&p)
 	case FrameTypeDfResult:
 		m = parseDfResult(&p)
 	default:

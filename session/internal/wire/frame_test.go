@@ -226,6 +226,8 @@ func TestFrameTypeString(t *testing.T) {
 		{FrameTypeRename, "rename"},
 		{FrameTypeDf, "df"},
 		{FrameTypeDfResult, "df_result"},
+		{FrameTypeChecksum, "checksum"},
+		{FrameTypeChecksumResult, "checksum_result"},
 		{0x1a, "frame_0x1a"},
 		{1 << 40, "frame_0x10000000000"},
 	}
@@ -241,6 +243,7 @@ func TestFrameTypeString(t *testing.T) {
 		FrameTypeJoin, FrameTypeSeal, FrameTypeAck, FrameTypeDrop, FrameTypeDirMeta,
 		FrameTypeSymlink, FrameTypeReadlink, FrameTypeLinkTarget,
 		FrameTypeRemove, FrameTypeRename, FrameTypeDf, FrameTypeDfResult,
+		FrameTypeChecksum, FrameTypeChecksumResult,
 	} {
 		if !ft.known() {
 			t.Errorf("frame type %v is not known", ft)

@@ -108,6 +108,9 @@ func messageCases() []messageCase {
 		{"rename", &Rename{ID: 10, From: "a.txt", To: "b/c.txt"}},
 		{"rename limits", &Rename{ID: quicvarint.Max, From: strings.Repeat("f", MaxPathLen), To: strings.Repeat("t", MaxPathLen)}},
 		{"df", &Df{ID: 11, Path: "."}},
+		{"checksum", &Checksum{ID: 12, Path: "tree/a.txt"}},
+		{"checksum limits", &Checksum{ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen)}},
+		{"checksum result", &ChecksumResult{ID: 12, Size: 1 << 40, Hash: seqHash()}},
 		{"df result", &DfResult{ID: 11, Total: 1 << 40, Free: 1 << 39, Avail: 1<<39 - 4096, Files: 1 << 20, FilesFree: 1000}},
 		{"df result limits", &DfResult{ID: quicvarint.Max, Total: quicvarint.Max, Free: quicvarint.Max, Avail: quicvarint.Max, Files: quicvarint.Max, FilesFree: quicvarint.Max}},
 	}
@@ -311,6 +314,16 @@ func TestMessageExactBytes(t *testing.T) {
 			name:  "link target",
 			msg:   &LinkTarget{ID: 4, Target: "x"},
 			frame: "4062 03 04 01 78",
+		},
+		{
+			name:  "checksum",
+			msg:   &Checksum{ID: 5, Path: "f"},
+			frame: "4090 03 05 01 66",
+		},
+		{
+			name:  "checksum result",
+			msg:   &ChecksumResult{ID: 5, Size: 300, Hash: seqHash()},
+			frame: "4091 24 05 412c 20 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		},
 		{
 			name:  "join",

@@ -27,6 +27,13 @@ const (
 	// no ranges (Accept.Have, Get.Have), and a server ignores the Have of
 	// a Get that carries this flag.
 	FlagNoResume TransferFlags = 1 << 1
+	// FlagNoQuickCheck tells the receiver that the client compared the
+	// contents (-c/--checksum) and found them different: a destination
+	// of the same size and modification time is not up to date but
+	// differs (Exists without FlagForce). A receiver that predates the
+	// flag ignores it and answers up to date. 0x4 is v1's Striped,
+	// reserved.
+	FlagNoQuickCheck TransferFlags = 1 << 3
 )
 
 // AcceptFlags modify an Accept. Bits this version does not define are

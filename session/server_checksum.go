@@ -1,0 +1,75 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
+)
+
+// checksum handles a Checksum (-c): the SHA-256 of a regular file under
+// the client's root, opened exactly as a Get opens it (opRead, so a
+// write-only client is refused; a link is followed by the rules of a
+// pull, so a hash tells nothing a pull would not). It runs on the
+// command loop, so that the client's fence (see fenced) tells a server
+// that predates the request: hashing holds this session's later
+// requests, and only this session's, which a -c run does before any
+// transfer starts. It stops when ctx, the session's, ends.
+func (ss *serverSession) checksum(ctx context.Context, m *wire.Checksum) error {
+	p, err := ss.allow(opRead, m.Path)
+	if err != nil {
+		return err
+	}
+	n, sum, err := hashFile(ctx, ss.root, p, p)
+	if err != nil {
+		return err
+	}
+	return ss.cmd.send(&wire.ChecksumResult{ID: m.ID, Size: n, Hash: sum})
+}
+
+// hashFile returns the size and SHA-256 of the regular file name of
+// fsys (display names it in errors), opened as a source is
+// (xfer.OpenSource: never a FIFO, no waiting), checking ctx between
+// reads.
+func hashFile(ctx context.Context, fsys xfer.SourceFS, name, display string) (uint64, []byte, error) {
+	f, meta, err := xfer.OpenSource(fsys, name, display)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	r := io.NewSectionReader(f, 0, int64(meta.Size))
+	n, err := io.CopyBuffer(h, ctxReader{ctx, r}, make([]byte, 256<<10))
+	if err != nil {
+		return 0, nil, xfer.AsError(err, display)
+	}
+	return uint64(n), h.Sum(nil), nil
+}
+
+// ctxReader fails reads once ctx has ended.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, xfer.CtxError(c.ctx)
+	}
+	return c.r.Read(b)
+}
+
+// noQuickCheck applies wire.FlagNoQuickCheck to a CheckDest decision:
+// the client found the contents differ, so a destination that the
+// quick check finds up to date differs (CodeExists without FlagForce).
+func noQuickCheck(dec xfer.DestDecision, err error, flags wire.TransferFlags, p string) (xfer.DestDecision, error) {
+	if err != nil || dec != xfer.DestUpToDate || flags&wire.FlagNoQuickCheck == 0 {
+		return dec, err
+	}
+	if flags&wire.FlagForce == 0 {
+		return 0, xfer.Errorf(CodeExists, p, "the destination already exists and its content differs (use --force to overwrite)")
+	}
+	return xfer.DestWrite, nil
+}

@@ -1,0 +1,266 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+)
+
+// syncCase is the tree case of issue 18's "Done when", scaled down: a
+// tree of 500 files in 10 directories plus big/, an excluded directory of
+// 500 files; then 50 files change and 23 go (5 of them with their
+// directory d9/gone). The server lists at most 100 entries per
+// directory, so listing big/ on either side would fail the batch: the
+// excluded subtree is never walked.
+type syncCase struct {
+	old, cur string // the destination's copy before, the source now
+	changed  []string
+	deleted  []string
+}
+
+const syncFileSize = 300
+
+func makeSyncCase(t *testing.T, old, cur string) syncCase {
+	t.Helper()
+	sc := syncCase{old: old, cur: cur}
+	then := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	write := func(root, rel string, mtime time.Time) {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		testutil.WriteRandom(t, p, syncFileSize)
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for d := range 10 {
+		for f := range 50 {
+			rel := fmt.Sprintf("d%d/f%02d", d, f)
+			if d == 9 && f >= 45 {
+				rel = fmt.Sprintf("d9/gone/f%02d", f)
+			}
+			write(old, rel, then)
+			switch {
+			case d == 9 && f >= 45:
+				sc.deleted = append(sc.deleted, rel)
+			case f == 7 && d < 9, f == 8 && d < 9:
+				sc.deleted = append(sc.deleted, rel)
+			case f < 5:
+				sc.changed = append(sc.changed, rel)
+				write(cur, rel, then.Add(time.Hour))
+			default:
+				copyFileTime(t, filepath.Join(old, filepath.FromSlash(rel)), filepath.Join(cur, filepath.FromSlash(rel)))
+			}
+		}
+	}
+	for f := range 500 {
+		write(old, fmt.Sprintf("big/b%03d", f), then)
+		write(cur, fmt.Sprintf("big/b%03d", f), then.Add(2*time.Hour))
+	}
+	if len(sc.changed) != 50 || len(sc.deleted) != 23 {
+		t.Fatalf("case: %d changed, %d deleted, want 50 and 23", len(sc.changed), len(sc.deleted))
+	}
+	return sc
+}
+
+func copyFileTime(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(to, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshot maps every path under root to its size and mtime, to show
+// that a dry run changed nothing.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		m[p] = fmt.Sprint(fi.Size(), fi.ModTime().UnixNano(), fi.Mode())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestSyncTree(t *testing.T) {
+	for _, dir := range []Direction{Push, Pull} {
+		t.Run(dir.String(), func(t *testing.T) {
+			ts := startServer(t, ServerConfig{MaxListEntries: 100}, nil)
+			c := ts.dial(t, "")
+			ctx := testCtx(t)
+			local := t.TempDir()
+			// Push: the source is local/tree, the server holds the old
+			// copy as tree; pull the other way round.
+			src, dst := filepath.Join(local, "tree"), filepath.Join(ts.root, "tree")
+			if dir == Pull {
+				src, dst = dst, src
+			}
+			sc := makeSyncCase(t, dst, src)
+			flt, err := NewFilter([]FilterRule{{Pattern: "/big/"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{Recursive: true, Delete: true, Filter: flt}
+			runOpts := func(opts Options) (*Report, error) {
+				if dir == Push {
+					return c.Push(ctx, []string{src}, ".", opts)
+				}
+				return c.Pull(ctx, []string{"tree"}, local, opts)
+			}
+			run := func(opts Options) *Report {
+				t.Helper()
+				rep, err := runOpts(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rep
+			}
+			// Without the filter, a walk lists big/ and fails.
+			unfiltered := opts
+			unfiltered.Filter, unfiltered.DryRun = nil, true
+			if rep, err := runOpts(unfiltered); err == nil && !slices.ContainsFunc(rep.Files, func(f TransferInfo) bool {
+				return errors.Is(f.Err, &Error{Code: CodeLimitExceeded})
+			}) {
+				t.Fatalf("unfiltered dry run: got %v, want limit_exceeded listing big/", rep.Err())
+			} else if err != nil && !errors.Is(err, &Error{Code: CodeLimitExceeded}) {
+				t.Fatalf("unfiltered dry run: got %v, want limit_exceeded listing big/", err)
+			}
+
+			before := snapshot(t, dst)
+			dry := opts
+			dry.DryRun = true
+			rep := run(dry)
+			if !rep.DryRun {
+				t.Error("dry run: Report.DryRun is false")
+			}
+			if err := rep.Err(); err != nil {
+				t.Fatalf("dry run: %v", err)
+			}
+			got := map[ActionKind][]string{}
+			for _, a := range rep.Actions {
+				rel, err := filepath.Rel(dst, filepath.FromSlash(destAbs(ts, local, dir, a.Path)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[a.Kind] = append(got[a.Kind], filepath.ToSlash(rel))
+			}
+			for _, l := range got {
+				slices.Sort(l)
+			}
+			wantDel := append(slices.Clone(sc.deleted), "d9/gone")
+			slices.Sort(wantDel)
+			slices.Sort(sc.changed)
+			if !slices.Equal(got[ActionUpdate], sc.changed) {
+				t.Errorf("dry run: update %v, want %v", got[ActionUpdate], sc.changed)
+			}
+			if !slices.Equal(got[ActionDelete], wantDel) {
+				t.Errorf("dry run: delete %v, want %v", got[ActionDelete], wantDel)
+			}
+			if n := len(got[ActionUpToDate]); n != 500-23-50 {
+				t.Errorf("dry run: %d up to date, want %d", n, 500-23-50)
+			}
+			if n := len(got[ActionSend]) + len(got[ActionFail]); n != 0 {
+				t.Errorf("dry run: %d to send or failing, want 0: %v %v", n, got[ActionSend], got[ActionFail])
+			}
+			if after := snapshot(t, dst); !mapsEqual(before, after) {
+				t.Error("dry run: the destination changed")
+			}
+
+			rep = run(opts)
+			if err := rep.Err(); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+			if n := rep.Count(Done); n != 50 {
+				t.Errorf("sync: %d files moved, want 50", n)
+			}
+			if b := rep.Bytes(); b != 50*syncFileSize {
+				t.Errorf("sync: %d bytes moved, want %d", b, 50*syncFileSize)
+			}
+			var deleted []string
+			for _, a := range rep.Actions {
+				rel, _ := filepath.Rel(dst, filepath.FromSlash(destAbs(ts, local, dir, a.Path)))
+				deleted = append(deleted, filepath.ToSlash(rel))
+			}
+			slices.Sort(deleted)
+			if !slices.Equal(deleted, wantDel) {
+				t.Errorf("sync: deleted %v, want %v", deleted, wantDel)
+			}
+			for _, rel := range wantDel {
+				testutil.NoFile(t, filepath.Join(dst, filepath.FromSlash(rel)))
+			}
+			for _, rel := range sc.changed {
+				testutil.SameFile(t, filepath.Join(dst, filepath.FromSlash(rel)), mustRead(t, filepath.Join(src, filepath.FromSlash(rel))))
+			}
+			// big/ at the destination is excluded, so kept as it was.
+			if n := len(testutil.DirNames(t, filepath.Join(dst, "big"))); n != 500 {
+				t.Errorf("big/ at the destination holds %d entries, want 500", n)
+			}
+			testutil.NoPartials(t, dst)
+
+			// A second run has nothing to do.
+			rep = run(opts)
+			if rep.Count(Done) != 0 || len(rep.Actions) != 0 || rep.Err() != nil {
+				t.Errorf("second sync: %d moved, %d deleted, err %v", rep.Count(Done), len(rep.Actions), rep.Err())
+			}
+		})
+	}
+}
+
+// destAbs is the absolute path of an action's destination.
+func destAbs(ts *testServer, local string, dir Direction, p string) string {
+	if dir == Push {
+		return filepath.Join(ts.root, filepath.FromSlash(p))
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(local, p)
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
