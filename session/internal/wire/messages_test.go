@@ -391,8 +391,8 @@ func TestMessageExactBytes(t *testing.T) {
 			frame: "4080 27 0c 01 01 80010000" + hash,
 		},
 		{
-			name: "delta plan",
-			msg:  &DeltaPlan{ID: 12, Ops: []CopyOp{{Offset: 0, Source: 65536, Length: 300, Sum: seqSum()}}},
+			name:  "delta plan",
+			msg:   &DeltaPlan{ID: 12, Ops: []CopyOp{{Offset: 0, Source: 65536, Length: 300, Sum: seqSum()}}},
 			frame: "4081 2a 0c 00 01 00 80010000 412c" + hash,
 		},
 		{
