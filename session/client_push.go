@@ -124,7 +124,7 @@ func (c *clientConn) pushJobs(src, target string, opts Options) ([]*job, []strin
 
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
-	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit}
+	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, whole: opts.WholeFile, limit: opts.RateLimit}
 	j := &job{t: t, key: remote, src: local, srcInfo: fi, small: fi.Size() <= smallFile}
 	if err := checkWireName(local, remote); err != nil {
 		j.preErr = err

@@ -13,6 +13,7 @@ type putJob struct {
 	remote   string // clean path under the server root
 	force    bool
 	noResume bool
+	whole    bool         // no delta transfer (-W)
 	limit    *RateLimiter // optional
 }
 
@@ -29,7 +30,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	}
 	defer f.Close()
 	t.size.Store(int64(meta.Size))
-	put := &wire.Put{Path: j.remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: transferFlags(j.force, j.noResume)}
+	put := &wire.Put{Path: j.remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: transferFlags(j.force, j.noResume) | deltaFlag(j.force && !j.whole)}
 	id, w, err := c.request(func(id uint64) wire.Message { put.ID = id; return put })
 	if err != nil {
 		return err
@@ -44,7 +45,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	})
 	defer stopCancel()
 
-	acc, err := awaitAnswer[*wire.Accept](ctx, c, w, j.remote)
+	acc, err := c.awaitAccept(ctx, w, id, f, meta, j.remote)
 	if err != nil {
 		return err
 	}
