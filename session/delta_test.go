@@ -113,5 +113,18 @@ func wireBytes(p *udpproxy.Proxy) uint64 {
 func TestDeltaWholeFile(t *testing.T) {
 	tc := deltaEdits[0]
 	tc.minWire, tc.maxWire = 1, 1.1
-	runDelta(t, Push, tc, Options{Force: true, WholeFile: true})
+	for _, dir := range []Direction{Push, Pull} {
+		t.Run(dir.String(), func(t *testing.T) {
+			runDelta(t, dir, tc, Options{Force: true, WholeFile: true})
+		})
+	}
+}
+
+// TestDeltaPull is TestDeltaPush the other way.
+func TestDeltaPull(t *testing.T) {
+	for _, tc := range deltaEdits {
+		t.Run(tc.name, func(t *testing.T) {
+			runDelta(t, Pull, tc, Options{Force: true})
+		})
+	}
 }

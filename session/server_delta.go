@@ -126,3 +126,47 @@ func (ss *serverSession) deltaPlan(m *wire.DeltaPlan) {
 	case <-x.done:
 	}
 }
+
+// pullDelta plans a delta pull of f (meta) from the client's signature:
+// it reads the signature's DeltaSig frames from the pull's messages,
+// sends the plan, then the FileInfo, and waits for the client's
+// DeltaHave, which it returns as the offer the sender resumes from.
+func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.ReaderAt, meta xfer.FileMeta) (xfer.Offer, error) {
+	id, p := x.t.ID, x.t.Path
+	var ix xfer.Index
+	for last := false; !last; {
+		select {
+		case msg := <-x.msgs:
+			if m, ok := msg.(*wire.DeltaSig); ok {
+				if err := ix.Add(m.Chunks, p); err != nil {
+					return xfer.Offer{}, err
+				}
+				last = m.Last
+			}
+		case <-ctx.Done():
+			return xfer.Offer{}, xfer.WithPath(xfer.CauseError(ctx), p)
+		}
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, int64(meta.Size)), 1<<20)
+	copied, err := xfer.Plan(ctx, r, &ix, func(ops []wire.CopyOp, last bool) error {
+		return ss.cmd.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
+	})
+	if err != nil {
+		return xfer.Offer{}, xfer.AsError(err, p)
+	}
+	ss.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Msg("delta planned")
+	ix = xfer.Index{}
+	if err := ss.cmd.send(&wire.FileInfo{ID: id, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
+		return xfer.Offer{}, xfer.AsError(err, p)
+	}
+	for {
+		select {
+		case msg := <-x.msgs:
+			if m, ok := msg.(*wire.DeltaHave); ok {
+				return xfer.Offer{Have: m.Have, PrefixHash: m.PrefixHash}, nil
+			}
+		case <-ctx.Done():
+			return xfer.Offer{}, xfer.WithPath(xfer.CauseError(ctx), p)
+		}
+	}
+}
