@@ -109,13 +109,18 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 }
 
 // deltaPlan hands a DeltaPlan to the push waiting for it; one for no
-// such push (crossed with its end) is dropped.
+// such push (crossed with its end), or after the plan's last frame, is
+// dropped, so a client that goes on sending plans never holds up the
+// command loop.
 func (ss *serverSession) deltaPlan(m *wire.DeltaPlan) {
 	ss.mu.Lock()
 	var plans chan *wire.DeltaPlan
 	x := ss.active[m.ID]
 	if x != nil {
 		plans = x.plans
+		if m.Last {
+			x.plans = nil
+		}
 	}
 	ss.mu.Unlock()
 	if plans == nil {
