@@ -9,7 +9,7 @@
 //
 //	BENCH_RUNS=3       runs per figure (the median is reported)
 //	BENCH_QUICK=1      small files, one run, short deadlines: a smoke test
-//	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written)
+//	BENCH_ONLY=S2,S7   run only these scenarios (BENCHMARKS.md is then not written)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -194,7 +194,7 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	clean := linkSpec{Delay: 25 * time.Millisecond, Rate: 200e6}
-	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") {
+	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") || b.want("S7") {
 		w, err := linkWorld(ctx, b.kit.linkem, clean)
 		if err != nil {
 			return err
@@ -225,6 +225,9 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 				overhead = b.measureOverhead(ctx, w)
 			}
 			rep.Scenarios = append(rep.Scenarios, b.s6(ctx, w, overhead))
+		}
+		if b.want("S7") && ctx.Err() == nil {
+			rep.Scenarios = append(rep.Scenarios, b.s7(ctx, w))
 		}
 	}
 	if b.want("S3") && ctx.Err() == nil {

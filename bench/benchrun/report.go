@@ -192,6 +192,10 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 		resumeMD(w, s)
 		return
 	}
+	if s.ID == "S7" {
+		deltaMD(w, s)
+		return
+	}
 	q := primary(s)
 	ratio := "qxfer ÷ tool (goodput)"
 	if s.ID == "S4" {
