@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,4 +100,43 @@ func TestDeltaHostileSignature(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ts.root, "f.img")); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestDeltaPlanAfterLast: plan frames after the last one are dropped (a
+// client that goes on sending them does not hold up the session), and a
+// plan that copies every chunk leaves nothing to send but the seal.
+func TestDeltaPlanAfterLast(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	const size = 4 << 20
+	data := testutil.WriteRandom(t, filepath.Join(ts.root, "f.img"), size)
+	p := dialRaw(t, ts)
+	defer p.close()
+	p.hello()
+	p.send(&wire.Put{ID: 1, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(9), Flags: wire.FlagForce | wire.FlagDelta})
+	var ops []wire.CopyOp
+	var off uint64
+	for last := false; !last; {
+		m := expectMsg[*wire.DeltaSig](p)
+		for _, c := range m.Chunks {
+			ops = append(ops, wire.CopyOp{Offset: off, Source: off, Length: c.Length, Sum: c.Sum})
+			off += c.Length
+		}
+		last = m.Last
+	}
+	p.send(&wire.DeltaPlan{ID: 1, Last: true, Ops: ops})
+	for range 8 {
+		p.send(&wire.DeltaPlan{ID: 1, Ops: ops[:1]})
+	}
+	acc := expectMsg[*wire.Accept](p)
+	if len(acc.Have) != 1 || acc.Have[0] != (wire.Range{Offset: 0, Length: size}) || acc.PrefixHash == nil {
+		t.Fatalf("got Accept{Have: %v, PrefixHash: %x}, want the whole file held, with its hash", acc.Have, acc.PrefixHash)
+	}
+	sum := sha256.Sum256(data)
+	p.send(&wire.Seal{ID: 1, Hash: sum[:]})
+	if d := expectMsg[*wire.Done](p); d.ID != 1 || d.Code != CodeOK {
+		t.Errorf("got Done{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", d.ID, d.Code, d.Msg, CodeOK)
+	}
+	testutil.SameFile(t, filepath.Join(ts.root, "f.img"), data)
+	testutil.NoPartials(t, ts.root)
+	checkServes(t, ts)
 }
