@@ -29,6 +29,11 @@ type Options struct {
 	Parallel int
 	// NoResume starts every file at offset 0, replacing partial files.
 	NoResume bool
+	// WholeFile sends a file that replaces a differing destination
+	// whole, as rsync's -W does. Default false: with Force, such a file
+	// is sent by delta (only the chunks the destination lacks; see
+	// PROTOCOL.md, "Delta").
+	WholeFile bool
 	// Observer, if set, is called when each transfer starts and when it
 	// ends, from the transfer's goroutine.
 	Observer func(TransferInfo)

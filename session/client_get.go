@@ -21,6 +21,7 @@ type getJob struct {
 	noResume bool
 	// noQuickCheck: -c found the contents differ.
 	noQuickCheck bool
+	whole        bool            // no delta transfer (-W)
 	limit        *RateLimiter    // optional
 	dirs         *xfer.KnownDirs // optional: root's directories, held open
 	durable      *xfer.GroupSync // optional: the group commit of small files
@@ -58,7 +59,13 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 			offer.Have, offer.PrefixHash = prior.Record.Offer()
 		}
 	}
-	get := &wire.Get{Path: j.remote, Size: j.meta.Size, MTime: j.meta.MTime, Flags: transferFlags(false, j.noResume), Have: offer.Have, PrefixHash: offer.PrefixHash}
+	// A delta (client_delta_pull.go) describes the local version behind
+	// the Get.
+	old := pullDeltaBase(j, offer.Have)
+	if old != nil {
+		defer old.Close()
+	}
+	get := &wire.Get{Path: j.remote, Size: j.meta.Size, MTime: j.meta.MTime, Flags: transferFlags(false, j.noResume) | deltaFlag(old != nil), Have: offer.Have, PrefixHash: offer.PrefixHash}
 	id, w, err := c.request(func(id uint64) wire.Message { get.ID = id; return get })
 	if err != nil {
 		return err
@@ -69,7 +76,13 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 			c.cmd.send(&wire.Cancel{ID: id, Code: xfer.AsError(err, "").Code})
 		}
 	}
-	info, err := awaitAnswer[*wire.FileInfo](ctx, c, w, j.remote)
+	if old != nil {
+		if err := c.sendSignature(ctx, id, old, j.local); err != nil {
+			cancelRemote(err)
+			return err
+		}
+	}
+	info, plan, err := c.awaitFileInfo(ctx, w, j, old != nil)
 	if err != nil {
 		if !xfer.IsVerdict(err) {
 			cancelRemote(err)
@@ -86,6 +99,13 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	if err != nil {
 		cancelRemote(err)
 		return err
+	}
+	if plan != nil {
+		if held, err = c.seedPull(ctx, id, rc, old, plan, meta, j.local); err != nil {
+			cancelRemote(err)
+			return err
+		}
+		offer = held
 	}
 	res.Landed()
 	if !slices.Equal(held.Have, offer.Have) {

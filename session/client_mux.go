@@ -130,6 +130,10 @@ func responseID(msg wire.Message) (uint64, bool) {
 		return m.ID, true
 	case *wire.Ack:
 		return m.ID, true
+	case *wire.DeltaSig:
+		return m.ID, true
+	case *wire.DeltaPlan:
+		return m.ID, true
 	}
 	return 0, false
 }

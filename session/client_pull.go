@@ -321,7 +321,7 @@ func localKey(root *os.Root, local string) string {
 
 func (c *clientConn) getJob(root *os.Root, remote, local string, e Entry, opts Options) *job {
 	t := newTransfer(c.newJobID(), Pull, remote, local, e.Size, nil)
-	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, limit: opts.RateLimit,
+	gj := getJob{remote: remote, local: local, root: root, meta: xfer.FileMeta{Size: uint64(e.Size), Mode: e.Mode, MTime: e.MTime}, force: opts.Force, noResume: opts.NoResume, whole: opts.WholeFile, limit: opts.RateLimit,
 		dirs: c.local.of(root), durable: &c.local.durable}
 	j := &job{t: t, key: localKey(root, local), src: remote, small: e.Size <= smallFile, meta: gj.meta}
 	j.run = func(ctx context.Context, c *clientConn, t *Transfer, _ *slot) error {

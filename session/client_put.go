@@ -15,6 +15,7 @@ type putJob struct {
 	noResume bool
 	// noQuickCheck: -c found the contents differ (wire.FlagNoQuickCheck).
 	noQuickCheck bool
+	whole        bool         // no delta transfer (-W)
 	limit        *RateLimiter // optional
 	dest         *destStates  // optional: the batch's listings of its destination
 }
@@ -37,7 +38,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 		// up to date: no offer.
 		return xfer.UpToDate(j.remote)
 	}
-	put := &wire.Put{Path: j.remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: transferFlags(j.force, j.noResume)}
+	put := &wire.Put{Path: j.remote, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime, Flags: transferFlags(j.force, j.noResume) | deltaFlag(j.force && !j.whole)}
 	if j.noQuickCheck {
 		put.Flags |= wire.FlagNoQuickCheck
 	}
@@ -55,7 +56,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	})
 	defer stopCancel()
 
-	acc, err := awaitAnswer[*wire.Accept](ctx, c, w, j.remote)
+	acc, err := c.awaitAccept(ctx, w, id, f, meta, j.remote)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ const (
 	CodeSymlinkLoop       = wire.SymlinkLoop
 	CodeNameTooLong       = wire.NameTooLong
 	CodeNotEmpty          = wire.NotEmpty
+	CodeBadDelta          = wire.BadDelta
 	CodeFrameTooLarge     = wire.FrameTooLarge
 )
 

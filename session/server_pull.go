@@ -42,18 +42,29 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	ss.transferStarted(x.t)
 	t := x.t
 	id := m.ID
-	if err := ss.cmd.send(&wire.FileInfo{ID: id, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
-		f.Close()
-		return nil // the connection is gone; the session's teardown ends x
+	// A delta pull (server_delta.go) sends its FileInfo after the plan.
+	delta := m.Flags&wire.FlagDelta != 0 && have.Total() == 0
+	if !delta {
+		if err := ss.cmd.send(&wire.FileInfo{ID: id, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
+			f.Close()
+			return nil // the connection is gone; the session's teardown ends x
+		}
 	}
 	ss.wg.Go(func() {
 		defer f.Close()
-		t.setRunning()
-		sd := xfer.NewSender(xfer.SenderConfig{
-			ID: id, Path: p, File: f, Meta: meta, Lanes: ss.lanes, Progress: t.addBytes,
-			Seal: func(h []byte) error { return ss.cmd.send(&wire.Seal{ID: id, Hash: h}) },
-		})
-		_, err := sd.Run(tctx, xfer.Offer{Have: have.Ranges(), PrefixHash: m.PrefixHash}, x.msgs, nil)
+		offer := xfer.Offer{Have: have.Ranges(), PrefixHash: m.PrefixHash}
+		var err error
+		if delta {
+			offer, err = ss.pullDelta(tctx, x, f, meta)
+		}
+		if err == nil {
+			t.setRunning()
+			sd := xfer.NewSender(xfer.SenderConfig{
+				ID: id, Path: p, File: f, Meta: meta, Lanes: ss.lanes, Progress: t.addBytes,
+				Seal: func(h []byte) error { return ss.cmd.send(&wire.Seal{ID: id, Hash: h}) },
+			})
+			_, err = sd.Run(tctx, offer, x.msgs, nil)
+		}
 		if err == nil {
 			return // the client's Done ends x
 		}

@@ -67,7 +67,7 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		adm, err = ss.admitPush(p, m.Size)
 	}
 	if err == nil {
-		rc, offer, err = xfer.OpenReceiver(xfer.ReceiverConfig{
+		rc, offer, err = ss.openPushReceiver(tctx, m, x, xfer.ReceiverConfig{
 			Root: ss.root, Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0,
 			Ack:      func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
 			Progress: t.addBytes, Dirs: &ss.dirs, Sync: &ss.srv.durable,

@@ -54,6 +54,9 @@ type serverXfer struct {
 	recv *xfer.Receiver    // a push: its range streams go there; nil while opening
 	seal []byte            // a push: a Seal that came while its receiver was opening
 	msgs chan wire.Message // a pull: the client's Acks and verdict
+	// plans carries a delta push's DeltaPlan frames (server_delta.go);
+	// nil unless the push is a delta. Guarded by ss.mu.
+	plans chan *wire.DeltaPlan
 	// resumed is how many bytes the receiver held before the transfer
 	// (the ranges of its offer), for the access log.
 	resumed uint64
@@ -239,6 +242,12 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.get(ctx, m)); return nil })
 	case *wire.Seal:
 		ss.seal(m)
+	case *wire.DeltaPlan:
+		ss.deltaPlan(m)
+	case *wire.DeltaSig:
+		ss.forward(m.ID, m)
+	case *wire.DeltaHave:
+		ss.forward(m.ID, m)
 	case *wire.Drop:
 		ss.drop(m)
 	case *wire.Ack:

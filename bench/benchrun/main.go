@@ -10,7 +10,7 @@
 //	BENCH_RUNS=3       runs per figure (the median is reported)
 //	BENCH_QUICK=1      small files, one run, short deadlines: a smoke test
 //	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written);
-//	                   S7 is the Linux kernel tree (kernel.go)
+//	                   S7 is the Linux kernel tree (kernel.go), S8 delta transfer (delta.go)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -188,7 +188,7 @@ func run(ctx context.Context) error {
 
 func (b *bench) want(id string) bool { return len(b.only) == 0 || b.only[id] }
 
-// scenarios runs S1 to S7. S2, S4, S5 and S6 share one emulated link;
+// scenarios runs S1 to S8. S2, S4, S5 and S6 share one emulated link;
 // S7 (the kernel tree) sets up its own.
 func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 	if b.want("S1") {
@@ -199,7 +199,7 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	clean := linkSpec{Delay: 25 * time.Millisecond, Rate: 200e6}
-	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") {
+	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") || b.want("S8") {
 		w, err := linkWorld(ctx, b.kit.linkem, clean)
 		if err != nil {
 			return err
@@ -230,6 +230,9 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 				overhead = b.measureOverhead(ctx, w)
 			}
 			rep.Scenarios = append(rep.Scenarios, b.s6(ctx, w, overhead))
+		}
+		if b.want("S8") && ctx.Err() == nil {
+			rep.Scenarios = append(rep.Scenarios, b.s8(ctx, w))
 		}
 	}
 	if b.want("S3") && ctx.Err() == nil {

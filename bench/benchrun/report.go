@@ -192,6 +192,10 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 		resumeMD(w, s)
 		return
 	}
+	if s.ID == "S8" {
+		deltaMD(w, s)
+		return
+	}
 	q := primary(s)
 	ratio := "qxfer ÷ tool (goodput)"
 	if timeRatio(s) {

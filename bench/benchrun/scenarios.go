@@ -28,6 +28,7 @@ type Scenario struct {
 	Link    string       `json:"link"`
 	Results []*Result    `json:"results"`
 	Resume  []ResumeRun  `json:"resume,omitempty"` // S6
+	Delta   []DeltaRun   `json:"delta,omitempty"`  // S8
 	Calib   *Calibration `json:"calibration,omitempty"`
 	Notes   []string     `json:"notes,omitempty"`
 }

@@ -16,6 +16,7 @@ type transferFlags struct {
 	Parallel  int  `name:"parallel" short:"j" default:"8" env:"QXFER_PARALLEL" help:"Files moving bytes at once."`
 	Force     bool `name:"force" short:"f" help:"Overwrite destination files that exist and differ."`
 	NoResume  bool `name:"no-resume" help:"Start every file from the beginning, replacing partial (.part) files."`
+	WholeFile bool `name:"whole-file" short:"W" help:"Send a file that replaces a differing destination (-f) whole, rather than only the chunks the destination lacks (delta transfer)."`
 	Links     bool `name:"links" short:"l" xor:"links" help:"Copy symlinks inside a tree as symlinks (relative targets inside the tree only)."`
 	CopyLinks bool `name:"copy-links" short:"L" xor:"links" help:"Follow symlinks to directories inside a tree too (by default links to files are followed and links to directories skipped); a link to a directory that holds it fails as symlink_loop."`
 	filterFlags
@@ -26,7 +27,7 @@ type transferFlags struct {
 }
 
 func (f *transferFlags) options() session.Options {
-	o := session.Options{Recursive: f.Recursive, Force: f.Force, Parallel: f.Parallel, NoResume: f.NoResume}
+	o := session.Options{Recursive: f.Recursive, Force: f.Force, Parallel: f.Parallel, NoResume: f.NoResume, WholeFile: f.WholeFile}
 	switch {
 	case f.CopyLinks:
 		o.Links = session.LinksFollow

@@ -41,6 +41,10 @@ const (
 	SymlinkLoop       ErrorCode = 0x1a
 	NameTooLong       ErrorCode = 0x1b
 	NotEmpty          ErrorCode = 0x1c
+	// BadDelta: a delta plan names bytes outside either version of the
+	// file, overlaps itself, or a chunk copied from the old version does
+	// not have the BLAKE3 the plan gives (see PROTOCOL.md, "Delta").
+	BadDelta ErrorCode = 0x20
 )
 
 var codeInfo = [...]struct{ name, desc string }{
@@ -73,6 +77,7 @@ var codeInfo = [...]struct{ name, desc string }{
 	SymlinkLoop:       {"symlink_loop", "too many levels of symbolic links (a symlink loop)"},
 	NameTooLong:       {"name_too_long", "file name too long"},
 	NotEmpty:          {"not_empty", "the directory is not empty"},
+	BadDelta:          {"bad_delta", "the delta plan does not fit the old version of the file"},
 }
 
 // String returns the name of c, such as "protocol_violation", or

@@ -38,6 +38,7 @@ func TestErrorCodes(t *testing.T) {
 		{SymlinkLoop, 0x1a, "symlink_loop"},
 		{NameTooLong, 0x1b, "name_too_long"},
 		{NotEmpty, 0x1c, "not_empty"},
+		{BadDelta, 0x20, "bad_delta"},
 	}
 	defined := 0
 	for _, ci := range codeInfo {

@@ -88,6 +88,10 @@ const (
 	FrameTypeRename     FrameType = 0x17
 	FrameTypeDf         FrameType = 0x18
 	FrameTypeDfResult   FrameType = 0x19
+	// Delta transfer of a changed file (PROTOCOL.md, "Delta").
+	FrameTypeDeltaSig  FrameType = 0x80
+	FrameTypeDeltaPlan FrameType = 0x81
+	FrameTypeDeltaHave FrameType = 0x82
 
 	// Checksum and ChecksumResult (-c/--checksum): 0x90-0x9f is the range
 	// of the sync options (issue 18).
@@ -123,6 +127,9 @@ var frameTypeNames = [...]string{
 	FrameTypeRename:     "rename",
 	FrameTypeDf:         "df",
 	FrameTypeDfResult:   "df_result",
+	FrameTypeDeltaSig:   "delta_sig",
+	FrameTypeDeltaPlan:  "delta_plan",
+	FrameTypeDeltaHave:  "delta_have",
 
 	FrameTypeChecksum:       "checksum",
 	FrameTypeChecksumResult: "checksum_result",
@@ -312,6 +319,12 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseChecksumResult(&p)
 	case FrameTypeDfResult:
 		m = parseDfResult(&p)
+	case FrameTypeDeltaSig:
+		m = parseDeltaSig(&p)
+	case FrameTypeDeltaPlan:
+		m = parseDeltaPlan(&p)
+	case FrameTypeDeltaHave:
+		m = parseDeltaHave(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}

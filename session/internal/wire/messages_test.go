@@ -113,7 +113,37 @@ func messageCases() []messageCase {
 		{"checksum result", &ChecksumResult{ID: 12, Size: 1 << 40, Hash: seqHash()}},
 		{"df result", &DfResult{ID: 11, Total: 1 << 40, Free: 1 << 39, Avail: 1<<39 - 4096, Files: 1 << 20, FilesFree: 1000}},
 		{"df result limits", &DfResult{ID: quicvarint.Max, Total: quicvarint.Max, Free: quicvarint.Max, Avail: quicvarint.Max, Files: quicvarint.Max, FilesFree: quicvarint.Max}},
+		{"delta sig", &DeltaSig{ID: 12, Chunks: []SigChunk{{Length: 65536, Sum: seqSum()}, {Length: 100, Sum: ChunkSum{}}}}},
+		{"delta sig empty last", &DeltaSig{ID: 12, Last: true}},
+		{"delta sig limits", &DeltaSig{ID: quicvarint.Max, Last: true, Chunks: maxSigChunks()}},
+		{"delta plan", &DeltaPlan{ID: 12, Ops: []CopyOp{{Offset: 0, Source: 65536, Length: 40000, Sum: seqSum()}}}},
+		{"delta plan empty last", &DeltaPlan{ID: 12, Last: true}},
+		{"delta plan limits", &DeltaPlan{ID: quicvarint.Max, Last: true, Ops: maxPlanOps()}},
+		{"delta have", &DeltaHave{ID: 12, Have: []Range{{0, 1 << 20}}, PrefixHash: seqHash()}},
+		{"delta have empty", &DeltaHave{ID: 12}},
+		{"delta have limits", &DeltaHave{ID: quicvarint.Max, Have: maxRanges(), PrefixHash: seqHash()}},
 	}
+}
+
+// seqSum returns the chunk sum 0x00, 0x01, ... 0x1f.
+func seqSum() ChunkSum { return ChunkSum(seqHash()) }
+
+// maxSigChunks returns MaxSigChunks chunks with the longest lengths.
+func maxSigChunks() []SigChunk {
+	cs := make([]SigChunk, MaxSigChunks)
+	for i := range cs {
+		cs[i] = SigChunk{Length: quicvarint.Max, Sum: seqSum()}
+	}
+	return cs
+}
+
+// maxPlanOps returns MaxPlanOps operations with the longest fields.
+func maxPlanOps() []CopyOp {
+	os := make([]CopyOp, MaxPlanOps)
+	for i := range os {
+		os[i] = CopyOp{Offset: quicvarint.Max, Source: quicvarint.Max, Length: quicvarint.Max, Sum: seqSum()}
+	}
+	return os
 }
 
 // maxRanges returns MaxRanges ranges with the largest offsets and lengths,
@@ -366,6 +396,22 @@ func TestMessageExactBytes(t *testing.T) {
 			// 1 TiB and 1 GiB are 8-byte varints, 100000 a 4-byte one,
 			// 64 a 2-byte one.
 			frame: "19 18 0b c000010000000000 c000000040000000 800186a0 4040 00",
+		},
+		{
+			name: "delta sig",
+			msg:  &DeltaSig{ID: 12, Last: true, Chunks: []SigChunk{{Length: 65536, Sum: seqSum()}}},
+			// 65536 is a 4-byte varint; the sum has no length prefix.
+			frame: "4080 27 0c 01 01 80010000" + hash,
+		},
+		{
+			name:  "delta plan",
+			msg:   &DeltaPlan{ID: 12, Ops: []CopyOp{{Offset: 0, Source: 65536, Length: 300, Sum: seqSum()}}},
+			frame: "4081 2a 0c 00 01 00 80010000 412c" + hash,
+		},
+		{
+			name:  "delta have",
+			msg:   &DeltaHave{ID: 12, Have: []Range{{0, 1 << 20}}, PrefixHash: seqHash()},
+			frame: "4082 28 0c 01 00 80100000 20" + hash,
 		},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,69 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"io"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
+)
+
+// Delta transfers on the client (PROTOCOL.md, "Delta"): as the sender of
+// a push it plans from the server's signature; as the receiver of a pull
+// it describes its old version and seeds its .part from the server's
+// plan (client_delta_pull.go).
+
+// awaitAccept waits for the server's answer to a push of f (meta): an
+// Accept, or first the signature of a delta, which it answers with the
+// plan (pushPlan) before waiting for the Accept.
+func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io.ReaderAt, meta xfer.FileMeta, p string) (*wire.Accept, error) {
+	var ix xfer.Index
+	for {
+		msg, err := c.await(ctx, w)
+		if err != nil {
+			return nil, xfer.WithPath(xfer.AsError(err, p), p)
+		}
+		switch m := msg.(type) {
+		case *wire.Accept:
+			return m, nil
+		case *wire.Reject:
+			return nil, rejected(m, p)
+		case *wire.DeltaSig:
+			if err := ix.Add(m.Chunks, p); err != nil {
+				return nil, err
+			}
+			if m.Last {
+				if err := c.pushPlan(ctx, id, f, meta, &ix, p); err != nil {
+					return nil, err
+				}
+				ix = xfer.Index{} // the index is not needed any more
+			}
+		default:
+			return nil, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
+		}
+	}
+}
+
+// pushPlan chunks f and sends the server the plan of the chunks its
+// signature (ix) holds.
+func (c *clientConn) pushPlan(ctx context.Context, id uint64, f io.ReaderAt, meta xfer.FileMeta, ix *xfer.Index, p string) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, int64(meta.Size)), 1<<20)
+	copied, err := xfer.Plan(ctx, r, ix, func(ops []wire.CopyOp, last bool) error {
+		return c.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
+	})
+	if err != nil {
+		return xfer.WithPath(xfer.AsError(err, p), p)
+	}
+	c.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Uint64("size", meta.Size).Msg("delta planned")
+	return nil
+}
+
+// deltaFlag is FlagDelta when on is set: the client asks for a delta
+// transfer of a file that replaces a differing destination.
+func deltaFlag(on bool) wire.TransferFlags {
+	if on {
+		return wire.FlagDelta
+	}
+	return 0
+}

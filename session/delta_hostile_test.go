@@ -1,0 +1,142 @@
+package session
+
+import (
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
+)
+
+// TestDeltaHostilePlan pushes with a hand-made plan that does not fit
+// the server's old version: each is refused with bad_delta, the old
+// version is untouched, no partial file is left, and the server goes on
+// serving.
+func TestDeltaHostilePlan(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	const size = 4 << 20
+	old := testutil.WriteRandom(t, filepath.Join(ts.root, "f.img"), size)
+	tests := []struct {
+		name string
+		plan func(sig []xfer.Chunk) []wire.CopyOp
+	}{
+		{"source past the old version", func(sig []xfer.Chunk) []wire.CopyOp {
+			return []wire.CopyOp{{Offset: 0, Source: size - 100, Length: 1000, Sum: sig[0].Sum}}
+		}},
+		{"source overflows", func(sig []xfer.Chunk) []wire.CopyOp {
+			return []wire.CopyOp{{Offset: 0, Source: 1<<62 - 1, Length: 1000, Sum: sig[0].Sum}}
+		}},
+		{"wrong chunk sum", func(sig []xfer.Chunk) []wire.CopyOp {
+			return []wire.CopyOp{{Offset: 0, Source: sig[1].Offset, Length: sig[1].Length, Sum: sig[0].Sum}}
+		}},
+		{"offset past the new version", func(sig []xfer.Chunk) []wire.CopyOp {
+			return []wire.CopyOp{{Offset: size, Source: 0, Length: sig[0].Length, Sum: sig[0].Sum}}
+		}},
+		{"overlapping operations", func(sig []xfer.Chunk) []wire.CopyOp {
+			return []wire.CopyOp{
+				{Offset: 0, Source: 0, Length: sig[0].Length, Sum: sig[0].Sum},
+				{Offset: 1, Source: 0, Length: sig[0].Length, Sum: sig[0].Sum},
+			}
+		}},
+		{"operation too long", func(sig []xfer.Chunk) []wire.CopyOp {
+			return []wire.CopyOp{{Offset: 0, Source: 0, Length: xfer.ChunkMax + 1, Sum: sig[0].Sum}}
+		}},
+		{"empty operation", func(sig []xfer.Chunk) []wire.CopyOp {
+			return []wire.CopyOp{{Offset: 0, Source: 0, Length: 0, Sum: sig[0].Sum}}
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := dialRaw(t, ts)
+			defer p.close()
+			p.hello()
+			id := uint64(i + 1)
+			p.send(&wire.Put{ID: id, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(i + 5), Flags: wire.FlagForce | wire.FlagDelta})
+			var sig []xfer.Chunk
+			var off uint64
+			for {
+				m := expectMsg[*wire.DeltaSig](p)
+				for _, c := range m.Chunks {
+					sig = append(sig, xfer.Chunk{Offset: off, Length: c.Length, Sum: c.Sum})
+					off += c.Length
+				}
+				if m.Last {
+					break
+				}
+			}
+			if off != size || len(sig) < 2 {
+				t.Fatalf("signature: %d chunks of %d bytes, want at least 2 of %d", len(sig), off, size)
+			}
+			p.send(&wire.DeltaPlan{ID: id, Last: true, Ops: tt.plan(sig)})
+			if r := expectMsg[*wire.Reject](p); r.ID != id || r.Code != CodeBadDelta {
+				t.Errorf("got Reject{ID: %d, Code: %v, Msg: %q}, want ID %d, %v", r.ID, r.Code, r.Msg, id, CodeBadDelta)
+			}
+			testutil.SameFile(t, filepath.Join(ts.root, "f.img"), old)
+			testutil.NoPartials(t, ts.root)
+			checkServes(t, ts)
+		})
+	}
+}
+
+// TestDeltaHostileSignature pulls with a signature whose chunk is empty:
+// the server refuses the pull with bad_delta and goes on serving.
+func TestDeltaHostileSignature(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	testutil.WriteRandom(t, filepath.Join(ts.root, "f.img"), 2<<20)
+	for _, n := range []uint64{0, xfer.ChunkMax + 1} {
+		p := dialRaw(t, ts)
+		p.hello()
+		p.send(&wire.Get{ID: 1, Path: "f.img", Flags: wire.FlagDelta})
+		p.send(&wire.DeltaSig{ID: 1, Last: true, Chunks: []wire.SigChunk{{Length: n}}})
+		if r := expectMsg[*wire.Reject](p); r.ID != 1 || r.Code != CodeBadDelta {
+			t.Errorf("chunk of %d bytes: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", n, r.ID, r.Code, r.Msg, CodeBadDelta)
+		}
+		p.close()
+		checkServes(t, ts)
+	}
+	if _, err := os.Stat(filepath.Join(ts.root, "f.img")); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestDeltaPlanAfterLast: plan frames after the last one are dropped (a
+// client that goes on sending them does not hold up the session), and a
+// plan that copies every chunk leaves nothing to send but the seal.
+func TestDeltaPlanAfterLast(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	const size = 4 << 20
+	data := testutil.WriteRandom(t, filepath.Join(ts.root, "f.img"), size)
+	p := dialRaw(t, ts)
+	defer p.close()
+	p.hello()
+	p.send(&wire.Put{ID: 1, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(9), Flags: wire.FlagForce | wire.FlagDelta})
+	var ops []wire.CopyOp
+	var off uint64
+	for last := false; !last; {
+		m := expectMsg[*wire.DeltaSig](p)
+		for _, c := range m.Chunks {
+			ops = append(ops, wire.CopyOp{Offset: off, Source: off, Length: c.Length, Sum: c.Sum})
+			off += c.Length
+		}
+		last = m.Last
+	}
+	p.send(&wire.DeltaPlan{ID: 1, Last: true, Ops: ops})
+	for range 8 {
+		p.send(&wire.DeltaPlan{ID: 1, Ops: ops[:1]})
+	}
+	acc := expectMsg[*wire.Accept](p)
+	if len(acc.Have) != 1 || acc.Have[0] != (wire.Range{Offset: 0, Length: size}) || acc.PrefixHash == nil {
+		t.Fatalf("got Accept{Have: %v, PrefixHash: %x}, want the whole file held, with its hash", acc.Have, acc.PrefixHash)
+	}
+	sum := sha256.Sum256(data)
+	p.send(&wire.Seal{ID: 1, Hash: sum[:]})
+	if d := expectMsg[*wire.Done](p); d.ID != 1 || d.Code != CodeOK {
+		t.Errorf("got Done{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", d.ID, d.Code, d.Msg, CodeOK)
+	}
+	testutil.SameFile(t, filepath.Join(ts.root, "f.img"), data)
+	testutil.NoPartials(t, ts.root)
+	checkServes(t, ts)
+}

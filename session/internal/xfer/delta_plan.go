@@ -1,0 +1,102 @@
+package xfer
+
+import (
+	"context"
+	"io"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+// Signature chunks the receiver's old version r and hands the chunks to
+// emit in batches of at most wire.MaxSigChunks, the last batch (possibly
+// empty) with last set: the DeltaSig frames. It holds one batch, not the
+// signature, so a file of any size costs the same memory.
+func Signature(ctx context.Context, r io.Reader, emit func(chunks []wire.SigChunk, last bool) error) error {
+	batch := make([]wire.SigChunk, 0, wire.MaxSigChunks)
+	err := Chunks(ctx, r, func(c Chunk) error {
+		batch = append(batch, wire.SigChunk{Length: c.Length, Sum: c.Sum})
+		if len(batch) < wire.MaxSigChunks {
+			return nil
+		}
+		err := emit(batch, false)
+		batch = batch[:0]
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return emit(batch, true)
+}
+
+// MaxIndexChunks is the most signature chunks a sender indexes (2^19:
+// 32 GiB of old version at the average chunk size; an entry takes about
+// 88 bytes of map, so at most about 45 MiB, and 14 MiB for a 10 GiB file,
+// as TestIndexMemory measures); chunks beyond it are ignored, so a peer
+// cannot make the index grow without bound.
+const MaxIndexChunks = 1 << 19
+
+// indexEntry is where a chunk lies in the old version.
+type indexEntry struct {
+	off uint64
+	n   uint32
+}
+
+// Index holds the receiver's signature on the sender's side: the old
+// version's chunks by sum. Its zero value is empty; it is not safe for
+// concurrent use.
+type Index struct {
+	m    map[wire.ChunkSum]indexEntry
+	size uint64 // bytes of old version described so far
+	n    int    // chunks seen
+}
+
+// Add appends the next chunks of a DeltaSig. A chunk of length 0 or
+// over ChunkMax is wire.BadDelta (an *Error naming path p).
+func (ix *Index) Add(chunks []wire.SigChunk, p string) error {
+	if ix.m == nil {
+		ix.m = make(map[wire.ChunkSum]indexEntry)
+	}
+	for _, c := range chunks {
+		if c.Length == 0 || c.Length > ChunkMax {
+			return Errorf(wire.BadDelta, p, "signature chunk of %d bytes (1 to %d allowed)", c.Length, ChunkMax)
+		}
+		if ix.n < MaxIndexChunks {
+			if _, dup := ix.m[c.Sum]; !dup {
+				ix.m[c.Sum] = indexEntry{off: ix.size, n: uint32(c.Length)}
+			}
+		}
+		ix.n++
+		ix.size += c.Length
+	}
+	return nil
+}
+
+// Len returns the number of chunks indexed.
+func (ix *Index) Len() int { return len(ix.m) }
+
+// Plan chunks the sender's new version r and hands emit the copy
+// operations for every chunk the index holds (same sum and length), in
+// increasing offset, in batches of at most wire.MaxPlanOps, the last
+// (possibly empty) with last set: the DeltaPlan frames. It returns the
+// bytes the plan copies.
+func Plan(ctx context.Context, r io.Reader, ix *Index, emit func(ops []wire.CopyOp, last bool) error) (copied uint64, err error) {
+	batch := make([]wire.CopyOp, 0, wire.MaxPlanOps)
+	err = Chunks(ctx, r, func(c Chunk) error {
+		e, ok := ix.m[c.Sum]
+		if !ok || uint64(e.n) != c.Length {
+			return nil
+		}
+		batch = append(batch, wire.CopyOp{Offset: c.Offset, Source: e.off, Length: c.Length, Sum: c.Sum})
+		copied += c.Length
+		if len(batch) < wire.MaxPlanOps {
+			return nil
+		}
+		err := emit(batch, false)
+		batch = batch[:0]
+		return err
+	})
+	if err != nil {
+		return copied, err
+	}
+	return copied, emit(batch, true)
+}

@@ -1,0 +1,192 @@
+package xfer
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+	"github.com/qxfer/qxfer/session/internal/wire"
+)
+
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func chunksOf(t testing.TB, b []byte) []Chunk {
+	t.Helper()
+	var cs []Chunk
+	if err := Chunks(context.Background(), bytes.NewReader(b), func(c Chunk) error { cs = append(cs, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// TestChunksShift: chunks cover the file, keep within their bounds,
+// average about 64 KiB, and an insertion at the front leaves the chunks
+// after it unchanged (content-defined cuts).
+func TestChunksShift(t *testing.T) {
+	data := randomBytes(1, 16<<20)
+	cs := chunksOf(t, data)
+	var off uint64
+	for i, c := range cs {
+		if c.Offset != off {
+			t.Fatalf("chunk %d at %d, want %d", i, c.Offset, off)
+		}
+		if c.Length > ChunkMax || (c.Length < ChunkMin && i < len(cs)-1) {
+			t.Errorf("chunk %d of %d bytes, want %d to %d", i, c.Length, ChunkMin, ChunkMax)
+		}
+		off += c.Length
+	}
+	if off != uint64(len(data)) {
+		t.Fatalf("chunks cover %d bytes, want %d", off, len(data))
+	}
+	if avg := len(data) / len(cs); avg < 48<<10 || avg > 96<<10 {
+		t.Errorf("average chunk %d bytes, want about 64 KiB", avg)
+	}
+	shifted := chunksOf(t, append([]byte("a few bytes inserted at the front"), data...))
+	sums := map[wire.ChunkSum]bool{}
+	for _, c := range cs {
+		sums[c.Sum] = true
+	}
+	same := 0
+	for _, c := range shifted {
+		if sums[c.Sum] {
+			same++
+		}
+	}
+	if same < len(cs)-2 {
+		t.Errorf("%d of %d chunks unchanged after an insertion at the front, want all but the first two", same, len(cs))
+	}
+}
+
+// TestIndexMemory: the index of a 10 GiB file (at the average chunk
+// size) fits in a few tens of MiB, as issue 18 requires.
+func TestIndexMemory(t *testing.T) {
+	const chunks = (10 << 30) / (64 << 10)
+	batch := make([]wire.SigChunk, wire.MaxSigChunks)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var ix Index
+	var n uint64
+	for added := 0; added < chunks; added += len(batch) {
+		for i := range batch {
+			n++
+			batch[i] = wire.SigChunk{Length: 64 << 10}
+			batch[i].Sum[0], batch[i].Sum[1], batch[i].Sum[2], batch[i].Sum[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+		}
+		if err := ix.Add(batch, "f"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	used := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("index of %d chunks: %.1f MiB", ix.Len(), float64(used)/(1<<20))
+	if ix.Len() < chunks || used > 48<<20 {
+		t.Errorf("index of %d chunks (want %d) takes %d bytes, want at most 48 MiB", ix.Len(), chunks, used)
+	}
+	runtime.KeepAlive(&ix)
+}
+
+// TestPlanOpsRefuses: a plan that does not fit the new version is
+// bad_delta.
+func TestPlanOpsRefuses(t *testing.T) {
+	const size = 1 << 20
+	tests := []struct {
+		name string
+		ops  []wire.CopyOp
+	}{
+		{"empty operation", []wire.CopyOp{{Offset: 0, Length: 0}}},
+		{"too long", []wire.CopyOp{{Offset: 0, Length: ChunkMax + 1}}},
+		{"past the end", []wire.CopyOp{{Offset: size - 10, Length: 11}}},
+		{"overflowing offset", []wire.CopyOp{{Offset: 1<<64 - 5, Length: 10}}},
+		{"overlap", []wire.CopyOp{{Offset: 0, Length: 100}, {Offset: 99, Length: 100}}},
+		{"out of order", []wire.CopyOp{{Offset: 500, Length: 100}, {Offset: 0, Length: 100}}},
+		{"too many", make([]wire.CopyOp, size/ChunkMin+2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			po := NewPlanOps(size, "f")
+			if err := po.Add(tt.ops); codeOfErr(err) != wire.BadDelta {
+				t.Errorf("got %v, want %v", err, wire.BadDelta)
+			}
+		})
+	}
+}
+
+// TestSeed seeds a receiver from a plan and finishes the file with the
+// ranges it lacks; a plan whose sum does not match the old bytes
+// removes the .part.
+func TestSeed(t *testing.T) {
+	f := newRecvFixture(t, 4<<20)
+	old := bytes.Clone(f.data)
+	copy(old[1<<20:], randomBytes(2, 64<<10))
+	var ix Index
+	if err := Signature(context.Background(), bytes.NewReader(old), func(cs []wire.SigChunk, last bool) error { return ix.Add(cs, "f") }); err != nil {
+		t.Fatal(err)
+	}
+	var ops []wire.CopyOp
+	if _, err := Plan(context.Background(), bytes.NewReader(f.data), &ix, func(o []wire.CopyOp, last bool) error { ops = append(ops, o...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("wrong sum", func(t *testing.T) {
+		rc, _ := f.open(t, "bad.bin")
+		bad := slices.Clone(ops)
+		bad[len(bad)/2].Sum[0] ^= 1
+		po := NewPlanOps(f.meta.Size, "bad.bin")
+		if err := po.Add(bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rc.Seed(context.Background(), bytes.NewReader(old), uint64(len(old)), po); codeOfErr(err) != wire.BadDelta {
+			t.Errorf("got %v, want %v", err, wire.BadDelta)
+		}
+		testutil.NoPartials(t, f.dir)
+	})
+	t.Run("seeded", func(t *testing.T) {
+		rc, _ := f.open(t, "out.bin")
+		po := NewPlanOps(f.meta.Size, "out.bin")
+		if err := po.Add(ops); err != nil {
+			t.Fatal(err)
+		}
+		offer, err := rc.Seed(context.Background(), bytes.NewReader(old), uint64(len(old)), po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, _ := RangeSetOf(offer.Have, f.meta.Size)
+		if missing := f.meta.Size - held.Total(); missing == 0 || missing > 3*ChunkMax {
+			t.Errorf("seeded all but %d bytes, want the changed chunks (1 to %d bytes)", missing, 3*ChunkMax)
+		}
+		if offer.PrefixHash == nil {
+			t.Error("no prefix hash for a first range from offset 0")
+		}
+		rec, _ := LoadRecord(f.root, "out.bin")
+		if !rec.Matches(f.meta) {
+			t.Fatalf("record after seeding: %+v, want one of the new version", rec)
+		}
+		if recorded := rec.Held(); recorded.Total() != held.Total() {
+			t.Errorf("record after seeding holds %d bytes, want the %d seeded", recorded.Total(), held.Total())
+		}
+		for _, r := range held.Missing(f.meta.Size) {
+			if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
+				t.Fatal(e)
+			}
+		}
+		f.finish(t, rc, "seeded file")
+		testutil.NoPartials(t, f.dir)
+		if exists(t, f.dir, filepath.Base(RecordName("out.bin"))) {
+			t.Error("record left after the file was finished")
+		}
+	})
+}
