@@ -73,7 +73,7 @@ func (b *bench) grid(ctx context.Context, args []string) error {
 		return err
 	}
 	if *binsFlag == "" {
-		return errors.New("-grid wants -bins NAME=BIN,...")
+		return errors.New("-grid wants -bins NAME=BIN[,NAME=BIN]")
 	}
 	var links []linkSpec
 	for _, s := range strings.Split(*linksFlag, ",") {
