@@ -46,7 +46,7 @@ type Reservation struct {
 	root  *os.Root // where part is: the tree's root, or the .part's directory
 	part  string
 	dirs  *KnownDirs
-	d     *Dir // held from dirs until Release
+	d     *Dir   // held from dirs until Release
 	base  uint64 // bytes the .part held on disk at admission
 	mu    sync.Mutex
 	count uint64 // bytes still counted in s.reserved
