@@ -27,7 +27,10 @@ const maxSideScan = 4096
 // One server shares one DirGen between its sessions, so that a rename by
 // one client is never followed by another's push into the directory
 // under its old name. The zero value is ready to use.
-type DirGen struct{ n atomic.Uint64 }
+type DirGen struct {
+	n    atomic.Uint64
+	kept atomic.Uint64 // side files kept by any sharer (Dir.Kept)
+}
 
 // KnownDirs keeps the directories of a destination tree open for a
 // session, so that a tree of small files costs one path walk per
@@ -63,6 +66,11 @@ type Dir struct {
 	// directory when it was opened, nor has any been kept there since:
 	// a file in it has no record to look for.
 	noSides atomic.Bool
+	// gen and kept: the DirGen shared with other sessions, and its count
+	// of kept side files when the directory was scanned. A side file
+	// kept by any of them since (anywhere) voids noSides.
+	gen  *DirGen
+	kept uint64
 
 	// KnownDirs.mu guards the following fields.
 	refs int
@@ -71,13 +79,18 @@ type Dir struct {
 
 // NoSides reports whether d had no side file when it was opened and none
 // was kept in it since, so no file in it has a resume record.
-func (d *Dir) NoSides() bool { return d != nil && d.noSides.Load() }
+func (d *Dir) NoSides() bool {
+	return d != nil && d.noSides.Load() && (d.gen == nil || d.gen.kept.Load() == d.kept)
+}
 
 // Kept records that a side file is kept in d (a .part left for a
 // resume).
 func (d *Dir) Kept() {
 	if d != nil {
 		d.noSides.Store(false)
+		if d.gen != nil {
+			d.gen.kept.Add(1)
+		}
 	}
 }
 
@@ -111,6 +124,9 @@ func (k *KnownDirs) Open(root *os.Root, dir string, create bool) (*Dir, error) {
 	d := &Dir{Root: sub, refs: 1, gone: true}
 	if k == nil {
 		return d, nil
+	}
+	if k.Gen != nil {
+		d.gen, d.kept = k.Gen, k.Gen.kept.Load()
 	}
 	if fd, err := sub.Open("."); err == nil {
 		d.fd = fd

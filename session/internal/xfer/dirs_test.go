@@ -60,6 +60,20 @@ func TestKnownDirs(t *testing.T) {
 		t.Errorf("a write through a held directory: got moved/f %v, outside/f %v; want the moved directory only",
 			exists(t, top, "moved/f"), exists(t, outside, "f"))
 	}
+	// A side file kept through another KnownDirs of the same DirGen
+	// (another session) voids what b's scan of x/y found.
+	if !d1.NoSides() {
+		t.Fatalf("x/y before any side file: got NoSides false, want true")
+	}
+	db, err = b.Open(root, "x/y", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Kept()
+	b.Release(db)
+	if d1.NoSides() {
+		t.Errorf("x/y after another session kept a side file: got NoSides true, want false")
+	}
 	a.Release(d1)
 
 	// b still holds x/y; a's Forget (a rename or removal by a session)
