@@ -9,10 +9,11 @@ import (
 	"sync/atomic"
 )
 
-// maxKnownDirs bounds the directories a KnownDirs keeps open: each holds
-// two descriptors (the sub-root and its *at handle), so a session of a
-// tree of 5,760 directories (the Linux kernel's) keeps at most 2,048 of
-// them, far below the descriptor limit Go raises to at start.
+// maxKnownDirs bounds the directories a KnownDirs keeps open, the most
+// recently opened: each holds two descriptors (the sub-root and its *at
+// handle), so a session keeps at most 2,048, far below the descriptor
+// limit Go raises to at start, whatever the tree (the Linux kernel's has
+// 5,760 directories).
 const maxKnownDirs = 1024
 
 // maxSideScan is how many names of a directory a KnownDirs reads, when it
@@ -50,9 +51,10 @@ type KnownDirs struct {
 	Gen *DirGen // optional: changes made by other sessions
 
 	// mu guards the following fields.
-	mu   sync.Mutex
-	seen uint64          // Gen's count when dirs was last emptied
-	dirs map[string]*Dir // by clean path under the tree's root
+	mu    sync.Mutex
+	seen  uint64          // Gen's count when dirs was last emptied
+	dirs  map[string]*Dir // by clean path under the tree's root
+	order []string        // the keys of dirs, oldest first
 }
 
 // Dir is an open directory of a destination tree, held by its users
@@ -153,10 +155,20 @@ func (k *KnownDirs) Open(root *os.Root, dir string, create bool) (*Dir, error) {
 	if k.dirs == nil {
 		k.dirs = make(map[string]*Dir)
 	}
-	if len(k.dirs) < maxKnownDirs {
-		d.gone = false
-		k.dirs[dir] = d
+	if len(k.dirs) >= maxKnownDirs {
+		// The oldest goes (a tree is walked a directory at a time);
+		// if still in use, it closes when released.
+		old := k.dirs[k.order[0]]
+		delete(k.dirs, k.order[0])
+		k.order = k.order[1:]
+		old.gone = true
+		if old.refs == 0 {
+			old.close()
+		}
 	}
+	d.gone = false
+	k.dirs[dir] = d
+	k.order = append(k.order, dir)
 	return d, nil
 }
 
@@ -203,6 +215,7 @@ func (k *KnownDirs) forgetLocked() {
 		}
 		delete(k.dirs, name)
 	}
+	k.order = nil
 }
 
 func (d *Dir) close() {
