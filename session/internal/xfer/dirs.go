@@ -9,10 +9,11 @@ import (
 	"sync/atomic"
 )
 
-// maxKnownDirs bounds the directories a KnownDirs keeps open: each holds
-// two descriptors (the sub-root and its *at handle), so a session of a
-// tree of 5,760 directories (the Linux kernel's) keeps at most 2,048 of
-// them, far below the descriptor limit Go raises to at start.
+// maxKnownDirs bounds the directories a KnownDirs keeps open, the most
+// recently opened: each holds two descriptors (the sub-root and its *at
+// handle), so a session keeps at most 2,048, far below the descriptor
+// limit Go raises to at start, whatever the tree (the Linux kernel's has
+// 5,760 directories).
 const maxKnownDirs = 1024
 
 // maxSideScan is how many names of a directory a KnownDirs reads, when it
@@ -27,7 +28,10 @@ const maxSideScan = 4096
 // One server shares one DirGen between its sessions, so that a rename by
 // one client is never followed by another's push into the directory
 // under its old name. The zero value is ready to use.
-type DirGen struct{ n atomic.Uint64 }
+type DirGen struct {
+	n    atomic.Uint64
+	kept atomic.Uint64 // side files kept by any sharer (Dir.Kept)
+}
 
 // KnownDirs keeps the directories of a destination tree open for a
 // session, so that a tree of small files costs one path walk per
@@ -47,9 +51,10 @@ type KnownDirs struct {
 	Gen *DirGen // optional: changes made by other sessions
 
 	// mu guards the following fields.
-	mu   sync.Mutex
-	seen uint64          // Gen's count when dirs was last emptied
-	dirs map[string]*Dir // by clean path under the tree's root
+	mu    sync.Mutex
+	seen  uint64          // Gen's count when dirs was last emptied
+	dirs  map[string]*Dir // by clean path under the tree's root
+	order []string        // the keys of dirs, oldest first
 }
 
 // Dir is an open directory of a destination tree, held by its users
@@ -63,6 +68,11 @@ type Dir struct {
 	// directory when it was opened, nor has any been kept there since:
 	// a file in it has no record to look for.
 	noSides atomic.Bool
+	// gen and kept: the DirGen shared with other sessions, and its count
+	// of kept side files when the directory was scanned. A side file
+	// kept by any of them since (anywhere) voids noSides.
+	gen  *DirGen
+	kept uint64
 
 	// KnownDirs.mu guards the following fields.
 	refs int
@@ -71,13 +81,18 @@ type Dir struct {
 
 // NoSides reports whether d had no side file when it was opened and none
 // was kept in it since, so no file in it has a resume record.
-func (d *Dir) NoSides() bool { return d != nil && d.noSides.Load() }
+func (d *Dir) NoSides() bool {
+	return d != nil && d.noSides.Load() && (d.gen == nil || d.gen.kept.Load() == d.kept)
+}
 
 // Kept records that a side file is kept in d (a .part left for a
 // resume).
 func (d *Dir) Kept() {
 	if d != nil {
 		d.noSides.Store(false)
+		if d.gen != nil {
+			d.gen.kept.Add(1)
+		}
 	}
 }
 
@@ -112,6 +127,9 @@ func (k *KnownDirs) Open(root *os.Root, dir string, create bool) (*Dir, error) {
 	if k == nil {
 		return d, nil
 	}
+	if k.Gen != nil {
+		d.gen, d.kept = k.Gen, k.Gen.kept.Load()
+	}
 	if fd, err := sub.Open("."); err == nil {
 		d.fd = fd
 		names, err := fd.Readdirnames(maxSideScan + 1)
@@ -137,10 +155,20 @@ func (k *KnownDirs) Open(root *os.Root, dir string, create bool) (*Dir, error) {
 	if k.dirs == nil {
 		k.dirs = make(map[string]*Dir)
 	}
-	if len(k.dirs) < maxKnownDirs {
-		d.gone = false
-		k.dirs[dir] = d
+	if len(k.dirs) >= maxKnownDirs {
+		// The oldest goes (a tree is walked a directory at a time);
+		// if still in use, it closes when released.
+		old := k.dirs[k.order[0]]
+		delete(k.dirs, k.order[0])
+		k.order = k.order[1:]
+		old.gone = true
+		if old.refs == 0 {
+			old.close()
+		}
 	}
+	d.gone = false
+	k.dirs[dir] = d
+	k.order = append(k.order, dir)
 	return d, nil
 }
 
@@ -187,6 +215,7 @@ func (k *KnownDirs) forgetLocked() {
 		}
 		delete(k.dirs, name)
 	}
+	k.order = nil
 }
 
 func (d *Dir) close() {

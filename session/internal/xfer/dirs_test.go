@@ -2,6 +2,7 @@ package xfer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,6 +60,20 @@ func TestKnownDirs(t *testing.T) {
 	if !exists(t, top, "moved/f") || exists(t, outside, "f") {
 		t.Errorf("a write through a held directory: got moved/f %v, outside/f %v; want the moved directory only",
 			exists(t, top, "moved/f"), exists(t, outside, "f"))
+	}
+	// A side file kept through another KnownDirs of the same DirGen
+	// (another session) voids what b's scan of x/y found.
+	if !d1.NoSides() {
+		t.Fatalf("x/y before any side file: got NoSides false, want true")
+	}
+	db, err = b.Open(root, "x/y", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Kept()
+	b.Release(db)
+	if d1.NoSides() {
+		t.Errorf("x/y after another session kept a side file: got NoSides true, want false")
 	}
 	a.Release(d1)
 
@@ -125,5 +140,54 @@ func TestKnownDirsSides(t *testing.T) {
 	}
 	if _, err := none.Open(root, "missing", false); codeOfErr(err) == 0xffff {
 		t.Errorf("open of a missing directory: got %v, want an *Error", err)
+	}
+}
+
+// TestKnownDirsBound: past maxKnownDirs the oldest directory is closed
+// (once released) and the newest kept, so a big tree is never opened
+// once per file.
+func TestKnownDirsBound(t *testing.T) {
+	root, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	k := &KnownDirs{}
+	defer k.Close()
+	first, err := k.Open(root, "d0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= maxKnownDirs; i++ {
+		d, err := k.Open(root, fmt.Sprintf("d%d", i), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Release(d)
+	}
+	if _, err := first.Root.Stat("."); err != nil {
+		t.Errorf("the oldest directory, evicted while held: got %v, want it open until released", err)
+	}
+	k.Release(first)
+	if _, err := first.Root.Stat("."); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("the oldest directory once released: got %v, want it closed", err)
+	}
+	last := fmt.Sprintf("d%d", maxKnownDirs)
+	k.mu.Lock()
+	n, kept := len(k.dirs), k.dirs[last] != nil
+	k.mu.Unlock()
+	if n != maxKnownDirs || !kept {
+		t.Errorf("after %d directories: got %d kept (newest kept: %v), want %d with the newest", maxKnownDirs+1, n, kept, maxKnownDirs)
+	}
+	d, err := k.Open(root, last, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	shared := d.refs == 1 && !d.gone
+	k.mu.Unlock()
+	k.Release(d)
+	if !shared {
+		t.Errorf("the newest directory: got a fresh open, want the one kept")
 	}
 }
