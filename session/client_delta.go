@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"io"
 
@@ -16,9 +15,18 @@ import (
 
 // awaitAccept waits for the server's answer to a push of f (meta): an
 // Accept, or first the signature of a delta, which it answers with the
-// plan (pushPlan) before waiting for the Accept.
+// plan before waiting for the Accept. Its first frame starts the
+// chunking of f, so that both sides chunk their versions at once.
 func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io.ReaderAt, meta xfer.FileMeta, p string) (*wire.Accept, error) {
-	var ix xfer.Index
+	var (
+		ix xfer.Index
+		ck *xfer.Chunker
+	)
+	defer func() {
+		if ck != nil {
+			ck.Wait(true)
+		}
+	}()
 	for {
 		msg, err := c.await(ctx, w)
 		if err != nil {
@@ -30,33 +38,31 @@ func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io
 		case *wire.Reject:
 			return nil, rejected(m, p)
 		case *wire.DeltaSig:
+			if ck == nil {
+				ck = xfer.StartChunker(ctx, f, meta.Size)
+			}
 			if err := ix.Add(m.Chunks, p); err != nil {
 				return nil, err
 			}
 			if m.Last {
-				if err := c.pushPlan(ctx, id, f, meta, &ix, p); err != nil {
-					return nil, err
+				chunks, err := ck.Wait(false)
+				ck = nil
+				if err != nil {
+					return nil, xfer.WithPath(xfer.AsError(err, p), p)
 				}
+				copied, err := xfer.PlanFrom(chunks, &ix, func(ops []wire.CopyOp, last bool) error {
+					return c.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
+				})
+				if err != nil {
+					return nil, xfer.WithPath(xfer.AsError(err, p), p)
+				}
+				c.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Uint64("size", meta.Size).Msg("delta planned")
 				ix = xfer.Index{} // the index is not needed any more
 			}
 		default:
 			return nil, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
 		}
 	}
-}
-
-// pushPlan chunks f and sends the server the plan of the chunks its
-// signature (ix) holds.
-func (c *clientConn) pushPlan(ctx context.Context, id uint64, f io.ReaderAt, meta xfer.FileMeta, ix *xfer.Index, p string) error {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, int64(meta.Size)), 1<<20)
-	copied, err := xfer.Plan(ctx, r, ix, func(ops []wire.CopyOp, last bool) error {
-		return c.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
-	})
-	if err != nil {
-		return xfer.WithPath(xfer.AsError(err, p), p)
-	}
-	c.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Uint64("size", meta.Size).Msg("delta planned")
-	return nil
 }
 
 // deltaFlag is FlagDelta when on is set: the client asks for a delta

@@ -138,6 +138,13 @@ func (ss *serverSession) deltaPlan(m *wire.DeltaPlan) {
 // DeltaHave, which it returns as the offer the sender resumes from.
 func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.ReaderAt, meta xfer.FileMeta) (xfer.Offer, error) {
 	id, p := x.t.ID, x.t.Path
+	// The file is chunked while the client's signature comes in.
+	ck := xfer.StartChunker(ctx, f, meta.Size)
+	defer func() {
+		if ck != nil {
+			ck.Wait(true)
+		}
+	}()
 	var ix xfer.Index
 	for last := false; !last; {
 		select {
@@ -152,8 +159,12 @@ func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.Read
 			return xfer.Offer{}, xfer.WithPath(xfer.CauseError(ctx), p)
 		}
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, int64(meta.Size)), 1<<20)
-	copied, err := xfer.Plan(ctx, r, &ix, func(ops []wire.CopyOp, last bool) error {
+	chunks, err := ck.Wait(false)
+	ck = nil
+	if err != nil {
+		return xfer.Offer{}, xfer.AsError(err, p)
+	}
+	copied, err := xfer.PlanFrom(chunks, &ix, func(ops []wire.CopyOp, last bool) error {
 		return ss.cmd.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package xfer
 
 import (
+	"bufio"
 	"context"
 	"io"
 
@@ -80,23 +81,70 @@ func (ix *Index) Len() int { return len(ix.m) }
 // (possibly empty) with last set: the DeltaPlan frames. It returns the
 // bytes the plan copies.
 func Plan(ctx context.Context, r io.Reader, ix *Index, emit func(ops []wire.CopyOp, last bool) error) (copied uint64, err error) {
+	chunks, err := ChunkList(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	return PlanFrom(chunks, ix, emit)
+}
+
+// ChunkList cuts r into chunks (see Chunks) and returns them all: 48
+// bytes a chunk, about 8 MiB for a 10 GiB file. A sender makes it while
+// the receiver's signature is still on its way, so that the two sides
+// chunk their versions at the same time.
+func ChunkList(ctx context.Context, r io.Reader) ([]Chunk, error) {
+	var cs []Chunk
+	err := Chunks(ctx, r, func(c Chunk) error { cs = append(cs, c); return nil })
+	return cs, err
+}
+
+// PlanFrom is Plan for chunks already cut (ChunkList).
+func PlanFrom(chunks []Chunk, ix *Index, emit func(ops []wire.CopyOp, last bool) error) (copied uint64, err error) {
 	batch := make([]wire.CopyOp, 0, wire.MaxPlanOps)
-	err = Chunks(ctx, r, func(c Chunk) error {
+	for _, c := range chunks {
 		e, ok := ix.m[c.Sum]
 		if !ok || uint64(e.n) != c.Length {
-			return nil
+			continue
 		}
 		batch = append(batch, wire.CopyOp{Offset: c.Offset, Source: e.off, Length: c.Length, Sum: c.Sum})
 		copied += c.Length
-		if len(batch) < wire.MaxPlanOps {
-			return nil
+		if len(batch) == wire.MaxPlanOps {
+			if err := emit(batch, false); err != nil {
+				return copied, err
+			}
+			batch = batch[:0]
 		}
-		err := emit(batch, false)
-		batch = batch[:0]
-		return err
-	})
-	if err != nil {
-		return copied, err
 	}
 	return copied, emit(batch, true)
+}
+
+// Chunker cuts a file in a goroutine of its own (ChunkList): Start it,
+// then Wait for the chunks; Wait must be called once Start was.
+type Chunker struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	chunks []Chunk
+	err    error
+}
+
+// StartChunker starts cutting the size bytes of f.
+func StartChunker(ctx context.Context, f io.ReaderAt, size uint64) *Chunker {
+	ctx, cancel := context.WithCancel(ctx)
+	ck := &Chunker{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(ck.done)
+		ck.chunks, ck.err = ChunkList(ctx, bufio.NewReaderSize(io.NewSectionReader(f, 0, int64(size)), 1<<20))
+	}()
+	return ck
+}
+
+// Wait waits for the chunks; stop abandons them (the goroutine stops at
+// its next chunk).
+func (ck *Chunker) Wait(stop bool) ([]Chunk, error) {
+	if stop {
+		ck.cancel()
+	}
+	<-ck.done
+	ck.cancel()
+	return ck.chunks, ck.err
 }
