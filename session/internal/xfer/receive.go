@@ -126,10 +126,6 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 	switch {
 	case cfg.Prior != nil:
 		prior = *cfg.Prior
-	case rc.d.NoSides():
-		// Nothing in the directory had a side file's name when it was
-		// opened, and nothing was kept there since: no record to read.
-		prior.Absent = true
 	case !cfg.NoResume:
 		prior.Record, prior.Absent = LoadRecord(root, p)
 	}
@@ -245,6 +241,36 @@ func (rc *Receiver) openDir() error {
 	return nil
 }
 
+// stillThere checks, before the .part becomes the file, that the held
+// directory is still the one the destination's path names in the tree:
+// a directory moved away or swapped for a symlink while the file was
+// received (by another program) must not take the file under a name the
+// client did not ask for. A symlink leading out of the tree is
+// InvalidPath, as os.Root says; a directory moved or replaced, NotFound.
+// The cost is one path walk per file, at its end.
+func (rc *Receiver) stillThere() error {
+	if rc.d == nil {
+		return nil
+	}
+	dir, _ := splitDir(rc.cfg.Path)
+	if dir == "." {
+		return nil
+	}
+	p := rc.cfg.Path
+	now, err := rc.cfg.Root.Stat(dir)
+	if err != nil {
+		return WithPath(AsError(err, p), p)
+	}
+	held, err := rc.dir.Stat(".")
+	if err != nil {
+		return AsError(err, p)
+	}
+	if !os.SameFile(now, held) {
+		return Errorf(wire.NotFound, p, "its directory %s was moved or replaced while the file was received", dir)
+	}
+	return nil
+}
+
 // releaseDir gives the directory back, once.
 func (rc *Receiver) releaseDir() {
 	if d := rc.d; d != nil {
@@ -346,7 +372,6 @@ func (rc *Receiver) stopStreams(code ErrorCode) {
 func (rc *Receiver) Abandon(code ErrorCode) {
 	rc.stopStreams(code)
 	rc.f.Close()
-	rc.d.Kept()
 	rc.releaseDir()
 }
 
@@ -448,8 +473,6 @@ func (rc *Receiver) keepIfResumable(code ErrorCode) {
 	rc.ph.mu.Unlock()
 	if held == 0 {
 		rc.removePartial()
-	} else {
-		rc.d.Kept()
 	}
 }
 
@@ -528,6 +551,9 @@ func (rc *Receiver) finish() error {
 	part := PartName(rc.name)
 	if !mtimeSetOnOpen {
 		_ = SetMTime(rc.dir, part, meta.MTime)
+	}
+	if err := rc.stillThere(); err != nil {
+		return err
 	}
 	if err := rc.dir.Rename(part, rc.name); err != nil {
 		return AsError(err, p)
