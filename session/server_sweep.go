@@ -58,6 +58,9 @@ func (s *Server) sweepLoop(ctx context.Context) {
 // (refreshPartial), so it lives another TTL once the push ends.
 // Directories the sweep cannot read are skipped.
 func (s *Server) sweepPartials(ctx context.Context, now time.Time) int {
+	if s.root == nil {
+		return s.sweepS3(ctx, now)
+	}
 	cutoff := now.Add(-s.cfg.PartialTTL)
 	groups := map[string]*partialGroup{}
 	var order []string
