@@ -13,8 +13,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/qxfer/qxfer/certs"
-	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/store"
+	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
@@ -26,8 +26,8 @@ type serverSession struct {
 	acc   certs.ClientAccess
 	root  *os.Root    // the client's world: the server root or its root= directory; every path is under it (nil on an S3 root)
 	store store.Store // the same world as a Store: POSIX on root, or the S3 bucket
-	label string   // the client's label in logs, metrics and the access log (enter)
-	id    uint64   // unique per server
+	label string      // the client's label in logs, metrics and the access log (enter)
+	id    uint64      // unique per server
 	log   zerolog.Logger
 	cmd   *cmdChannel
 	wg    sync.WaitGroup // data stream and listing goroutines

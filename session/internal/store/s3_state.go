@@ -138,7 +138,7 @@ func (s *S3) Expire(ctx context.Context, cutoff time.Time) (int, error) {
 			// The state goes first; a server that took the upload
 			// meanwhile (a race of milliseconds against a week) loses
 			// it and starts over.
-						if err := s.api.RemoveObject(ctx, s.bucket, oi.Key, minio.RemoveObjectOptions{}); err != nil {
+			if err := s.api.RemoveObject(ctx, s.bucket, oi.Key, minio.RemoveObjectOptions{}); err != nil {
 				continue
 			}
 			if st.UploadID != "" {
