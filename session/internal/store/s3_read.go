@@ -112,7 +112,7 @@ func (src *s3Source) take(off int64) (*s3Body, error) {
 	if err := opts.SetMatchETag(src.info.etag); err != nil {
 		return nil, ioError(err, src.p)
 	}
-	if err := opts.SetRange(off, 0); err != nil {
+	if err := opts.SetRange(off, src.info.size-1); err != nil {
 		return nil, ioError(err, src.p)
 	}
 	// The body outlives this call (later reads go on with it), so it
