@@ -12,6 +12,10 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
+// IsS3Root reports whether a ServerConfig.Root names an S3 bucket
+// (s3://BUCKET/PREFIX) rather than a directory.
+func IsS3Root(root string) bool { return store.IsS3URL(root) }
+
 // openS3Root connects to the bucket of an s3:// root (nil, nil for a
 // directory root). Credentials come from the standard AWS environment
 // variables and files only.

@@ -170,6 +170,9 @@ func (s *Server) removePartial(g *partialGroup, held map[string]bool, cutoff tim
 // record to now, so that a resumed push's partial lives another
 // PartialTTL from the resume.
 func (s *Server) refreshPartial(p string) {
+	if s.root == nil {
+		return // an S3 root: the state object was just written
+	}
 	now := time.Now()
 	for _, n := range []string{xfer.PartName(p), xfer.RecordName(p)} {
 		if err := s.root.Chtimes(n, now, now); err != nil && !errors.Is(err, fs.ErrNotExist) {

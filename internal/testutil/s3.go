@@ -3,6 +3,7 @@ package testutil
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -64,49 +65,67 @@ func RequireS3() bool {
 // to install it) otherwise.
 func StartS3(t testing.TB) *S3Server {
 	t.Helper()
+	s, stop, err := StartVersitygw(t.TempDir(), t.TempDir())
+	if errors.Is(err, ErrNoVersitygw) {
+		if RequireS3() {
+			t.Fatal(err)
+		}
+		t.Skip("SKIPPING S3 TEST: ", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return s
+}
+
+// ErrNoVersitygw says versitygw is not installed.
+var ErrNoVersitygw = errors.New("versitygw not found on PATH or in .tools/: install it with `make tools` (go install github.com/versity/versitygw/cmd/versitygw@" + VersitygwVersion + ")")
+
+// StartVersitygw starts versitygw serving dir (with an empty bucket) on
+// a free loopback port, logging to logDir/versitygw.log; stop kills it
+// and waits for it. A missing binary is ErrNoVersitygw.
+func StartVersitygw(dir, logDir string) (s *S3Server, stop func(), err error) {
 	bin, err := versitygw()
 	if err != nil {
-		msg := "versitygw not found on PATH or in .tools/: install it with `make tools` (go install github.com/versity/versitygw/cmd/versitygw@" + VersitygwVersion + ")"
-		if RequireS3() {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING S3 TEST: " + msg)
+		return nil, nil, ErrNoVersitygw
 	}
-	s := &S3Server{Bucket: "qxfer-test", AccessKey: randomHex(8), SecretKey: randomHex(16), Dir: t.TempDir()}
+	s = &S3Server{Bucket: "qxfer-test", AccessKey: randomHex(8), SecretKey: randomHex(16), Dir: dir}
 	if err := os.Mkdir(filepath.Join(s.Dir, s.Bucket), 0o755); err != nil {
-		t.Fatal(err) // a directory under the data directory is a bucket
+		return nil, nil, err // a directory under the data directory is a bucket
+	}
+	logf, err := os.Create(filepath.Join(logDir, "versitygw.log"))
+	if err != nil {
+		return nil, nil, err
 	}
 	for try := 0; ; try++ {
 		addr, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			logf.Close()
+			return nil, nil, err
 		}
 		cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", s.Dir)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
-		logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
-			t.Fatalf("start versitygw: %v", err)
+			logf.Close()
+			return nil, nil, fmt.Errorf("start versitygw: %w", err)
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		if waitListening(addr, exited, 20*time.Second) {
-			t.Cleanup(func() {
+			s.Endpoint = "http://" + addr
+			return s, func() {
 				cmd.Process.Kill()
 				<-exited
 				logf.Close()
-			})
-			s.Endpoint = "http://" + addr
-			return s
+			}, nil
 		}
 		cmd.Process.Kill()
 		<-exited
-		logf.Close()
 		if try == 2 {
-			t.Fatalf("versitygw did not start listening on %s", addr)
+			logf.Close()
+			return nil, nil, fmt.Errorf("versitygw did not start listening on %s (log in %s)", addr, logf.Name())
 		}
 	}
 }
