@@ -315,3 +315,50 @@ func TestS3ReplacedDuringPull(t *testing.T) {
 	}
 	testutil.NoPartials(t, dst)
 }
+
+// TestS3PathAttack sends the hostile paths of TestPathAttackRaw to an
+// S3 root: each is refused with its code, nothing is written anywhere in
+// the bucket (inside or outside the prefix), and the server serves on.
+func TestS3PathAttack(t *testing.T) {
+	ts, s3 := startS3(t, ServerConfig{})
+	long := strings.Repeat("n", 300)
+	paths := []struct {
+		path string
+		code ErrorCode
+	}{
+		{"..", CodeInvalidPath}, {"../x", CodeInvalidPath}, {"a/../../x", CodeInvalidPath},
+		{"a/..", CodeInvalidPath}, {"a/../x", CodeInvalidPath}, {"/etc/passwd", CodeInvalidPath},
+		{"/", CodeInvalidPath}, {"a\x00b", CodeInvalidPath}, {`..\x`, CodeInvalidPath},
+		{"a\xffb", CodeInvalidPath}, {"../" + s3Prefix + "2/x", CodeInvalidPath},
+		{long, CodeNameTooLong}, {"d/" + long, CodeNameTooLong},
+	}
+	ops := []func(p string) wire.Message{
+		func(p string) wire.Message { return &wire.Put{ID: 1, Path: p, Size: 10, Mode: 0o644, MTime: fileTime(0)} },
+		func(p string) wire.Message { return &wire.Get{ID: 1, Path: p} },
+		func(p string) wire.Message { return &wire.List{ID: 1, Path: p} },
+		func(p string) wire.Message { return &wire.Mkdir{ID: 1, Path: p, Mode: 0o755} },
+	}
+	for _, pth := range paths {
+		for _, op := range ops {
+			p := dialRaw(t, ts)
+			p.hello()
+			m := op(pth.path)
+			p.send(m)
+			r := expectMsg[*wire.Reject](p)
+			if r.ID != 1 || r.Code != pth.code {
+				t.Errorf("%s %q: got Reject{ID: %d, Code: %v, Msg: %q}, want %v", m.Type(), pth.path, r.ID, r.Code, r.Msg, pth.code)
+			}
+			p.send(&wire.List{ID: 2, Path: "."})
+			expectMsg[*wire.ListResult](p)
+			p.close()
+		}
+	}
+	res, err := s3Client(t, s3).ListObjectsV2(s3.Bucket, "", "", "", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Contents) != 0 {
+		t.Errorf("bucket: got %d objects (first %q), want none", len(res.Contents), res.Contents[0].Key)
+	}
+	checkServes(t, ts)
+}

@@ -110,3 +110,48 @@ func TestS3WritersRace(t *testing.T) {
 		}
 	}
 }
+
+// TestS3Expire leaves an upload interrupted (its lease released, as a
+// writer that stops does), and expires partials: an upload younger than
+// the cutoff stays, an older one is aborted with its state object.
+func TestS3Expire(t *testing.T) {
+	s, _ := testStore(t)
+	ctx := context.Background()
+	meta := xfer.FileMeta{Size: 2*minPartSize + 1, Mode: 0o644, MTime: time.Unix(1700000000, 0)}
+	w, _, err := s.OpenWriter(ctx, WriterConfig{Path: "old", Meta: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Wait(cctx); codeOf(err) != wire.Cancelled && codeOf(err) != wire.Interrupted {
+		t.Logf("wait: %v", err)
+	}
+	uploads := func() int {
+		res, err := s.api.(interface {
+			ListMultipartUploads(ctx context.Context, bucket, prefix, keyMarker, uploadIDMarker, delimiter string, maxUploads int) (minio.ListMultipartUploadsResult, error)
+		}).ListMultipartUploads(ctx, s.bucket, "p/", "", "", "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Uploads)
+	}
+	if n := uploads(); n != 1 {
+		t.Fatalf("before expiry: got %d uploads, want 1", n)
+	}
+	if n, err := s.Expire(ctx, time.Now().Add(-time.Hour)); n != 0 || err != nil {
+		t.Fatalf("expire with an old cutoff: got %d, %v, want 0 aborted", n, err)
+	}
+	if n := uploads(); n != 1 {
+		t.Fatalf("after a young expiry: got %d uploads, want 1", n)
+	}
+	if n, err := s.Expire(ctx, time.Now().Add(time.Second)); n != 1 || err != nil {
+		t.Fatalf("expire: got %d, %v, want 1 aborted", n, err)
+	}
+	if n := uploads(); n != 0 {
+		t.Errorf("after expiry: got %d uploads, want 0", n)
+	}
+	if st, _, err := s.loadState(ctx, s.stateKey("p/old")); st != nil || err != nil {
+		t.Errorf("state after expiry: got %+v, %v, want none", st, err)
+	}
+}
