@@ -333,7 +333,9 @@ func TestS3PathAttack(t *testing.T) {
 		{long, CodeNameTooLong}, {"d/" + long, CodeNameTooLong},
 	}
 	ops := []func(p string) wire.Message{
-		func(p string) wire.Message { return &wire.Put{ID: 1, Path: p, Size: 10, Mode: 0o644, MTime: fileTime(0)} },
+		func(p string) wire.Message {
+			return &wire.Put{ID: 1, Path: p, Size: 10, Mode: 0o644, MTime: fileTime(0)}
+		},
 		func(p string) wire.Message { return &wire.Get{ID: 1, Path: p} },
 		func(p string) wire.Message { return &wire.List{ID: 1, Path: p} },
 		func(p string) wire.Message { return &wire.Mkdir{ID: 1, Path: p, Mode: 0o755} },
