@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -89,7 +90,17 @@ type S3 struct {
 	prefix   string // this view's prefix: base, or base+"clientroot/"
 	partSize uint64
 	leaseTTL time.Duration
+	// mem bounds the bytes all writers of the server buffer at once
+	// (MemoryBudget): shared by the views Sub returns.
+	mem *semaphore.Weighted
 }
+
+// MemoryBudget is how many bytes the S3 writers of one server buffer at
+// once (256 MiB: 32 parts of 8 MiB): each file being written holds a
+// buffer of one part (the whole file, for a file of at most one part)
+// from its first byte to its end; a file beyond the budget waits for it,
+// its sender held by QUIC flow control.
+const MemoryBudget = 256 << 20
 
 var _ Store = (*S3)(nil)
 
@@ -126,7 +137,7 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client: %w", err)
 	}
-	s := &S3{api: c, bucket: bucket, base: prefix, prefix: prefix, partSize: cfg.PartSize, leaseTTL: cfg.LeaseTTL}
+	s := &S3{api: c, bucket: bucket, base: prefix, prefix: prefix, partSize: cfg.PartSize, leaseTTL: cfg.LeaseTTL, mem: semaphore.NewWeighted(MemoryBudget)}
 	if s.partSize == 0 {
 		s.partSize = DefaultPartSize
 	}

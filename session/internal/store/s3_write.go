@@ -35,12 +35,14 @@ type s3Writer struct {
 	key   string
 	sk    string // the state object (multipart)
 	owner string // this writer, in the lease
+	part  uint64 // the part size of this file
 	multi bool
 	wg    sync.WaitGroup // range stream goroutines
 
 	// The writing stream (the one holding writing), or Wait once the
 	// streams have stopped, own the following fields.
 	buf    []byte    // bytes after the uploaded parts (multipart), or the whole file
+	held   int64     // bytes of S3.mem the buffer holds
 	h      hash.Hash // SHA-256 of [0, cursor)
 	st     *upState  // multipart: the state, as last saved
 	stETag string
@@ -70,7 +72,7 @@ func (s *S3) OpenWriter(ctx context.Context, cfg WriterConfig) (Writer, xfer.Off
 	if cfg.Meta.Size <= s.partSize {
 		return w, xfer.Offer{}, nil
 	}
-	w.multi, w.sk = true, s.stateKey(k)
+	w.multi, w.sk, w.part = true, s.stateKey(k), s.partSizeOf(cfg.Meta.Size)
 	var id [16]byte
 	rand.Read(id[:])
 	w.owner = hex.EncodeToString(id[:])
@@ -117,13 +119,23 @@ func (w *s3Writer) lease(ctx context.Context) (xfer.Offer, error) {
 	}
 	w.st = &upState{
 		Key: w.key, Size: m.Size, MTime: m.MTime.UnixNano(), Mode: uint32(m.Mode.Perm()),
-		UploadID: uid, PartSize: s.partSize, Owner: w.owner, Expires: now.Add(s.leaseTTL), Started: now,
+		UploadID: uid, PartSize: w.part, Owner: w.owner, Expires: now.Add(s.leaseTTL), Started: now,
 	}
 	if w.stETag, err = s.saveState(ctx, w.sk, etag, w.st); err != nil {
 		_ = s.api.AbortMultipartUpload(ctx, s.bucket, w.key, uid)
 		return xfer.Offer{}, busyIfRaced(err, p)
 	}
 	return xfer.Offer{}, nil
+}
+
+// partSizeOf is the part size of a size-byte file: the store's part
+// size, or more (a multiple of 1 MiB) when the file would otherwise need
+// more than S3's 10,000 parts.
+func (s *S3) partSizeOf(size uint64) uint64 {
+	const mib = 1 << 20
+	need := (size + maxParts - 1) / maxParts
+	need = (need + mib - 1) / mib * mib
+	return max(s.partSize, need)
 }
 
 // restoreHash is the SHA-256 state st recorded after its parts.
@@ -149,7 +161,7 @@ func busyIfRaced(err error, p string) error {
 // lost, or an upload aborted or expired, means starting over).
 func (w *s3Writer) matches(ctx context.Context, st *upState) bool {
 	m := w.cfg.Meta
-	if st.Key != w.key || st.Size != m.Size || st.MTime != m.MTime.UnixNano() || st.PartSize != w.s.partSize || st.UploadID == "" {
+	if st.Key != w.key || st.Size != m.Size || st.MTime != m.MTime.UnixNano() || st.PartSize != w.part || st.UploadID == "" {
 		return false
 	}
 	stored := map[int]string{}
@@ -285,9 +297,13 @@ func (w *s3Writer) write(ctx context.Context, r io.Reader, off, skip, end uint64
 	}
 	limit := w.cfg.Meta.Size
 	if w.multi {
-		limit = w.s.partSize
+		limit = w.part
 	}
 	if w.buf == nil {
+		if err := w.s.mem.Acquire(ctx, int64(limit)); err != nil {
+			return xfer.CauseError(ctx).Code
+		}
+		w.held = int64(limit)
 		w.buf = make([]byte, 0, limit)
 	}
 	pos := off + skip
@@ -380,6 +396,7 @@ func (w *s3Writer) stopStreams(code xfer.ErrorCode) {
 // keeps the upload for a resume (or aborts it when its bytes can never be
 // used) and releases the lease. While it waits it renews the lease.
 func (w *s3Writer) Wait(ctx context.Context) error {
+	defer w.release()
 	size := w.cfg.Meta.Size
 	renew := time.NewTicker(w.s.leaseTTL / 3)
 	defer renew.Stop()
@@ -407,6 +424,15 @@ func (w *s3Writer) Wait(ctx context.Context) error {
 			w.end(e.Code)
 			return xfer.WithPath(e, w.cfg.Path)
 		}
+	}
+}
+
+// release gives the buffer's memory back; the streams have stopped.
+func (w *s3Writer) release() {
+	w.buf = nil
+	if w.held > 0 {
+		w.s.mem.Release(w.held)
+		w.held = 0
 	}
 }
 
