@@ -3,8 +3,13 @@ GO       ?= go
 BIN      ?= bin/qxfer
 PKGS     := ./...
 FUZZTIME ?= 20s
+# Tools the tests run (versitygw, the S3 store of the S3 root tests) go
+# into .tools/, which the tests find on PATH.
+TOOLS    := $(CURDIR)/.tools
+VERSITYGW_VERSION := v1.8.0
+export PATH := $(TOOLS):$(PATH)
 
-.PHONY: help build test vet race soak cross lint vulncheck fuzz fuzz-short bench microbench demo clean
+.PHONY: help build tools demo-s3 test vet race soak cross lint vulncheck fuzz fuzz-short bench microbench demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -12,13 +17,18 @@ help: ## list targets
 build: ## build bin/qxfer
 	$(GO) build -o $(BIN) ./cmd/qxfer
 
+tools: $(TOOLS)/versitygw ## install the tools the tests need into .tools/ (versitygw, an S3 store)
+
+$(TOOLS)/versitygw:
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
 # -p 1: one package at a time. The session tests measure a live link (the
 # Auto pool's RTT rise, pipelining round trips) and fail when cmd/qxfer's
 # tests load the same 2 cores at once; one at a time costs about 3 minutes.
-race: ## go test -race -shuffle=on, one package at a time (the seed is printed; rerun one order with -shuffle=SEED)
+race: tools ## go test -race -shuffle=on, one package at a time (the seed is printed; rerun one order with -shuffle=SEED)
 	$(GO) test -race -shuffle=on -p 1 -timeout 15m $(PKGS)
 
 soak: ## long soak: hundreds of transfers under loss, reordering, outages and client kills
@@ -56,6 +66,9 @@ microbench: ## Go micro-benchmarks only (codec, data path, pipelining through th
 
 demo: build ## build, start a server on loopback, push and pull real files
 	./scripts/demo.sh $(BIN)
+
+demo-s3: build tools ## the demo against an S3 root: versitygw on loopback, qxfer serve --root s3://..., push, pull, and the store's own view
+	./scripts/demo-s3.sh $(BIN)
 
 clean: ## remove build output
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,6 +251,9 @@ func checkServes(t testing.TB, ts *testServer) {
 	rep, err = c.Pull(ctx, []string{"alive/" + name}, dst, Options{})
 	checkOK(t, "pull after raw peer", rep, err)
 	testutil.SameFile(t, filepath.Join(dst, name), data)
+	if strings.HasPrefix(ts.root, "s3://") {
+		return // the object stays; its name is unique
+	}
 	if err := os.Remove(filepath.Join(ts.root, "alive", name)); err != nil {
 		t.Fatal(err)
 	}

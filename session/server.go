@@ -14,6 +14,7 @@ import (
 
 	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/store"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
@@ -21,7 +22,23 @@ import (
 type ServerConfig struct {
 	// Root is the directory served. Every file access goes through an
 	// os.Root opened on it, so nothing outside it is ever read or written.
+	// s3://BUCKET/PREFIX serves an S3 bucket instead (S3Endpoint,
+	// S3Region; README, "S3 roots").
 	Root string
+	// S3Endpoint is the URL of an S3-compatible store
+	// (http://host:port); empty means AWS. Only for an s3:// Root.
+	S3Endpoint string
+	// S3Region is the bucket's region; empty lets the client find it.
+	S3Region string
+	// S3LeaseTTL is how long a server's claim on an upload to an S3
+	// root lasts without being renewed: another server serving the same
+	// bucket resumes an upload whose writer died only after it. Default
+	// 30s.
+	S3LeaseTTL time.Duration
+
+	// s3PartSize, in tests, makes S3 multipart parts smaller than the
+	// default 8 MiB (at least 5 MiB).
+	s3PartSize uint64
 	// ReadOnly refuses pushes and mkdir.
 	ReadOnly bool
 	// MaxTransfers is how many transfers one session may have in flight
@@ -106,7 +123,8 @@ type Listener interface {
 // Server serves one directory tree to authenticated clients.
 type Server struct {
 	cfg       ServerConfig
-	root      *os.Root
+	root      *os.Root  // nil when the root is an S3 bucket
+	s3        *store.S3 // the bucket of an s3:// root, else nil
 	log       zerolog.Logger
 	table     *Table        // live pushes across all sessions, keyed by path
 	sessions  atomic.Uint64 // session ids
@@ -140,12 +158,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("server root not set")
 	}
-	root, err := os.OpenRoot(cfg.Root)
+	var root *os.Root
+	s3, err := openS3Root(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open root: %w", err)
+		return nil, err
+	}
+	if s3 == nil {
+		if root, err = os.OpenRoot(cfg.Root); err != nil {
+			return nil, fmt.Errorf("open root: %w", err)
+		}
 	}
 	s := &Server{
-		cfg: cfg, root: root, log: cfg.Logger, table: NewTable(), pools: map[string]*serverSession{},
+		cfg: cfg, root: root, s3: s3, log: cfg.Logger, table: NewTable(), pools: map[string]*serverSession{},
 		space: xfer.NewSpace(cfg.MinFree, "the server's disk"), quotas: newQuotas(), clientConns: map[string]int{},
 		drain: make(chan struct{}),
 	}
@@ -160,7 +184,12 @@ func (s *Server) Transfers() *Table { return s.table }
 func (s *Server) Sessions() int { return int(s.live.Load()) }
 
 // Close releases the root. Call it after Serve has returned.
-func (s *Server) Close() error { return s.root.Close() }
+func (s *Server) Close() error {
+	if s.root == nil {
+		return nil
+	}
+	return s.root.Close()
+}
 
 // Serve accepts connections until ctx is done or ln fails, serving each in
 // its own goroutine. When ctx is done every connection is closed with

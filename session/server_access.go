@@ -100,7 +100,7 @@ func (s *Server) clientWorld(fp certs.Fingerprint, known bool) (certs.ClientAcce
 			return acc, nil, fmt.Errorf("%w: %w", errUnauthorized, err)
 		}
 	}
-	if acc.Root == "" {
+	if acc.Root == "" || s.s3 != nil {
 		return acc, s.root, nil
 	}
 	r, err := s.root.OpenRoot(acc.Root)
@@ -148,6 +148,7 @@ func (ss *serverSession) enter(fp certs.Fingerprint, known bool) (ErrorCode, str
 		return CodeLimitExceeded, fmt.Sprintf("this client has %d connections open, its maximum", acc.MaxConnections)
 	}
 	ss.acc, ss.root = acc, root
+	ss.store = ss.srv.storeFor(root, acc, &ss.dirs)
 	if acc.Label != "" {
 		ss.label = acc.Label
 		ss.log = ss.log.With().Str("label", acc.Label).Logger()

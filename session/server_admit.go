@@ -17,6 +17,9 @@ type admission struct {
 // MinFree and the pushes in flight (NoSpace). A resumed file needs only
 // what its .part lacks.
 func (ss *serverSession) admitPush(p string, size uint64) (*admission, error) {
+	if ss.root == nil {
+		return nil, nil // an S3 root: capacity is the store's
+	}
 	qc, err := ss.srv.quotas.admit(ss.root, ss.acc.Root, p, ss.tableKey(p), size, ss.acc.Quota)
 	if err != nil {
 		ss.log.Info().Str("path", p).Uint64("size", size).Int64("quota", ss.acc.Quota).Msg("push refused: quota")

@@ -22,7 +22,12 @@ func (ss *serverSession) checksum(ctx context.Context, m *wire.Checksum) error {
 	if err != nil {
 		return err
 	}
-	n, sum, err := hashFile(ctx, ss.root, p, p)
+	f, meta, err := ss.store.OpenSource(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, sum, err := hashSource(ctx, f, meta.Size, p)
 	if err != nil {
 		return err
 	}
@@ -39,8 +44,14 @@ func hashFile(ctx context.Context, fsys xfer.SourceFS, name, display string) (ui
 		return 0, nil, err
 	}
 	defer f.Close()
+	return hashSource(ctx, f, meta.Size, display)
+}
+
+// hashSource returns the byte count and SHA-256 of the first size bytes
+// of f, checking ctx between reads; display names it in errors.
+func hashSource(ctx context.Context, f io.ReaderAt, size uint64, display string) (uint64, []byte, error) {
 	h := sha256.New()
-	r := io.NewSectionReader(f, 0, int64(meta.Size))
+	r := io.NewSectionReader(f, 0, int64(size))
 	n, err := io.CopyBuffer(h, ctxReader{ctx, r}, make([]byte, 256<<10))
 	if err != nil {
 		return 0, nil, xfer.AsError(err, display)

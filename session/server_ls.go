@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path"
@@ -14,9 +15,9 @@ func (ss *serverSession) stat(m *wire.Stat) error {
 	if err != nil {
 		return err
 	}
-	fi, err := ss.root.Stat(p)
+	fi, err := ss.store.Stat(context.Background(), p)
 	if err != nil {
-		return xfer.AsError(err, p)
+		return err
 	}
 	return ss.cmd.send(&wire.StatResult{ID: m.ID, Entry: entryOf(baseName(p), fi)})
 }
@@ -27,7 +28,7 @@ func (ss *serverSession) mkdir(m *wire.Mkdir) error {
 		return err
 	}
 	if p != "." {
-		if err := xfer.MkdirAll(ss.root, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
+		if err := ss.store.Mkdir(context.Background(), p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
 			return err
 		}
 	}
@@ -40,6 +41,9 @@ func (ss *serverSession) list(m *wire.List) error {
 	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
+	}
+	if ss.root == nil {
+		return ss.listStore(p, m.ID)
 	}
 	root := ss.root
 	fi, err := root.Stat(p)

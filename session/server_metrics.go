@@ -8,8 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // serverMetrics are a Server's Prometheus metrics, in a registry of its
@@ -63,7 +61,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "qxfer_root_free_bytes", Help: "Bytes free for the server on the file system of its root (NaN when the system cannot tell).",
 	}, func() float64 {
-		n, err := xfer.FreeSpace(s.root)
+		n, err := s.freeSpace()
 		if err != nil {
 			return math.NaN()
 		}

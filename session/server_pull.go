@@ -17,7 +17,7 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 	if err != nil {
 		return err
 	}
-	f, meta, err := xfer.OpenSource(ss.root, p, p)
+	f, meta, err := ss.store.OpenSource(ctx, p)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
 
+	"github.com/qxfer/qxfer/session/internal/store"
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
@@ -52,12 +53,12 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 	acquired := false
 	err := ss.srv.acquire(ctx, t, key)
 	var adm *admission
-	var rc *xfer.Receiver
+	var rc store.Writer
 	var offer xfer.Offer
 	if err == nil {
 		acquired = true
 		var dec xfer.DestDecision
-		dec, err = xfer.CheckDest(ss.root, p, x.meta, m.Flags&wire.FlagForce != 0, &ss.dirs)
+		dec, err = ss.store.CheckDest(ctx, p, x.meta, m.Flags&wire.FlagForce != 0)
 		dec, err = noQuickCheck(dec, err, m.Flags, p)
 		if err == nil && dec == xfer.DestUpToDate {
 			err = &Error{Code: CodeUpToDate}
@@ -67,11 +68,20 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		adm, err = ss.admitPush(p, m.Size)
 	}
 	if err == nil {
-		rc, offer, err = ss.openPushReceiver(tctx, m, x, xfer.ReceiverConfig{
-			Root: ss.root, Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0,
-			Ack:      func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) },
-			Progress: t.addBytes, Dirs: &ss.dirs, Sync: &ss.srv.durable,
-		})
+		ack := func(r wire.Range) { ss.cmd.send(&wire.Ack{ID: id, Offset: r.Offset, Length: r.Length}) }
+		if ss.root != nil {
+			// A directory: the engine's receiver, with the session's
+			// held directories, the group commit and delta transfer.
+			rc, offer, err = ss.openPushReceiver(tctx, m, x, xfer.ReceiverConfig{
+				Root: ss.root, Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0,
+				Ack: ack, Progress: t.addBytes, Dirs: &ss.dirs, Sync: &ss.srv.durable,
+			})
+		} else {
+			rc, offer, err = ss.store.OpenWriter(ctx, store.WriterConfig{
+				Path: p, Meta: x.meta, NoResume: m.Flags&wire.FlagNoResume != 0, Force: m.Flags&wire.FlagForce != 0,
+				Ack: ack, Progress: t.addBytes,
+			})
+		}
 	}
 	if err != nil {
 		adm.end()
@@ -149,7 +159,7 @@ func (ss *serverSession) receiveStream(ctx context.Context, rs *quic.ReceiveStre
 func (ss *serverSession) seal(m *wire.Seal) {
 	ss.mu.Lock()
 	x := ss.active[m.ID]
-	var rc *xfer.Receiver
+	var rc store.Writer
 	switch {
 	case x == nil || x.msgs != nil: // unknown, or a pull
 	case x.recv == nil:

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/qxfer/qxfer/certs"
+	"github.com/qxfer/qxfer/session/internal/store"
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
@@ -23,9 +24,10 @@ type serverSession struct {
 	conn  *quic.Conn
 	owner string // the client's certificate fingerprint
 	acc   certs.ClientAccess
-	root  *os.Root // the client's world: the server root or its root= directory; every path is under it
-	label string   // the client's label in logs, metrics and the access log (enter)
-	id    uint64   // unique per server
+	root  *os.Root    // the client's world: the server root or its root= directory; every path is under it (nil on an S3 root)
+	store store.Store // the same world as a Store: POSIX on root, or the S3 bucket
+	label string      // the client's label in logs, metrics and the access log (enter)
+	id    uint64      // unique per server
 	log   zerolog.Logger
 	cmd   *cmdChannel
 	wg    sync.WaitGroup // data stream and listing goroutines
@@ -51,7 +53,7 @@ type serverXfer struct {
 	t    *Transfer
 	done <-chan struct{} // closed when the transfer's context ends
 	meta xfer.FileMeta
-	recv *xfer.Receiver    // a push: its range streams go there; nil while opening
+	recv store.Writer      // a push: its range streams go there; nil while opening
 	seal []byte            // a push: a Seal that came while its receiver was opening
 	msgs chan wire.Message // a pull: the client's Acks and verdict
 	// plans carries a delta push's DeltaPlan frames (server_delta.go);
@@ -192,6 +194,9 @@ func (ss *serverSession) signalLocked() {
 }
 
 func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
+	if id, h := ss.storeHandles(msg); h != nil {
+		return ss.request(id, func() error { ss.reply(id, h()); return nil })
+	}
 	switch m := msg.(type) {
 	case *wire.Unknown:
 		ss.log.Debug().Stringer("type", m.Type()).Msg("skipping unknown frame")

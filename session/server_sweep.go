@@ -58,6 +58,9 @@ func (s *Server) sweepLoop(ctx context.Context) {
 // (refreshPartial), so it lives another TTL once the push ends.
 // Directories the sweep cannot read are skipped.
 func (s *Server) sweepPartials(ctx context.Context, now time.Time) int {
+	if s.root == nil {
+		return s.sweepS3(ctx, now)
+	}
 	cutoff := now.Add(-s.cfg.PartialTTL)
 	groups := map[string]*partialGroup{}
 	var order []string
@@ -167,6 +170,9 @@ func (s *Server) removePartial(g *partialGroup, held map[string]bool, cutoff tim
 // record to now, so that a resumed push's partial lives another
 // PartialTTL from the resume.
 func (s *Server) refreshPartial(p string) {
+	if s.root == nil {
+		return // an S3 root: the state object was just written
+	}
 	now := time.Now()
 	for _, n := range []string{xfer.PartName(p), xfer.RecordName(p)} {
 		if err := s.root.Chtimes(n, now, now); err != nil && !errors.Is(err, fs.ErrNotExist) {

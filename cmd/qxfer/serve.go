@@ -22,7 +22,10 @@ import (
 
 type serveCmd struct {
 	Listen          string `name:"listen" short:"l" default:"[::]:4433" env:"QXFER_LISTEN" help:"UDP address to listen on."`
-	Root            string `name:"root" required:"" env:"QXFER_ROOT" placeholder:"DIR" help:"Directory to serve; nothing outside it is ever read or written."`
+	Root            string `name:"root" required:"" env:"QXFER_ROOT" placeholder:"DIR" help:"Directory to serve; nothing outside it is ever read or written. s3://BUCKET/PREFIX serves an S3 bucket instead (credentials from the AWS environment variables and files; see README, S3 roots)."`
+	S3Endpoint      string `name:"s3-endpoint" env:"QXFER_S3_ENDPOINT" placeholder:"URL" help:"URL of an S3-compatible store (http://HOST:PORT or https://HOST), addressed path-style; unset means AWS. Only with an s3:// root."`
+	S3Region        string `name:"s3-region" env:"QXFER_S3_REGION" placeholder:"REGION" help:"Region of the S3 bucket; unset lets the client find it."`
+	S3Lease         string `name:"s3-lease" default:"30s" env:"QXFER_S3_LEASE" help:"How long this server's claim on an upload to an S3 root lasts unrenewed: another server of the same bucket resumes an upload whose server died after it."`
 	ReadOnly        bool   `name:"read-only" env:"QXFER_READ_ONLY" help:"Refuse uploads and mkdir."`
 	Open            bool   `name:"open" help:"Accept any client certificate (no authorized_clients check). Dangerous."`
 	MaxTransfers    int    `name:"max-transfers" default:"1024" env:"QXFER_MAX_TRANSFERS" help:"Transfers one session may have in flight."`
@@ -38,7 +41,7 @@ type serveCmd struct {
 
 // serveFlags are the parsed duration flags of serve.
 type serveFlags struct {
-	idle, partialTTL, shutdown time.Duration
+	idle, partialTTL, shutdown, s3Lease time.Duration
 }
 
 func (s *serveCmd) parseFlags() (serveFlags, error) {
@@ -52,6 +55,9 @@ func (s *serveCmd) parseFlags() (serveFlags, error) {
 	}
 	if f.shutdown, err = parseDurationOrZero(s.ShutdownTimeout); err != nil {
 		return f, withExit(exitUsage, fmt.Errorf("--shutdown-timeout: %w", err))
+	}
+	if f.s3Lease, err = parseDuration(s.S3Lease); err != nil {
+		return f, withExit(exitUsage, fmt.Errorf("--s3-lease: %w", err))
 	}
 	return f, nil
 }
@@ -72,12 +78,15 @@ func parseDurationOrZero(s string) (time.Duration, error) {
 // Run serves until SIGINT or SIGTERM, then shuts down gracefully (see
 // shutdown).
 func (s *serveCmd) Run(ctx context.Context, e *env) error {
-	fi, err := os.Stat(s.Root)
-	if err != nil {
-		return withExit(exitUsage, fmt.Errorf("root %s: %w", s.Root, err), "create it first, or pick another --root")
-	}
-	if !fi.IsDir() {
-		return withExit(exitUsage, fmt.Errorf("root %s is not a directory", s.Root))
+	s3 := session.IsS3Root(s.Root)
+	if !s3 {
+		fi, err := os.Stat(s.Root)
+		if err != nil {
+			return withExit(exitUsage, fmt.Errorf("root %s: %w", s.Root, err), "create it first, or pick another --root")
+		}
+		if !fi.IsDir() {
+			return withExit(exitUsage, fmt.Errorf("root %s is not a directory", s.Root))
+		}
 	}
 	flags, err := s.parseFlags()
 	if err != nil {
@@ -134,8 +143,12 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	} else {
 		warnNoClients(e, authPath)
 	}
-	root, _ := filepath.Abs(s.Root)
+	root := s.Root
+	if !s3 {
+		root, _ = filepath.Abs(s.Root)
+	}
 	srv, err := session.NewServer(session.ServerConfig{
+		S3Endpoint: s.S3Endpoint, S3Region: s.S3Region, S3LeaseTTL: flags.s3Lease,
 		Root: root, ReadOnly: s.ReadOnly, MaxTransfers: s.MaxTransfers,
 		MaxConnections: s.MaxConns, MaxListEntries: s.MaxList, MinFree: uint64(minFree),
 		Software: "qxfer/" + version(), Logger: e.log,

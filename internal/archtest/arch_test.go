@@ -58,6 +58,12 @@ var layers = []layer{
 		mayNot: append([]string{"session", "quicx", "certs"}, productMayNot...),
 	},
 	{
+		name:   "the stores over the engine and the wire: no sessions, transport or trust",
+		pkgs:   "session/internal/store/...",
+		may:    []string{"session/internal/xfer", "session/internal/wire"},
+		mayNot: append([]string{"session", "quicx", "certs"}, productMayNot...),
+	},
+	{
 		name:   "wire imports nothing of the module",
 		pkgs:   "session/internal/wire/...",
 		mayNot: productMayNot,
@@ -65,7 +71,7 @@ var layers = []layer{
 	{
 		name:   "session over the engine, the wire, the transport and trust",
 		pkgs:   "session",
-		may:    []string{"session/internal/xfer", "session/internal/wire", "quicx", "certs"},
+		may:    []string{"session/internal/store", "session/internal/xfer", "session/internal/wire", "quicx", "certs"},
 		mayNot: productMayNot,
 	},
 	{
