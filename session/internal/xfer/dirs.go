@@ -1,8 +1,6 @@
 package xfer
 
 import (
-	"errors"
-	"io"
 	"os"
 	"path"
 	"sync"
@@ -16,22 +14,13 @@ import (
 // 5,760 directories).
 const maxKnownDirs = 1024
 
-// maxSideScan is how many names of a directory a KnownDirs reads, when it
-// opens it, to learn that no side file (a .part, a record) is there; a
-// bigger directory is taken to hold some, and every file in it looks
-// for its record as before.
-const maxSideScan = 4096
-
 // DirGen counts the changes to a tree's directories (a removal, a
 // rename) that every KnownDirs sharing it must see: a KnownDirs whose
 // Gen has moved since it last looked forgets every directory it holds.
 // One server shares one DirGen between its sessions, so that a rename by
 // one client is never followed by another's push into the directory
 // under its old name. The zero value is ready to use.
-type DirGen struct {
-	n    atomic.Uint64
-	kept atomic.Uint64 // side files kept by any sharer (Dir.Kept)
-}
+type DirGen struct{ n atomic.Uint64 }
 
 // KnownDirs keeps the directories of a destination tree open for a
 // session, so that a tree of small files costs one path walk per
@@ -64,36 +53,10 @@ type Dir struct {
 	// fd is the same directory open for the *at system calls of the
 	// small-file path (O_TMPFILE, linkat); nil where there are none.
 	fd *os.File
-	// noSides says no side file (a .part, a resume record) was in the
-	// directory when it was opened, nor has any been kept there since:
-	// a file in it has no record to look for.
-	noSides atomic.Bool
-	// gen and kept: the DirGen shared with other sessions, and its count
-	// of kept side files when the directory was scanned. A side file
-	// kept by any of them since (anywhere) voids noSides.
-	gen  *DirGen
-	kept uint64
 
 	// KnownDirs.mu guards the following fields.
 	refs int
 	gone bool // out of the map: closed when refs drops to 0
-}
-
-// NoSides reports whether d had no side file when it was opened and none
-// was kept in it since, so no file in it has a resume record.
-func (d *Dir) NoSides() bool {
-	return d != nil && d.noSides.Load() && (d.gen == nil || d.gen.kept.Load() == d.kept)
-}
-
-// Kept records that a side file is kept in d (a .part left for a
-// resume).
-func (d *Dir) Kept() {
-	if d != nil {
-		d.noSides.Store(false)
-		if d.gen != nil {
-			d.gen.kept.Add(1)
-		}
-	}
 }
 
 // Open returns the directory dir (a clean path under root, "." for root
@@ -127,22 +90,8 @@ func (k *KnownDirs) Open(root *os.Root, dir string, create bool) (*Dir, error) {
 	if k == nil {
 		return d, nil
 	}
-	if k.Gen != nil {
-		d.gen, d.kept = k.Gen, k.Gen.kept.Load()
-	}
 	if fd, err := sub.Open("."); err == nil {
 		d.fd = fd
-		names, err := fd.Readdirnames(maxSideScan + 1)
-		if (err == nil || errors.Is(err, io.EOF)) && len(names) <= maxSideScan {
-			clean := true
-			for _, n := range names {
-				if _, kind := SideFile(n); kind != NotSide {
-					clean = false
-					break
-				}
-			}
-			d.noSides.Store(clean)
-		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -234,11 +183,7 @@ func LoadPrior(root *os.Root, p string, dirs *KnownDirs) *PriorRecord {
 		dir, name := splitDir(p)
 		if d, err := dirs.Open(root, dir, false); err == nil {
 			defer dirs.Release(d)
-			if d.NoSides() {
-				prior.Absent = true
-			} else {
-				prior.Record, prior.Absent = LoadRecord(d.Root, name)
-			}
+			prior.Record, prior.Absent = LoadRecord(d.Root, name)
 			return prior
 		}
 	}

@@ -28,9 +28,6 @@ func TestKnownDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d1.NoSides() {
-		t.Errorf("a new directory: got NoSides false, want true")
-	}
 	d2, err := a.Open(root, "x/y", false)
 	if err != nil {
 		t.Fatal(err)
@@ -61,20 +58,6 @@ func TestKnownDirs(t *testing.T) {
 		t.Errorf("a write through a held directory: got moved/f %v, outside/f %v; want the moved directory only",
 			exists(t, top, "moved/f"), exists(t, outside, "f"))
 	}
-	// A side file kept through another KnownDirs of the same DirGen
-	// (another session) voids what b's scan of x/y found.
-	if !d1.NoSides() {
-		t.Fatalf("x/y before any side file: got NoSides false, want true")
-	}
-	db, err = b.Open(root, "x/y", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Kept()
-	b.Release(db)
-	if d1.NoSides() {
-		t.Errorf("x/y after another session kept a side file: got NoSides true, want false")
-	}
 	a.Release(d1)
 
 	// b still holds x/y; a's Forget (a rename or removal by a session)
@@ -85,61 +68,6 @@ func TestKnownDirs(t *testing.T) {
 	}
 	if _, err := a.Open(root, "x/y", false); err == nil {
 		t.Errorf("open of x/y after a Forget: got a directory, want the escaping symlink refused")
-	}
-}
-
-// TestKnownDirsSides: a directory holding a side file, or where one was
-// kept, is not NoSides; a nil *KnownDirs opens and closes each time.
-func TestKnownDirsSides(t *testing.T) {
-	top := t.TempDir()
-	root, err := os.OpenRoot(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	if err := os.MkdirAll(filepath.Join(top, "p"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(top, "p", PartName("f")), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	k := &KnownDirs{}
-	defer k.Close()
-	d, err := k.Open(root, "p", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.NoSides() {
-		t.Errorf("a directory holding a .part: got NoSides true, want false")
-	}
-	k.Release(d)
-	d, err = k.Open(root, ".", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !d.NoSides() {
-		t.Errorf("the root: got NoSides false, want true")
-	}
-	d.Kept()
-	if d.NoSides() {
-		t.Errorf("after Kept: got NoSides true, want false")
-	}
-	k.Release(d)
-
-	var none *KnownDirs
-	d, err = none.Open(root, "q", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.NoSides() {
-		t.Errorf("a directory of a nil KnownDirs: got NoSides true, want false (it does not look)")
-	}
-	none.Release(d)
-	if _, err := d.Root.Stat("."); !errors.Is(err, os.ErrClosed) {
-		t.Errorf("a released directory of a nil KnownDirs: got %v, want it closed", err)
-	}
-	if _, err := none.Open(root, "missing", false); codeOfErr(err) == 0xffff {
-		t.Errorf("open of a missing directory: got %v, want an *Error", err)
 	}
 }
 

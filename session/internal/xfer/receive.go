@@ -126,10 +126,6 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 	switch {
 	case cfg.Prior != nil:
 		prior = *cfg.Prior
-	case rc.d.NoSides():
-		// Nothing in the directory had a side file's name when it was
-		// opened, and nothing was kept there since: no record to read.
-		prior.Absent = true
 	case !cfg.NoResume:
 		prior.Record, prior.Absent = LoadRecord(root, p)
 	}
@@ -346,7 +342,6 @@ func (rc *Receiver) stopStreams(code ErrorCode) {
 func (rc *Receiver) Abandon(code ErrorCode) {
 	rc.stopStreams(code)
 	rc.f.Close()
-	rc.d.Kept()
 	rc.releaseDir()
 }
 
@@ -448,8 +443,6 @@ func (rc *Receiver) keepIfResumable(code ErrorCode) {
 	rc.ph.mu.Unlock()
 	if held == 0 {
 		rc.removePartial()
-	} else {
-		rc.d.Kept()
 	}
 }
 
@@ -529,7 +522,10 @@ func (rc *Receiver) finish() error {
 	if !mtimeSetOnOpen {
 		_ = SetMTime(rc.dir, part, meta.MTime)
 	}
-	if err := rc.dir.Rename(part, rc.name); err != nil {
+	// The rename alone walks the path from the root again: a directory
+	// swapped for a symlink since it was opened is refused here, as
+	// os.Root refuses it, rather than written through.
+	if err := rc.cfg.Root.Rename(PartName(p), p); err != nil {
 		return AsError(err, p)
 	}
 	if rc.recorded {
