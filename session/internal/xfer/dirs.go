@@ -20,9 +20,7 @@ const maxKnownDirs = 1024
 // One server shares one DirGen between its sessions, so that a rename by
 // one client is never followed by another's push into the directory
 // under its old name. The zero value is ready to use.
-type DirGen struct {
-	n atomic.Uint64
-}
+type DirGen struct{ n atomic.Uint64 }
 
 // KnownDirs keeps the directories of a destination tree open for a
 // session, so that a tree of small files costs one path walk per
@@ -33,11 +31,8 @@ type DirGen struct {
 // was opened is not followed, the handle keeps naming the directory that
 // was opened. A directory removed or renamed by a request of this server
 // is forgotten (Forget, or another session's through Gen); one moved by
-// another program while a file is written into it fails that file at its
-// end (Receiver.stillThere) rather than landing it under a name the
-// client did not ask for. Side files (.part, records) are looked for in
-// every file's directory, each time: another process (a second server on
-// the root, an operator's copy) may have left one at any moment.
+// another program while the session writes into it keeps receiving,
+// under its new name.
 //
 // It is safe for concurrent use; the zero value is empty, and a nil
 // *KnownDirs keeps nothing open (Open opens, Release closes).
@@ -180,8 +175,8 @@ func (d *Dir) close() {
 }
 
 // LoadPrior is LoadRecord of destination p under root, through dirs
-// (optional) when it holds p's directory, so that the lookup starts
-// there.
+// (optional) when it holds p's directory: a directory that held no side
+// file when it was opened, and kept none since, has no record to read.
 func LoadPrior(root *os.Root, p string, dirs *KnownDirs) *PriorRecord {
 	prior := &PriorRecord{}
 	if dirs != nil {

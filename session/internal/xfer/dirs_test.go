@@ -71,28 +71,6 @@ func TestKnownDirs(t *testing.T) {
 	}
 }
 
-// TestKnownDirsNil: a nil *KnownDirs opens and closes each time.
-func TestKnownDirsNil(t *testing.T) {
-	top := t.TempDir()
-	root, err := os.OpenRoot(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	var none *KnownDirs
-	d, err := none.Open(root, "q", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	none.Release(d)
-	if _, err := d.Root.Stat("."); !errors.Is(err, os.ErrClosed) {
-		t.Errorf("a released directory of a nil KnownDirs: got %v, want it closed", err)
-	}
-	if _, err := none.Open(root, "missing", false); codeOfErr(err) == 0xffff {
-		t.Errorf("open of a missing directory: got %v, want an *Error", err)
-	}
-}
-
 // TestKnownDirsBound: past maxKnownDirs the oldest directory is closed
 // (once released) and the newest kept, so a big tree is never opened
 // once per file.

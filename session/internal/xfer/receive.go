@@ -241,36 +241,6 @@ func (rc *Receiver) openDir() error {
 	return nil
 }
 
-// stillThere checks, before the .part becomes the file, that the held
-// directory is still the one the destination's path names in the tree:
-// a directory moved away or swapped for a symlink while the file was
-// received (by another program) must not take the file under a name the
-// client did not ask for. A symlink leading out of the tree is
-// InvalidPath, as os.Root says; a directory moved or replaced, NotFound.
-// The cost is one path walk per file, at its end.
-func (rc *Receiver) stillThere() error {
-	if rc.d == nil {
-		return nil
-	}
-	dir, _ := splitDir(rc.cfg.Path)
-	if dir == "." {
-		return nil
-	}
-	p := rc.cfg.Path
-	now, err := rc.cfg.Root.Stat(dir)
-	if err != nil {
-		return WithPath(AsError(err, p), p)
-	}
-	held, err := rc.dir.Stat(".")
-	if err != nil {
-		return AsError(err, p)
-	}
-	if !os.SameFile(now, held) {
-		return Errorf(wire.NotFound, p, "its directory %s was moved or replaced while the file was received", dir)
-	}
-	return nil
-}
-
 // releaseDir gives the directory back, once.
 func (rc *Receiver) releaseDir() {
 	if d := rc.d; d != nil {
@@ -552,10 +522,10 @@ func (rc *Receiver) finish() error {
 	if !mtimeSetOnOpen {
 		_ = SetMTime(rc.dir, part, meta.MTime)
 	}
-	if err := rc.stillThere(); err != nil {
-		return err
-	}
-	if err := rc.dir.Rename(part, rc.name); err != nil {
+	// The rename alone walks the path from the root again: a directory
+	// swapped for a symlink since it was opened is refused here, as
+	// os.Root refuses it, rather than written through.
+	if err := rc.cfg.Root.Rename(PartName(p), p); err != nil {
 		return AsError(err, p)
 	}
 	if rc.recorded {

@@ -62,11 +62,10 @@ func (s *Space) Admit(root *os.Root, p string, size uint64) (*Reservation, error
 }
 
 // AdmitIn is Admit through dirs (optional), which holds p's directory
-// open: the .part is looked for there, and the free space is that of the
-// directory's file system. The directory is held until Release.
+// open: the .part is looked for there (one component, no path walk),
+// and the free space is that of the directory's file system. The directory is held until Release.
 func (s *Space) AdmitIn(root *os.Root, p string, size uint64, dirs *KnownDirs) (*Reservation, error) {
 	r := &Reservation{s: s, root: root, part: PartName(p)}
-	var base uint64
 	var fd *os.File
 	if dirs != nil {
 		dir, name := splitDir(p)
@@ -74,7 +73,7 @@ func (s *Space) AdmitIn(root *os.Root, p string, size uint64, dirs *KnownDirs) (
 			r.root, r.part, r.dirs, r.d, fd = d.Root, PartName(name), dirs, d, d.fd
 		}
 	}
-	base = allocatedAt(r.root, r.part)
+	base := allocatedAt(r.root, r.part)
 	need := size - min(size, base)
 	s.mu.Lock()
 	defer s.mu.Unlock()
