@@ -43,16 +43,8 @@ func compareContent(ctx context.Context, c *clientConn, dir Direction, jobs []*j
 	sem := make(chan struct{}, checksumConcurrency)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
-		if j.preErr != nil || j.link {
-			continue
-		}
-		p := jobDest(dir, j)
-		t := treeOf(trees, p)
-		if t == nil {
-			continue
-		}
-		d, ok := t.dest[relTo(t.top, p)]
-		if !ok || d.kind != KindFile || uint64(d.size) != j.meta.Size || (opts.Update && d.mtime.After(j.meta.MTime)) {
+		d, ok := destFile(dir, j, trees)
+		if !ok || uint64(d.size) != j.meta.Size || (opts.Update && d.mtime.After(j.meta.MTime)) {
 			continue
 		}
 		if acquireCtx(ctx, sem) != nil {

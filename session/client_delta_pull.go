@@ -23,16 +23,7 @@ func pullDeltaBase(j getJob, have []wire.Range) *os.File {
 	if !j.force || j.whole || len(have) > 0 {
 		return nil
 	}
-	f, err := j.root.Open(j.local)
-	if err != nil {
-		return nil
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() < xfer.DeltaMinSize {
-		f.Close()
-		return nil
-	}
-	return f
+	return xfer.OpenDeltaBase(j.root, j.local)
 }
 
 // sendSignature sends the signature of old, the local version of a

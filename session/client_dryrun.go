@@ -127,16 +127,8 @@ func dryRun(ctx context.Context, c *clientConn, dir Direction, jobs []*job, tree
 // destination is newer than its source ends Skipped without a request.
 func skipNewer(dir Direction, jobs []*job, trees []*syncTree) {
 	for _, j := range jobs {
-		if j.preErr != nil || j.link {
-			continue
-		}
-		p := jobDest(dir, j)
-		t := treeOf(trees, p)
-		if t == nil {
-			continue
-		}
-		if d, ok := t.dest[relTo(t.top, p)]; ok && d.kind == KindFile && d.mtime.After(j.meta.MTime) {
-			j.preErr = &Error{Code: CodeUpToDate, Path: p, Msg: "newer on the destination"}
+		if d, ok := destFile(dir, j, trees); ok && d.mtime.After(j.meta.MTime) {
+			j.preErr = &Error{Code: CodeUpToDate, Path: jobDest(dir, j), Msg: "newer on the destination"}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -81,4 +82,23 @@ func (c *clientConn) Stat(ctx context.Context, p string) (Entry, error) {
 func (c *clientConn) Mkdir(ctx context.Context, p string) error {
 	_, err := roundTrip[*wire.OK](ctx, c, p, func(id uint64) wire.Message { return &wire.Mkdir{ID: id, Path: p, Mode: 0o755} })
 	return err
+}
+
+// listLevel lists the remote directories dirs concurrently, at most
+// listConcurrency at a time (the requests are pipelined on the command
+// channel, so a level of a tree costs about one round trip). ents[i] and
+// errs[i] are dirs[i]'s.
+func (c *clientConn) listLevel(ctx context.Context, dirs []string) (ents [][]Entry, errs []error) {
+	ents, errs = make([][]Entry, len(dirs)), make([]error, len(dirs))
+	sem := make(chan struct{}, listConcurrency)
+	var wg sync.WaitGroup
+	for i, d := range dirs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ents[i], errs[i] = c.List(ctx, d)
+		})
+	}
+	wg.Wait()
+	return ents, errs
 }

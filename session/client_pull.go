@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -225,26 +224,16 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 	var metas []dirMeta
 	level := []remoteDir{top}
 	for len(level) > 0 {
-		type listing struct {
-			ents []Entry
-			err  error
-		}
-		results := make([]listing, len(level))
-		sem := make(chan struct{}, listConcurrency)
-		var wg sync.WaitGroup
+		names := make([]string, len(level))
 		for i, d := range level {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				results[i].ents, results[i].err = c.List(ctx, d.remote)
-			})
+			names[i] = d.remote
 		}
-		wg.Wait()
+		lists, errs := c.listLevel(ctx, names)
 		var next []remoteDir
 		for i, d := range level {
 			// A directory the server refuses to list (a symlink loop
 			// among them) is not created.
-			if err := results[i].err; err != nil {
+			if err := errs[i]; err != nil {
 				if _, ok := err.(*Error); ok {
 					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
 					continue
@@ -258,7 +247,7 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 				}
 				metas = append(metas, dirMeta{path: d.local, mode: d.mode, mtime: d.mtime})
 			}
-			for _, e := range results[i].ents {
+			for _, e := range lists[i] {
 				name, err := cleanName(e.Name)
 				if err != nil {
 					jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), "", err))

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -84,18 +83,7 @@ func (c *clientConn) indexRemote(ctx context.Context, t *syncTree, opts Options)
 	flt := opts.destFilter()
 	level := []string{t.top}
 	for len(level) > 0 {
-		lists := make([][]Entry, len(level))
-		errs := make([]error, len(level))
-		sem := make(chan struct{}, listConcurrency)
-		var wg sync.WaitGroup
-		for i, d := range level {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				lists[i], errs[i] = c.List(ctx, d)
-			})
-		}
-		wg.Wait()
+		lists, errs := c.listLevel(ctx, level)
 		var next []string
 		for i, d := range level {
 			if errs[i] != nil {
@@ -199,6 +187,22 @@ func treeOf(trees []*syncTree, p string) *syncTree {
 		}
 	}
 	return best
+}
+
+// destFile returns what the destination index of trees holds where job
+// j (of a dir batch, not failed, not a link) is to land, when that is a
+// regular file; ok is false otherwise, or when no tree indexes it.
+func destFile(dir Direction, j *job, trees []*syncTree) (d destEntry, ok bool) {
+	if j.preErr != nil || j.link {
+		return destEntry{}, false
+	}
+	p := jobDest(dir, j)
+	t := treeOf(trees, p)
+	if t == nil {
+		return destEntry{}, false
+	}
+	d, ok = t.dest[relTo(t.top, p)]
+	return d, ok && d.kind == KindFile
 }
 
 // normal applies what the options imply: Delete replaces what differs

@@ -51,16 +51,7 @@ func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *os.Fil
 			return nil
 		}
 	}
-	f, err := cfg.Root.Open(cfg.Path)
-	if err != nil {
-		return nil
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() < xfer.DeltaMinSize {
-		f.Close()
-		return nil
-	}
-	return f
+	return xfer.OpenDeltaBase(cfg.Root, cfg.Path)
 }
 
 // pushDelta sends the signature of old, the push's destination, collects

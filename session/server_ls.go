@@ -61,9 +61,8 @@ func (ss *serverSession) list(m *wire.List) error {
 		return err
 	}
 	defer d.Close()
-	const budget = wire.MaxFrameSize - 1024
-	res := &wire.ListResult{ID: m.ID}
-	size, total := 0, 0
+	out := ss.newListSender(m.ID)
+	total := 0
 	for {
 		des, rerr := d.ReadDir(256)
 		for _, de := range des {
@@ -75,21 +74,47 @@ func (ss *serverSession) list(m *wire.List) error {
 			if !ok {
 				continue
 			}
-			if size+e.Len() > budget {
-				if err := ss.cmd.send(res); err != nil {
-					return err
-				}
-				res.Entries, size = res.Entries[:0], 0
+			if err := out.add(e); err != nil {
+				return err
 			}
-			res.Entries = append(res.Entries, e)
-			size += e.Len()
 		}
 		if rerr != nil {
 			break
 		}
 	}
-	res.Last = true
-	return ss.cmd.send(res)
+	return out.end()
+}
+
+// listSender sends a listing's entries as ListResult frames of at most
+// wire.MaxFrameSize bytes, the last one marked Last.
+type listSender struct {
+	ss   *serverSession
+	res  *wire.ListResult
+	size int // bytes of res.Entries
+}
+
+func (ss *serverSession) newListSender(id uint64) *listSender {
+	return &listSender{ss: ss, res: &wire.ListResult{ID: id}}
+}
+
+// add queues e, first sending the entries queued when e would not fit.
+func (l *listSender) add(e wire.Entry) error {
+	const budget = wire.MaxFrameSize - 1024
+	if l.size+e.Len() > budget {
+		if err := l.ss.cmd.send(l.res); err != nil {
+			return err
+		}
+		l.res.Entries, l.size = l.res.Entries[:0], 0
+	}
+	l.res.Entries = append(l.res.Entries, e)
+	l.size += e.Len()
+	return nil
+}
+
+// end sends the last frame.
+func (l *listSender) end() error {
+	l.res.Last = true
+	return l.ss.cmd.send(l.res)
 }
 
 // entryFor describes a directory entry. Symlinks that resolve inside the

@@ -99,28 +99,19 @@ func (ss *serverSession) listStore(p string, id uint64) error {
 	if !fi.IsDir() {
 		return ss.cmd.send(&wire.ListResult{ID: id, Last: true, Entries: []wire.Entry{entryOf(baseName(p), fi)}})
 	}
-	const budget = wire.MaxFrameSize - 1024
-	res := &wire.ListResult{ID: id}
-	size := 0
+	out := ss.newListSender(id)
 	err = ss.store.List(ctx, p, ss.srv.cfg.MaxListEntries, func(page []fs.FileInfo) error {
 		for _, fi := range page {
-			e := entryOf(fi.Name(), fi)
-			if size+e.Len() > budget {
-				if err := ss.cmd.send(res); err != nil {
-					return err
-				}
-				res.Entries, size = res.Entries[:0], 0
+			if err := out.add(entryOf(fi.Name(), fi)); err != nil {
+				return err
 			}
-			res.Entries = append(res.Entries, e)
-			size += e.Len()
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	res.Last = true
-	return ss.cmd.send(res)
+	return out.end()
 }
 
 // sweepS3 aborts the multipart uploads of an S3 root whose state object

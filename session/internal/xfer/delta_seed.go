@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/zeebo/blake3"
@@ -140,4 +141,21 @@ func (rc *Receiver) Seed(ctx context.Context, old io.ReaderAt, oldSize uint64, p
 func (rc *Receiver) Discard() {
 	rc.f.Close()
 	rc.removePartial()
+}
+
+// OpenDeltaBase opens p under root, the version a receiver holds, for a
+// delta transfer: it returns the open file when p is a regular file of
+// at least DeltaMinSize bytes, nil otherwise (missing, small, not a
+// regular file: the transfer is then plain). The caller closes it.
+func OpenDeltaBase(root *os.Root, p string) *os.File {
+	f, err := root.Open(p)
+	if err != nil {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < DeltaMinSize {
+		f.Close()
+		return nil
+	}
+	return f
 }
