@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -335,7 +337,8 @@ func exitMatches(st *os.ProcessState, w string) bool {
 
 // cmdWaitFile implements "wait-file [-while NAME] [-timeout D] PATH
 // MINBYTES": it polls until PATH exists with at least MINBYTES bytes, for
-// 20s unless told. With -while it fails at once if background client NAME
+// 20s unless told; a PATH with glob characters waits for any file it
+// matches. With -while it fails at once if background client NAME
 // exits first (its transfer ended too soon to be caught in the middle).
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	const usage = "usage: wait-file [-while NAME] [-timeout DURATION] PATH MINBYTES"
@@ -372,8 +375,26 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil || min < 0 {
 		ts.Fatalf("wait-file: bad size %q", args[1])
 	}
+	// stat is the largest file PATH names: PATH may be a glob pattern
+	// (filepath.Match), any of whose files will do.
+	stat := func() (fs.FileInfo, error) {
+		names, err := filepath.Glob(path)
+		if err != nil || len(names) == 0 {
+			return os.Stat(path)
+		}
+		var best fs.FileInfo
+		for _, n := range names {
+			if fi, err := os.Stat(n); err == nil && (best == nil || fi.Size() > best.Size()) {
+				best = fi
+			}
+		}
+		if best == nil {
+			return nil, fs.ErrNotExist
+		}
+		return best, nil
+	}
 	size := func() string {
-		fi, err := os.Stat(path)
+		fi, err := stat()
 		if err != nil {
 			return "does not exist"
 		}
@@ -391,7 +412,7 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		if proc != nil {
 			exited = proc.exited()
 		}
-		if fi, err := os.Stat(path); err == nil && fi.Size() >= min {
+		if fi, err := stat(); err == nil && fi.Size() >= min {
 			ts.Logf("wait-file: %s has %d bytes after %v", args[0], fi.Size(), time.Since(start).Round(time.Millisecond))
 			return
 		}
@@ -457,6 +478,14 @@ func cmdSumBytes(ts *testscript.TestScript, neg bool, args []string) {
 // TestBgCommandsFail checks that the commands above fail when their
 // condition does not hold, and say why.
 func TestBgCommandsFail(t *testing.T) {
+	// A UDP socket that never answers: a client dialling it keeps
+	// trying until its --connect-timeout (a closed port would answer
+	// with ICMP port unreachable, and the client could end at once).
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
 	tests := []failCase{
 		{
 			name:   "wait-exit status",
@@ -465,7 +494,7 @@ func TestBgCommandsFail(t *testing.T) {
 		},
 		{
 			name:   "wait-exit still running",
-			script: "qxfer-bg sh shell --connect-timeout 10s 127.0.0.1:9\nwait-exit -within 50ms sh 4\n",
+			script: "qxfer-bg sh shell --connect-timeout 10s " + silent.LocalAddr().String() + "\nwait-exit -within 50ms sh 4\n",
 			want: []string{
 				`wait-exit: sh still running after 50ms`,
 				`qxfer-bg sh: still running at the end of the script; killed`,
