@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/qxfer/qxfer/bench/internal/netns"
 )
 
 // The grid mode: `benchrun -grid -bins NAME=BIN,...` pushes files of
@@ -94,14 +92,9 @@ func (b *bench) grid(ctx context.Context, args []string) error {
 	if err := b.preflight("needs root (network namespaces, TUN devices, sshd)", "run from the repository root"); err != nil {
 		return err
 	}
-	if names, _ := netns.Cleanup(false); len(names) > 0 {
-		b.logf("deleted %d namespaces left by earlier runs", len(names))
-	}
-	cc, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
-	if err != nil {
+	if err := b.cleanHost(); err != nil {
 		return err
 	}
-	b.defaultCC = strings.TrimSpace(string(cc))
 	restore, err := allowCC("bbr")
 	if err != nil {
 		return err

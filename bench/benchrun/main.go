@@ -140,14 +140,9 @@ func run(ctx context.Context) error {
 	if err := b.installPeers(ctx); err != nil {
 		return err
 	}
-	if names, _ := netns.Cleanup(false); len(names) > 0 {
-		b.logf("deleted %d namespaces left by earlier runs", len(names))
-	}
-	cc, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
-	if err != nil {
+	if err := b.cleanHost(); err != nil {
 		return err
 	}
-	b.defaultCC = strings.TrimSpace(string(cc))
 	restore, err := allowCC("bbr", "cubic")
 	if err != nil {
 		return err
@@ -387,4 +382,18 @@ func writeJSON(p string, v any) error {
 		return err
 	}
 	return os.WriteFile(p, append(data, '\n'), 0o644)
+}
+
+// cleanHost deletes the network namespaces earlier runs left and records
+// the kernel's default TCP congestion control in b.defaultCC.
+func (b *bench) cleanHost() error {
+	if names, _ := netns.Cleanup(false); len(names) > 0 {
+		b.logf("deleted %d namespaces left by earlier runs", len(names))
+	}
+	cc, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		return err
+	}
+	b.defaultCC = strings.TrimSpace(string(cc))
+	return nil
 }
