@@ -10,25 +10,25 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
-func (ss *serverSession) stat(m *wire.Stat) error {
+func (ss *serverSession) stat(ctx context.Context, m *wire.Stat) error {
 	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
 	}
-	fi, err := ss.store.Stat(context.Background(), p)
+	fi, err := ss.store.Stat(ctx, p)
 	if err != nil {
 		return err
 	}
 	return ss.cmd.send(&wire.StatResult{ID: m.ID, Entry: entryOf(baseName(p), fi)})
 }
 
-func (ss *serverSession) mkdir(m *wire.Mkdir) error {
+func (ss *serverSession) mkdir(ctx context.Context, m *wire.Mkdir) error {
 	p, err := ss.allow(opMkdir, m.Path)
 	if err != nil {
 		return err
 	}
 	if p != "." {
-		if err := ss.store.Mkdir(context.Background(), p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
+		if err := ss.store.Mkdir(ctx, p, fs.FileMode(m.Mode).Perm()|0o700); err != nil {
 			return err
 		}
 	}
@@ -37,13 +37,13 @@ func (ss *serverSession) mkdir(m *wire.Mkdir) error {
 
 // list sends a directory listing in frames of bounded size, or a single
 // entry when the path is not a directory.
-func (ss *serverSession) list(m *wire.List) error {
+func (ss *serverSession) list(ctx context.Context, m *wire.List) error {
 	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
 	}
 	if ss.root == nil {
-		return ss.listStore(p, m.ID)
+		return ss.listStore(ctx, p, m.ID)
 	}
 	root := ss.root
 	fi, err := root.Stat(p)

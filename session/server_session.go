@@ -210,14 +210,14 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 			}
 			ss.wg.Go(func() {
 				defer func() { <-ss.listing }()
-				ss.reply(m.ID, ss.list(m))
+				ss.reply(m.ID, ss.list(ctx, m))
 			})
 			return nil
 		})
 	case *wire.Stat:
-		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.stat(m)); return nil })
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.stat(ctx, m)); return nil })
 	case *wire.Mkdir:
-		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.mkdir(m)); return nil })
+		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.mkdir(ctx, m)); return nil })
 	case *wire.DirMeta:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.dirMeta(m)); return nil })
 	case *wire.Symlink:

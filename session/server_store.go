@@ -90,8 +90,7 @@ func (ss *serverSession) storeHandles(msg wire.Message) (uint64, func() error) {
 
 // listStore sends the listing of p from the store (an S3 root): a single
 // entry when p is a file.
-func (ss *serverSession) listStore(p string, id uint64) error {
-	ctx := context.Background()
+func (ss *serverSession) listStore(ctx context.Context, p string, id uint64) error {
 	fi, err := ss.store.Stat(ctx, p)
 	if err != nil {
 		return err
