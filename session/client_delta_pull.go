@@ -1,9 +1,7 @@
 package session
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -29,12 +27,7 @@ func pullDeltaBase(j getJob, have []wire.Range) *os.File {
 // sendSignature sends the signature of old, the local version of a
 // delta pull's file, as DeltaSig frames of request id.
 func (c *clientConn) sendSignature(ctx context.Context, id uint64, old *os.File, p string) error {
-	fi, err := old.Stat()
-	if err != nil {
-		return xfer.AsError(err, p)
-	}
-	r := bufio.NewReaderSize(io.NewSectionReader(old, 0, fi.Size()), 1<<20)
-	err = xfer.Signature(ctx, r, func(chunks []wire.SigChunk, last bool) error {
+	_, err := signFile(ctx, old, p, func(chunks []wire.SigChunk, last bool) error {
 		return c.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
 	if err != nil {

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"os"
@@ -59,21 +58,16 @@ func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *os.Fil
 // finished (its .part removed) and the destination is untouched.
 func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer, rc *xfer.Receiver, old *os.File) (xfer.Offer, error) {
 	p := x.t.Path
-	fi, err := old.Stat()
-	if err != nil {
-		rc.Discard()
-		return xfer.Offer{}, xfer.AsError(err, p)
-	}
 	plans := make(chan *wire.DeltaPlan, 4)
 	ss.mu.Lock()
 	x.plans = plans
 	ss.mu.Unlock()
-	err = xfer.Signature(ctx, bufio.NewReaderSize(io.NewSectionReader(old, 0, fi.Size()), 1<<20), func(chunks []wire.SigChunk, last bool) error {
+	size, err := signFile(ctx, old, p, func(chunks []wire.SigChunk, last bool) error {
 		return ss.cmd.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
 	if err != nil {
 		rc.Discard()
-		return xfer.Offer{}, xfer.AsError(err, p)
+		return xfer.Offer{}, err
 	}
 	plan := xfer.NewPlanOps(x.meta.Size, p)
 	for {
@@ -92,7 +86,7 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 			break
 		}
 	}
-	offer, err := rc.Seed(ctx, old, uint64(fi.Size()), plan)
+	offer, err := rc.Seed(ctx, old, size, plan)
 	if err == nil {
 		ss.log.Debug().Str("path", p).Int("ops", plan.Len()).Uint64("held", haveBytes(offer.Have)).Msg("delta seeded")
 	}

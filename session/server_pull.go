@@ -13,11 +13,7 @@ import (
 // client's Done ends it. A client holding ranges of another version of
 // the file is refused with HashMismatch, and starts over.
 func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
-	p, err := ss.allow(opRead, m.Path)
-	if err != nil {
-		return err
-	}
-	f, meta, err := ss.store.OpenSource(ctx, p)
+	p, f, meta, err := ss.openRead(ctx, m.Path)
 	if err != nil {
 		return err
 	}
