@@ -85,6 +85,7 @@ func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs
 	if opts.Update {
 		skipNewer(Push, jobs, trees)
 	}
+	skipIndexed(Push, jobs, trees, opts)
 	skipSameContent(Push, jobs)
 	for _, d := range emptyDirs {
 		if err := r.Mkdir(ctx, d); err != nil {

@@ -205,6 +205,34 @@ func destFile(dir Direction, j *job, trees []*syncTree) (d destEntry, ok bool) {
 	return d, ok && d.kind == KindFile
 }
 
+// skipIndexed answers from the destination index of trees, before a
+// real push runs, what the server would answer to an offer: a file whose
+// destination is a regular file of its size and modification time (the
+// quick check of xfer.CheckDest) ends Skipped as up to date without a
+// request; with Checksum the content decides instead (skipSameContent).
+// The batch's destStates then lists no directory of an indexed tree
+// again: indexRemote listed each once, and every file left there is
+// new or differs, so a second listing could skip none of them (issue
+// 18's tree case listed each directory twice before).
+func skipIndexed(dir Direction, jobs []*job, trees []*syncTree, opts Options) {
+	if len(trees) == 0 {
+		return
+	}
+	var rest []*job
+	for _, j := range jobs {
+		d, ok := destFile(dir, j, trees)
+		switch {
+		case ok && !opts.Checksum && uint64(d.size) == j.meta.Size && d.mtime.Equal(j.meta.MTime):
+			j.preErr = &Error{Code: CodeUpToDate, Path: jobDest(dir, j), Msg: "same size and modification time"}
+		case treeOf(trees, jobDest(dir, j)) == nil:
+			rest = append(rest, j)
+		}
+	}
+	if opts.dest != nil {
+		opts.dest.plan(rest)
+	}
+}
+
 // normal applies what the options imply: Delete replaces what differs
 // (Force), as rsync --delete runs do.
 func (o Options) normal() Options {

@@ -10,7 +10,8 @@
 //	BENCH_RUNS=3       runs per figure (the median is reported)
 //	BENCH_QUICK=1      small files, one run, short deadlines: a smoke test
 //	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written);
-//	                   S7 is the Linux kernel tree (kernel.go), S8 delta transfer (delta.go)
+//	                   S7 is the Linux kernel tree (kernel.go), S8 delta transfer (delta.go),
+//	                   S9 a tree kept in step with --delete and --exclude (tree_sync.go)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -183,7 +184,7 @@ func run(ctx context.Context) error {
 
 func (b *bench) want(id string) bool { return len(b.only) == 0 || b.only[id] }
 
-// scenarios runs S1 to S8. S2, S4, S5 and S6 share one emulated link;
+// scenarios runs S1 to S9. S2, S4, S5, S6, S8 and S9 share one emulated link;
 // S7 (the kernel tree) sets up its own.
 func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 	if b.want("S1") {
@@ -194,7 +195,7 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	clean := linkSpec{Delay: 25 * time.Millisecond, Rate: 200e6}
-	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") || b.want("S8") {
+	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") || b.want("S8") || b.want("S9") {
 		w, err := linkWorld(ctx, b.kit.linkem, clean)
 		if err != nil {
 			return err
@@ -228,6 +229,9 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		}
 		if b.want("S8") && ctx.Err() == nil {
 			rep.Scenarios = append(rep.Scenarios, b.s8(ctx, w))
+		}
+		if b.want("S9") && ctx.Err() == nil {
+			rep.Scenarios = append(rep.Scenarios, b.s9(ctx, w))
 		}
 	}
 	if b.want("S3") && ctx.Err() == nil {

@@ -196,6 +196,10 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 		deltaMD(w, s)
 		return
 	}
+	if s.ID == "S9" {
+		treeSyncMD(w, s)
+		return
+	}
 	q := primary(s)
 	ratio := "qxfer ÷ tool (goodput)"
 	if timeRatio(s) {

@@ -29,6 +29,7 @@ type Scenario struct {
 	Results []*Result    `json:"results"`
 	Resume  []ResumeRun  `json:"resume,omitempty"` // S6
 	Delta   []DeltaRun   `json:"delta,omitempty"`  // S8
+	Tree    []SyncRun    `json:"sync,omitempty"`   // S9
 	Calib   *Calibration `json:"calibration,omitempty"`
 	Notes   []string     `json:"notes,omitempty"`
 }
