@@ -168,14 +168,23 @@ func TestS3ReservedPrefix(t *testing.T) {
 	checkServes(t, ts)
 }
 
-// TestS3ReplacedDuringPull replaces an object while a striped pull of it
-// runs: every GET is pinned to the ETag the pull began with, so the pull
+// TestS3ReplacedDuringPull replaces an object while a pull of it runs,
+// plain and striped over a pool: every GET is pinned to the ETag the pull began with, so the pull
 // either fails with SourceChanged (a GET opened after the replacement)
 // or delivers the old version whole (a GET already streaming keeps
 // serving the version it began with, on S3 as on versitygw), and never a
 // splice of the two. The store's own test (TestS3SourcePinned) shows the
 // refusal deterministically.
 func TestS3ReplacedDuringPull(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		pool int
+	}{{"plain", 0}, {"striped", 4}} {
+		t.Run(tt.name, func(t *testing.T) { testS3ReplacedDuringPull(t, tt.pool) })
+	}
+}
+
+func testS3ReplacedDuringPull(t *testing.T, pool int) {
 	ts, s3 := startS3(t, ServerConfig{})
 	const size = 3 * testPartSize
 	src := t.TempDir()
@@ -188,7 +197,7 @@ func TestS3ReplacedDuringPull(t *testing.T) {
 	// changes.
 	px := throttledProxy(t, ts, udpproxy.Config{RateBits: 32e6})
 	pcfg := clientConfig(t, ts, newIdentity(t), quicx.Config{}, nil)
-	pcfg.Pool = PoolConfig{Size: 4}
+	pcfg.Pool = PoolConfig{Size: pool}
 	pc := dialWith(t, px.Addr().String(), pcfg)
 	dst := t.TempDir()
 	res := runAsync(func() (*Report, error) { return pc.Pull(longCtx(t), []string{"v.bin"}, dst, Options{}) })
@@ -209,6 +218,9 @@ func TestS3ReplacedDuringPull(t *testing.T) {
 	}
 	if r.err != nil {
 		t.Fatalf("pull: %v", r.err)
+	}
+	if len(r.rep.Files) == 1 {
+		t.Logf("pull after the replacement: %v (%v)", r.rep.Files[0].State, r.rep.Files[0].Err)
 	}
 	switch {
 	case len(r.rep.Files) != 1:
