@@ -111,6 +111,11 @@ func checkReport(t testing.TB, what string, rep *Report, err error, want int, s 
 	}
 }
 
+// TestPushPullRoundTrip pushes files and trees to each store and pulls
+// them back: content, mode and mtime survive, nothing is left of the
+// uploads, and nothing moves a second time. On S3 (5 MiB parts) the
+// small files are one PutObject, the others multipart uploads, one of
+// them striped over a pool.
 func TestPushPullRoundTrip(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -118,6 +123,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 		emptyDirs []string
 		source    string // what to push, relative to the source directory
 		recursive bool
+		pool      int // connections of the client's pool; 0: none
 	}{
 		{
 			name:   "empty file",
@@ -130,9 +136,20 @@ func TestPushPullRoundTrip(t *testing.T) {
 			source: "one",
 		},
 		{
+			name:   "one S3 part exactly",
+			files:  []testFile{{"part.bin", testPartSize, 0o640}},
+			source: "part.bin",
+		},
+		{
 			name:   "64 MiB random",
 			files:  []testFile{{"big.bin", 64 << 20, 0o640}},
 			source: "big.bin",
+		},
+		{
+			name:   "striped over a pool",
+			files:  []testFile{{"striped.bin", 3*testPartSize + 1, 0o600}},
+			source: "striped.bin",
+			pool:   4,
 		},
 		{
 			name:   "unicode name",
@@ -156,33 +173,35 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts, c := startWithClient(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			src := t.TempDir()
-			data := makeTree(t, src, tt.files, tt.emptyDirs)
-			opts := Options{Recursive: tt.recursive}
+			forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+				c := dialWith(t, e.ts.addr, ClientConfig{Identity: newIdentity(t), Fingerprint: e.ts.id.Fingerprint, Logger: testLogger(t), Pool: PoolConfig{Size: tt.pool}})
+				ctx, cancel := context.WithTimeout(context.Background(), 2*hangAfter)
+				defer cancel()
+				src := t.TempDir()
+				data := makeTree(t, src, tt.files, tt.emptyDirs)
+				opts := Options{Recursive: tt.recursive}
 
-			rep, err := c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
-			checkReport(t, "push", rep, err, len(tt.files), Done)
-			checkTree(t, filepath.Join(ts.root, "in"), tt.files, tt.emptyDirs, data)
-			testutil.NoPartials(t, ts.root)
+				rep, err := c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
+				checkReport(t, "push", rep, err, len(tt.files), Done)
+				e.checkTree(t, "in", tt.files, tt.emptyDirs, data)
+				e.noPartials(t)
 
-			dst := t.TempDir()
-			rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
-			checkReport(t, "pull", rep, err, len(tt.files), Done)
-			checkTree(t, dst, tt.files, tt.emptyDirs, data)
-			testutil.NoPartials(t, dst)
+				dst := t.TempDir()
+				rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
+				checkReport(t, "pull", rep, err, len(tt.files), Done)
+				checkTree(t, dst, tt.files, tt.emptyDirs, data)
+				testutil.NoPartials(t, dst)
 
-			// Both ends now hold identical files: nothing moves again.
-			rep, err = c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
-			checkReport(t, "second push", rep, err, len(tt.files), Skipped)
-			rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
-			checkReport(t, "second pull", rep, err, len(tt.files), Skipped)
-			checkTree(t, filepath.Join(ts.root, "in"), tt.files, tt.emptyDirs, data)
-			checkTree(t, dst, tt.files, tt.emptyDirs, data)
-			testutil.NoPartials(t, ts.root)
-			testutil.NoPartials(t, dst)
+				// Both ends now hold identical files: nothing moves again.
+				rep, err = c.Push(ctx, []string{filepath.Join(src, tt.source)}, "in", opts)
+				checkReport(t, "second push", rep, err, len(tt.files), Skipped)
+				rep, err = c.Pull(ctx, []string{"in/" + tt.source}, dst, opts)
+				checkReport(t, "second pull", rep, err, len(tt.files), Skipped)
+				e.checkTree(t, "in", tt.files, tt.emptyDirs, data)
+				checkTree(t, dst, tt.files, tt.emptyDirs, data)
+				e.noPartials(t)
+				testutil.NoPartials(t, dst)
+			})
 		})
 	}
 }
@@ -211,57 +230,80 @@ func TestExistingDestination(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts, c := startWithClient(t)
-			ctx := testCtx(t)
-			local := t.TempDir()
-			localFile := filepath.Join(local, "f.bin")
-			remoteFile := filepath.Join(ts.root, "in", "f.bin")
+			forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+				c := e.ts.dial(t, "")
+				ctx := testCtx(t)
+				local := t.TempDir()
+				localFile := filepath.Join(local, "f.bin")
+				const remoteFile = "in/f.bin"
 
-			// The source is new; the destination holds an older, different
-			// file of another size.
-			srcPath, dstPath := localFile, remoteFile
-			if tt.dir == Pull {
-				srcPath, dstPath = remoteFile, localFile
-			}
-			newData := testutil.WriteRandom(t, srcPath, tt.size)
-			if err := os.Chtimes(srcPath, time.Now(), fileTime(1)); err != nil {
-				t.Fatal(err)
-			}
-			oldData := testutil.WriteRandom(t, dstPath, tt.size/2)
-			if err := os.Chtimes(dstPath, time.Now(), fileTime(0)); err != nil {
-				t.Fatal(err)
-			}
+				// The source is new; the destination holds an older,
+				// different file of another size.
+				var newData, oldData []byte
+				if tt.dir == Push {
+					newData = testutil.WriteRandom(t, localFile, tt.size)
+					if err := os.Chtimes(localFile, time.Now(), fileTime(1)); err != nil {
+						t.Fatal(err)
+					}
+					oldData = randomBytes(t, tt.size/2)
+					e.put(t, remoteFile, oldData, 0o644, fileTime(0))
+				} else {
+					newData = randomBytes(t, tt.size)
+					e.put(t, remoteFile, newData, 0o644, fileTime(1))
+					oldData = testutil.WriteRandom(t, localFile, tt.size/2)
+					if err := os.Chtimes(localFile, time.Now(), fileTime(0)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// checkDst checks the destination's content and mtime: the
+				// store's file on a push, the local one on a pull.
+				checkDst := func(want []byte, mtime time.Time) {
+					t.Helper()
+					if tt.dir == Push {
+						e.sameFile(t, remoteFile, want)
+						if m, _ := e.meta(t, remoteFile); !m.mtime.Equal(mtime) {
+							t.Errorf("mtime: got %v, want %v", m.mtime, mtime)
+						}
+						return
+					}
+					testutil.SameFile(t, localFile, want)
+					fi, err := os.Stat(localFile)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !fi.ModTime().Equal(mtime) {
+						t.Errorf("mtime: got %v, want %v", fi.ModTime(), mtime)
+					}
+				}
 
-			var rep *Report
-			var err error
-			opts := Options{Force: tt.force}
-			if tt.dir == Push {
-				rep, err = c.Push(ctx, []string{localFile}, "in", opts)
-			} else {
-				rep, err = c.Pull(ctx, []string{"in/f.bin"}, local, opts)
-			}
-			checkReport(t, tt.dir.String(), rep, err, 1, tt.wantState)
-			if got := codeOfErr(rep.Files[0].Err); tt.wantCode != CodeOK && got != tt.wantCode {
-				t.Errorf("code: got %v (%v), want %v", got, rep.Files[0].Err, tt.wantCode)
-			}
-			if tt.wantCode == CodeOK && rep.Files[0].Err != nil {
-				t.Errorf("err: got %v, want nil", rep.Files[0].Err)
-			}
-			if tt.force {
-				testutil.SameFile(t, dstPath, newData)
-				fi, err := os.Stat(dstPath)
-				if err != nil {
-					t.Fatal(err)
+				var rep *Report
+				var err error
+				opts := Options{Force: tt.force}
+				if tt.dir == Push {
+					rep, err = c.Push(ctx, []string{localFile}, "in", opts)
+				} else {
+					rep, err = c.Pull(ctx, []string{remoteFile}, local, opts)
 				}
-				if !fi.ModTime().Equal(fileTime(1)) {
-					t.Errorf("mtime: got %v, want %v", fi.ModTime(), fileTime(1))
+				checkReport(t, tt.dir.String(), rep, err, 1, tt.wantState)
+				if got := codeOfErr(rep.Files[0].Err); tt.wantCode != CodeOK && got != tt.wantCode {
+					t.Errorf("code: got %v (%v), want %v", got, rep.Files[0].Err, tt.wantCode)
 				}
-			} else {
-				testutil.SameFile(t, dstPath, oldData)
-			}
-			testutil.SameFile(t, srcPath, newData)
-			testutil.NoPartials(t, ts.root)
-			testutil.NoPartials(t, local)
+				if tt.wantCode == CodeOK && rep.Files[0].Err != nil {
+					t.Errorf("err: got %v, want nil", rep.Files[0].Err)
+				}
+				if tt.force {
+					checkDst(newData, fileTime(1))
+				} else {
+					checkDst(oldData, fileTime(0))
+				}
+				if tt.dir == Push {
+					testutil.SameFile(t, localFile, newData)
+				} else {
+					e.sameFile(t, remoteFile, newData)
+				}
+				e.noPartials(t)
+				testutil.NoPartials(t, local)
+			})
 		})
 	}
 }
@@ -269,25 +311,27 @@ func TestExistingDestination(t *testing.T) {
 // TestSmokePushPull pushes a large and a small file and pulls their
 // directory back: the quickest check that the product works at all.
 func TestSmokePushPull(t *testing.T) {
-	ts, c := startWithClient(t)
-	src := t.TempDir()
-	data := testutil.WriteRandom(t, filepath.Join(src, "a.bin"), 3<<20)
-	small := testutil.WriteRandom(t, filepath.Join(src, "b.txt"), 10)
-	ctx := context.Background()
-	rep, err := c.Push(ctx, []string{filepath.Join(src, "a.bin"), filepath.Join(src, "b.txt")}, "in", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rep.Err(); err != nil {
-		t.Fatalf("push: %v %+v", err, rep.Files)
-	}
-	testutil.SameFile(t, filepath.Join(ts.root, "in", "a.bin"), data)
-	testutil.SameFile(t, filepath.Join(ts.root, "in", "b.txt"), small)
-	dst := t.TempDir()
-	rep, err = c.Pull(ctx, []string{"in"}, dst, Options{Recursive: true})
-	checkOK(t, "pull", rep, err)
-	testutil.SameFile(t, filepath.Join(dst, "in", "a.bin"), data)
-	testutil.SameFile(t, filepath.Join(dst, "in", "b.txt"), small)
-	testutil.NoPartials(t, ts.root)
-	testutil.NoPartials(t, dst)
+	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+		c := e.ts.dial(t, "")
+		src := t.TempDir()
+		data := testutil.WriteRandom(t, filepath.Join(src, "a.bin"), 3<<20)
+		small := testutil.WriteRandom(t, filepath.Join(src, "b.txt"), 10)
+		ctx := context.Background()
+		rep, err := c.Push(ctx, []string{filepath.Join(src, "a.bin"), filepath.Join(src, "b.txt")}, "in", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rep.Err(); err != nil {
+			t.Fatalf("push: %v %+v", err, rep.Files)
+		}
+		e.sameFile(t, "in/a.bin", data)
+		e.sameFile(t, "in/b.txt", small)
+		dst := t.TempDir()
+		rep, err = c.Pull(ctx, []string{"in"}, dst, Options{Recursive: true})
+		checkOK(t, "pull", rep, err)
+		testutil.SameFile(t, filepath.Join(dst, "in", "a.bin"), data)
+		testutil.SameFile(t, filepath.Join(dst, "in", "b.txt"), small)
+		e.noPartials(t)
+		testutil.NoPartials(t, dst)
+	})
 }

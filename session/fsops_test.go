@@ -3,7 +3,6 @@ package session
 import (
 	"crypto/sha256"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,28 +63,79 @@ func TestRemoveRename(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts, c := startWithClient(t)
-			fsTree(t, ts.root)
-			err := tt.op(c)
-			if got := codeOfErr(err); tt.wantCode == CodeOK && err != nil || tt.wantCode != CodeOK && got != tt.wantCode {
-				t.Fatalf("got %v (code %v), want code %v", err, got, tt.wantCode)
-			}
-			for _, n := range tt.gone {
-				if _, err := os.Lstat(filepath.Join(ts.root, n)); !errors.Is(err, fs.ErrNotExist) {
-					t.Errorf("%s: got %v, want it gone", n, err)
+			forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+				c := e.ts.dial(t, "")
+				e.fsTree(t)
+				err := tt.op(c)
+				if got := codeOfErr(err); tt.wantCode == CodeOK && err != nil || tt.wantCode != CodeOK && got != tt.wantCode {
+					t.Fatalf("got %v (code %v), want code %v", err, got, tt.wantCode)
 				}
-			}
-			for _, n := range tt.kept {
-				if _, err := os.Lstat(filepath.Join(ts.root, n)); err != nil {
-					t.Errorf("%s: got %v, want it there", n, err)
+				for _, n := range tt.gone {
+					if e.exists(t, n) {
+						t.Errorf("%s: got it there, want it gone", n)
+					}
 				}
-			}
-			// The session goes on.
-			if _, err := c.Stat(testCtx(t), "."); err != nil {
-				t.Errorf("stat after: %v", err)
-			}
+				for _, n := range tt.kept {
+					if !e.exists(t, n) {
+						t.Errorf("%s: got it gone, want it there", n)
+					}
+				}
+				// The session goes on.
+				if _, err := c.Stat(testCtx(t), "."); err != nil {
+					t.Errorf("stat after: %v", err)
+				}
+			})
 		})
 	}
+}
+
+// fsTree is fsTree on the store. An object store has no symbolic links:
+// there "link" is a plain file, and the cases about the link check what
+// they check of any file that is not a directory.
+func (e *storeEnv) fsTree(t *testing.T) {
+	t.Helper()
+	if !e.isS3() {
+		fsTree(t, e.dir)
+		return
+	}
+	for _, d := range []string{"empty", "full"} {
+		e.mkdir(t, d)
+	}
+	for _, f := range []string{"a.txt", "full/in.txt", "link"} {
+		e.put(t, f, []byte(f), 0o644, fileTime(0))
+	}
+}
+
+// TestRenameKeepsFile renames a multipart file and a directory holding
+// it, on each store: content, mode and mtime stay, the old names are
+// gone, and the file pulls back whole.
+func TestRenameKeepsFile(t *testing.T) {
+	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+		c := e.ts.dial(t, "")
+		src := t.TempDir()
+		files := []testFile{{"d/big.bin", 2*testPartSize + 3, 0o640}, {"d/small", 10, 0o600}}
+		data := makeTree(t, src, files, nil)
+		rep, err := c.Push(longCtx(t), []string{filepath.Join(src, "d")}, ".", Options{Recursive: true})
+		checkReport(t, "push", rep, err, 2, Done)
+		if err := c.Rename(testCtx(t), "d/big.bin", "d/moved.bin"); err != nil {
+			t.Fatalf("rename file: %v", err)
+		}
+		if err := c.Rename(testCtx(t), "d", "e"); err != nil {
+			t.Fatalf("rename directory: %v", err)
+		}
+		for _, gone := range []string{"d", "d/big.bin", "d/moved.bin", "e/big.bin"} {
+			if e.exists(t, gone) {
+				t.Errorf("%s: got it there, want it gone", gone)
+			}
+		}
+		moved := []testFile{{"moved.bin", files[0].size, files[0].mode}, {"small", files[1].size, files[1].mode}}
+		e.checkTree(t, "e", moved, nil, map[string][]byte{"moved.bin": data["d/big.bin"], "small": data["d/small"]})
+		e.noPartials(t)
+		dst := t.TempDir()
+		rep, err = c.Pull(longCtx(t), []string{"e/moved.bin"}, dst, Options{})
+		checkReport(t, "pull", rep, err, 1, Done)
+		testutil.SameFile(t, filepath.Join(dst, "moved.bin"), data["d/big.bin"])
+	})
 }
 
 // TestDf asks for the file system of the root and of a file in it: the
@@ -136,14 +186,15 @@ func TestFsReadOnly(t *testing.T) {
 	}
 }
 
-// TestFsBusy removes and renames names a push is writing: refused with
-// Busy, and the push still completes.
+// TestFsBusy removes and renames names a push is writing, on each
+// store: refused with Busy, and the push still completes.
 func TestFsBusy(t *testing.T) {
-	ts := startServer(t, ServerConfig{}, nil)
-	if err := os.Mkdir(filepath.Join(ts.root, "d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := dialRaw(t, ts)
+	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) { testFsBusy(t, e) })
+}
+
+func testFsBusy(t *testing.T, e *storeEnv) {
+	e.mkdir(t, "d")
+	p := dialRaw(t, e.ts)
 	p.hello()
 	data := []byte("0123456789")
 	p.send(&wire.Put{ID: 1, Path: "d/f", Size: uint64(len(data)), Mode: 0o644, MTime: fileTime(0)})
@@ -172,8 +223,8 @@ func TestFsBusy(t *testing.T) {
 		t.Fatalf("push: got Done %v %q, want success", d.Code, d.Msg)
 	}
 	p.close()
-	testutil.SameFile(t, filepath.Join(ts.root, "d", "f"), data)
-	checkServes(t, ts)
+	e.sameFile(t, "d/f", data)
+	checkServes(t, e.ts)
 }
 
 // TestFsUnsupported sends, through the fence of Remove, Rename and Df, a

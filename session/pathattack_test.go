@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,68 +13,109 @@ import (
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
-// TestPathAttackRaw sends hostile paths in Put, Get, List, Stat and Mkdir frames (requestFrames)
-// from a raw peer. Each must be refused with InvalidPath, create nothing
-// inside or outside the root, and leave the server serving.
+// TestPathAttackRaw sends hostile paths in Put, Get, List, Stat and
+// Mkdir frames (requestFrames) from a raw peer, to each store. Each must
+// be refused with InvalidPath (or its real cause), create nothing inside
+// or outside the root, and leave the server serving.
 func TestPathAttackRaw(t *testing.T) {
-	ts := startServer(t, ServerConfig{}, nil)
-	out := testutil.OutsideDir(t, ts.root)
 	long := strings.Repeat("n", 300)
+	// Six names of 200 bytes: each fits a POSIX name, the whole more
+	// than S3's 1024-byte key.
+	longKey := strings.Repeat(strings.Repeat("k", 200)+"/", 6) + "x"
 	paths := []struct {
 		name string
 		path string
 		code ErrorCode // the refusal; 0 means CodeInvalidPath
+		// s3Only marks what only the S3 store refuses: a POSIX root
+		// holds such a name, so there it is no attack.
+		s3Only bool
 	}{
-		{"dotdot", "..", 0},
-		{"dotdot first", "../x", 0},
-		{"dotdot escaping from a subdirectory", "a/../../x", 0},
-		{"dotdot last", "a/..", 0},
-		{"dotdot staying inside", "a/../x", 0},
-		{"absolute", "/etc/passwd", 0},
-		{"absolute to root", "/", 0},
-		{"NUL byte", "a\x00b", 0},
-		{"NUL byte at end", "x\x00", 0},
-		{"backslash dotdot", `..\x`, 0},
-		{"invalid UTF-8", "a\xffb", 0},
+		{"dotdot", "..", 0, false},
+		{"dotdot first", "../x", 0, false},
+		{"dotdot escaping from a subdirectory", "a/../../x", 0, false},
+		{"dotdot last", "a/..", 0, false},
+		{"dotdot staying inside", "a/../x", 0, false},
+		{"dotdot to a sibling prefix", "../" + s3Prefix + "2/secret", 0, false},
+		{"absolute", "/etc/passwd", 0, false},
+		{"absolute to root", "/", 0, false},
+		{"NUL byte", "a\x00b", 0, false},
+		{"NUL byte at end", "x\x00", 0, false},
+		{"backslash dotdot", `..\x`, 0, false},
+		{"invalid UTF-8", "a\xffb", 0, false},
 		// Refused for its real cause (issue 13, class 11).
-		{"300-byte name", long, CodeNameTooLong},
-		{"300-byte name in a directory", "d/" + long, CodeNameTooLong},
+		{"300-byte name", long, CodeNameTooLong, false},
+		{"300-byte name in a directory", "d/" + long, CodeNameTooLong, false},
+		// The S3 store's own limits (issue 16).
+		{"state prefix", ".qxfer", 0, true},
+		{"state object", ".qxfer/up/x.json", 0, true},
+		{"below the state prefix", "./.qxfer/new", 0, true},
+		{"key longer than S3 holds", longKey, CodeNameTooLong, true},
 	}
-	type attack struct {
-		name string
-		op   string // a name in requestFrames
-		path string
-		code ErrorCode
-	}
-	var attacks []attack
-	for _, pth := range paths {
-		for _, op := range requestFrames {
-			attacks = append(attacks, attack{op.name + " " + pth.name, op.name, pth.path, pth.code})
+	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+		checkOutside := e.outsideSecret(t)
+		var want []string // all the store holds: the secret outside the prefix on S3
+		if e.isS3() {
+			want = []string{s3Prefix + "2/secret"}
 		}
+		for _, pth := range paths {
+			if pth.s3Only && !e.isS3() {
+				continue
+			}
+			for _, op := range requestFrames {
+				t.Run(op.name+" "+pth.name, func(t *testing.T) {
+					p := dialRaw(t, e.ts)
+					p.hello()
+					p.send(op.frame(1, pth.path))
+					r := expectMsg[*wire.Reject](p)
+					code := pth.code
+					if code == 0 {
+						code = CodeInvalidPath
+					}
+					if r.ID != 1 || r.Code != code {
+						t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", pth.path, r.ID, r.Code, r.Msg, code)
+					}
+					// The session goes on.
+					p.send(&wire.List{ID: 2, Path: "."})
+					expectMsg[*wire.ListResult](p)
+					p.close()
+					checkOutside(t)
+					if got := e.allNames(t); !slices.Equal(got, want) {
+						t.Errorf("the store holds %q, want %q", got, want)
+					}
+				})
+			}
+		}
+		checkServes(t, e.ts)
+		checkOutside(t)
+	})
+}
+
+// TestPathAttackSymlink sends paths through a symlink from the root to
+// an outside directory: POSIX only, as an object store has no symlinks.
+// Each must be refused with InvalidPath, create nothing inside or outside
+// the root, and leave the server serving.
+func TestPathAttackSymlink(t *testing.T) {
+	ts := startServer(t, ServerConfig{}, nil)
+	out := testutil.OutsideDir(t, ts.root)
+	attacks := []struct{ name, op, path string }{
+		{"put through symlink", "put", "out/x"},
+		{"put into new dir through symlink", "put", "out/sub/x"},
+		{"put onto symlink's target", "put", "out/secret"},
+		{"get through symlink", "get", "out/secret"},
+		{"list through symlink", "list", "out"},
+		{"list below symlink", "list", "out/."},
+		{"stat through symlink", "stat", "out/secret"},
+		{"mkdir through symlink", "mkdir", "out/new"},
+		{"mkdir nested through symlink", "mkdir", "out/new/deeper"},
 	}
-	// Through the symlink root/out -> out.
-	attacks = append(attacks,
-		attack{"put through symlink", "put", "out/x", 0},
-		attack{"put into new dir through symlink", "put", "out/sub/x", 0},
-		attack{"put onto symlink's target", "put", "out/secret", 0},
-		attack{"get through symlink", "get", "out/secret", 0},
-		attack{"list through symlink", "list", "out", 0},
-		attack{"list below symlink", "list", "out/.", 0},
-		attack{"mkdir through symlink", "mkdir", "out/new", 0},
-		attack{"mkdir nested through symlink", "mkdir", "out/new/deeper", 0},
-	)
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			p := dialRaw(t, ts)
 			p.hello()
 			p.send(requestFrame(t, a.op)(1, a.path))
 			r := expectMsg[*wire.Reject](p)
-			want := a.code
-			if want == 0 {
-				want = CodeInvalidPath
-			}
-			if r.ID != 1 || r.Code != want {
-				t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", a.path, r.ID, r.Code, r.Msg, want)
+			if r.ID != 1 || r.Code != CodeInvalidPath {
+				t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", a.path, r.ID, r.Code, r.Msg, CodeInvalidPath)
 			}
 			// The session goes on.
 			p.send(&wire.List{ID: 2, Path: "."})

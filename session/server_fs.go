@@ -73,23 +73,9 @@ func (ss *serverSession) remove(m *wire.Remove) error {
 // process on the server is replaced (os.Root offers no
 // RENAME_NOREPLACE); qxfer's own pushes are kept out by CodeBusy.
 func (ss *serverSession) rename(m *wire.Rename) error {
-	from, err := ss.changeablePath(m.From)
+	from, to, err := ss.renamePaths(m)
 	if err != nil {
 		return err
-	}
-	to, err := ss.changeablePath(m.To)
-	if err != nil {
-		return err
-	}
-	if to == from || strings.HasPrefix(to, from+"/") {
-		return xfer.Errorf(CodeInvalidPath, to, "cannot move %s into itself", from)
-	}
-	var busy bool
-	ss.srv.table.withLive(Push, func(live []string) {
-		busy = slices.ContainsFunc(live, func(k string) bool { return strings.HasPrefix(k, ss.tableKey(from)+"/") })
-	})
-	if busy {
-		return xfer.Errorf(CodeBusy, from, "a transfer is writing a file under %s", from)
 	}
 	root := ss.root
 	if _, err := root.Lstat(from); err != nil {
@@ -108,6 +94,29 @@ func (ss *serverSession) rename(m *wire.Rename) error {
 	ss.srv.quotas.treeChanged()
 	ss.log.Info().Str("from", from).Str("to", to).Msg("renamed")
 	return ss.cmd.send(&wire.OK{ID: m.ID})
+}
+
+// renamePaths cleans and checks the names of a Rename, on every store:
+// both changeable (changeablePath), to not from nor inside it
+// (CodeInvalidPath), and no push writing a file under from (CodeBusy).
+func (ss *serverSession) renamePaths(m *wire.Rename) (from, to string, err error) {
+	if from, err = ss.changeablePath(m.From); err != nil {
+		return "", "", err
+	}
+	if to, err = ss.changeablePath(m.To); err != nil {
+		return "", "", err
+	}
+	if to == from || strings.HasPrefix(to, from+"/") {
+		return "", "", xfer.Errorf(CodeInvalidPath, to, "cannot move %s into itself", from)
+	}
+	var busy bool
+	ss.srv.table.withLive(Push, func(live []string) {
+		busy = slices.ContainsFunc(live, func(k string) bool { return strings.HasPrefix(k, ss.tableKey(from)+"/") })
+	})
+	if busy {
+		return "", "", xfer.Errorf(CodeBusy, from, "a transfer is writing a file under %s", from)
+	}
+	return from, to, nil
 }
 
 // df handles a Df: the file system holding the path, which must exist

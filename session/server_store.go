@@ -53,8 +53,9 @@ var errNoFreeSpace = &Error{Code: CodeIOError, Msg: "an object store has no free
 
 // storeHandles answers, on an S3 root, the requests that have no meaning
 // for an object store: directories have no mode or mtime (DirMeta is
-// acknowledged and ignored), and symlinks, remove, rename and df are
-// refused with PermissionDenied (README, "S3 roots"). It returns the
+// acknowledged and ignored), and symlinks and df are refused with
+// PermissionDenied (README, "S3 roots"); remove and rename go to the
+// store (server_fsstore.go). It returns the
 // request id and its handler, or a nil handler for every other request
 // (and on a directory root).
 func (ss *serverSession) storeHandles(msg wire.Message) (uint64, func() error) {
@@ -79,9 +80,9 @@ func (ss *serverSession) storeHandles(msg wire.Message) (uint64, func() error) {
 	case *wire.Readlink:
 		return m.ID, refuse("a symlink")
 	case *wire.Remove:
-		return m.ID, refuse("remove")
+		return m.ID, func() error { return ss.removeStore(m) }
 	case *wire.Rename:
-		return m.ID, refuse("rename")
+		return m.ID, func() error { return ss.renameStore(m) }
 	case *wire.Df:
 		return m.ID, refuse("df")
 	}

@@ -32,6 +32,11 @@ type s3API interface {
 	CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []minio.CompletePart, opts minio.PutObjectOptions) (minio.UploadInfo, error)
 	AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error
 	BucketExists(ctx context.Context, bucket string) (bool, error)
+	// The copies of Rename, and the uploads Remove and Rename look for
+	// (s3_fsops.go).
+	CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, metadata map[string]string, src minio.CopySrcOptions, dst minio.PutObjectOptions) (minio.ObjectInfo, error)
+	CopyObjectPart(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey, uploadID string, n int, offset, length int64, metadata map[string]string) (minio.CompletePart, error)
+	ListMultipartUploads(ctx context.Context, bucket, prefix, keyMarker, uploadIDMarker, delimiter string, maxUploads int) (minio.ListMultipartUploadsResult, error)
 }
 
 // S3Config configures an S3 store.

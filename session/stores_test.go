@@ -1,0 +1,313 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+)
+
+// The table of stores (issue 16): every server test that is not about
+// POSIX specifics runs against a directory root and an S3 root
+// (versitygw), through forEachStore, with the same assertions. What a
+// test checks of the server's files goes through a storeEnv, which reads
+// them the store's own way: the directory for POSIX, the S3 API (and
+// versitygw's directory for the bytes) for S3.
+
+// storeEnv is one server of a store table test.
+type storeEnv struct {
+	ts *testServer
+	s3 *testutil.S3Server // nil on a POSIX root
+	// dir is where the server's files are on disk: the root directory,
+	// or versitygw's directory of the served prefix (an object is a
+	// plain file there; it may not exist before the first write).
+	dir string
+}
+
+// forEachStore runs fn as two subtests, "posix" and "s3", each with a
+// server of cfg on its store (cfg.Root is set). The S3 subtest sets the
+// AWS variables: the test must not be parallel.
+func forEachStore(t *testing.T, cfg ServerConfig, fn func(t *testing.T, e *storeEnv)) {
+	t.Run("posix", func(t *testing.T) {
+		ts := startServer(t, cfg, nil)
+		fn(t, &storeEnv{ts: ts, dir: ts.root})
+	})
+	t.Run("s3", func(t *testing.T) {
+		ts, s3 := startS3(t, cfg)
+		fn(t, &storeEnv{ts: ts, s3: s3, dir: filepath.Join(s3.Dir, s3.Bucket, s3Prefix)})
+	})
+}
+
+// isS3 reports whether e serves an S3 root.
+func (e *storeEnv) isS3() bool { return e.s3 != nil }
+
+// file is where remote path p lives on disk.
+func (e *storeEnv) file(p string) string { return filepath.Join(e.dir, filepath.FromSlash(p)) }
+
+// key is the object key of remote path p.
+func (e *storeEnv) key(p string) string { return s3Prefix + "/" + p }
+
+// put writes a file at remote path p, as the server would have stored
+// it: the content, mode and mtime (object metadata on S3).
+func (e *storeEnv) put(t testing.TB, p string, data []byte, mode fs.FileMode, mtime time.Time) {
+	t.Helper()
+	if !e.isS3() {
+		f := e.file(p)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, data, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(f, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f, time.Now(), mtime); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	meta := map[string]string{
+		"qxfer-mtime": strconv.FormatInt(mtime.UnixNano(), 10),
+		"qxfer-mode":  strconv.FormatUint(uint64(mode.Perm()), 8),
+	}
+	_, err := s3Client(t, e.s3).PutObject(context.Background(), e.s3.Bucket, e.key(p), bytes.NewReader(data), int64(len(data)), "", "", minio.PutObjectOptions{UserMetadata: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mkdir makes directory p (a marker object "p/" on S3, as mkdir does).
+func (e *storeEnv) mkdir(t testing.TB, p string) {
+	t.Helper()
+	if !e.isS3() {
+		if err := os.MkdirAll(e.file(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if _, err := s3Client(t, e.s3).PutObject(context.Background(), e.s3.Bucket, e.key(p)+"/", strings.NewReader(""), 0, "", "", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedMeta is what the store holds of a file: its mode and mtime.
+type storedMeta struct {
+	size  int64
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+// meta reads the metadata of the file at remote path p: os.Stat, or a
+// HEAD of its object and qxfer's metadata on it. ok is false when there
+// is no such file.
+func (e *storeEnv) meta(t testing.TB, p string) (m storedMeta, ok bool) {
+	t.Helper()
+	if !e.isS3() {
+		fi, err := os.Lstat(e.file(p))
+		if errors.Is(err, fs.ErrNotExist) {
+			return m, false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storedMeta{fi.Size(), fi.Mode(), fi.ModTime()}, true
+	}
+	oi, err := s3Client(t, e.s3).StatObject(context.Background(), e.s3.Bucket, e.key(p), minio.StatObjectOptions{})
+	if minio.ToErrorResponse(err).StatusCode == 404 {
+		return m, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.size = oi.Size
+	um := map[string]string{}
+	for k, v := range oi.UserMetadata {
+		um[strings.ToLower(strings.TrimPrefix(strings.ToLower(k), "x-amz-meta-"))] = v
+	}
+	if v := um["qxfer-mtime"]; v != "" {
+		ns, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s: mtime metadata %q: %v", p, v, err)
+		}
+		m.mtime = time.Unix(0, ns).UTC()
+	}
+	if v := um["qxfer-mode"]; v != "" {
+		mode, err := strconv.ParseUint(v, 8, 32)
+		if err != nil {
+			t.Fatalf("%s: mode metadata %q: %v", p, v, err)
+		}
+		m.mode = fs.FileMode(mode)
+	}
+	return m, true
+}
+
+// sameFile checks that remote path p holds want.
+func (e *storeEnv) sameFile(t testing.TB, p string, want []byte) {
+	t.Helper()
+	testutil.SameFile(t, e.file(p), want)
+	if m, ok := e.meta(t, p); !ok || m.size != int64(len(want)) {
+		t.Errorf("%s: got size %d (exists: %v), want %d", p, m.size, ok, len(want))
+	}
+}
+
+// exists reports whether remote path p is a file or a directory.
+func (e *storeEnv) exists(t testing.TB, p string) bool {
+	t.Helper()
+	if _, ok := e.meta(t, p); ok {
+		return true
+	}
+	if !e.isS3() {
+		return false
+	}
+	res, err := s3Client(t, e.s3).ListObjectsV2(e.s3.Bucket, e.key(p)+"/", "", "", "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(res.Contents) > 0
+}
+
+// checkTree is checkTree on the store: content, mode and mtime of every
+// file of a tree under remote directory dir, and its empty directories
+// (on S3, a marker object with nothing else under it).
+func (e *storeEnv) checkTree(t testing.TB, dir string, files []testFile, emptyDirs []string, data map[string][]byte) {
+	t.Helper()
+	if !e.isS3() {
+		checkTree(t, e.file(dir), files, emptyDirs, data)
+		return
+	}
+	for i, f := range files {
+		p := path.Join(dir, f.path)
+		e.sameFile(t, p, data[f.path])
+		m, _ := e.meta(t, p)
+		if m.mode != f.mode {
+			t.Errorf("%s: mode: got %v, want %v", p, m.mode, f.mode)
+		}
+		if want := fileTime(i); !m.mtime.Equal(want) {
+			t.Errorf("%s: mtime: got %v, want %v", p, m.mtime, want)
+		}
+	}
+	for _, d := range emptyDirs {
+		k := e.key(path.Join(dir, d)) + "/"
+		res, err := s3Client(t, e.s3).ListObjectsV2(e.s3.Bucket, k, "", "", "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range res.Contents {
+			keys = append(keys, o.Key)
+		}
+		if !slices.Equal(keys, []string{k}) {
+			t.Errorf("empty directory %s: got keys %q, want only its marker %q", d, keys, k)
+		}
+	}
+}
+
+// noPartials checks that nothing of an upload is left: no .part or record
+// (POSIX); no state object and no multipart upload (S3).
+func (e *storeEnv) noPartials(t testing.TB) {
+	t.Helper()
+	if !e.isS3() {
+		testutil.NoPartials(t, e.dir)
+		return
+	}
+	checkNoState(t, e.s3)
+	if n := len(e.uploads(t)); n != 0 {
+		t.Errorf("multipart uploads: got %d, want none left", n)
+	}
+}
+
+// uploads lists the multipart uploads in progress in the bucket (S3).
+func (e *storeEnv) uploads(t testing.TB) []minio.ObjectMultipartInfo {
+	t.Helper()
+	res, err := s3Client(t, e.s3).ListMultipartUploads(context.Background(), e.s3.Bucket, "", "", "", "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Uploads
+}
+
+// allNames lists everything the store holds, recursively, as slash paths
+// relative to where the root would be: the root's files and directories
+// (POSIX), every key of the bucket (S3: the served prefix and outside
+// it, state objects included). A POSIX root that does not exist lists
+// nothing.
+func (e *storeEnv) allNames(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	if !e.isS3() {
+		err := filepath.WalkDir(e.dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if p != e.dir {
+				rel, _ := filepath.Rel(e.dir, p)
+				out = append(out, filepath.ToSlash(rel))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return out
+	}
+	c := s3Client(t, e.s3)
+	for oi := range c.Client.ListObjects(context.Background(), e.s3.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if oi.Err != nil {
+			t.Fatal(oi.Err)
+		}
+		out = append(out, oi.Key)
+	}
+	return out
+}
+
+// randomBytes returns n random bytes.
+func randomBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// outsideSecret puts a file "secret" where a path attack that escaped the
+// root would reach it (a directory beside the root; on S3, the sibling
+// prefix s3Prefix+"2" of the bucket) and returns a check that it is
+// still there, alone and unchanged.
+func (e *storeEnv) outsideSecret(t testing.TB) func(t testing.TB) {
+	t.Helper()
+	const secret = "top secret"
+	if !e.isS3() {
+		out := t.TempDir()
+		if err := os.WriteFile(filepath.Join(out, "secret"), []byte(secret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return func(t testing.TB) {
+			t.Helper()
+			testutil.SameDirNames(t, "outside directory", out, "secret")
+			testutil.SameFile(t, filepath.Join(out, "secret"), []byte(secret))
+		}
+	}
+	k := s3Prefix + "2/secret"
+	if _, err := s3Client(t, e.s3).PutObject(context.Background(), e.s3.Bucket, k, strings.NewReader(secret), int64(len(secret)), "", "", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return func(t testing.TB) {
+		t.Helper()
+		testutil.SameFile(t, filepath.Join(e.s3.Dir, e.s3.Bucket, filepath.FromSlash(k)), []byte(secret))
+	}
+}
