@@ -29,6 +29,7 @@ type clientConn struct {
 	pool    *pool       // nil unless ClientConfig.Pool stripes
 	space   *xfer.Space // the local disk, for pulls: a file that cannot fit is refused before its Get
 	local   localDirs   // the directories pulls write into, held open
+	feats   features    // the server's optional features, asked once
 
 	// mu guards the following fields.
 	mu       sync.Mutex

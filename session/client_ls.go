@@ -40,9 +40,19 @@ func entryFromWire(w wire.Entry) Entry {
 	return Entry{Name: w.Name, Kind: EntryKind(w.Kind), Size: int64(min(w.Size, 1<<62)), Mode: fs.FileMode(w.Mode).Perm(), MTime: w.MTime, Linked: w.Mode&wire.ModeLinked != 0}
 }
 
-// List lists a remote directory (or describes a single file).
+// List lists a remote directory (or describes a single file): packed
+// (wire.ListPacked) when the server has the feature.
 func (c *clientConn) List(ctx context.Context, p string) ([]Entry, error) {
-	id, w, err := c.request(func(id uint64) wire.Message { return &wire.List{ID: id, Path: p} })
+	packed, err := c.has(ctx, wire.FeatureListPacked)
+	if err != nil {
+		return nil, err
+	}
+	id, w, err := c.request(func(id uint64) wire.Message {
+		if packed {
+			return &wire.ListPacked{ID: id, Path: p}
+		}
+		return &wire.List{ID: id, Path: p}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +65,13 @@ func (c *clientConn) List(ctx context.Context, p string) ([]Entry, error) {
 		}
 		switch m := msg.(type) {
 		case *wire.ListResult:
+			for _, e := range m.Entries {
+				out = append(out, entryFromWire(e))
+			}
+			if m.Last {
+				return out, nil
+			}
+		case *wire.ListPackedResult:
 			for _, e := range m.Entries {
 				out = append(out, entryFromWire(e))
 			}

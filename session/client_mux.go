@@ -134,6 +134,10 @@ func responseID(msg wire.Message) (uint64, bool) {
 		return m.ID, true
 	case *wire.DeltaPlan:
 		return m.ID, true
+	case *wire.FeaturesResult:
+		return m.ID, true
+	case *wire.ListPackedResult:
+		return m.ID, true
 	}
 	return 0, false
 }

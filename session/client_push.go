@@ -174,8 +174,9 @@ func (c *clientConn) pushJobs(src, target string, opts Options, tree *syncTree) 
 
 func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) *job {
 	t := newTransfer(c.newJobID(), Push, remote, local, fi.Size(), nil)
-	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, whole: opts.WholeFile, limit: opts.RateLimit, dest: opts.dest}
-	j := &job{t: t, key: remote, src: local, srcID: fileIDOf(fi), small: fi.Size() <= smallFile, meta: xfer.FileMeta{Size: uint64(fi.Size()), Mode: fi.Mode().Perm(), MTime: fi.ModTime()}}
+	meta := xfer.MetaOf(fi)
+	pj := putJob{local: local, remote: remote, force: opts.Force, noResume: opts.NoResume, whole: opts.WholeFile, limit: opts.RateLimit, dest: opts.dest, walked: meta}
+	j := &job{t: t, key: remote, src: local, srcID: fileIDOf(fi), small: fi.Size() <= smallFile, meta: meta}
 	if err := checkWireName(local, remote); err != nil {
 		j.preErr = err
 	} else if _, err := cleanPath(remote); err != nil {

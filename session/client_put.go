@@ -18,6 +18,10 @@ type putJob struct {
 	whole        bool         // no delta transfer (-W)
 	limit        *RateLimiter // optional
 	dest         *destStates  // optional: the batch's listings of its destination
+	// walked is the file as the tree walk saw it (size, mode, mtime),
+	// zero when not known: a destination its directory's listing shows
+	// up to date with it is not even opened.
+	walked xfer.FileMeta
 }
 
 // runPut pushes one file: offer it, learn which ranges the server already
@@ -27,6 +31,11 @@ type putJob struct {
 // once, so a tree of small files costs a few round trips, not one per
 // file.
 func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) error {
+	if !j.noQuickCheck && !j.walked.MTime.IsZero() && c.destState(ctx, j.dest, j.remote).UpToDate(j.walked) {
+		// As rsync's quick check: the walk's stat and the listing agree
+		// (a no-op push of a tree opens none of its files).
+		return xfer.UpToDate(j.remote)
+	}
 	f, meta, err := xfer.OpenSource(xfer.LocalFS{}, j.local, j.local)
 	if err != nil {
 		return err

@@ -102,3 +102,43 @@ func TestPushBulkUpToDate(t *testing.T) {
 func isUpToDate(f TransferInfo) bool {
 	return f.State == Skipped || (f.Err != nil && codeOfErr(f.Err) == CodeUpToDate)
 }
+
+// TestPushUpToDateUnopened: a file the walk saw with the size and mtime
+// its destination's listing shows is up to date without being opened,
+// as rsync trusts its file list: one removed after the walk is still up
+// to date, while one the listing shows different is opened and, being
+// gone, fails.
+func TestPushUpToDateUnopened(t *testing.T) {
+	ts, c := startWithClient(t)
+	ctx := testCtx(t)
+	src := filepath.Join(t.TempDir(), "tree")
+	for i := range 6 {
+		testutil.WriteRandom(t, filepath.Join(src, fmt.Sprintf("f%d", i)), 100+i)
+	}
+	rep, err := c.Push(ctx, []string{src}, ".", Options{Recursive: true})
+	checkReport(t, "first push", rep, err, 6, Done)
+	// f5's destination differs now (another mtime).
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(ts.root, "tree", "f5"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	gone := func([]TransferInfo) {
+		for i := range 6 {
+			if err := os.Remove(filepath.Join(src, fmt.Sprintf("f%d", i))); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	rep, err = c.Push(ctx, []string{src}, ".", Options{Recursive: true, Force: true, Plan: gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Files {
+		switch want := f.Path != "tree/f5"; {
+		case want && !isUpToDate(f):
+			t.Errorf("%s: got %s (%v), want up to date without opening it", f.Path, f.State, f.Err)
+		case !want && f.State != Failed:
+			t.Errorf("%s: got %s (%v), want failed (it was opened, and is gone)", f.Path, f.State, f.Err)
+		}
+	}
+}

@@ -146,6 +146,9 @@ type Server struct {
 	// durable groups the fsyncs of the small files of every push
 	// (xfer.GroupSync).
 	durable xfer.GroupSync
+	// predatesFeatures (tests only) makes the server skip Features and
+	// ListPacked as a server that predates them does.
+	predatesFeatures atomic.Bool
 
 	// clientMu guards clientConns.
 	clientMu    sync.Mutex

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
+	"strings"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -35,9 +37,34 @@ func (ss *serverSession) mkdir(ctx context.Context, m *wire.Mkdir) error {
 	return ss.cmd.send(&wire.OK{ID: m.ID})
 }
 
+// serverFeatures are the optional features (wire.Features) this server
+// has.
+const serverFeatures = wire.FeatureListPacked
+
+// listAsync runs the List (or, packed, ListPacked) request id of path
+// in a goroutine of the session, at most ss.listing at once.
+func (ss *serverSession) listAsync(ctx context.Context, id uint64, path string, packed bool) error {
+	return ss.request(id, func() error {
+		select {
+		case ss.listing <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		ss.wg.Go(func() {
+			defer func() { <-ss.listing }()
+			ss.reply(id, ss.list(ctx, &wire.List{ID: id, Path: path}, packed))
+		})
+		return nil
+	})
+}
+
 // list sends a directory listing in frames of bounded size, or a single
-// entry when the path is not a directory.
-func (ss *serverSession) list(ctx context.Context, m *wire.List) error {
+// entry when the path is not a directory. packed (a ListPacked request)
+// sends ListPackedResult frames, with the names of each frame in order
+// (so that they share prefixes); the single entry of a file and a
+// store's listing go as ListResult frames, which a ListPacked's client
+// takes too.
+func (ss *serverSession) list(ctx context.Context, m *wire.List, packed bool) error {
 	p, err := ss.allow(opList, m.Path)
 	if err != nil {
 		return err
@@ -62,9 +89,13 @@ func (ss *serverSession) list(ctx context.Context, m *wire.List) error {
 	}
 	defer d.Close()
 	out := ss.newListSender(m.ID)
+	out.packed = packed
 	total := 0
 	for {
 		des, rerr := d.ReadDir(256)
+		if packed {
+			slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+		}
 		for _, de := range des {
 			total++
 			if total > ss.srv.cfg.MaxListEntries {
@@ -85,12 +116,14 @@ func (ss *serverSession) list(ctx context.Context, m *wire.List) error {
 	return out.end()
 }
 
-// listSender sends a listing's entries as ListResult frames of at most
-// wire.MaxFrameSize bytes, the last one marked Last.
+// listSender sends a listing's entries as ListResult frames (or, packed,
+// ListPackedResult frames) of at most wire.MaxFrameSize bytes, the last
+// one marked Last.
 type listSender struct {
-	ss   *serverSession
-	res  *wire.ListResult
-	size int // bytes of res.Entries
+	ss     *serverSession
+	res    *wire.ListResult
+	size   int // bytes of res.Entries
+	packed bool
 }
 
 func (ss *serverSession) newListSender(id uint64) *listSender {
@@ -100,20 +133,28 @@ func (ss *serverSession) newListSender(id uint64) *listSender {
 // add queues e, first sending the entries queued when e would not fit.
 func (l *listSender) add(e wire.Entry) error {
 	const budget = wire.MaxFrameSize - 1024
-	if l.size+e.Len() > budget {
-		if err := l.ss.cmd.send(l.res); err != nil {
+	n := e.Len() + 2 // a packed entry is at most 2 bytes longer (wire.ListPackedResult)
+	if l.size+n > budget {
+		if err := l.send(); err != nil {
 			return err
 		}
 		l.res.Entries, l.size = l.res.Entries[:0], 0
 	}
 	l.res.Entries = append(l.res.Entries, e)
-	l.size += e.Len()
+	l.size += n
 	return nil
 }
 
 // end sends the last frame.
 func (l *listSender) end() error {
 	l.res.Last = true
+	return l.send()
+}
+
+func (l *listSender) send() error {
+	if l.packed {
+		return l.ss.cmd.send(&wire.ListPackedResult{ID: l.res.ID, Last: l.res.Last, Entries: l.res.Entries})
+	}
 	return l.ss.cmd.send(l.res)
 }
 

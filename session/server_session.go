@@ -198,21 +198,23 @@ func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
 		return ss.request(id, func() error { ss.reply(id, h()); return nil })
 	}
 	switch m := msg.(type) {
+	case *wire.Features, *wire.ListPacked:
+		if ss.srv.predatesFeatures.Load() {
+			ss.log.Debug().Stringer("type", m.Type()).Msg("skipping unknown frame")
+			return nil
+		}
+	}
+	switch m := msg.(type) {
 	case *wire.Unknown:
 		ss.log.Debug().Stringer("type", m.Type()).Msg("skipping unknown frame")
 		return nil
 	case *wire.List:
+		return ss.listAsync(ctx, m.ID, m.Path, false)
+	case *wire.ListPacked:
+		return ss.listAsync(ctx, m.ID, m.Path, true)
+	case *wire.Features:
 		return ss.request(m.ID, func() error {
-			select {
-			case ss.listing <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			ss.wg.Go(func() {
-				defer func() { <-ss.listing }()
-				ss.reply(m.ID, ss.list(ctx, m))
-			})
-			return nil
+			return ss.cmd.send(&wire.FeaturesResult{ID: m.ID, Bits: m.Bits & serverFeatures})
 		})
 	case *wire.Stat:
 		return ss.request(m.ID, func() error { ss.reply(m.ID, ss.stat(ctx, m)); return nil })

@@ -10,8 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qxfer/qxfer/bench/internal/emu"
+	"github.com/qxfer/qxfer/bench/internal/netns"
 )
 
 // The real tree of S7 (issue 17): the Linux kernel source as Debian ships
@@ -69,8 +73,10 @@ type treeCase struct {
 // s7 measures the kernel tree with qxfer and rsync -a on loopback and on
 // the clean 50 ms link: full push, full pull, no-op push and a push of
 // kernelChanged changed files. Each case is a scenario of its own (S7a to
-// S7h); BENCH_ONLY=S7 selects them all. One run per tool and case unless
-// BENCH_RUNS is set: a full copy of the tree takes minutes.
+// S7h); BENCH_ONLY=S7 selects them all, BENCH_ONLY=S7b,S7c only those
+// cases (and a world none of them is in is not set up). One run per tool
+// and case unless BENCH_RUNS is set: a full copy of the tree takes
+// minutes.
 func (b *bench) s7(ctx context.Context, rep *Report, link linkSpec) error {
 	top, err := b.kernelTree(ctx)
 	if err != nil {
@@ -94,7 +100,15 @@ func (b *bench) s7(ctx context.Context, rep *Report, link linkSpec) error {
 		{"", loopbackWorld},
 		{"link", func() (*world, error) { return linkWorld(ctx, b.kit.linkem, link) }},
 	}
+	caseID := func(wi, ci int) string { return fmt.Sprintf("S7%c", 'a'+wi*len(cases)+ci) }
 	for wi, wd := range worlds {
+		wanted := false
+		for ci := range cases {
+			wanted = wanted || b.wantCase(caseID(wi, ci))
+		}
+		if !wanted {
+			continue
+		}
 		w, err := wd.open()
 		if err != nil {
 			return err
@@ -103,16 +117,23 @@ func (b *bench) s7(ctx context.Context, rep *Report, link linkSpec) error {
 			if ctx.Err() != nil {
 				break
 			}
-			id := fmt.Sprintf("S7%c", 'a'+wi*len(cases)+ci)
+			id := caseID(wi, ci)
+			if !b.wantCase(id) {
+				continue
+			}
 			s := &Scenario{ID: id, Title: "Linux kernel tree, " + c.title,
 				What: fmt.Sprintf("%s: %d files, %s in %s, qxfer push/pull -r vs rsync -a", kernelPkg, files, size(bytes), top),
 				Link: "loopback"}
 			if w.link != nil {
 				s.Link = w.link.spec.String()
 			}
-			qx := tool{name: "qxfer", label: "qxfer"}
+			// -l: the tree's symlinks stay symlinks, as rsync -a keeps
+			// them (qxfer follows links to files by default, and the
+			// destination would hold 50 more regular files than the
+			// source).
+			qx := tool{name: "qxfer", label: "qxfer", args: []string{"-l"}}
 			if c.changed > 0 {
-				qx.args = []string{"--force"} // qxfer refuses to replace a file that differs without it
+				qx.args = append(qx.args, "--force") // qxfer refuses to replace a file that differs without it
 			}
 			for _, t := range []tool{qx, rsync} {
 				s.Results = append(s.Results, &Result{Label: t.label, Tool: t.name})
@@ -145,10 +166,31 @@ func (b *bench) s7(ctx context.Context, rep *Report, link linkSpec) error {
 	return nil
 }
 
+// wantCase says whether the S7 case id (S7a...) is to run: BENCH_ONLY
+// names S7 (every case), or id itself.
+func (b *bench) wantCase(id string) bool {
+	return b.want("S7") || b.only[strings.ToUpper(id)]
+}
+
+// wantS7 says whether any S7 case is to run.
+func (b *bench) wantS7() bool {
+	if b.want("S7") {
+		return true
+	}
+	for id := range b.only {
+		if strings.HasPrefix(id, "S7") {
+			return true
+		}
+	}
+	return false
+}
+
 // measureTree runs one transfer of the tree top for case c with t in w,
 // and checks the destination holds every byte of it.
-func (b *bench) measureTree(ctx context.Context, w *world, t tool, c treeCase, top string, bytes int64, files int) (Run, error) {
-	var r Run
+//
+// r is a named result: the deferred reads of the wire counters fill
+// r.Wire after the return statement.
+func (b *bench) measureTree(ctx context.Context, w *world, t tool, c treeCase, top string, bytes int64, files int) (r Run, err error) {
 	srvRoot := filepath.Join(b.kit.dir, "srv-root")
 	runSeq++
 	sub := fmt.Sprintf("run%d", runSeq)
@@ -174,6 +216,19 @@ func (b *bench) measureTree(ctx context.Context, w *world, t tool, c treeCase, t
 		return r, err
 	}
 	defer srv.p.kill()
+	if w.link == nil {
+		// Loopback: what the namespace's lo sent (every packet of both
+		// directions, IP headers included, as linkem counts them).
+		before, err := loBytes(w.nsClient)
+		if err != nil {
+			return r, err
+		}
+		defer func() {
+			if after, err := loBytes(w.nsClient); err == nil {
+				r.Wire = &emu.Stats{AB: emu.Counters{OutBytes: after - before}}
+			}
+		}()
+	}
 	if w.link != nil {
 		before, err := w.link.stats(ctx)
 		if err != nil {
@@ -232,6 +287,27 @@ func (b *bench) measureTree(ctx context.Context, w *world, t tool, c treeCase, t
 		r.Goodput = float64(bytes) * 8 / r.Wall / 1e6
 	}
 	return r, nil
+}
+
+// loBytes is the byte count the lo device of namespace ns has sent
+// (/proc/net/dev as seen from inside it).
+func loBytes(ns string) (uint64, error) {
+	out, err := netns.Command(ns, "cat", "/proc/net/dev").Output()
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/net/dev in %s: %w", ns, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || name != "lo" {
+			continue
+		}
+		// receive: bytes packets errs drop fifo frame compressed
+		// multicast; transmit: bytes ...
+		if f := strings.Fields(rest); len(f) >= 9 {
+			return strconv.ParseUint(f[8], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no lo in /proc/net/dev of %s", ns)
 }
 
 // changedFiles is the n files changeFiles changes: the first n regular

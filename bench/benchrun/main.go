@@ -10,8 +10,9 @@
 //	BENCH_RUNS=3       runs per figure (the median is reported)
 //	BENCH_QUICK=1      small files, one run, short deadlines: a smoke test
 //	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written);
-//	                   S7 is the Linux kernel tree (kernel.go), S8 delta transfer (delta.go),
-//	                   S9 a tree kept in step with --delete and --exclude (tree_sync.go)
+//	                   S7 is the Linux kernel tree (kernel.go; S7b, S7c... one case of it),
+//	                   S8 delta transfer (delta.go), S9 a tree kept in step with --delete
+//	                   and --exclude (tree_sync.go)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -251,7 +252,7 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		b.logf("  RTT %.2f ms, ping loss %.2f%% (want %.2f%%)", rep.CalibLossy.RTTAvg, rep.CalibLossy.PingLoss*100, rep.CalibLossy.WantLoss*100)
 		rep.Scenarios = append(rep.Scenarios, b.s3(ctx, w))
 	}
-	if b.want("S7") && ctx.Err() == nil {
+	if b.wantS7() && ctx.Err() == nil {
 		if err := b.s7(ctx, rep, clean); err != nil {
 			return fmt.Errorf("S7: %w", err)
 		}

@@ -97,6 +97,13 @@ const (
 	// of the sync options (issue 18).
 	FrameTypeChecksum       FrameType = 0x90
 	FrameTypeChecksumResult FrameType = 0x91
+
+	// Features and packed listings (listpacked.go): 0xa0-0xaf is the
+	// range of issue 17's pull and no-op push work.
+	FrameTypeFeatures         FrameType = 0xa0
+	FrameTypeFeaturesResult   FrameType = 0xa1
+	FrameTypeListPacked       FrameType = 0xa2
+	FrameTypeListPackedResult FrameType = 0xa3
 )
 
 var frameTypeNames = [...]string{
@@ -133,6 +140,11 @@ var frameTypeNames = [...]string{
 
 	FrameTypeChecksum:       "checksum",
 	FrameTypeChecksumResult: "checksum_result",
+
+	FrameTypeFeatures:         "features",
+	FrameTypeFeaturesResult:   "features_result",
+	FrameTypeListPacked:       "list_packed",
+	FrameTypeListPackedResult: "list_packed_result",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -269,6 +281,14 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseList(&p)
 	case FrameTypeListResult:
 		m = parseListResult(&p)
+	case FrameTypeFeatures:
+		m = parseFeatures(&p)
+	case FrameTypeFeaturesResult:
+		m = parseFeaturesResult(&p)
+	case FrameTypeListPacked:
+		m = parseListPacked(&p)
+	case FrameTypeListPackedResult:
+		m = parseListPackedResult(&p)
 	case FrameTypeStat:
 		m = parseStat(&p)
 	case FrameTypeStatResult:

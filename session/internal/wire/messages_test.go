@@ -122,6 +122,10 @@ func messageCases() []messageCase {
 		{"delta have", &DeltaHave{ID: 12, Have: []Range{{0, 1 << 20}}, PrefixHash: seqHash()}},
 		{"delta have empty", &DeltaHave{ID: 12}},
 		{"delta have limits", &DeltaHave{ID: quicvarint.Max, Have: maxRanges(), PrefixHash: seqHash()}},
+		{"features", &Features{ID: 13, Bits: FeatureListPacked}},
+		{"features result", &FeaturesResult{ID: 13, Bits: FeatureBits(quicvarint.Max)}},
+		{"list packed", &ListPacked{ID: 14, Path: strings.Repeat("p", MaxPathLen)}},
+		{"list packed result", &ListPackedResult{ID: 14, Last: true, Entries: packedEntries()}},
 	}
 }
 
