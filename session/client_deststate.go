@@ -52,8 +52,8 @@ type destStates struct {
 	// files into: set by plan before the files run, or by planDir as a
 	// streamed walk reaches each directory.
 	listed map[string]bool
-	dirs  map[string]*destDir
-	order []string // listed directories, oldest first, for maxDestDirs
+	dirs   map[string]*destDir
+	order  []string // listed directories, oldest first, for maxDestDirs
 }
 
 // destDir is one directory's listing, ready once its channel is closed.
