@@ -42,7 +42,7 @@ func (w *pushWalk) add(j *job) {
 		w.feed.add(j)
 		return
 	}
-	w.add(j)
+	w.jobs = append(w.jobs, j)
 }
 
 // dir walks the local directory local (described by fi, its links
