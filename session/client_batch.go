@@ -40,6 +40,13 @@ type Options struct {
 	// Plan, if set, is called once with every file of the batch (those
 	// that failed before starting included), before the first one starts.
 	Plan func(files []TransferInfo)
+	// Found, if set, is called instead of Plan by a batch streamed from a
+	// tree walk (one of more than streamAhead, 4096, files; see
+	// client_stream.go): with each group of files as the walk finds them,
+	// before any of them starts, more true while the walk goes on and
+	// false on the last call (files may then be empty). The batch's
+	// totals are known only then.
+	Found func(files []TransferInfo, more bool)
 	// RateLimit, if set, caps the rate of the file bytes the batch moves,
 	// shared by all its streams (and by other batches given the same
 	// limiter). Pushed bytes are paced as they are packed into packets;
@@ -50,6 +57,9 @@ type Options struct {
 	// dest is a push batch's listings of its destination directories
 	// (destState), set by the push itself; nil outside a push.
 	dest *destStates
+	// tally, if set, keeps the outcome of a streamed batch's files as
+	// they end (client_stream.go).
+	tally *tally
 	// Filter, if set, leaves entries of a walked tree out of the batch
 	// (--include, --exclude): the side that walks applies it, the client
 	// in both directions, and an excluded directory is not walked.
@@ -114,7 +124,10 @@ func (o Options) parallel() int {
 }
 
 // Report is the outcome of a Push or Pull: one entry per file, in the
-// order the files were found.
+// order the files were found. A batch streamed from a tree walk (more than
+// 4,096 files) lists only its first 1,000 files to end and its first
+// 1,000 failures, in the order they ended, and counts the others
+// (Omitted); Count, Bytes, Len and Err always cover every file.
 type Report struct {
 	Files    []TransferInfo
 	Duration time.Duration
@@ -127,11 +140,36 @@ type Report struct {
 	// DeleteErr says why Options.Delete deleted nothing although it had
 	// entries to delete (ErrMaxDelete), or is nil.
 	DeleteErr error
+	// rest counts the files Files does not list.
+	rest omitted
+}
+
+// Len returns how many files the batch had: those of Files and those
+// omitted.
+func (r *Report) Len() int { return len(r.Files) + r.rest.files }
+
+// Omitted returns how many files of the batch Files does not list (a
+// streamed batch's; see Report).
+func (r *Report) Omitted() int { return r.rest.files }
+
+// PartialBytes is the number of file bytes moved by files that did not
+// finish (failed or cancelled: kept in .part files to resume from).
+func (r *Report) PartialBytes() int64 {
+	n := r.rest.partial
+	for _, f := range r.Files {
+		if f.State == Failed || f.State == Cancelled {
+			n += f.Bytes
+		}
+	}
+	return n
 }
 
 // Count returns how many files ended in state s.
 func (r *Report) Count(s State) int {
 	n := 0
+	if int(s) < len(r.rest.states) {
+		n = r.rest.states[s]
+	}
 	for _, f := range r.Files {
 		if f.State == s {
 			n++
@@ -142,7 +180,7 @@ func (r *Report) Count(s State) int {
 
 // Bytes is the number of file bytes moved.
 func (r *Report) Bytes() int64 {
-	var n int64
+	n := r.rest.bytes
 	for _, f := range r.Files {
 		n += f.Bytes
 	}
@@ -259,7 +297,10 @@ func (s *slot) release() {
 // again after reconnecting). At most Welcome.MaxTransfers jobs are in
 // flight, so the server never refuses one for being over its limit; up to
 // Options.Parallel of them move bytes at once.
-func (c *clientConn) runJobs(ctx context.Context, jobs []*job, opts Options, pull bool) []*job {
+//
+// It takes jobs from src until src is empty or the connection is lost:
+// the jobs src still holds then are the caller's.
+func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, pull bool) []*job {
 	inflight := make(chan struct{}, max(1, min(int(c.welcome.MaxTransfers), 1024)))
 	slots := make(chan struct{}, opts.parallel())
 	small := make(chan struct{}, max(opts.parallel(), maxSmallInFlight))
@@ -268,7 +309,11 @@ func (c *clientConn) runJobs(ctx context.Context, jobs []*job, opts Options, pul
 		mu   sync.Mutex
 		lost []*job
 	)
-	for _, j := range jobs {
+	for !c.lost() {
+		j := src.next()
+		if j == nil {
+			break
+		}
 		if j.preErr != nil {
 			c.end(j, j.preErr, opts)
 			continue
@@ -363,8 +408,13 @@ func endJob(j *job, err error, opts Options, log zerolog.Logger) {
 	if e != nil && e.Code != CodeUpToDate {
 		ferr = e
 	}
-	if j.t.finish(stateFor(errOrNil(e)), ferr) && opts.Observer != nil {
-		opts.Observer(j.t.Info())
+	if j.t.finish(stateFor(errOrNil(e)), ferr) {
+		if opts.Observer != nil {
+			opts.Observer(j.t.Info())
+		}
+		if opts.tally != nil {
+			opts.tally.add(j)
+		}
 	}
 	if ferr != nil {
 		log.Debug().Uint64("id", j.t.ID).Str("path", j.t.Path).Stringer("code", e.Code).Str("msg", e.Msg).Msg("transfer failed")
@@ -390,6 +440,8 @@ func batchContext(ctx context.Context) (context.Context, func()) {
 // reconnects.
 type runner interface {
 	run(ctx context.Context, jobs []*job, opts Options, pull bool)
+	// runFrom runs the jobs of src, without Options.Plan.
+	runFrom(ctx context.Context, src jobSource, opts Options, pull bool)
 	Mkdir(ctx context.Context, p string) error
 	dirMetas(ctx context.Context, dirs []dirMeta) ([]error, error)
 }
@@ -397,11 +449,21 @@ type runner interface {
 // run runs jobs on this one connection; jobs cut off by its loss fail.
 func (c *clientConn) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
 	opts.plan(jobs)
-	for _, j := range c.runJobs(ctx, jobs, opts, pull) {
-		err := c.Err()
-		if err == nil {
-			err = ErrSessionLost
-		}
+	c.runFrom(ctx, &sliceJobs{jobs}, opts, pull)
+}
+
+// runFrom runs the jobs of src on this one connection; jobs cut off by
+// its loss, and those src still holds then, fail.
+func (c *clientConn) runFrom(ctx context.Context, src jobSource, opts Options, pull bool) {
+	lost := c.runJobs(ctx, src, opts, pull)
+	err := c.Err()
+	if err == nil {
+		err = ErrSessionLost
+	}
+	for _, j := range lost {
+		c.end(j, err, opts)
+	}
+	for j := src.next(); j != nil; j = src.next() {
 		c.end(j, err, opts)
 	}
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"os"
 	"path"
 	"sync"
 
@@ -45,14 +46,14 @@ func (s DestState) UpToDate(meta xfer.FileMeta) bool {
 // however many of its files are pushed, instead of a request per file.
 // A push sets it in its Options (Options.dest); the zero value is empty.
 type destStates struct {
-	// listed are the directories the push brings at least minListFiles
-	// files into; set once (plan) before the files run.
-	listed map[string]bool
-
 	// mu guards the following fields.
-	mu    sync.Mutex
-	dirs  map[string]*destDir
-	order []string // listed directories, oldest first, for maxDestDirs
+	mu sync.Mutex
+	// listed are the directories the push brings at least minListFiles
+	// files into: set by plan before the files run, or by planDir as a
+	// streamed walk reaches each directory.
+	listed map[string]bool
+	dirs   map[string]*destDir
+	order  []string // listed directories, oldest first, for maxDestDirs
 }
 
 // destDir is one directory's listing, ready once its channel is closed.
@@ -75,7 +76,10 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 	}
 	dir, name := path.Split(remote)
 	dir = joinPath(dir)
-	if !ds.listed[dir] {
+	ds.mu.Lock()
+	listed := ds.listed[dir]
+	ds.mu.Unlock()
+	if !listed {
 		return DestState{}
 	}
 	d := ds.dir(ctx, c, dir)
@@ -96,12 +100,40 @@ func (ds *destStates) plan(jobs []*job) {
 			n[joinPath(path.Dir(j.key))]++
 		}
 	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
 	ds.listed = map[string]bool{}
 	for dir, k := range n {
 		if k >= minListFiles {
 			ds.listed[dir] = true
 		}
 	}
+}
+
+// planDir is plan for one directory of a streamed walk, remote, as the
+// walk reaches it: it is listed if at least minListFiles of its entries
+// ents are not directories (files, or links that may lead to files).
+// Only directories listed stay in ds.listed: a few bytes each, not a few
+// per file.
+func (ds *destStates) planDir(remote string, ents []os.DirEntry) {
+	if ds == nil {
+		return
+	}
+	n := 0
+	for _, e := range ents {
+		if !e.IsDir() {
+			n++
+		}
+	}
+	if n < minListFiles {
+		return
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if ds.listed == nil {
+		ds.listed = map[string]bool{}
+	}
+	ds.listed[remote] = true
 }
 
 // dir returns the listing of dir, making it (or waiting for the call

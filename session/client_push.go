@@ -37,6 +37,9 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	opts = opts.normal()
 	ds := &destStates{}
 	opts.dest = ds
+	if streamable(sources, opts) {
+		return pushStream(ctx, c, r, start, sources, dir, opts)
+	}
 	var jobs []*job
 	var emptyDirs []string
 	var metas []dirMeta
@@ -155,7 +158,13 @@ func localBase(src string) string {
 // tree, if not nil, learns every entry the walk keeps (for Delete) and
 // whether the source is a tree.
 func (c *clientConn) pushJobs(src, target string, opts Options, tree *syncTree) ([]*job, []string, []dirMeta) {
-	w := &pushWalk{c: c, opts: opts, top: target, tree: tree}
+	return c.walkSource(src, target, opts, tree, nil)
+}
+
+// walkSource is pushJobs, handing the jobs to feed instead when it is
+// not nil (they are then not returned).
+func (c *clientConn) walkSource(src, target string, opts Options, tree *syncTree, feed *walkFeed) ([]*job, []string, []dirMeta) {
+	w := &pushWalk{c: c, opts: opts, top: target, tree: tree, feed: feed}
 	switch fi, err := os.Stat(src); {
 	case err != nil:
 		w.fail(target, src, xfer.AsError(err, src))

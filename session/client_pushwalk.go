@@ -31,6 +31,18 @@ type pushWalk struct {
 	top string
 	// tree, if set, learns every entry the filter keeps (Options.Delete).
 	tree *syncTree
+	// feed, if set, takes the jobs as they are found instead of jobs (a
+	// streamed push, client_stream.go).
+	feed *walkFeed
+}
+
+// add adds one job of the walk.
+func (w *pushWalk) add(j *job) {
+	if w.feed != nil {
+		w.feed.add(j)
+		return
+	}
+	w.jobs = append(w.jobs, j)
 }
 
 // dir walks the local directory local (described by fi, its links
@@ -53,6 +65,9 @@ func (w *pushWalk) dir(local, remote string, fi os.FileInfo) {
 	if err != nil {
 		w.fail(remote, local, xfer.AsError(err, local))
 		return
+	}
+	if w.feed != nil {
+		w.opts.dest.planDir(remote, ents)
 	}
 	before := w.made
 	for _, d := range ents {
@@ -93,7 +108,7 @@ func (w *pushWalk) entry(local, remote string, d os.DirEntry) {
 			w.fail(remote, local, xfer.AsError(err, local))
 			return
 		}
-		w.jobs = append(w.jobs, w.c.pushLinkJob(local, remote, filepath.ToSlash(target), w.opts))
+		w.add(w.c.pushLinkJob(local, remote, filepath.ToSlash(target), w.opts))
 		w.made++
 		return
 	}
@@ -125,9 +140,9 @@ func (w *pushWalk) file(local, remote string, fi os.FileInfo) {
 	if j.preErr == nil {
 		w.made++
 	}
-	w.jobs = append(w.jobs, j)
+	w.add(j)
 }
 
 func (w *pushWalk) fail(remote, local string, err error) {
-	w.jobs = append(w.jobs, w.c.failedJob(Push, remote, local, err))
+	w.add(w.c.failedJob(Push, remote, local, err))
 }

@@ -280,15 +280,25 @@ func (s *Session) Mkdir(ctx context.Context, p string) error {
 // RetryFor each time).
 func (s *Session) run(ctx context.Context, jobs []*job, opts Options, pull bool) {
 	opts.plan(jobs)
-	pending := jobs
-	for len(pending) > 0 {
+	s.runFrom(ctx, &sliceJobs{jobs}, opts, pull)
+}
+
+// runFrom runs the jobs of src to the end, as run does.
+func (s *Session) runFrom(ctx context.Context, src jobSource, opts Options, pull bool) {
+	pending := &retryJobs{rest: src}
+	for {
+		j := pending.next()
+		if j == nil {
+			return // nothing left: no reconnect for nothing
+		}
+		pending.lost = append([]*job{j}, pending.lost...)
 		c, err := s.current(ctx)
 		if err != nil {
-			for _, j := range pending {
+			for j := pending.next(); j != nil; j = pending.next() {
 				endJob(j, err, opts, s.cfg.Logger)
 			}
 			return
 		}
-		pending = c.runJobs(ctx, pending, opts, pull)
+		pending.lost = append(pending.lost, c.runJobs(ctx, pending, opts, pull)...)
 	}
 }

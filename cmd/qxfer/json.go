@@ -45,6 +45,9 @@ type startEvent struct {
 	Host    string `json:"host"`
 	Files   int    `json:"files"`
 	Bytes   int64  `json:"bytes"` // sum of the file sizes
+	// More says the batch is streamed from a tree walk that goes on:
+	// Files and Bytes are what it had found (the summary has the totals).
+	More bool `json:"more,omitempty"`
 }
 
 // fileRef names a file in file events.
@@ -207,11 +210,11 @@ func (s *jsonStream) summary(command string, rep *session.Report, st session.Ses
 		ExitCode: code, Error: errText(err),
 	}
 	if rep != nil {
-		ev.Files = len(rep.Files)
+		ev.Files = rep.Len()
 		ev.Done, ev.Skipped = rep.Count(session.Done), rep.Count(session.Skipped)
 		ev.Failed, ev.Cancelled = rep.Count(session.Failed), rep.Count(session.Cancelled)
 		ev.Bytes, ev.DurationMS = rep.Bytes(), rep.Duration.Milliseconds()
-		_, ev.PartialBytes = splitBytes(rep)
+		ev.PartialBytes = rep.PartialBytes()
 		ev.DryRun = rep.DryRun
 		if !rep.DryRun {
 			ev.Deleted = len(rep.Actions)

@@ -29,6 +29,9 @@ const jsonProgressEvery = 500 * time.Millisecond
 type view interface {
 	// plan: the batch's files are known; none has started.
 	plan(files []session.TransferInfo)
+	// found: more files of a streamed batch (session.Options.Found),
+	// none of them started; more is false once every file is known.
+	found(files []session.TransferInfo, more bool)
 	// update: byte counts of the live transfers (ended ones included
 	// until the table drops them).
 	update(live []session.TransferInfo, now time.Time)
@@ -92,8 +95,20 @@ func (b *batch) options(o session.Options) session.Options {
 		return o
 	}
 	o.Plan = b.plan
+	o.Found = b.found
 	o.Observer = b.observe
 	return o
+}
+
+// found takes the files of a streamed batch as its walk finds them.
+func (b *batch) found(files []session.TransferInfo, more bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.planned = true
+	b.v.found(files, more)
 }
 
 func (b *batch) plan(files []session.TransferInfo) {
@@ -178,14 +193,26 @@ type jsonView struct {
 	s         *jsonStream
 	cmd, host string
 	last      map[uint64]jsonMark // files that have had a progress event
+	started   bool                // the start event is out
 }
 
 func (v *jsonView) plan(files []session.TransferInfo) {
+	v.found(files, false)
+}
+
+// found writes the start event at the first call: for a streamed batch
+// whose walk goes on (more), its files and bytes are those found so far
+// and "more" is set.
+func (v *jsonView) found(files []session.TransferInfo, more bool) {
+	if v.started {
+		return
+	}
+	v.started = true
 	var total int64
 	for _, f := range files {
 		total += f.Size
 	}
-	v.s.emit(startEvent{jsonHead: head(evStart, time.Now()), Command: v.cmd, Host: v.host, Files: len(files), Bytes: total})
+	v.s.emit(startEvent{jsonHead: head(evStart, time.Now()), Command: v.cmd, Host: v.host, Files: len(files), Bytes: total, More: more})
 }
 
 func (v *jsonView) update(live []session.TransferInfo, now time.Time) {
@@ -229,11 +256,12 @@ type barView struct {
 	tm    *meter // the total bar's rate
 	rows  int    // file bars the terminal has room for
 
-	files atomic.Int64 // read by the total bar's decorator
-	done  atomic.Int64
+	files   atomic.Int64 // read by the total bar's decorator
+	done    atomic.Int64
+	walking atomic.Bool // a streamed batch's walk has not ended: files is not the total yet
 
-	sizes    map[uint64]int64 // planned size of every file
-	over     map[uint64]bool  // files that have ended
+	planned  bool
+	sizes    map[uint64]int64 // planned size of every file that has not ended
 	bars     map[uint64]*fileBar
 	endBytes int64 // bytes moved by ended files
 	size     int64 // total bar's total: planned sizes of live files plus bytes of ended ones
@@ -251,7 +279,7 @@ type fileBar struct {
 
 func newBarView(w *os.File) *barView {
 	v := &barView{
-		sizes: map[uint64]int64{}, over: map[uint64]bool{}, bars: map[uint64]*fileBar{},
+		sizes: map[uint64]int64{}, bars: map[uint64]*fileBar{},
 		rows: maxFileBars, tm: newMeter(time.Now(), 0), restoreEcho: quietControlEcho(w),
 	}
 	if _, h, err := term.GetSize(int(w.Fd())); err == nil {
@@ -266,7 +294,11 @@ func newBarView(w *os.File) *barView {
 		mpb.PrependDecorators(
 			decor.Name("total", decor.WC{W: 6, C: decor.DindentRight}),
 			decor.Any(func(decor.Statistics) string {
-				return fmt.Sprintf("%d/%d files", v.done.Load(), v.files.Load())
+				more := ""
+				if v.walking.Load() {
+					more = "+" // the walk goes on
+				}
+				return fmt.Sprintf("%d/%d%s files", v.done.Load(), v.files.Load(), more)
 			}, decor.WC{W: 16, C: decor.DindentRight}),
 		),
 		mpb.AppendDecorators(
@@ -283,7 +315,15 @@ func newBarView(w *os.File) *barView {
 func barStyle() mpb.BarStyleComposer { return mpb.BarStyle().Lbound("[").Rbound("]") }
 
 func (v *barView) plan(files []session.TransferInfo) {
-	v.files.Store(int64(len(files)))
+	v.found(files, false)
+}
+
+// found adds files to the total; while more, the total bar shows that
+// more are coming ("+" after the count of files).
+func (v *barView) found(files []session.TransferInfo, more bool) {
+	v.planned = true
+	v.walking.Store(more)
+	v.files.Add(int64(len(files)))
 	for _, f := range files {
 		v.sizes[f.ID] = f.Size
 		v.size += f.Size
@@ -294,12 +334,9 @@ func (v *barView) plan(files []session.TransferInfo) {
 func (v *barView) update(live []session.TransferInfo, now time.Time) {
 	cur := v.endBytes
 	for _, ti := range live {
-		if v.over[ti.ID] {
-			continue
-		}
 		size, ok := v.sizes[ti.ID]
 		if !ok {
-			continue // another batch's transfer
+			continue // another batch's transfer, or one that has ended
 		}
 		n := min(ti.Bytes, size)
 		cur += n
@@ -342,14 +379,11 @@ func (v *barView) fileBar(ti session.TransferInfo, now time.Time, n int64) *file
 }
 
 func (v *barView) ended(ti session.TransferInfo) {
-	if v.over[ti.ID] {
-		return
-	}
 	size, ok := v.sizes[ti.ID]
 	if !ok {
-		return
+		return // another batch's, or ended already
 	}
-	v.over[ti.ID] = true
+	delete(v.sizes, ti.ID) // an ended file is let go: a streamed batch holds only the files in flight
 	v.endBytes += ti.Bytes
 	if ti.State == session.Done || ti.State == session.Skipped {
 		// A file that needed fewer bytes than its size (up to date,
@@ -376,7 +410,7 @@ func (v *barView) close() {
 	}
 	v.cur = max(v.cur, v.endBytes)
 	switch {
-	case len(v.sizes) == 0:
+	case !v.planned || v.files.Load() == 0:
 		v.total.Abort(true) // nothing ran: leave no empty bar behind
 	case v.done.Load() == v.files.Load():
 		v.total.SetCurrent(v.cur)

@@ -51,6 +51,7 @@ func (sh *shell) options(j *job) session.Options {
 			j.planned += max(f.Size, 0)
 		}
 	}
+	o.Found = func(files []session.TransferInfo, _ bool) { o.Plan(files) }
 	return o
 }
 

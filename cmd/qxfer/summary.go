@@ -57,7 +57,8 @@ func rtt(d time.Duration) string {
 func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
 	printFailures(errw, rep)
 	done := rep.Count(session.Done)
-	doneBytes, partial := splitBytes(rep)
+	partial := rep.PartialBytes()
+	doneBytes := rep.Bytes() - partial
 	secs := rep.Duration.Seconds()
 	rate := 0.0
 	if secs > 0 {
@@ -80,19 +81,6 @@ func printSummary(out, errw io.Writer, rep *session.Report, verb string) {
 	fmt.Fprintln(out)
 }
 
-// splitBytes sums the bytes moved by files that finished and by those
-// that did not.
-func splitBytes(rep *session.Report) (done, partial int64) {
-	for _, f := range rep.Files {
-		if f.State == session.Failed || f.State == session.Cancelled {
-			partial += f.Bytes
-		} else {
-			done += f.Bytes
-		}
-	}
-	return done, partial
-}
-
 // maxCancelledLines is how many cancelled files printFailures names one
 // per line; beyond it they are summarised in one line (an interrupted
 // push of 90,000 files printed 71,419 lines).
@@ -103,13 +91,19 @@ const maxCancelledLines = 3
 // Control characters are escaped (printable).
 func printFailures(errw io.Writer, rep *session.Report) {
 	var cancelled []session.TransferInfo
+	failed := 0
 	for _, f := range rep.Files {
 		switch f.State {
 		case session.Failed:
 			printFailure(errw, f)
+			failed++
 		case session.Cancelled:
 			cancelled = append(cancelled, f)
 		}
+	}
+	if n := rep.Count(session.Failed) - failed; n > 0 {
+		// A streamed batch lists its first failures only.
+		fmt.Fprintf(errw, "qxfer: %d more files failed\n", n)
 	}
 	if len(cancelled) <= maxCancelledLines {
 		for _, f := range cancelled {
@@ -125,7 +119,8 @@ func printFailures(errw io.Writer, rep *session.Report) {
 	if errors.Is(cancelled[0].Err, session.ErrInterrupted) {
 		reason = "interrupted"
 	}
-	fmt.Fprintf(errw, "qxfer: %d files %s: %s and %d more\n", len(cancelled), reason, strings.Join(names, ", "), len(cancelled)-maxCancelledLines)
+	n := rep.Count(session.Cancelled) // a streamed batch lists some of them
+	fmt.Fprintf(errw, "qxfer: %d files %s: %s and %d more\n", n, reason, strings.Join(names, ", "), n-maxCancelledLines)
 }
 
 func printFailure(errw io.Writer, f session.TransferInfo) {
