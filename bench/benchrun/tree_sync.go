@@ -154,9 +154,9 @@ func (b *bench) s9(ctx context.Context, w *world) *Scenario {
 		return s
 	}
 	half := d.files / 2
-	s.What = fmt.Sprintf("a tree of %d files (%s/ holds %d of them) is synced in full, then %d files change and %d go outside %s/ (and %d change inside it); "+
+	s.What = fmt.Sprintf("a tree of %d files (%s/ holds %d of them) is synced in full, then %d files change (%.1f KiB in all after the change) and %d go outside %s/ (and %d change inside it); "+
 		"the second sync runs with --delete --exclude %s/: qxfer push/pull -r against rsync -a, each preceded by its dry run (qxfer -n --json, rsync -n -i)",
-		d.files, syncExcluded, half, syncChanged, syncDeleted, syncExcluded, syncCacheHit, syncExcluded)
+		d.files, syncExcluded, half, syncChanged, float64(d.changedBytes)/1024, syncDeleted, syncExcluded, syncCacheHit, syncExcluded)
 	for _, dir := range []string{"push", "pull"} {
 		for i := range b.runs {
 			for _, t := range []string{"qxfer", "rsync"} {
