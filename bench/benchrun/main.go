@@ -12,7 +12,8 @@
 //	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written);
 //	                   S7 is the Linux kernel tree (kernel.go; S7b, S7c... one case of it),
 //	                   S8 delta transfer (delta.go), S9 a tree kept in step with --delete
-//	                   and --exclude (tree_sync.go)
+//	                   and --exclude (tree_sync.go), S10 an S3 root against a POSIX root
+//	                   (s3store.go)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -185,7 +186,7 @@ func run(ctx context.Context) error {
 
 func (b *bench) want(id string) bool { return len(b.only) == 0 || b.only[id] }
 
-// scenarios runs S1 to S9. S2, S4, S5, S6, S8 and S9 share one emulated link;
+// scenarios runs S1 to S10. S2, S4, S5, S6, S8 and S9 share one emulated link;
 // S7 (the kernel tree) sets up its own.
 func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 	if b.want("S1") {
@@ -256,6 +257,13 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		if err := b.s7(ctx, rep, clean); err != nil {
 			return fmt.Errorf("S7: %w", err)
 		}
+	}
+	if b.want("S10") && ctx.Err() == nil {
+		s, err := b.s10(ctx)
+		if err != nil {
+			return fmt.Errorf("S10: %w", err)
+		}
+		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	return nil
 }

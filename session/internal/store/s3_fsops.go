@@ -290,6 +290,24 @@ func (s *S3) uploading(ctx context.Context, k string, under bool, p string) (boo
 	return false, nil
 }
 
+// fileAncestor fails with wire.NotDirectory when a parent directory of
+// p is a file (an object): S3 would hold "a/b/" beside the object "a",
+// a tree no file system has (and versitygw refuses it with an I/O error).
+func (s *S3) fileAncestor(ctx context.Context, p string) error {
+	for d := path.Dir(p); d != "."; d = path.Dir(d) {
+		k, err := s.key(d)
+		if err != nil {
+			return err
+		}
+		if _, err := s.head(ctx, k, d); err == nil {
+			return xfer.Errorf(wire.NotDirectory, p, "%s is a file", d)
+		} else if !errors.Is(err, xfer.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
 // copyError is the error of a copy: a source whose ETag no longer
 // matches is wire.SourceChanged.
 func copyError(err error, p string) *xfer.Error {

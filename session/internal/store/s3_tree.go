@@ -205,8 +205,8 @@ func (s *S3) headAll(ctx context.Context, dir string, files []*objInfo) {
 
 // Mkdir puts an empty marker object "p/" (as rclone and the S3 consoles
 // do), so an empty directory exists and lists. Parents need none: a key
-// prefix exists when something is under it. A file at p fails with
-// wire.NotDirectory.
+// prefix exists when something is under it. A file at p or at one of its
+// parents fails with wire.NotDirectory.
 func (s *S3) Mkdir(ctx context.Context, p string, _ fs.FileMode) error {
 	k, err := s.key(p)
 	if err != nil || p == "." {
@@ -214,6 +214,9 @@ func (s *S3) Mkdir(ctx context.Context, p string, _ fs.FileMode) error {
 	}
 	if _, err := s.head(ctx, k, p); err == nil {
 		return xfer.Errorf(wire.NotDirectory, p, "a file of that name exists")
+	}
+	if err := s.fileAncestor(ctx, p); err != nil {
+		return err
 	}
 	if _, err := s.api.PutObject(ctx, s.bucket, k+"/", strings.NewReader(""), 0, "", "", minio.PutObjectOptions{}); err != nil {
 		return ioError(err, p)

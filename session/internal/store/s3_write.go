@@ -479,11 +479,7 @@ func (w *s3Writer) end(code xfer.ErrorCode) {
 		w.abort(ctx)
 		return
 	}
-	st := *w.st
-	st.Owner, st.Expires = "", time.Time{}
-	if etag, err := w.s.saveState(ctx, w.sk, w.stETag, &st); err == nil {
-		w.st, w.stETag = &st, etag
-	}
+	w.releaseLease(ctx)
 }
 
 // abort aborts the multipart upload and removes its state object.
