@@ -3,9 +3,11 @@ package session
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path"
 	"sync"
+	"time"
 
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
@@ -54,6 +56,18 @@ type destStates struct {
 	listed map[string]bool
 	dirs   map[string]*destDir
 	order  []string // listed directories, oldest first, for maxDestDirs
+	// stamps are the mode and mtime of every directory a listing
+	// showed (not a followed link), by remote path, kept after the
+	// listing itself is forgotten: a directory that already has its
+	// source's gets no DirMeta (keepChangedDirs).
+	stamps  map[string]dirStamp
+	stamped map[string]bool // the directories whose listing stamps holds
+}
+
+// dirStamp is a remote directory's permission bits and mtime.
+type dirStamp struct {
+	mode  fs.FileMode
+	mtime time.Time
 }
 
 // destDir is one directory's listing, ready once its channel is closed.
@@ -91,14 +105,17 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 }
 
 // plan counts the files jobs bring into each remote directory (a job's
-// key is its remote path), and marks those of at least minListFiles for
-// listing.
-func (ds *destStates) plan(jobs []*job) {
+// key is its remote path), and the directories of the tree (metas) into
+// their parents, and marks those of at least minListFiles for listing.
+func (ds *destStates) plan(jobs []*job, metas []dirMeta) {
 	n := map[string]int{}
 	for _, j := range jobs {
 		if j.preErr == nil {
 			n[joinPath(path.Dir(j.key))]++
 		}
+	}
+	for _, m := range metas {
+		n[joinPath(path.Dir(m.path))]++
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
@@ -111,20 +128,15 @@ func (ds *destStates) plan(jobs []*job) {
 }
 
 // planDir is plan for one directory of a streamed walk, remote, as the
-// walk reaches it: it is listed if at least minListFiles of its entries
-// ents are not directories (files, or links that may lead to files).
-// Only directories listed stay in ds.listed: a few bytes each, not a few
-// per file.
+// walk reaches it: it is listed if it holds at least minListFiles
+// entries ents (files, links, and directories, whose listed mode and
+// mtime spare them a DirMeta, as in plan). Only directories listed stay
+// in ds.listed: a few bytes each, not a few per file.
 func (ds *destStates) planDir(remote string, ents []os.DirEntry) {
 	if ds == nil {
 		return
 	}
-	n := 0
-	for _, e := range ents {
-		if !e.IsDir() {
-			n++
-		}
-	}
+	n := len(ents)
 	if n < minListFiles {
 		return
 	}
@@ -194,8 +206,99 @@ func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destD
 		for _, e := range entries {
 			d.entries[e.Name] = e
 		}
+		ds.stamp(dir, entries)
 	case errors.Is(err, &Error{Code: CodeNotFound}):
 		d.known = true
 	}
 	return d
+}
+
+// stamp records the directories among the entries of the listing of dir.
+func (ds *destStates) stamp(dir string, entries []Entry) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if ds.stamped == nil {
+		ds.stamped = make(map[string]bool)
+	}
+	ds.stamped[dir] = true
+	for _, e := range entries {
+		if e.Kind != KindDir || e.Linked {
+			continue
+		}
+		if ds.stamps == nil {
+			ds.stamps = make(map[string]dirStamp)
+		}
+		ds.stamps[joinPath(dir, e.Name)] = dirStamp{mode: e.Mode.Perm(), mtime: e.MTime}
+	}
+}
+
+// keepChangedDirs returns the directories of metas that need their mode
+// and mtime set after the batch's jobs have run: all but those a listing
+// showed with that mode and mtime already and in which nothing changed
+// (every job below them up to date, and every directory below them
+// unchanged too: a file written, a .part made or a directory created
+// changes the mtime of the directory holding it). A no-op push of the
+// kernel tree sent 5,760 DirMeta requests that changed nothing. The
+// parents planned for listing that no file's offer listed (they hold
+// directories only) are listed now, listConcurrency at once. ds nil
+// keeps them all.
+func (ds *destStates) keepChangedDirs(ctx context.Context, c *clientConn, jobs []*job, metas []dirMeta) []dirMeta {
+	if ds == nil || len(metas) == 0 {
+		return metas
+	}
+	var parents []string
+	seen := map[string]bool{}
+	ds.mu.Lock()
+	for _, m := range metas {
+		if p := joinPath(path.Dir(m.path)); ds.listed[p] && !ds.stamped[p] && !seen[p] {
+			seen[p] = true
+			parents = append(parents, p)
+		}
+	}
+	ds.mu.Unlock()
+	sem := make(chan struct{}, listConcurrency)
+	var wg sync.WaitGroup
+	for _, p := range parents {
+		if acquireCtx(ctx, sem) != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ds.dir(ctx, c, p)
+		})
+	}
+	wg.Wait()
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	touched := map[string]bool{}
+	touch := func(p string) { // p's parent and its ancestors changed
+		for p != "." && p != "" {
+			p = joinPath(path.Dir(p))
+			if touched[p] {
+				return
+			}
+			touched[p] = true
+		}
+	}
+	for _, j := range jobs {
+		if j.t.Info().State != Skipped {
+			touch(j.key)
+		}
+	}
+	same := func(m dirMeta) bool {
+		st, ok := ds.stamps[m.path]
+		return ok && st.mode == m.mode.Perm() && st.mtime.Equal(m.mtime)
+	}
+	for _, m := range metas {
+		if !same(m) {
+			touch(m.path) // maybe created now: its parent changed
+		}
+	}
+	var keep []dirMeta
+	for _, m := range metas {
+		if touched[m.path] || !same(m) {
+			keep = append(keep, m)
+		}
+	}
+	return keep
 }

@@ -57,7 +57,7 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 		emptyDirs = append([]string{dir}, emptyDirs...)
 	}
 	jobs = dedupe(jobs)
-	ds.plan(jobs)
+	ds.plan(jobs, metas)
 	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, trees, opts)
 }
 
@@ -100,6 +100,9 @@ func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs
 	if opts.Delete && ctx.Err() == nil {
 		jobs = append(jobs, deleteExtraneous(ctx, c, Push, jobs, trees, opts, rep, c.Remove)...)
 	}
+	if !opts.Delete {
+		metas = opts.dest.keepChangedDirs(ctx, c, jobs, metas)
+	}
 	jobs = append(jobs, keepDirMeta(ctx, c, r, Push, jobs, metas, opts, func(dirs []dirMeta) ([]error, error) {
 		return r.dirMetas(ctx, dirs)
 	})...)
@@ -134,7 +137,7 @@ func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath st
 	opts.dest = ds
 	tree := opts.newTree(rp)
 	jobs, emptyDirs, metas := c.pushJobs(local, rp, opts, tree)
-	ds.plan(jobs)
+	ds.plan(jobs, metas)
 	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, appendTree(nil, tree), opts)
 }
 

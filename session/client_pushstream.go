@@ -60,7 +60,7 @@ func pushStream(ctx context.Context, c *clientConn, r runner, start time.Time, s
 	if !h.more {
 		walk.Wait()
 		jobs := dedupe(h.jobs)
-		opts.dest.plan(jobs)
+		opts.dest.plan(jobs, metas)
 		return runPush(ctx, c, r, start, jobs, emptyDirs, metas, nil, opts)
 	}
 	tl := &tally{}

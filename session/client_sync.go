@@ -229,7 +229,7 @@ func skipIndexed(dir Direction, jobs []*job, trees []*syncTree, opts Options) {
 		}
 	}
 	if opts.dest != nil {
-		opts.dest.plan(rest)
+		opts.dest.plan(rest, nil)
 	}
 }
 
