@@ -151,10 +151,7 @@ func TestLoadKnownHosts(t *testing.T) {
 func TestKnownHostsCheck(t *testing.T) {
 	a, b := testFP("a"), testFP("b")
 	path := filepath.Join(t.TempDir(), "qxfer", KnownHostsFile)
-	k, err := LoadKnownHosts(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := mustLoadKnownHosts(t, path)
 	steps := []struct {
 		name       string
 		host       string
@@ -215,10 +212,7 @@ func TestKnownHostsCheck(t *testing.T) {
 	}
 
 	// A fresh load sees what Check wrote, with line numbers.
-	k2, err := LoadKnownHosts(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k2 := mustLoadKnownHosts(t, path)
 	want := KnownHost{Host: "[::1]:4433", Fingerprint: b, Line: 2}
 	if got, ok := k2.Lookup("[::1]:4433"); !ok || got != want {
 		t.Errorf("Lookup after reload: got %+v, %v, want %+v, true", got, ok, want)
@@ -230,15 +224,9 @@ func TestKnownHostsAdd(t *testing.T) {
 	path := filepath.Join(t.TempDir(), KnownHostsFile)
 	// A hand-edited file without a final newline.
 	mustWrite(t, path, "# servers\n\nh:1 "+a.String(), 0o600)
-	k, err := LoadKnownHosts(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := mustLoadKnownHosts(t, path)
 	// Another process adds an entry after k was loaded.
-	other, err := LoadKnownHosts(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := mustLoadKnownHosts(t, path)
 	if err := other.Add("h:2", b); err != nil {
 		t.Fatalf("Add h:2: got error %v, want nil", err)
 	}

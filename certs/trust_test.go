@@ -13,10 +13,7 @@ func TestKnownHostsMatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), KnownHostsFile)
 	// h:1 has two entries (a rollover), h:2 one.
 	mustWrite(t, path, "h:1 "+a.String()+"\nh:2 "+c.String()+"\n# old and new\nh:1 "+b.String()+"\n", 0o600)
-	k, err := LoadKnownHosts(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := mustLoadKnownHosts(t, path)
 	tests := []struct {
 		name        string
 		host        string
@@ -108,10 +105,7 @@ func TestNewHostCheck(t *testing.T) {
 func TestHostCheckSteps(t *testing.T) {
 	a, b := testFP("a"), testFP("b")
 	path := filepath.Join(t.TempDir(), "qxfer", KnownHostsFile)
-	k, err := LoadKnownHosts(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := mustLoadKnownHosts(t, path)
 	fileLines := func() int {
 		data, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -200,10 +194,7 @@ func TestHostCheckSteps(t *testing.T) {
 // would: through its own KnownHosts.
 func addElsewhere(t *testing.T, path, host string, fp Fingerprint) {
 	t.Helper()
-	other, err := LoadKnownHosts(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := mustLoadKnownHosts(t, path)
 	if err := other.Add(host, fp); err != nil {
 		t.Fatal(err)
 	}
