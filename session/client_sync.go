@@ -165,16 +165,7 @@ func indexLocal(root *os.Root, t *syncTree, opts Options) error {
 }
 
 func localDestEntry(fi fs.FileInfo) destEntry {
-	k := KindOther
-	switch m := fi.Mode(); {
-	case m&fs.ModeSymlink != 0:
-		k = KindSymlink
-	case m.IsDir():
-		k = KindDir
-	case m.IsRegular():
-		k = KindFile
-	}
-	return destEntry{kind: k, size: fi.Size(), mtime: fi.ModTime()}
+	return destEntry{kind: KindOf(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()}
 }
 
 // treeOf returns the tree of trees whose destination holds p, the

@@ -200,15 +200,7 @@ func (ss *serverSession) checkLoop(p string, fi fs.FileInfo) error {
 }
 
 func entryOf(name string, fi fs.FileInfo) wire.Entry {
-	k := wire.KindOther
-	switch {
-	case fi.Mode().IsRegular():
-		k = wire.KindFile
-	case fi.IsDir():
-		k = wire.KindDir
-	case fi.Mode()&fs.ModeSymlink != 0:
-		k = wire.KindSymlink
-	}
+	k := wire.EntryKind(KindOf(fi.Mode()))
 	size := uint64(max(fi.Size(), 0))
 	if k == wire.KindSymlink {
 		size = 0 // the length of the target's path

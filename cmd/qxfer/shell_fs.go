@@ -46,13 +46,7 @@ func (sh *shell) ls(ctx context.Context, args []word) error {
 		if len(args) == 1 {
 			p = sh.remotePath(args[0].lit)
 		}
-		ents, err := sh.listDir(ctx, p)
-		if err != nil {
-			return err
-		}
-		sortEntries(ents)
-		sh.printEntries(ents)
-		return nil
+		return sh.printListing(sh.listDir(ctx, p))
 	}
 	ms, err := sh.remoteGlob(ctx, args[0])
 	if err != nil {
@@ -101,13 +95,7 @@ func (sh *shell) lls(ctx context.Context, args []word) error {
 			sh.printEntries([]session.Entry{localEntry(args[0].lit, fi)})
 			return nil
 		}
-		ents, err := listLocal(ctx, p)
-		if err != nil {
-			return err
-		}
-		sortEntries(ents)
-		sh.printEntries(ents)
-		return nil
+		return sh.printListing(listLocal(ctx, p))
 	}
 	ms, err := sh.localGlob(ctx, args[0])
 	if err != nil {
@@ -250,3 +238,14 @@ func (sh *shell) pwd() {
 
 // lpwd prints the local directory.
 func (sh *shell) lpwd() { fmt.Fprintf(sh.out, "local: %s\n", sh.lcwd) }
+
+// printListing prints the entries of a directory listing, sorted, or
+// returns the listing's error.
+func (sh *shell) printListing(ents []session.Entry, err error) error {
+	if err != nil {
+		return err
+	}
+	sortEntries(ents)
+	sh.printEntries(ents)
+	return nil
+}

@@ -166,14 +166,5 @@ func listLocal(_ context.Context, dir string) ([]session.Entry, error) {
 
 // localEntry describes a local file as a remote entry is described.
 func localEntry(name string, fi os.FileInfo) session.Entry {
-	k := session.KindOther
-	switch {
-	case fi.Mode().IsRegular():
-		k = session.KindFile
-	case fi.IsDir():
-		k = session.KindDir
-	case fi.Mode()&os.ModeSymlink != 0:
-		k = session.KindSymlink
-	}
-	return session.Entry{Name: name, Kind: k, Size: fi.Size(), Mode: fi.Mode().Perm(), MTime: fi.ModTime()}
+	return session.Entry{Name: name, Kind: session.KindOf(fi.Mode()), Size: fi.Size(), Mode: fi.Mode().Perm(), MTime: fi.ModTime()}
 }

@@ -22,11 +22,7 @@ func (sh *shell) put(ctx context.Context, args []word) error {
 	if len(args) < 1 || len(args) > 2 {
 		return errors.New("usage: put LOCAL [REMOTE]")
 	}
-	j := sh.newJob(session.Push, args[0].lit)
-	err := sh.startPut(ctx, j, args)
-	if err != nil {
-		sh.finishJob(j, err)
-	}
+	sh.startJob(session.Push, args[0].lit, func(j *job) error { return sh.startPut(ctx, j, args) })
 	return nil
 }
 
@@ -35,10 +31,7 @@ func (sh *shell) startPut(ctx context.Context, j *job, args []word) error {
 	if err != nil {
 		return err
 	}
-	locals := make([]string, len(ms))
-	for i, m := range ms {
-		locals[i] = m.path
-	}
+	locals := matchPaths(ms)
 	if _, err := os.Stat(locals[0]); err != nil {
 		return err
 	}
@@ -77,10 +70,7 @@ func (sh *shell) get(ctx context.Context, args []word) error {
 	if len(args) < 1 || len(args) > 2 {
 		return errors.New("usage: get REMOTE [LOCAL]")
 	}
-	j := sh.newJob(session.Pull, args[0].lit)
-	if err := sh.startGet(ctx, j, args); err != nil {
-		sh.finishJob(j, err)
-	}
+	sh.startJob(session.Pull, args[0].lit, func(j *job) error { return sh.startGet(ctx, j, args) })
 	return nil
 }
 
@@ -89,10 +79,7 @@ func (sh *shell) startGet(ctx context.Context, j *job, args []word) error {
 	if err != nil {
 		return err
 	}
-	remotes := make([]string, len(ms))
-	for i, m := range ms {
-		remotes[i] = m.path
-	}
+	remotes := matchPaths(ms)
 	if ms[0].ent == nil {
 		if _, err := sh.c.Stat(ctx, remotes[0]); err != nil {
 			return err
@@ -117,4 +104,23 @@ func (sh *shell) startGet(ctx context.Context, j *job, args []word) error {
 		return sh.c.PullFile(ctx, remotes[0], dest, opts)
 	})
 	return nil
+}
+
+// startJob starts a transfer as a new job of direction dir named name:
+// start begins it in the background; when start fails, the job ends at
+// once with that error as its outcome.
+func (sh *shell) startJob(dir session.Direction, name string, start func(j *job) error) {
+	j := sh.newJob(dir, name)
+	if err := start(j); err != nil {
+		sh.finishJob(j, err)
+	}
+}
+
+// matchPaths returns the paths of ms, in order.
+func matchPaths(ms []match) []string {
+	paths := make([]string, len(ms))
+	for i, m := range ms {
+		paths[i] = m.path
+	}
+	return paths
 }
