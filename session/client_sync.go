@@ -204,7 +204,9 @@ func destFile(dir Direction, j *job, trees []*syncTree) (d destEntry, ok bool) {
 // The batch's destStates then lists no directory of an indexed tree
 // again: indexRemote listed each once, and every file left there is
 // new or differs, so a second listing could skip none of them (issue
-// 18's tree case listed each directory twice before).
+// 18's tree case listed each directory twice before). A tree whose
+// destination is a link the server follows was not listed below its
+// top, so its directories are still listed as before.
 func skipIndexed(dir Direction, jobs []*job, trees []*syncTree, opts Options) {
 	if len(trees) == 0 {
 		return
@@ -212,10 +214,11 @@ func skipIndexed(dir Direction, jobs []*job, trees []*syncTree, opts Options) {
 	var rest []*job
 	for _, j := range jobs {
 		d, ok := destFile(dir, j, trees)
+		t := treeOf(trees, jobDest(dir, j))
 		switch {
 		case ok && !opts.Checksum && uint64(d.size) == j.meta.Size && d.mtime.Equal(j.meta.MTime):
 			j.preErr = &Error{Code: CodeUpToDate, Path: jobDest(dir, j), Msg: "same size and modification time"}
-		case treeOf(trees, jobDest(dir, j)) == nil:
+		case t == nil || t.dest["."].kind == KindSymlink:
 			rest = append(rest, j)
 		}
 	}
