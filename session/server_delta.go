@@ -1,10 +1,8 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"io"
-	"os"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -42,7 +40,7 @@ func (ss *serverSession) openPushReceiver(ctx context.Context, m *wire.Put, x *s
 // (FlagDelta, with FlagForce), the destination is a regular file of at
 // least xfer.DeltaMinSize bytes, and no resume record of the offered
 // version exists (a .part to resume holds more). Nil otherwise.
-func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *os.File {
+func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *xfer.Base {
 	if m.Flags&wire.FlagDelta == 0 || m.Flags&wire.FlagForce == 0 {
 		return nil
 	}
@@ -57,18 +55,13 @@ func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *os.Fil
 // pushDelta sends the signature of old, the push's destination, collects
 // the client's plan and seeds rc's .part with it. On failure rc is
 // finished (its .part removed) and the destination is untouched.
-func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer, rc *xfer.Receiver, old *os.File) (xfer.Offer, error) {
+func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer, rc *xfer.Receiver, old *xfer.Base) (xfer.Offer, error) {
 	p := x.t.Path
-	fi, err := old.Stat()
-	if err != nil {
-		rc.Discard()
-		return xfer.Offer{}, xfer.AsError(err, p)
-	}
 	plans := make(chan *wire.DeltaPlan, 4)
 	ss.mu.Lock()
 	x.plans = plans
 	ss.mu.Unlock()
-	err = xfer.Signature(ctx, bufio.NewReaderSize(io.NewSectionReader(old, 0, fi.Size()), 1<<20), func(chunks []wire.SigChunk, last bool) error {
+	err := old.Signature(ctx, func(chunks []wire.SigChunk, last bool) error {
 		return ss.cmd.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
 	if err != nil {
@@ -92,7 +85,7 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 			break
 		}
 	}
-	offer, err := rc.Seed(ctx, old, uint64(fi.Size()), plan)
+	offer, err := rc.Seed(ctx, old, plan)
 	if err == nil {
 		ss.log.Debug().Str("path", p).Int("ops", plan.Len()).Uint64("held", haveBytes(offer.Have)).Msg("delta seeded")
 	}
