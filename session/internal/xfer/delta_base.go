@@ -54,17 +54,27 @@ func (b *Base) Size() uint64 { return b.size }
 // Seed. It reads the file once, front to back.
 func (b *Base) Signature(ctx context.Context, emit func(chunks []wire.SigChunk, last bool) error) error {
 	b.ends, b.sums = b.ends[:0], b.sums[:0]
-	var end uint64
 	return Signature(ctx, io.NewSectionReader(b.f, 0, int64(b.size)), func(chunks []wire.SigChunk, last bool) error {
-		for _, c := range chunks {
-			end += c.Length
-			if len(b.ends) < MaxIndexChunks {
-				b.ends = append(b.ends, end)
-				b.sums = append(b.sums, c.Sum)
-			}
-		}
+		b.keep(chunks)
 		return emit(chunks, last)
 	})
+}
+
+// keep appends the next chunks of the signature to those Seed checks
+// plans against, up to MaxIndexChunks.
+func (b *Base) keep(chunks []wire.SigChunk) {
+	var end uint64
+	if n := len(b.ends); n > 0 {
+		end = b.ends[n-1]
+	}
+	for _, c := range chunks {
+		if len(b.ends) == MaxIndexChunks {
+			return
+		}
+		end += c.Length
+		b.ends = append(b.ends, end)
+		b.sums = append(b.sums, c.Sum)
+	}
 }
 
 // named reports whether o copies exactly a chunk of the signature: one

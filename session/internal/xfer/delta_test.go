@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -70,36 +69,6 @@ func TestChunksShift(t *testing.T) {
 	if same < len(cs)-2 {
 		t.Errorf("%d of %d chunks unchanged after an insertion at the front, want all but the first two", same, len(cs))
 	}
-}
-
-// TestIndexMemory: the index of a 10 GiB file (at the average chunk
-// size) fits in a few tens of MiB, as issue 18 requires.
-func TestIndexMemory(t *testing.T) {
-	const chunks = (10 << 30) / (64 << 10)
-	batch := make([]wire.SigChunk, wire.MaxSigChunks)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	var ix Index
-	var n uint64
-	for added := 0; added < chunks; added += len(batch) {
-		for i := range batch {
-			n++
-			batch[i] = wire.SigChunk{Length: 64 << 10}
-			batch[i].Sum[0], batch[i].Sum[1], batch[i].Sum[2], batch[i].Sum[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
-		}
-		if err := ix.Add(batch, "f"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	used := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("index of %d chunks: %.1f MiB", ix.Len(), float64(used)/(1<<20))
-	if ix.Len() < chunks || used > 48<<20 {
-		t.Errorf("index of %d chunks (want %d) takes %d bytes, want at most 48 MiB", ix.Len(), chunks, used)
-	}
-	runtime.KeepAlive(&ix)
 }
 
 // TestPlanOpsRefuses: a plan that does not fit the new version is
