@@ -61,6 +61,13 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 	ss.mu.Lock()
 	x.plans = plans
 	ss.mu.Unlock()
+	// An empty first frame tells the client at once that a delta is
+	// coming, so it chunks its version while this side chunks the old
+	// one, rather than after the first full frame (about 110 MiB).
+	if err := ss.cmd.send(&wire.DeltaSig{ID: id}); err != nil {
+		rc.Discard()
+		return xfer.Offer{}, xfer.AsError(err, p)
+	}
 	err := old.Signature(ctx, func(chunks []wire.SigChunk, last bool) error {
 		return ss.cmd.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
