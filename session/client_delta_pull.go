@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"os"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -17,7 +16,7 @@ import (
 // when its pull is to be a delta: -f without -W, no partial file of the
 // listed version to resume (have is what a record offers), and a
 // regular file of at least xfer.DeltaMinSize bytes. Nil otherwise.
-func pullDeltaBase(j getJob, have []wire.Range) *os.File {
+func pullDeltaBase(j getJob, have []wire.Range) *xfer.Base {
 	if !j.force || j.whole || len(have) > 0 {
 		return nil
 	}
@@ -26,8 +25,8 @@ func pullDeltaBase(j getJob, have []wire.Range) *os.File {
 
 // sendSignature sends the signature of old, the local version of a
 // delta pull's file, as DeltaSig frames of request id.
-func (c *clientConn) sendSignature(ctx context.Context, id uint64, old *os.File, p string) error {
-	_, err := signFile(ctx, old, p, func(chunks []wire.SigChunk, last bool) error {
+func (c *clientConn) sendSignature(ctx context.Context, id uint64, old *xfer.Base, p string) error {
+	err := old.Signature(ctx, func(chunks []wire.SigChunk, last bool) error {
 		return c.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
 	if err != nil {
@@ -88,18 +87,13 @@ func (c *clientConn) awaitFileInfo(ctx context.Context, w *waiter, j getJob, del
 
 // seedPull copies a delta pull's plan from old into rc's .part and tells
 // the server what rc now holds (DeltaHave). The offer is what rc holds.
-func (c *clientConn) seedPull(ctx context.Context, id uint64, rc *xfer.Receiver, old *os.File, ops []wire.CopyOp, meta xfer.FileMeta, p string) (xfer.Offer, error) {
+func (c *clientConn) seedPull(ctx context.Context, id uint64, rc *xfer.Receiver, old *xfer.Base, ops []wire.CopyOp, meta xfer.FileMeta, p string) (xfer.Offer, error) {
 	plan := xfer.NewPlanOps(meta.Size, p)
 	if err := plan.Add(ops); err != nil {
 		rc.Discard()
 		return xfer.Offer{}, err
 	}
-	fi, err := old.Stat()
-	if err != nil {
-		rc.Discard()
-		return xfer.Offer{}, xfer.AsError(err, p)
-	}
-	offer, err := rc.Seed(ctx, old, uint64(fi.Size()), plan)
+	offer, err := rc.Seed(ctx, old, plan)
 	if err != nil {
 		return xfer.Offer{}, err
 	}

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"io"
-	"os"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
@@ -41,7 +40,7 @@ func (ss *serverSession) openPushReceiver(ctx context.Context, m *wire.Put, x *s
 // (FlagDelta, with FlagForce), the destination is a regular file of at
 // least xfer.DeltaMinSize bytes, and no resume record of the offered
 // version exists (a .part to resume holds more). Nil otherwise.
-func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *os.File {
+func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *xfer.Base {
 	if m.Flags&wire.FlagDelta == 0 || m.Flags&wire.FlagForce == 0 {
 		return nil
 	}
@@ -56,13 +55,20 @@ func (ss *serverSession) deltaBase(m *wire.Put, cfg xfer.ReceiverConfig) *os.Fil
 // pushDelta sends the signature of old, the push's destination, collects
 // the client's plan and seeds rc's .part with it. On failure rc is
 // finished (its .part removed) and the destination is untouched.
-func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer, rc *xfer.Receiver, old *os.File) (xfer.Offer, error) {
+func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer, rc *xfer.Receiver, old *xfer.Base) (xfer.Offer, error) {
 	p := x.t.Path
 	plans := make(chan *wire.DeltaPlan, 4)
 	ss.mu.Lock()
 	x.plans = plans
 	ss.mu.Unlock()
-	size, err := signFile(ctx, old, p, func(chunks []wire.SigChunk, last bool) error {
+	// An empty first frame tells the client at once that a delta is
+	// coming, so it chunks its version while this side chunks the old
+	// one, rather than after the first full frame (about 110 MiB).
+	if err := ss.cmd.send(&wire.DeltaSig{ID: id}); err != nil {
+		rc.Discard()
+		return xfer.Offer{}, xfer.AsError(err, p)
+	}
+	err := old.Signature(ctx, func(chunks []wire.SigChunk, last bool) error {
 		return ss.cmd.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
 	if err != nil {
@@ -86,7 +92,7 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 			break
 		}
 	}
-	offer, err := rc.Seed(ctx, old, size, plan)
+	offer, err := rc.Seed(ctx, old, plan)
 	if err == nil {
 		ss.log.Debug().Str("path", p).Int("ops", plan.Len()).Uint64("held", haveBytes(offer.Have)).Msg("delta seeded")
 	}

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"io"
 
-	"github.com/restic/chunker"
+	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
+	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/fastcdc" // registers fastcdc-v1.0.0
 	"github.com/zeebo/blake3"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -15,11 +16,16 @@ import (
 // Both peers must cut a file the same way, so every parameter here is
 // part of the protocol.
 //
-// The chunker is restic's (github.com/restic/chunker): a Rabin
-// fingerprint over a 64-byte window, well tested and kept by restic for a
-// decade, rather than our own. The sum is BLAKE3-256
-// (github.com/zeebo/blake3): several GB/s with SIMD, well above the
-// chunker's own speed, and collision resistant, so a sum names a chunk.
+// The chunker is FastCDC (Xia et al., USENIX ATC 2016: a Gear rolling
+// hash, normalized chunking, cut-point skipping) as
+// github.com/PlakarKorp/go-cdc-chunkers implements it, under its
+// versioned name "fastcdc-v1.0.0", whose cuts that module keeps stable
+// across releases. Kept by Plakar for its backups, it cuts random data
+// at 2.2 times the speed of restic's Rabin chunker on this project's
+// bench machine (256 MiB in 1.2 s against 2.7 s, loaded), and both
+// peers chunk their whole version for every delta. The sum is BLAKE3-256
+// (github.com/zeebo/blake3): several GB/s with SIMD, and collision
+// resistant, so a sum names a chunk.
 const (
 	// DeltaMinSize is the smallest old version, in bytes, that a
 	// receiver describes for a delta: below it the round trip of the
@@ -29,14 +35,13 @@ const (
 	// chunk of a file may be shorter than ChunkMin).
 	ChunkMin = 32 << 10
 	ChunkMax = 256 << 10
-	// chunkBits is the number of low fingerprint bits that must be zero
-	// for a cut: chunks average ChunkMin + 2^chunkBits, about 64 KiB.
-	chunkBits = 15
+	// chunkNormal is FastCDC's normal size, in bytes: cuts are harder
+	// before it and easier after it, so chunks average about 64 KiB
+	// (70 KiB on random data).
+	chunkNormal = 64 << 10
+	// chunkAlgorithm is the go-cdc-chunkers name of the chunker.
+	chunkAlgorithm = "fastcdc-v1.0.0"
 )
-
-// chunkPol is the irreducible polynomial of the Rabin fingerprint, fixed
-// so that both peers cut alike (restic picks one per repository).
-const chunkPol = chunker.Pol(0x3DA3358B4DC173)
 
 // Chunk is one content-defined chunk of a file.
 type Chunk struct {
@@ -47,28 +52,31 @@ type Chunk struct {
 
 // Chunks cuts r into content-defined chunks, front to back, and calls fn
 // for each with its offset, length and BLAKE3-256. It reads r once,
-// holding ChunkMax bytes at a time. It stops at the first error of r or
+// holding 2*ChunkMax bytes at a time. It stops at the first error of r or
 // fn, or when ctx ends.
 func Chunks(ctx context.Context, r io.Reader, fn func(c Chunk) error) error {
-	ch := chunker.NewWithBoundaries(r, chunkPol, ChunkMin, ChunkMax)
-	ch.SetAverageBits(chunkBits)
-	buf := make([]byte, ChunkMax)
+	ch, err := chunkers.NewChunker(chunkAlgorithm, r, &chunkers.ChunkerOpts{MinSize: ChunkMin, NormalSize: chunkNormal, MaxSize: ChunkMax})
+	if err != nil {
+		return err // the options above are valid: not reached
+	}
 	var off uint64
 	for {
 		if err := ctx.Err(); err != nil {
 			return CtxError(ctx)
 		}
-		c, err := ch.Next(buf)
-		if errors.Is(err, io.EOF) {
-			return nil
+		b, err := ch.Next()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if len(b) > 0 {
+			k := Chunk{Offset: off, Length: uint64(len(b)), Sum: blake3.Sum256(b)}
+			if ferr := fn(k); ferr != nil {
+				return ferr
+			}
+			off += uint64(len(b))
 		}
 		if err != nil {
-			return err
+			return nil // io.EOF
 		}
-		k := Chunk{Offset: off, Length: uint64(c.Length), Sum: blake3.Sum256(c.Data)}
-		if err := fn(k); err != nil {
-			return err
-		}
-		off += uint64(c.Length)
 	}
 }

@@ -32,7 +32,7 @@ func Signature(ctx context.Context, r io.Reader, emit func(chunks []wire.SigChun
 // MaxIndexChunks is the most signature chunks a sender indexes (2^19:
 // 32 GiB of old version at the average chunk size; an entry takes about
 // 88 bytes of map, so at most about 45 MiB, and 14 MiB for a 10 GiB file,
-// as TestIndexMemory measures); chunks beyond it are ignored, so a peer
+// as TestDeltaMemory10GiB measures); chunks beyond it are ignored, so a peer
 // cannot make the index grow without bound.
 const MaxIndexChunks = 1 << 19
 

@@ -4,11 +4,10 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"hash"
 	"io"
 	"os"
 	"slices"
-
-	"github.com/zeebo/blake3"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
@@ -53,52 +52,68 @@ func (po *PlanOps) Add(ops []wire.CopyOp) error {
 // Len returns the number of operations collected.
 func (po *PlanOps) Len() int { return len(po.ops) }
 
-// Seed copies the chunks of plan from old, the receiver's previous
-// version of oldSize bytes, into the .part of a receiver that holds
-// nothing yet (OpenReceiver starting over), checking each chunk's
-// BLAKE3 against the plan before it is written. It then makes them
-// durable and records them, as a checkpoint does (fsync, then the
-// record), so that a transfer cut off from here resumes with them, and
-// returns the offer: the copied ranges (coalesced; at most
-// wire.MaxRanges, the shortest left out beyond that: they are sent) and
-// the SHA-256 of the first when it starts at offset 0.
+// Seed copies the chunks of plan from base, the receiver's previous
+// version (whose Signature was sent), into the .part of a receiver that
+// holds nothing yet (OpenReceiver starting over), and returns the offer:
+// the copied ranges (coalesced; at most wire.MaxRanges, the shortest left
+// out beyond that: they are sent) and the SHA-256 of the first when it
+// starts at offset 0.
 //
-// A chunk whose source lies outside the old version, or whose bytes do
-// not have the plan's sum, is wire.BadDelta; on any error the receiver is
-// finished (its .part removed, the destination untouched) and the error
-// is an *Error.
-func (rc *Receiver) Seed(ctx context.Context, old io.ReaderAt, oldSize uint64, plan *PlanOps) (Offer, error) {
-	p, meta := rc.cfg.Path, rc.cfg.Meta
+// Every operation must copy exactly a chunk of the signature (its start,
+// length and BLAKE3-256), so the old bytes need not be read and hashed
+// again: runs of operations that are contiguous in both versions are
+// copied by copyRange (copy_file_range(2) on Linux, the bytes never
+// leave the kernel), except the run from offset 0, which is read and
+// hashed for the offer's prefix hash. An old version whose size or mtime
+// changed meanwhile fails the seed; one changed without either is caught
+// by the whole-file SHA-256 before the rename, as any wrong byte is.
+//
+// The seeded bytes are made durable and recorded in the background, as
+// a checkpoint does (fsync, then the record), while the sender sends the
+// rest: a transfer cut off after that resumes with them.
+//
+// An operation that names no chunk of the signature is wire.BadDelta; on
+// any error the receiver is finished (its .part removed, the destination
+// untouched) and the error is an *Error.
+func (rc *Receiver) Seed(ctx context.Context, base *Base, plan *PlanOps) (Offer, error) {
+	p := rc.cfg.Path
 	fail := func(err error) (Offer, error) {
 		rc.Discard()
 		return Offer{}, WithPath(AsError(err, p), p)
 	}
-	buf := make([]byte, ChunkMax)
+	type run struct{ dst, src, n uint64 }
+	var runs []run
+	for _, o := range plan.ops {
+		if !base.named(o) {
+			return fail(Errorf(wire.BadDelta, p, "delta operation copies [%d, +%d) of the old version, which is not a chunk of its signature with the plan's BLAKE3", o.Source, o.Length))
+		}
+		if k := len(runs) - 1; k >= 0 && runs[k].dst+runs[k].n == o.Offset && runs[k].src+runs[k].n == o.Source {
+			runs[k].n += o.Length
+			continue
+		}
+		runs = append(runs, run{o.Offset, o.Source, o.Length})
+	}
+	var buf lazyChunk // taken for the run from 0, or a fallback copy
+	defer buf.release()
 	prefix := sha256.New()
 	var hashed uint64 // the contiguous prefix copied (and hashed) from 0
 	var have RangeSet
-	for i, o := range plan.ops {
-		if i%64 == 0 && ctx.Err() != nil {
+	for _, r := range runs {
+		if ctx.Err() != nil {
 			return fail(CtxError(ctx))
 		}
-		if o.Source > oldSize || o.Length > oldSize-o.Source {
-			return fail(Errorf(wire.BadDelta, p, "delta operation copies [%d, +%d) from an old version of %d bytes", o.Source, o.Length, oldSize))
-		}
-		b := buf[:o.Length]
-		if _, err := old.ReadAt(b, int64(o.Source)); err != nil {
+		if r.dst == 0 {
+			if err := copyHashed(rc.f, base.f, r.src, r.n, prefix, buf.get()); err != nil {
+				return fail(err)
+			}
+			hashed = r.n
+		} else if err := copyRange(rc.f, base.f, int64(r.dst), int64(r.src), int64(r.n), buf.get()); err != nil {
 			return fail(err)
 		}
-		if blake3.Sum256(b) != o.Sum {
-			return fail(Errorf(wire.BadDelta, p, "the old version's bytes [%d, +%d) do not have the plan's BLAKE3", o.Source, o.Length))
-		}
-		if _, err := rc.f.WriteAt(b, int64(o.Offset)); err != nil {
-			return fail(err)
-		}
-		if o.Offset == hashed {
-			prefix.Write(b)
-			hashed += o.Length
-		}
-		have.Add(o.Offset, o.Length)
+		have.Add(r.dst, r.n)
+	}
+	if !base.unchanged() {
+		return fail(Errorf(wire.BadDelta, p, "the old version changed while the delta was made"))
 	}
 	if len(have.r) > wire.MaxRanges {
 		// A record, and an offer, hold at most MaxRanges ranges: the
@@ -110,30 +125,42 @@ func (rc *Receiver) Seed(ctx context.Context, old io.ReaderAt, oldSize uint64, p
 	}
 	if have.Prefix() < hashed {
 		hashed = 0 // the first range was left out
-		prefix.Reset()
 	}
 	if len(have.r) == 0 {
 		return Offer{}, nil
-	}
-	if err := rc.f.Sync(); err != nil {
-		return fail(err)
 	}
 	var sum []byte
 	if hashed > 0 {
 		sum = prefix.Sum(nil)
 	}
-	ranges := have.Ranges()
-	rc.recorded = true
-	if err := SaveRecord(rc.cfg.Root, p, newRecord(meta, ranges, hashed, sum)); err != nil {
-		return fail(err)
-	}
 	rc.ph.mu.Lock()
-	rc.have, rc.whole, rc.durable = have.Clone(), have.Clone(), have.Clone()
+	rc.have, rc.whole = have.Clone(), have.Clone()
 	if hashed > 0 {
 		rc.ph.h, rc.ph.n = prefix, hashed
 	}
 	rc.ph.mu.Unlock()
-	return Offer{Have: ranges, PrefixHash: sum}, nil
+	rc.wg.Go(rc.checkpoint)
+	return Offer{Have: have.Ranges(), PrefixHash: sum}, nil
+}
+
+// copyHashed copies the n bytes of src at srcOff to the start of dst
+// through buf, hashing them into h.
+func copyHashed(dst, src *os.File, srcOff, n uint64, h hash.Hash, buf []byte) error {
+	for off := uint64(0); off < n; {
+		b := buf[:min(uint64(len(buf)), n-off)]
+		if _, err := src.ReadAt(b, int64(srcOff+off)); err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		h.Write(b)
+		if _, err := dst.WriteAt(b, int64(off)); err != nil {
+			return err
+		}
+		off += uint64(len(b))
+	}
+	return nil
 }
 
 // Discard finishes a receiver that will not be used: its .part and
@@ -141,21 +168,4 @@ func (rc *Receiver) Seed(ctx context.Context, old io.ReaderAt, oldSize uint64, p
 func (rc *Receiver) Discard() {
 	rc.f.Close()
 	rc.removePartial()
-}
-
-// OpenDeltaBase opens p under root, the version a receiver holds, for a
-// delta transfer: it returns the open file when p is a regular file of
-// at least DeltaMinSize bytes, nil otherwise (missing, small, not a
-// regular file: the transfer is then plain). The caller closes it.
-func OpenDeltaBase(root *os.Root, p string) *os.File {
-	f, err := root.Open(p)
-	if err != nil {
-		return nil
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() < DeltaMinSize {
-		f.Close()
-		return nil
-	}
-	return f
 }

@@ -3,11 +3,13 @@ package xfer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -69,36 +71,6 @@ func TestChunksShift(t *testing.T) {
 	}
 }
 
-// TestIndexMemory: the index of a 10 GiB file (at the average chunk
-// size) fits in a few tens of MiB, as issue 18 requires.
-func TestIndexMemory(t *testing.T) {
-	const chunks = (10 << 30) / (64 << 10)
-	batch := make([]wire.SigChunk, wire.MaxSigChunks)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	var ix Index
-	var n uint64
-	for added := 0; added < chunks; added += len(batch) {
-		for i := range batch {
-			n++
-			batch[i] = wire.SigChunk{Length: 64 << 10}
-			batch[i].Sum[0], batch[i].Sum[1], batch[i].Sum[2], batch[i].Sum[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
-		}
-		if err := ix.Add(batch, "f"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	used := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("index of %d chunks: %.1f MiB", ix.Len(), float64(used)/(1<<20))
-	if ix.Len() < chunks || used > 48<<20 {
-		t.Errorf("index of %d chunks (want %d) takes %d bytes, want at most 48 MiB", ix.Len(), chunks, used)
-	}
-	runtime.KeepAlive(&ix)
-}
-
 // TestPlanOpsRefuses: a plan that does not fit the new version is
 // bad_delta.
 func TestPlanOpsRefuses(t *testing.T) {
@@ -126,33 +98,50 @@ func TestPlanOpsRefuses(t *testing.T) {
 }
 
 // TestSeed seeds a receiver from a plan and finishes the file with the
-// ranges it lacks; a plan whose sum does not match the old bytes
-// removes the .part.
+// ranges it lacks; a plan that names no chunk of the signature, or an
+// old version changed since its signature, removes the .part.
 func TestSeed(t *testing.T) {
 	f := newRecvFixture(t, 4<<20)
 	old := bytes.Clone(f.data)
 	copy(old[1<<20:], randomBytes(2, 64<<10))
+	if err := os.WriteFile(filepath.Join(f.dir, "old.bin"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := OpenDeltaBase(f.root, "old.bin")
+	if base == nil {
+		t.Fatal("OpenDeltaBase: nil for a 4 MiB regular file")
+	}
+	defer base.Close()
 	var ix Index
-	if err := Signature(context.Background(), bytes.NewReader(old), func(cs []wire.SigChunk, last bool) error { return ix.Add(cs, "f") }); err != nil {
+	if err := base.Signature(context.Background(), func(cs []wire.SigChunk, last bool) error { return ix.Add(cs, "f") }); err != nil {
 		t.Fatal(err)
 	}
 	var ops []wire.CopyOp
 	if _, err := Plan(context.Background(), bytes.NewReader(f.data), &ix, func(o []wire.CopyOp, last bool) error { ops = append(ops, o...); return nil }); err != nil {
 		t.Fatal(err)
 	}
-
-	t.Run("wrong sum", func(t *testing.T) {
-		rc, _ := f.open(t, "bad.bin")
-		bad := slices.Clone(ops)
-		bad[len(bad)/2].Sum[0] ^= 1
-		po := NewPlanOps(f.meta.Size, "bad.bin")
+	refused := func(t *testing.T, name string, bad []wire.CopyOp) {
+		t.Helper()
+		rc, _ := f.open(t, name)
+		po := NewPlanOps(f.meta.Size, name)
 		if err := po.Add(bad); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rc.Seed(context.Background(), bytes.NewReader(old), uint64(len(old)), po); codeOfErr(err) != wire.BadDelta {
+		if _, err := rc.Seed(context.Background(), base, po); codeOfErr(err) != wire.BadDelta {
 			t.Errorf("got %v, want %v", err, wire.BadDelta)
 		}
 		testutil.NoPartials(t, f.dir)
+	}
+	t.Run("wrong sum", func(t *testing.T) {
+		bad := slices.Clone(ops)
+		bad[len(bad)/2].Sum[0] ^= 1
+		refused(t, "bad.bin", bad)
+	})
+	t.Run("not a chunk", func(t *testing.T) {
+		// The right sum and length, one byte off the chunk's start.
+		bad := slices.Clone(ops)
+		bad[len(bad)/2].Source++
+		refused(t, "bad.bin", bad)
 	})
 	t.Run("seeded", func(t *testing.T) {
 		rc, _ := f.open(t, "out.bin")
@@ -160,7 +149,7 @@ func TestSeed(t *testing.T) {
 		if err := po.Add(ops); err != nil {
 			t.Fatal(err)
 		}
-		offer, err := rc.Seed(context.Background(), bytes.NewReader(old), uint64(len(old)), po)
+		offer, err := rc.Seed(context.Background(), base, po)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,9 +157,10 @@ func TestSeed(t *testing.T) {
 		if missing := f.meta.Size - held.Total(); missing == 0 || missing > 3*ChunkMax {
 			t.Errorf("seeded all but %d bytes, want the changed chunks (1 to %d bytes)", missing, 3*ChunkMax)
 		}
-		if offer.PrefixHash == nil {
-			t.Error("no prefix hash for a first range from offset 0")
+		if want := sha256.Sum256(f.data[:held.Prefix()]); !bytes.Equal(offer.PrefixHash, want[:]) {
+			t.Errorf("prefix hash %x, want the SHA-256 of the first %d bytes", offer.PrefixHash, held.Prefix())
 		}
+		rc.wg.Wait() // the checkpoint Seed started in the background
 		rec, _ := LoadRecord(f.root, "out.bin")
 		if !rec.Matches(f.meta) {
 			t.Fatalf("record after seeding: %+v, want one of the new version", rec)
@@ -188,5 +178,11 @@ func TestSeed(t *testing.T) {
 		if exists(t, f.dir, filepath.Base(RecordName("out.bin"))) {
 			t.Error("record left after the file was finished")
 		}
+	})
+	t.Run("old version changed", func(t *testing.T) {
+		if err := os.Chtimes(filepath.Join(f.dir, "old.bin"), time.Now(), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, "changed.bin", ops)
 	})
 }
