@@ -133,6 +133,7 @@ var frameTypeNames = [...]string{
 
 	FrameTypeChecksum:       "checksum",
 	FrameTypeChecksumResult: "checksum_result",
+	FrameTypePartAlign:      "part_align",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -325,6 +326,8 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseDeltaPlan(&p)
 	case FrameTypeDeltaHave:
 		m = parseDeltaHave(&p)
+	case FrameTypePartAlign:
+		m = parsePartAlign(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}

@@ -122,6 +122,8 @@ func messageCases() []messageCase {
 		{"delta have", &DeltaHave{ID: 12, Have: []Range{{0, 1 << 20}}, PrefixHash: seqHash()}},
 		{"delta have empty", &DeltaHave{ID: 12}},
 		{"delta have limits", &DeltaHave{ID: quicvarint.Max, Have: maxRanges(), PrefixHash: seqHash()}},
+		{"part align", &PartAlign{ID: 12, PartSize: 8 << 20, Window: 4}},
+		{"part align limits", &PartAlign{ID: quicvarint.Max, PartSize: quicvarint.Max, Window: quicvarint.Max}},
 	}
 }
 
