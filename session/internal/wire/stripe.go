@@ -9,6 +9,11 @@ import "github.com/quic-go/quic-go/quicvarint"
 // FrameTypePartAlign is the type of PartAlign.
 const FrameTypePartAlign FrameType = 0x70
 
+// MinPartSize is the smallest PartAlign.PartSize a client accepts, in
+// bytes: S3's minimum part (5 MiB, AWS "Amazon S3 multipart upload
+// limits"). A smaller one would cut a file into millions of ranges.
+const MinPartSize = 5 << 20
+
 // MaxJoinAddrLen bounds Welcome.JoinAddr, in bytes: a host name (at most
 // 253 bytes, RFC 1035), brackets, a colon and a port.
 const MaxJoinAddrLen = 270
