@@ -141,7 +141,7 @@ func dialConn(ctx context.Context, addr string, cfg ClientConfig) (*clientConn, 
 			c.Close()
 			return nil, err
 		}
-		c.startPool(ctx, addr, quicx.ClientTLS(cfg.Identity, ALPN, "qxfer", member.Verify), cfg)
+		c.startPool(ctx, joinAddr(addr, c.welcome), quicx.ClientTLS(cfg.Identity, ALPN, "qxfer", member.Verify), cfg)
 	}
 	added, err := trust.Pin()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -18,6 +19,9 @@ import (
 type waiter struct {
 	msgs chan wire.Message
 	gone chan struct{} // closed when the requester stops listening
+	// align is the PartAlign of a push, set before its Accept is
+	// delivered (client_align.go).
+	align atomic.Pointer[wire.PartAlign]
 
 	// mu guards the range streams of a pull: they may arrive before the
 	// receiver is set up, and wait in early.
@@ -79,6 +83,9 @@ func (c *clientConn) readLoop() {
 		if err != nil {
 			c.fail(sessionError(err))
 			return
+		}
+		if c.noteAlign(msg) {
+			continue
 		}
 		id, ok := responseID(msg)
 		if !ok {

@@ -153,7 +153,7 @@ func (p *pool) join(ctx context.Context) error {
 	case *wire.Welcome:
 		token = m.Token
 	case *wire.Reject:
-		return fail(&Error{Code: m.Code, Remote: true, Msg: "pool connection refused: " + m.Msg})
+		return fail(joinRefused(m, p.addr))
 	default:
 		return fail(fmt.Errorf("pool connection: expected welcome, got %s", msg.Type()))
 	}

@@ -76,6 +76,12 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	if len(acc.Have) > 0 {
 		c.log.Debug().Str("path", j.remote).Int("ranges", len(acc.Have)).Msg("resuming")
 	}
+	align, window, err := alignOf(w, meta.Size, j.remote)
+	if err != nil {
+		c.cmd.send(&wire.Cancel{ID: id, Code: CodeProtocolViolation})
+		c.awaitVerdict(ctx, w)
+		return err
+	}
 	if err := s.acquire(ctx); err != nil {
 		return err
 	}
@@ -85,6 +91,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 		Progress: c.counter(t), Limit: j.limit,
 		Seal:  func(h []byte) error { return c.send(&wire.Seal{ID: id, Hash: h}) },
 		Ended: c.closed, EndErr: c.Err,
+		Align: align, Window: window,
 	})
 	verdict, err := sd.Run(ctx, offer, w.msgs, s.release)
 	s.release()

@@ -47,6 +47,8 @@ const (
 	CodeSymlinkLoop       = wire.SymlinkLoop
 	CodeNameTooLong       = wire.NameTooLong
 	CodeNotEmpty          = wire.NotEmpty
+	CodeRangeMisaligned   = wire.RangeMisaligned
+	CodeWrongServer       = wire.WrongServer
 	CodeBadDelta          = wire.BadDelta
 	CodeFrameTooLarge     = wire.FrameTooLarge
 )

@@ -118,7 +118,7 @@ func (p *rawPeer) hello() *wire.Welcome {
 }
 
 // expectMsg reads the next frame and fails the test unless it is a T.
-// Acks and Seals, which accompany a transfer's ranges, are skipped unless
+// Acks, Seals and PartAligns, which accompany a transfer's ranges, are skipped unless
 // T is one of them.
 func expectMsg[T wire.Message](p *rawPeer) T {
 	p.t.Helper()
@@ -130,7 +130,8 @@ func expectMsg[T wire.Message](p *rawPeer) T {
 		_, want := m.(T)
 		_, isAck := m.(*wire.Ack)
 		_, isSeal := m.(*wire.Seal)
-		if want || !(isAck || isSeal) {
+		_, isAlign := m.(*wire.PartAlign)
+		if want || !(isAck || isSeal || isAlign) {
 			break
 		}
 		m, err = p.recv()

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -35,6 +36,12 @@ type ServerConfig struct {
 	// bucket resumes an upload whose writer died only after it. Default
 	// 30s.
 	S3LeaseTTL time.Duration
+	// Advertise, when set, is this server's own address (HOST:PORT) that
+	// clients dial for the pool connections of their sessions
+	// (Welcome.JoinAddr): needed when several servers share one name
+	// (README, "N servers behind one name"). Empty: clients join at the
+	// address they dialled.
+	Advertise string
 
 	// s3PartSize, in tests, makes S3 multipart parts smaller than the
 	// default 8 MiB (at least 5 MiB).
@@ -133,6 +140,11 @@ type Server struct {
 	drain     chan struct{} // closed by Shutdown
 	drainOnce sync.Once
 
+	// instance names this server process in its session tokens (8
+	// random bytes), so a pool connection that reached another server
+	// is told so (server_pool.go).
+	instance []byte
+
 	// poolMu guards pools.
 	poolMu sync.Mutex
 	pools  map[string]*serverSession // by Welcome token, for pool connections to join
@@ -161,6 +173,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("server root not set")
 	}
+	if err := CheckAdvertise(cfg.Advertise); err != nil {
+		return nil, fmt.Errorf("advertise: %w", err)
+	}
 	var root *os.Root
 	s3, err := openS3Root(cfg)
 	if err != nil {
@@ -177,6 +192,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		drain: make(chan struct{}),
 	}
 	s.metrics = newServerMetrics(s)
+	s.instance = make([]byte, 8)
+	rand.Read(s.instance)
 	return s, nil
 }
 

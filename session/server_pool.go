@@ -1,8 +1,13 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -11,6 +16,40 @@ import (
 	"github.com/qxfer/qxfer/session/internal/wire"
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
+
+// CheckAdvertise checks a ServerConfig.Advertise: empty, or HOST:PORT
+// of at most 270 bytes (wire.MaxJoinAddrLen) with a numeric port.
+func CheckAdvertise(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	h, p, err := net.SplitHostPort(addr)
+	if err == nil && (h == "" || len(addr) > wire.MaxJoinAddrLen) {
+		err = errors.New("empty host or too long")
+	}
+	if err == nil {
+		_, err = strconv.ParseUint(p, 10, 16)
+	}
+	if err != nil {
+		return fmt.Errorf("%q: want HOST:PORT (%v)", addr, err)
+	}
+	return nil
+}
+
+// newToken is a session token: the server's instance (8 bytes), then 8
+// random bytes (PROTOCOL.md, "Joining").
+func (s *Server) newToken() []byte {
+	token := make([]byte, 16)
+	copy(token, s.instance)
+	rand.Read(token[8:])
+	return token
+}
+
+// elsewhere reports whether token is a session token of another server
+// process: a Join that reached the wrong server behind a shared name.
+func (s *Server) elsewhere(token []byte) bool {
+	return len(token) == 16 && !bytes.Equal(token[:8], s.instance)
+}
 
 func (s *Server) registerPool(token string, ss *serverSession) {
 	s.poolMu.Lock()
@@ -43,6 +82,11 @@ func (s *Server) lookupPool(token, owner string) *serverSession {
 // a token cannot be probed.
 func (ss *serverSession) joinPool(ctx context.Context, m *wire.Join, str *quic.Stream) error {
 	parent := ss.srv.lookupPool(string(m.Token), ss.owner)
+	if parent == nil && m.Version == wire.Version && ss.srv.elsewhere(m.Token) {
+		ss.cmd.send(&wire.Reject{Code: CodeWrongServer, Msg: "this session is held by another server (run each server with --advertise)"})
+		lingerAfterReject(str)
+		return protocolErrorf(CodeWrongServer, "join: a session of another server")
+	}
 	if parent == nil || m.Version != wire.Version {
 		ss.cmd.send(&wire.Reject{Code: CodeUnknownTransfer, Msg: "no such session for this client"})
 		lingerAfterReject(str)

@@ -119,6 +119,7 @@ func (ss *serverSession) openPush(ctx, tctx context.Context, cancel context.Canc
 		ss.srv.refreshPartial(key)
 		ss.log.Info().Str("path", p).Int("ranges", len(offer.Have)).Msg("offering resume")
 	}
+	ss.sendAlign(id, rc)
 	ss.cmd.send(&wire.Accept{ID: id, Have: offer.Have, PrefixHash: offer.PrefixHash})
 	t.setRunning()
 	err = rc.Wait(tctx)

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
@@ -121,12 +120,11 @@ func (ss *serverSession) run(ctx context.Context) error {
 		return protocolErrorf(CodeVersionMismatch, "client speaks version %d", hello.Version)
 	}
 	str.SetReadDeadline(time.Time{})
-	token := make([]byte, 16)
-	rand.Read(token)
+	token := ss.srv.newToken()
 	ss.lanes.Add(&xfer.Member{Conn: ss.conn, Primary: true})
 	ss.srv.registerPool(string(token), ss)
 	defer ss.srv.unregisterPool(string(token))
-	if err := ss.cmd.send(&wire.Welcome{Version: wire.Version, MaxTransfers: uint64(cfg.MaxTransfers), Token: token, Software: cfg.Software}); err != nil {
+	if err := ss.cmd.send(&wire.Welcome{Version: wire.Version, MaxTransfers: uint64(cfg.MaxTransfers), Token: token, Software: cfg.Software, JoinAddr: cfg.Advertise}); err != nil {
 		return err
 	}
 	ss.log.Debug().Str("software", hello.Software).Msg("hello")

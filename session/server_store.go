@@ -124,3 +124,16 @@ func (s *Server) sweepS3(ctx context.Context, now time.Time) int {
 	}
 	return n
 }
+
+// sendAlign tells the client, before the Accept of push id, how to cut
+// its ranges when its writer assembles the file from parts (a multipart
+// upload to an S3 root; PROTOCOL.md, "Part-aligned pushes").
+func (ss *serverSession) sendAlign(id uint64, rc store.Writer) {
+	a, ok := rc.(store.Aligner)
+	if !ok {
+		return
+	}
+	if size, window := a.Align(); size > 0 {
+		ss.cmd.send(&wire.PartAlign{ID: id, PartSize: size, Window: uint64(window)})
+	}
+}

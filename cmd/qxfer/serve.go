@@ -26,6 +26,7 @@ type serveCmd struct {
 	S3Endpoint      string `name:"s3-endpoint" env:"QXFER_S3_ENDPOINT" placeholder:"URL" help:"URL of an S3-compatible store (http://HOST:PORT or https://HOST), addressed path-style; unset means AWS. Only with an s3:// root."`
 	S3Region        string `name:"s3-region" env:"QXFER_S3_REGION" placeholder:"REGION" help:"Region of the S3 bucket; unset lets the client find it."`
 	S3Lease         string `name:"s3-lease" default:"30s" env:"QXFER_S3_LEASE" help:"How long this server's claim on an upload to an S3 root lasts unrenewed: another server of the same bucket resumes an upload whose server died after it."`
+	Advertise       string `name:"advertise" env:"QXFER_ADVERTISE" placeholder:"HOST:PORT" help:"This server's own address, which clients dial for the pool connections of their sessions: set it on each of several servers behind one name (README, N servers behind one name)."`
 	ReadOnly        bool   `name:"read-only" env:"QXFER_READ_ONLY" help:"Refuse uploads and mkdir."`
 	Open            bool   `name:"open" help:"Accept any client certificate (no authorized_clients check). Dangerous."`
 	MaxTransfers    int    `name:"max-transfers" default:"1024" env:"QXFER_MAX_TRANSFERS" help:"Transfers one session may have in flight."`
@@ -58,6 +59,9 @@ func (s *serveCmd) parseFlags() (serveFlags, error) {
 	}
 	if f.s3Lease, err = parseDuration(s.S3Lease); err != nil {
 		return f, withExit(exitUsage, fmt.Errorf("--s3-lease: %w", err))
+	}
+	if err := session.CheckAdvertise(s.Advertise); err != nil {
+		return f, withExit(exitUsage, fmt.Errorf("--advertise: %w", err))
 	}
 	return f, nil
 }
@@ -148,7 +152,7 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 		root, _ = filepath.Abs(s.Root)
 	}
 	srv, err := session.NewServer(session.ServerConfig{
-		S3Endpoint: s.S3Endpoint, S3Region: s.S3Region, S3LeaseTTL: flags.s3Lease,
+		S3Endpoint: s.S3Endpoint, S3Region: s.S3Region, S3LeaseTTL: flags.s3Lease, Advertise: s.Advertise,
 		Root: root, ReadOnly: s.ReadOnly, MaxTransfers: s.MaxTransfers,
 		MaxConnections: s.MaxConns, MaxListEntries: s.MaxList, MinFree: uint64(minFree),
 		Software: "qxfer/" + version(), Logger: e.log,

@@ -98,13 +98,17 @@ type S3 struct {
 	// mem bounds the bytes all writers of the server buffer at once
 	// (MemoryBudget): shared by the views Sub returns.
 	mem *semaphore.Weighted
+	// parts counts the part buffers of multipart writers (PartBuffers),
+	// shared like mem.
+	parts *partCount
 }
 
 // MemoryBudget is how many bytes the S3 writers of one server buffer at
-// once (256 MiB: 32 parts of 8 MiB): each file being written holds a
-// buffer of one part (the whole file, for a file of at most one part)
-// from its first byte to its end; a file beyond the budget waits for it,
-// its sender held by QUIC flow control.
+// once (256 MiB: 32 parts of 8 MiB). A file of at most one part holds a
+// buffer of its size, a multipart file Window part buffers
+// (DefaultWindow, 4: 32 MiB with 8 MiB parts), from its first byte to its
+// end; a file beyond the budget waits for it, its sender held by QUIC
+// flow control.
 const MemoryBudget = 256 << 20
 
 var _ Store = (*S3)(nil)
@@ -142,7 +146,7 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client: %w", err)
 	}
-	s := &S3{api: c, bucket: bucket, base: prefix, prefix: prefix, partSize: cfg.PartSize, leaseTTL: cfg.LeaseTTL, mem: semaphore.NewWeighted(MemoryBudget)}
+	s := &S3{api: c, bucket: bucket, base: prefix, prefix: prefix, partSize: cfg.PartSize, leaseTTL: cfg.LeaseTTL, mem: semaphore.NewWeighted(MemoryBudget), parts: &partCount{}}
 	if s.partSize == 0 {
 		s.partSize = DefaultPartSize
 	}

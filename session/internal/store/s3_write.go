@@ -8,7 +8,6 @@ import (
 	"encoding"
 	"encoding/hex"
 	"hash"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -20,43 +19,60 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
-// s3Writer assembles one object. Its bytes are written in order: a range
-// stream waits (unread, so QUIC flow control holds its sender) until the
-// bytes before it are written, then goes on at the end of the contiguous
-// prefix, feeding the whole-file SHA-256 as it goes. A file of at most one
-// part is buffered whole and stored with one PutObject once its hash
-// matched the seal; a larger one is a multipart upload whose every part,
-// once uploaded, is checkpointed in the state object with the hash state
-// after it. The object appears only at CompleteMultipartUpload, after
-// the hash matched; a mismatch aborts the upload.
+// s3Writer assembles one object. A file of at most one part is
+// buffered whole and stored with one PutObject once its hash matched the
+// seal: its bytes are written in order, a range stream waiting (unread,
+// so QUIC flow control holds its sender) until the bytes before it are
+// written, then going on at the end of the contiguous prefix, feeding the
+// whole-file SHA-256 as it goes. A larger one is a multipart upload whose
+// ranges are cut at the part boundaries (s3_parts.go): each part is
+// uploaded once whole, then hashed in order and checkpointed in the state
+// object with the hash state after it. The object appears only at
+// CompleteMultipartUpload, after the hash matched; a mismatch aborts the
+// upload.
 type s3Writer struct {
-	s     *S3
-	cfg   WriterConfig
-	key   string
-	sk    string // the state object (multipart)
-	owner string // this writer, in the lease
-	part  uint64 // the part size of this file
-	multi bool
-	wg    sync.WaitGroup // range stream goroutines
+	s        *S3
+	cfg      WriterConfig
+	key      string
+	sk       string // the state object (multipart)
+	owner    string // this writer, in the lease
+	part     uint64 // the part size of this file
+	multi    bool
+	window   int            // multipart: part buffers at once
+	uploadID string         // multipart
+	wg       sync.WaitGroup // range stream goroutines
 
-	// The writing stream (the one holding writing), or Wait once the
-	// streams have stopped, own the following fields.
-	buf    []byte    // bytes after the uploaded parts (multipart), or the whole file
-	held   int64     // bytes of S3.mem the buffer holds
-	h      hash.Hash // SHA-256 of [0, cursor)
-	st     *upState  // multipart: the state, as last saved
+	// One object: the writing stream (the one holding writing), or Wait
+	// once the streams have stopped, own buf and h. Multipart: stMu
+	// guards h, st and stETag.
+	buf    []byte    // the whole file (one object)
+	h      hash.Hash // SHA-256 of [0, cursor), or of the hashed parts
+	stMu   sync.Mutex
+	st     *upState // multipart: the state, as last saved
 	stETag string
+
+	// resMu guards held: bytes of S3.mem the writer holds.
+	resMu sync.Mutex
+	held  int64
 
 	// mu guards the following fields; changed is closed and replaced
 	// when they move.
 	mu      sync.Mutex
 	changed chan struct{}
-	cursor  uint64 // bytes written, from 0
-	writing bool   // a stream is writing at cursor
+	cursor  uint64 // one object: bytes written, from 0
+	writing bool   // one object: a stream is writing at cursor
 	seal    []byte
 	err     *xfer.Error
 	ended   bool
 	streams map[*quic.ReceiveStream]struct{}
+	// Multipart: the parts being received or uploaded (by index from 0),
+	// how many leading parts are hashed and recorded, buffers to reuse,
+	// and the ranges to ack once their parts are recorded.
+	parts    map[uint64]*s3Part
+	hashed   uint64
+	recorded uint64
+	spare    [][]byte
+	acks     []wire.RangeHeader
 }
 
 // OpenWriter opens the writer of cfg.Path: a single PutObject for a file
@@ -68,11 +84,12 @@ func (s *S3) OpenWriter(ctx context.Context, cfg WriterConfig) (Writer, xfer.Off
 	if err != nil {
 		return nil, xfer.Offer{}, err
 	}
-	w := &s3Writer{s: s, cfg: cfg, key: k, h: sha256.New(), changed: make(chan struct{}), streams: map[*quic.ReceiveStream]struct{}{}}
+	w := &s3Writer{s: s, cfg: cfg, key: k, h: sha256.New(), changed: make(chan struct{}), streams: map[*quic.ReceiveStream]struct{}{}, parts: map[uint64]*s3Part{}}
 	if cfg.Meta.Size <= s.partSize {
 		return w, xfer.Offer{}, nil
 	}
 	w.multi, w.sk, w.part = true, s.stateKey(k), s.partSizeOf(cfg.Meta.Size)
+	w.window = windowFor(w.part)
 	var id [16]byte
 	rand.Read(id[:])
 	w.owner = hex.EncodeToString(id[:])
@@ -101,11 +118,12 @@ func (w *s3Writer) lease(ctx context.Context) (xfer.Offer, error) {
 			if w.stETag, err = s.saveState(ctx, w.sk, etag, st); err != nil {
 				return xfer.Offer{}, busyIfRaced(err, p)
 			}
-			w.st, w.h, w.cursor = st, h, st.held()
-			if w.cursor == 0 {
+			w.st, w.h, w.uploadID = st, h, st.UploadID
+			w.hashed, w.recorded = uint64(len(st.Parts)), uint64(len(st.Parts))
+			if len(st.Parts) == 0 {
 				return xfer.Offer{}, nil
 			}
-			return xfer.Offer{Have: []wire.Range{{Offset: 0, Length: w.cursor}}, PrefixHash: h.Sum(nil)}, nil
+			return xfer.Offer{Have: []wire.Range{{Offset: 0, Length: st.held()}}, PrefixHash: h.Sum(nil)}, nil
 		}
 	}
 	if st != nil && st.UploadID != "" {
@@ -121,6 +139,7 @@ func (w *s3Writer) lease(ctx context.Context) (xfer.Offer, error) {
 		Key: w.key, Size: m.Size, MTime: m.MTime.UnixNano(), Mode: uint32(m.Mode.Perm()),
 		UploadID: uid, PartSize: w.part, Owner: w.owner, Expires: now.Add(s.leaseTTL), Started: now,
 	}
+	w.uploadID = uid
 	if w.stETag, err = s.saveState(ctx, w.sk, etag, w.st); err != nil {
 		_ = s.api.AbortMultipartUpload(ctx, s.bucket, w.key, uid)
 		return xfer.Offer{}, busyIfRaced(err, p)
@@ -225,7 +244,15 @@ func (w *s3Writer) Receive(ctx context.Context, rs *quic.ReceiveStream, h wire.R
 	w.mu.Unlock()
 	go func() {
 		defer w.wg.Done()
-		code := w.receiveRange(ctx, rs, h)
+		var code xfer.ErrorCode
+		if size := w.cfg.Meta.Size; h.Offset > size || h.Length > size-h.Offset {
+			code = wire.ProtocolViolation
+			w.fail(xfer.Errorf(code, w.cfg.Path, "range %d+%d is outside the %d-byte file", h.Offset, h.Length, size))
+		} else if w.multi {
+			code = w.receiveParts(ctx, rs, h)
+		} else {
+			code = w.receiveRange(ctx, rs, h)
+		}
 		w.mu.Lock()
 		delete(w.streams, rs)
 		w.mu.Unlock()
@@ -234,143 +261,6 @@ func (w *s3Writer) Receive(ctx context.Context, rs *quic.ReceiveStream, h wire.R
 		}
 	}()
 	return true
-}
-
-// receiveRange writes one range stream once the bytes before it are
-// written, and returns the code to stop the stream with (NoError: read
-// to its end).
-func (w *s3Writer) receiveRange(ctx context.Context, r io.Reader, h wire.RangeHeader) xfer.ErrorCode {
-	size, p := w.cfg.Meta.Size, w.cfg.Path
-	if h.Offset > size || h.Length > size-h.Offset {
-		w.fail(xfer.Errorf(wire.ProtocolViolation, p, "range %d+%d is outside the %d-byte file", h.Offset, h.Length, size))
-		return wire.ProtocolViolation
-	}
-	end := h.Offset + h.Length
-	w.mu.Lock()
-	for {
-		switch {
-		case w.ended || w.err != nil:
-			w.mu.Unlock()
-			return wire.UpToDate
-		case end <= w.cursor:
-			// Bytes written already (a range sent again).
-			w.mu.Unlock()
-			w.ack(h)
-			return wire.UpToDate
-		case h.Offset <= w.cursor && !w.writing:
-			w.writing = true
-		default:
-			ch := w.changed
-			w.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return xfer.CauseError(ctx).Code
-			}
-			w.mu.Lock()
-			continue
-		}
-		break
-	}
-	skip := w.cursor - h.Offset
-	w.mu.Unlock()
-	code := w.write(ctx, r, h.Offset, skip, end)
-	w.mu.Lock()
-	w.writing = false
-	w.signalLocked()
-	w.mu.Unlock()
-	if code == wire.NoError {
-		w.ack(h)
-	}
-	return code
-}
-
-// write reads the stream of the range [off, end) after skipping skip
-// bytes already written, appending to the buffer and uploading each part
-// as it fills.
-func (w *s3Writer) write(ctx context.Context, r io.Reader, off, skip, end uint64) xfer.ErrorCode {
-	p := w.cfg.Path
-	if skip > 0 {
-		if _, err := io.CopyN(io.Discard, r, int64(skip)); err != nil {
-			return xfer.StreamError(ctx, err, p).Code
-		}
-	}
-	limit := w.cfg.Meta.Size
-	if w.multi {
-		limit = w.part
-	}
-	if w.buf == nil {
-		if err := w.s.mem.Acquire(ctx, int64(limit)); err != nil {
-			return xfer.CauseError(ctx).Code
-		}
-		w.held = int64(limit)
-		w.buf = make([]byte, 0, limit)
-	}
-	pos := off + skip
-	for pos < end {
-		n := min(uint64(xfer.ChunkSize), end-pos, limit-uint64(len(w.buf)))
-		b := w.buf[len(w.buf) : uint64(len(w.buf))+n]
-		m, err := io.ReadAtLeast(r, b, 1)
-		if m > 0 {
-			w.h.Write(b[:m])
-			w.buf = w.buf[:len(w.buf)+m]
-			pos += uint64(m)
-			w.mu.Lock()
-			w.cursor = pos
-			w.mu.Unlock()
-			if w.cfg.Progress != nil {
-				w.cfg.Progress(m)
-			}
-			if w.multi && uint64(len(w.buf)) == limit && pos < w.cfg.Meta.Size {
-				if e := w.uploadPart(ctx); e != nil {
-					w.fail(e)
-					return e.Code
-				}
-			}
-		}
-		if err != nil && pos < end {
-			if err == io.EOF {
-				e := xfer.Errorf(wire.Truncated, p, "range stream at %d ended %d bytes short", off, end-pos)
-				w.fail(e)
-				return e.Code
-			}
-			// The sender (or its connection) gave the stream up: it
-			// sends the range again, and that goes on from cursor.
-			return xfer.StreamError(ctx, err, p).Code
-		}
-	}
-	return wire.NoError
-}
-
-// uploadPart uploads the buffer as the next part, with its SHA-256 for
-// the store to check, and checkpoints it in the state object with the
-// hash state after it. A state object another server has written since
-// means it took the upload over: this writer stops with wire.Busy.
-func (w *s3Writer) uploadPart(ctx context.Context) *xfer.Error {
-	s, p := w.s, w.cfg.Path
-	sum := sha256.Sum256(w.buf)
-	n := len(w.st.Parts) + 1
-	part, err := s.api.PutObjectPart(ctx, s.bucket, w.key, w.st.UploadID, n, bytes.NewReader(w.buf), int64(len(w.buf)),
-		minio.PutObjectPartOptions{Sha256Hex: hex.EncodeToString(sum[:])})
-	if err != nil {
-		return ioError(err, p)
-	}
-	st := *w.st
-	st.Parts = append(append([]upPart(nil), w.st.Parts...), upPart{N: n, Size: uint64(len(w.buf)), ETag: part.ETag})
-	if st.Hash, err = w.h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
-		return ioError(err, p)
-	}
-	st.Expires = time.Now().Add(s.leaseTTL)
-	etag, err := s.saveState(ctx, w.sk, w.stETag, &st)
-	if err != nil {
-		if preconditionFailed(err) {
-			return xfer.Errorf(wire.Busy, p, "another server took this upload over")
-		}
-		return ioError(err, p)
-	}
-	w.st, w.stETag = &st, etag
-	w.buf = w.buf[:0]
-	return nil
 }
 
 func (w *s3Writer) ack(h wire.RangeHeader) {
@@ -402,7 +292,7 @@ func (w *s3Writer) Wait(ctx context.Context) error {
 	defer renew.Stop()
 	for {
 		w.mu.Lock()
-		done := w.cursor == size && w.seal != nil && !w.writing
+		done := w.seal != nil && ((!w.multi && w.cursor == size && !w.writing) || (w.multi && w.recorded == w.nparts()))
 		ferr, ch := w.err, w.changed
 		w.mu.Unlock()
 		if ferr != nil {
@@ -429,40 +319,37 @@ func (w *s3Writer) Wait(ctx context.Context) error {
 
 // release gives the buffer's memory back; the streams have stopped.
 func (w *s3Writer) release() {
-	w.buf = nil
+	w.mu.Lock()
+	n := len(w.parts) + len(w.spare)
+	w.buf, w.parts, w.spare = nil, nil, nil
+	w.mu.Unlock()
+	if w.multi {
+		w.s.partsAllocated(-n)
+	}
+	w.resMu.Lock()
+	defer w.resMu.Unlock()
 	if w.held > 0 {
 		w.s.mem.Release(w.held)
 		w.held = 0
 	}
 }
 
-// renew extends the lease while no part is being written.
+// renew extends the lease (between two checkpoints of parts).
 func (w *s3Writer) renew(ctx context.Context) {
 	if !w.multi {
 		return
 	}
-	w.mu.Lock()
-	idle := !w.writing && !w.ended
-	if idle {
-		w.writing = true // keeps the streams off the state meanwhile
-	}
-	w.mu.Unlock()
-	if !idle {
-		return
-	}
+	w.stMu.Lock()
 	st := *w.st
 	st.Expires = time.Now().Add(w.s.leaseTTL)
 	etag, err := w.s.saveState(ctx, w.sk, w.stETag, &st)
-	w.mu.Lock()
-	w.writing = false
-	w.signalLocked()
-	w.mu.Unlock()
 	switch {
 	case err == nil:
 		w.st, w.stETag = &st, etag
 	case preconditionFailed(err):
-		w.fail(xfer.Errorf(wire.Busy, w.cfg.Path, "another server took this upload over"))
+		defer w.fail(xfer.Errorf(wire.Busy, w.cfg.Path, "another server took this upload over"))
 	}
+	w.stMu.Unlock()
 }
 
 // end closes a transfer that failed with code: its upload is aborted
@@ -513,12 +400,6 @@ func (w *s3Writer) finish(ctx context.Context) error {
 			return ioError(err, p)
 		}
 		return nil
-	}
-	if len(w.buf) > 0 || len(w.st.Parts) == 0 {
-		if e := w.uploadPart(ctx); e != nil {
-			w.end(e.Code)
-			return e
-		}
 	}
 	parts := make([]minio.CompletePart, len(w.st.Parts))
 	for i, pt := range w.st.Parts {

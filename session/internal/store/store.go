@@ -72,3 +72,12 @@ type Writer interface {
 	// *xfer.Error.
 	Wait(ctx context.Context) error
 }
+
+// Aligner is a Writer that assembles the file from parts and needs the
+// sender's ranges cut at their boundaries (PROTOCOL.md, "Part-aligned
+// pushes"): Align returns the part size in bytes and how many parts it
+// buffers at once, or (0, 0) when any ranges do. A range that breaks
+// the rule fails the transfer with wire.RangeMisaligned.
+type Aligner interface {
+	Align() (partSize uint64, window int)
+}

@@ -41,6 +41,14 @@ const (
 	SymlinkLoop       ErrorCode = 0x1a
 	NameTooLong       ErrorCode = 0x1b
 	NotEmpty          ErrorCode = 0x1c
+	// RangeMisaligned: a range stream of a push whose receiver asked for
+	// part-aligned ranges (PartAlign) does not start at a part boundary
+	// or does not end at one or at the end of the file.
+	RangeMisaligned ErrorCode = 0x1d
+	// WrongServer: a Join reached a server that does not hold the
+	// session (another server behind the same name); the client joins at
+	// the Welcome's JoinAddr.
+	WrongServer ErrorCode = 0x1e
 	// BadDelta: a delta plan names bytes outside either version of the
 	// file, overlaps itself, or a chunk copied from the old version does
 	// not have the BLAKE3 the plan gives (see PROTOCOL.md, "Delta").
@@ -77,6 +85,8 @@ var codeInfo = [...]struct{ name, desc string }{
 	SymlinkLoop:       {"symlink_loop", "too many levels of symbolic links (a symlink loop)"},
 	NameTooLong:       {"name_too_long", "file name too long"},
 	NotEmpty:          {"not_empty", "the directory is not empty"},
+	RangeMisaligned:   {"range_misaligned", "a range is not aligned to the receiver's parts"},
+	WrongServer:       {"wrong_server", "the session is held by another server"},
 	BadDelta:          {"bad_delta", "the delta plan does not fit the old version of the file"},
 }
 

@@ -38,6 +38,8 @@ func TestErrorCodes(t *testing.T) {
 		{SymlinkLoop, 0x1a, "symlink_loop"},
 		{NameTooLong, 0x1b, "name_too_long"},
 		{NotEmpty, 0x1c, "not_empty"},
+		{RangeMisaligned, 0x1d, "range_misaligned"},
+		{WrongServer, 0x1e, "wrong_server"},
 		{BadDelta, 0x20, "bad_delta"},
 	}
 	defined := 0

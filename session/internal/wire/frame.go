@@ -145,6 +145,7 @@ var frameTypeNames = [...]string{
 	FrameTypeFeaturesResult:   "features_result",
 	FrameTypeListPacked:       "list_packed",
 	FrameTypeListPackedResult: "list_packed_result",
+	FrameTypePartAlign:        "part_align",
 }
 
 // String returns the lower-case name of a known frame type, such as
@@ -345,6 +346,8 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 		m = parseDeltaPlan(&p)
 	case FrameTypeDeltaHave:
 		m = parseDeltaHave(&p)
+	case FrameTypePartAlign:
+		m = parsePartAlign(&p)
 	default:
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}

@@ -42,7 +42,7 @@ func parseHello(p *parser) Message {
 
 // Welcome is the server's answer to an acceptable Hello.
 //
-//	Version (varint) | MaxTransfers (varint) | Token (bytes) | Software (string)
+//	Version (varint) | MaxTransfers (varint) | Token (bytes) | Software (string) [| JoinAddr (string)]
 type Welcome struct {
 	// Version is the protocol version the server speaks for this session.
 	Version uint64
@@ -55,6 +55,13 @@ type Welcome struct {
 	// Software names the server implementation for logs; at most
 	// MaxSoftwareLen bytes.
 	Software string
+	// JoinAddr, optional, is the address (HOST:PORT) the client dials
+	// for the pool connections of this session: the server's own
+	// address when several servers share one name (serve --advertise).
+	// Empty: the address the client dialled. Encoded only when set, and
+	// then an older client fails the Welcome with ErrTrailingBytes; at
+	// most MaxJoinAddrLen bytes.
+	JoinAddr string
 }
 
 // Type returns FrameTypeWelcome.
@@ -65,20 +72,36 @@ func (m *Welcome) Append(b []byte) []byte {
 	b = quicvarint.Append(b, m.Version)
 	b = quicvarint.Append(b, m.MaxTransfers)
 	b = appendString(b, m.Token)
-	return appendString(b, m.Software)
+	b = appendString(b, m.Software)
+	if m.JoinAddr != "" {
+		b = appendString(b, m.JoinAddr)
+	}
+	return b
 }
 
 // Len returns the payload length of m.
 func (m *Welcome) Len() int {
-	return quicvarint.Len(m.Version) + quicvarint.Len(m.MaxTransfers) +
+	n := quicvarint.Len(m.Version) + quicvarint.Len(m.MaxTransfers) +
 		stringLen(m.Token) + stringLen(m.Software)
+	if m.JoinAddr != "" {
+		n += len(m.JoinAddr) + quicvarint.Len(uint64(len(m.JoinAddr)))
+	}
+	return n
 }
 
 func parseWelcome(p *parser) Message {
-	return &Welcome{
+	m := &Welcome{
 		Version:      p.varint("version"),
 		MaxTransfers: p.varint("max transfers"),
 		Token:        p.bytes("token", MaxTokenLen),
 		Software:     p.string("software", MaxSoftwareLen),
 	}
+	if p.more() {
+		// Present means set: an empty one would be a second encoding
+		// of the same Welcome.
+		if m.JoinAddr = p.string("join address", MaxJoinAddrLen); m.JoinAddr == "" {
+			p.fail("join address", ErrTrailingBytes)
+		}
+	}
+	return m
 }

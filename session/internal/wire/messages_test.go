@@ -126,6 +126,8 @@ func messageCases() []messageCase {
 		{"features result", &FeaturesResult{ID: 13, Bits: FeatureBits(quicvarint.Max)}},
 		{"list packed", &ListPacked{ID: 14, Path: strings.Repeat("p", MaxPathLen)}},
 		{"list packed result", &ListPackedResult{ID: 14, Last: true, Entries: packedEntries()}},
+		{"part align", &PartAlign{ID: 12, PartSize: 8 << 20, Window: 4}},
+		{"part align limits", &PartAlign{ID: quicvarint.Max, PartSize: quicvarint.Max, Window: quicvarint.Max}},
 	}
 }
 

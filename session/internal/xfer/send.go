@@ -2,6 +2,7 @@ package xfer
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -43,6 +44,12 @@ type SenderConfig struct {
 	// context instead.
 	Ended  <-chan struct{}
 	EndErr func() error
+	// Align, when not 0, is the receiver's part size (PartAlign): the
+	// ranges are cut at its multiples, and at most Window of them are
+	// written and not yet acked (0: one). 0 cuts the usual ranges with
+	// no window.
+	Align  uint64
+	Window int
 }
 
 // Sender sends one file as ranges: the ranges the receiver lacks, each on
@@ -59,6 +66,9 @@ type Sender struct {
 	// unsent are the bytes a range attempt will still read (and offer to
 	// ph); ph.mu guards it.
 	unsent RangeSet
+	// open counts the ranges given a lane and neither acked nor sent
+	// back to the queue (Run's goroutine only), for SenderConfig.Window.
+	open int
 }
 
 // NewSender prepares the sending of cfg.File.
@@ -123,7 +133,11 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 		// connections that join while the file is sent.
 		chunk = maxRange
 	}
-	for i, r := range split(held.Missing(size), chunk) {
+	ranges := split(held.Missing(size), chunk)
+	if cfg.Align > 0 {
+		ranges = splitAligned(held.Missing(size), cfg.Align)
+	}
+	for i, r := range ranges {
 		states = append(states, &rangeState{r: r})
 		byOffset[r.Offset] = i
 		sd.unsent.Add(r.Offset, r.Length)
@@ -208,7 +222,10 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 	}
 	notify()
 	for {
-		if len(pending) > 0 && !requested && (inFlight == 0 || !cfg.Lanes.Solo()) {
+		for len(pending) > 0 && states[pending[0]].acked {
+			pending = pending[1:] // acked while it waited to be sent again
+		}
+		if len(pending) > 0 && !requested && (inFlight == 0 || !cfg.Lanes.Solo()) && sd.windowOpen() {
 			requested = true
 			cfg.Lanes.Request(sd, grant)
 		}
@@ -225,6 +242,7 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 			st := states[i]
 			st.m, st.inFlight = m, true
 			inFlight++
+			sd.open++
 			wg.Go(func() {
 				err, stream := sd.sendRange(wctx, m, st.r)
 				results <- rangeResult{i: i, m: m, err: err, stream: stream}
@@ -234,6 +252,9 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 			case *wire.Ack:
 				i, ok := byOffset[m.Offset]
 				if ok && states[i].r.Length == m.Length && !states[i].acked {
+					if states[i].m != nil {
+						sd.open--
+					}
 					states[i].acked = true
 					sd.unhold(states[i])
 					unacked--
@@ -305,8 +326,17 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 // is sent twice.
 func (sd *Sender) requeue(st *rangeState, pending *[]int, i int) {
 	sd.unhold(st)
+	if st.m != nil {
+		sd.open--
+	}
 	st.m = nil
 	*pending = append(*pending, i)
+	if sd.cfg.Align > 0 {
+		// Lowest offset first: a later part must not take the
+		// receiver's window before it (PROTOCOL.md, "Part-aligned
+		// pushes").
+		slices.Sort(*pending)
+	}
 }
 
 // unhold takes st out of its connection's unacked count.

@@ -1,0 +1,78 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/quic-go/quic-go/quicvarint"
+)
+
+// TestStripeExactBytes pins the layouts of PartAlign and of the
+// Welcome's optional JoinAddr.
+func TestStripeExactBytes(t *testing.T) {
+	tests := []struct {
+		name  string
+		msg   Message
+		frame string
+	}{
+		{"part align", &PartAlign{ID: 5, PartSize: 8 << 20, Window: 4}, "4070 06 05 80800000 04"},
+		{"welcome with join address", &Welcome{Version: 1, MaxTransfers: 8, JoinAddr: "h:1"}, "02 08 01 08 00 00 03 683a31"},
+		{"welcome without join address", &Welcome{Version: 1, MaxTransfers: 8}, "02 04 01 08 00 00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := unhex(t, tt.frame)
+			if got := AppendFrame(nil, tt.msg); !bytes.Equal(got, want) {
+				t.Fatalf("AppendFrame = %x, want %x", got, want)
+			}
+			got, err := ReadFrame(bytes.NewReader(want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.msg) {
+				t.Fatalf("ReadFrame = %#v, want %#v", got, tt.msg)
+			}
+		})
+	}
+}
+
+// TestWelcomeJoinAddrParse checks the optional field: a cut inside it is
+// truncated, a cut before it is a Welcome without one, an empty one or
+// one too long fails.
+func TestWelcomeJoinAddrParse(t *testing.T) {
+	w := &Welcome{Version: 2, MaxTransfers: 64, Token: seqHash(), Software: "s", JoinAddr: "server-a.example:4242"}
+	payload := w.Append(nil)
+	base := len((&Welcome{Version: 2, MaxTransfers: 64, Token: seqHash(), Software: "s"}).Append(nil))
+	for i := base + 1; i < len(payload); i++ {
+		if m, err := ParseMessage(FrameTypeWelcome, payload[:i]); !errors.Is(err, ErrTruncated) {
+			t.Fatalf("ParseMessage(payload[:%d]) = %#v, %v; want ErrTruncated", i, m, err)
+		}
+	}
+	m, err := ParseMessage(FrameTypeWelcome, payload[:base])
+	if err != nil || m.(*Welcome).JoinAddr != "" {
+		t.Fatalf("without the field: got %#v, %v; want a Welcome with no JoinAddr", m, err)
+	}
+	tests := []struct {
+		name    string
+		payload []byte
+		want    error
+	}{
+		{"empty join address", append(payload[:base:base], 0), ErrTrailingBytes},
+		{"join address too long", cat(payload[:base:base], quicvarint.Append(nil, MaxJoinAddrLen+1), []byte(strings.Repeat("a", MaxJoinAddrLen+1))), ErrStringTooLong},
+		{"bytes after the join address", append(payload, 0), ErrTrailingBytes},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if m, err := ParseMessage(FrameTypeWelcome, tt.payload); !errors.Is(err, tt.want) {
+				t.Fatalf("ParseMessage = %#v, %v; want %v", m, err, tt.want)
+			}
+		})
+	}
+	long := &Welcome{JoinAddr: strings.Repeat("a", MaxJoinAddrLen)}
+	if m, err := ParseMessage(FrameTypeWelcome, long.Append(nil)); err != nil || !reflect.DeepEqual(m, long) {
+		t.Fatalf("longest join address: got %#v, %v; want %#v", m, err, long)
+	}
+}
