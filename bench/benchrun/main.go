@@ -10,7 +10,9 @@
 //	BENCH_RUNS=3       runs per figure (the median is reported)
 //	BENCH_QUICK=1      small files, one run, short deadlines: a smoke test
 //	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written);
-//	                   S7 is the Linux kernel tree (kernel.go), S8 delta transfer (delta.go)
+//	                   S7 is the Linux kernel tree (kernel.go), S8 delta transfer (delta.go),
+//	                   S10 a tree of 1,000,000 one-byte files (many.go)
+//	BENCH_MANY_FILES=N the file count of S10's tree (default 1000000)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -250,6 +252,11 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 	if b.want("S7") && ctx.Err() == nil {
 		if err := b.s7(ctx, rep, clean); err != nil {
 			return fmt.Errorf("S7: %w", err)
+		}
+	}
+	if b.want("S10") && ctx.Err() == nil {
+		if err := b.s10(ctx, rep); err != nil {
+			return fmt.Errorf("S10: %w", err)
 		}
 	}
 	return nil

@@ -125,5 +125,6 @@ func targets(rep *Report) []Target {
 			add("S6", "resumed run sends ≤ 3% more than the remaining half", fmt.Sprintf("%+.1f%% (median of %d)", med*100, len(ex)), med <= 0.03)
 		}
 	}
-	return append(ts, deltaTargets(rep)...)
+	ts = append(ts, deltaTargets(rep)...)
+	return append(ts, manyTargets(rep)...)
 }
