@@ -52,13 +52,19 @@ type destStates struct {
 	// files into: set by plan before the files run, or by planDir as a
 	// streamed walk reaches each directory.
 	listed map[string]bool
-	dirs   map[string]*destDir
-	order  []string // listed directories, oldest first, for maxDestDirs
+	// want is how many files the push brings into each listed
+	// directory: once that many have looked their state up, the
+	// listing is let go (a tree of 1,000-file directories held 256
+	// listings, 200 bytes a file).
+	want  map[string]int
+	dirs  map[string]*destDir
+	order []string // listed directories, oldest first, for maxDestDirs
 }
 
 // destDir is one directory's listing, ready once its channel is closed.
 type destDir struct {
 	ready   chan struct{}
+	left    int              // lookups to come before the listing is let go (guarded by destStates.mu)
 	known   bool             // the listing answered
 	entries map[string]Entry // by name; nil when the directory is missing
 }
@@ -83,6 +89,11 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 		return DestState{}
 	}
 	d := ds.dir(ctx, c, dir)
+	ds.mu.Lock()
+	if d.left--; d.left == 0 && ds.dirs[dir] == d {
+		delete(ds.dirs, dir) // every file of it has asked
+	}
+	ds.mu.Unlock()
 	if !d.known {
 		return DestState{}
 	}
@@ -102,10 +113,10 @@ func (ds *destStates) plan(jobs []*job) {
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	ds.listed = map[string]bool{}
+	ds.listed, ds.want = map[string]bool{}, map[string]int{}
 	for dir, k := range n {
 		if k >= minListFiles {
-			ds.listed[dir] = true
+			ds.listed[dir], ds.want[dir] = true, k
 		}
 	}
 }
@@ -131,9 +142,9 @@ func (ds *destStates) planDir(remote string, ents []os.DirEntry) {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	if ds.listed == nil {
-		ds.listed = map[string]bool{}
+		ds.listed, ds.want = map[string]bool{}, map[string]int{}
 	}
-	ds.listed[remote] = true
+	ds.listed[remote], ds.want[remote] = true, n
 }
 
 // dir returns the listing of dir, making it (or waiting for the call
@@ -149,7 +160,7 @@ func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destD
 		}
 		return d
 	}
-	d := &destDir{ready: make(chan struct{})}
+	d := &destDir{ready: make(chan struct{}), left: ds.want[dir]}
 	if ds.dirs == nil {
 		ds.dirs = make(map[string]*destDir)
 	}

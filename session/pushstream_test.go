@@ -39,7 +39,7 @@ func writeTinyTree(t testing.TB, root string, n int) []string {
 // Found reports every file once (the last call with more false) and Plan
 // is not called; a second push finds them all up to date.
 func TestPushStreamed(t *testing.T) {
-	const n = streamAhead + 1500
+	n := streamAhead + 1500
 	ts, c := startWithClient(t)
 	ctx := longCtx(t)
 	src := filepath.Join(t.TempDir(), "tree")
@@ -89,7 +89,7 @@ func TestPushStreamed(t *testing.T) {
 	if rep.Len() != n || rep.Count(Done) != n {
 		t.Fatalf("report: %d files, %d done; want %d done", rep.Len(), rep.Count(Done), n)
 	}
-	if rep.Bytes() != n {
+	if rep.Bytes() != int64(n) {
 		t.Errorf("report: %d bytes, want %d", rep.Bytes(), n)
 	}
 	if len(rep.Files) > maxReportFiles || rep.Omitted() != n-len(rep.Files) {
@@ -133,7 +133,7 @@ func TestPushStreamed(t *testing.T) {
 // the remote tree is listed while the files arrive, and the result is
 // the tree, with its empty directories and directory mtimes.
 func TestPullStreamed(t *testing.T) {
-	const n = streamAhead + 1500
+	n := streamAhead + 1500
 	ts, c := startWithClient(t)
 	ctx := longCtx(t)
 	rel := writeTinyTree(t, filepath.Join(ts.root, "tree"), n)
@@ -166,7 +166,7 @@ func TestPullStreamed(t *testing.T) {
 	if rep.Err() != nil {
 		t.Fatalf("pull: %v", rep.Err())
 	}
-	if rep.Len() != n || rep.Count(Done) != n || rep.Bytes() != n || rep.Omitted() == 0 {
+	if rep.Len() != n || rep.Count(Done) != n || rep.Bytes() != int64(n) || rep.Omitted() == 0 {
 		t.Errorf("report: %d files, %d done, %d bytes, %d omitted; want %d, %d, %d and some omitted", rep.Len(), rep.Count(Done), rep.Bytes(), rep.Omitted(), n, n, n)
 	}
 	if found != n || !done || plans != 0 {
