@@ -57,6 +57,9 @@ type Options struct {
 	// dest is a push batch's listings of its destination directories
 	// (destState), set by the push itself; nil outside a push.
 	dest *destStates
+	// feed, if set, takes the jobs of a streamed pull's walk
+	// (walkRemoteStream).
+	feed *walkFeed
 	// tally, if set, keeps the outcome of a streamed batch's files as
 	// they end (client_stream.go).
 	tally *tally

@@ -54,6 +54,11 @@ type destStates struct {
 	// files into: set by plan before the files run, or by planDir as a
 	// streamed walk reaches each directory.
 	listed map[string]bool
+	// want is how many files the push brings into each listed
+	// directory: once that many have looked their state up, the
+	// listing is let go (a tree of 1,000-file directories held 256
+	// listings, 200 bytes a file).
+	want map[string]int
 	dirs   map[string]*destDir
 	order  []string // listed directories, oldest first, for maxDestDirs
 	// stamps are the mode and mtime of every directory a listing
@@ -73,6 +78,7 @@ type dirStamp struct {
 // destDir is one directory's listing, ready once its channel is closed.
 type destDir struct {
 	ready   chan struct{}
+	left    int              // lookups to come before the listing is let go (guarded by destStates.mu)
 	known   bool             // the listing answered
 	entries map[string]Entry // by name; nil when the directory is missing
 }
@@ -97,6 +103,11 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 		return DestState{}
 	}
 	d := ds.dir(ctx, c, dir)
+	ds.mu.Lock()
+	if d.left--; d.left == 0 && ds.dirs[dir] == d {
+		delete(ds.dirs, dir) // every file of it has asked
+	}
+	ds.mu.Unlock()
 	if !d.known {
 		return DestState{}
 	}
@@ -108,10 +119,11 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 // key is its remote path), and the directories of the tree (metas) into
 // their parents, and marks those of at least minListFiles for listing.
 func (ds *destStates) plan(jobs []*job, metas []dirMeta) {
-	n := map[string]int{}
+	n, files := map[string]int{}, map[string]int{}
 	for _, j := range jobs {
 		if j.preErr == nil {
 			n[joinPath(path.Dir(j.key))]++
+			files[joinPath(path.Dir(j.key))]++
 		}
 	}
 	for _, m := range metas {
@@ -119,10 +131,10 @@ func (ds *destStates) plan(jobs []*job, metas []dirMeta) {
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	ds.listed = map[string]bool{}
+	ds.listed, ds.want = map[string]bool{}, map[string]int{}
 	for dir, k := range n {
 		if k >= minListFiles {
-			ds.listed[dir] = true
+			ds.listed[dir], ds.want[dir] = true, files[dir]
 		}
 	}
 }
@@ -136,16 +148,21 @@ func (ds *destStates) planDir(remote string, ents []os.DirEntry) {
 	if ds == nil {
 		return
 	}
-	n := len(ents)
-	if n < minListFiles {
+	files := 0
+	for _, e := range ents {
+		if !e.IsDir() {
+			files++
+		}
+	}
+	if len(ents) < minListFiles {
 		return
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	if ds.listed == nil {
-		ds.listed = map[string]bool{}
+		ds.listed, ds.want = map[string]bool{}, map[string]int{}
 	}
-	ds.listed[remote] = true
+	ds.listed[remote], ds.want[remote] = true, files
 }
 
 // dir returns the listing of dir, making it (or waiting for the call
@@ -161,7 +178,7 @@ func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destD
 		}
 		return d
 	}
-	d := &destDir{ready: make(chan struct{})}
+	d := &destDir{ready: make(chan struct{}), left: ds.want[dir]}
 	if ds.dirs == nil {
 		ds.dirs = make(map[string]*destDir)
 	}

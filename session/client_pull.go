@@ -39,6 +39,9 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 		defer root.Close()
 		defer c.local.open(root)()
 	}
+	if pullStreamable(sources, opts) {
+		return pullStream(ctx, c, r, start, root, localDir, sources, opts)
+	}
 	var jobs []*job
 	var metas []dirMeta
 	var trees []*syncTree
@@ -220,6 +223,9 @@ type remoteDir struct {
 // A dry run creates no directory; tree, if not nil, learns every entry
 // the filter keeps.
 func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDir, opts Options, tree *syncTree) ([]*job, []dirMeta, error) {
+	if opts.feed != nil {
+		return c.walkRemoteStream(ctx, root, top, opts, tree)
+	}
 	var jobs []*job
 	var metas []dirMeta
 	level := []remoteDir{top}
@@ -231,53 +237,70 @@ func (c *clientConn) walkRemote(ctx context.Context, root *os.Root, top remoteDi
 		lists, errs := c.listLevel(ctx, names)
 		var next []remoteDir
 		for i, d := range level {
-			// A directory the server refuses to list (a symlink loop
-			// among them) is not created.
-			if err := errs[i]; err != nil {
-				if _, ok := err.(*Error); ok {
-					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
-					continue
-				}
+			sub, meta, err := c.pullDir(ctx, root, top, d, lists[i], errs[i], opts, tree, func(j *job) { jobs = append(jobs, j) })
+			if err != nil {
 				return nil, nil, err
 			}
-			if d.local != "." && !opts.DryRun {
-				if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
-					jobs = append(jobs, c.failedJob(Pull, d.remote, d.local, err))
-					continue
-				}
-				metas = append(metas, dirMeta{path: d.local, mode: d.mode, mtime: d.mtime})
+			if meta != nil {
+				metas = append(metas, *meta)
 			}
-			for _, e := range lists[i] {
-				name, err := cleanName(e.Name)
-				if err != nil {
-					jobs = append(jobs, c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), "", err))
-					continue
-				}
-				r, l := joinPath(d.remote, name), joinPath(d.local, name)
-				if opts.Filter.Excluded(relTo(top.remote, r), e.Kind == KindDir && !(opts.Links == LinksCopy && e.Linked)) {
-					// Excluded: an excluded directory is never listed.
-					continue
-				}
-				tree.add(l)
-				switch {
-				case opts.Links == LinksCopy && (e.Linked || e.Kind == KindSymlink):
-					jobs = append(jobs, c.pullLinkJob(root, r, l, opts))
-				case e.Kind == KindDir && e.Linked && opts.Links != LinksFollow:
-					c.log.Warn().Str("path", r).Msg("skipping a symlink to a directory (-L follows it)")
-				case e.Kind == KindDir:
-					next = append(next, remoteDir{r, l, e.Mode, e.MTime})
-				case e.Kind == KindFile:
-					jobs = append(jobs, c.getJob(root, r, l, e, opts))
-				case e.Kind == KindSymlink:
-					jobs = append(jobs, c.failedJob(Pull, r, l, c.brokenLink(ctx, r)))
-				default:
-					jobs = append(jobs, c.failedJob(Pull, r, l, xfer.Errorf(CodeNotRegular, r, "a FIFO, socket or device")))
-				}
-			}
+			next = append(next, sub...)
 		}
 		level = next
 	}
 	return jobs, metas, nil
+}
+
+// pullDir adds (with add) the jobs of one listed directory d of the
+// remote tree top, whose listing is ents or failed with listErr, and
+// returns its subdirectories to walk and the metadata to set on it once
+// its files are written (nil for the local root "." or a directory not
+// made). err is a failure of the session itself.
+func (c *clientConn) pullDir(ctx context.Context, root *os.Root, top, d remoteDir, ents []Entry, listErr error, opts Options, tree *syncTree, add func(*job)) (next []remoteDir, meta *dirMeta, err error) {
+	// A directory the server refuses to list (a symlink loop among
+	// them) is not created.
+	if listErr != nil {
+		if _, ok := listErr.(*Error); ok {
+			add(c.failedJob(Pull, d.remote, d.local, listErr))
+			return nil, nil, nil
+		}
+		return nil, nil, listErr
+	}
+	if d.local != "." && !opts.DryRun {
+		if err := xfer.MkdirAll(root, d.local, 0o755); err != nil {
+			add(c.failedJob(Pull, d.remote, d.local, err))
+			return nil, nil, nil
+		}
+		meta = &dirMeta{path: d.local, mode: d.mode, mtime: d.mtime}
+	}
+	for _, e := range ents {
+		name, err := cleanName(e.Name)
+		if err != nil {
+			add(c.failedJob(Pull, joinPath(d.remote, truncate(e.Name)), "", err))
+			continue
+		}
+		r, l := joinPath(d.remote, name), joinPath(d.local, name)
+		if opts.Filter.Excluded(relTo(top.remote, r), e.Kind == KindDir && !(opts.Links == LinksCopy && e.Linked)) {
+			// Excluded: an excluded directory is never listed.
+			continue
+		}
+		tree.add(l)
+		switch {
+		case opts.Links == LinksCopy && (e.Linked || e.Kind == KindSymlink):
+			add(c.pullLinkJob(root, r, l, opts))
+		case e.Kind == KindDir && e.Linked && opts.Links != LinksFollow:
+			c.log.Warn().Str("path", r).Msg("skipping a symlink to a directory (-L follows it)")
+		case e.Kind == KindDir:
+			next = append(next, remoteDir{r, l, e.Mode, e.MTime})
+		case e.Kind == KindFile:
+			add(c.getJob(root, r, l, e, opts))
+		case e.Kind == KindSymlink:
+			add(c.failedJob(Pull, r, l, c.brokenLink(ctx, r)))
+		default:
+			add(c.failedJob(Pull, r, l, xfer.Errorf(CodeNotRegular, r, "a FIFO, socket or device")))
+		}
+	}
+	return next, meta, nil
 }
 
 // brokenLink is the failure of a remote symlink that the server could not

@@ -14,7 +14,7 @@ import (
 // the walk goes on (Options.Found), and only counters remain of a file
 // once it has ended. At about 600 bytes a queued file, the queue holds
 // some 2.5 MB.
-const streamAhead = 4096
+var streamAhead = 4096 // a variable for TestStreamMemory only
 
 // maxReportFiles is how many ended files the report of a streamed batch
 // lists (Report.Files) besides its failures; the others are counted.

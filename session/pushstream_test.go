@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // writeTinyTree writes n files of one byte under root, 500 to a
@@ -38,7 +39,7 @@ func writeTinyTree(t testing.TB, root string, n int) []string {
 // Found reports every file once (the last call with more false) and Plan
 // is not called; a second push finds them all up to date.
 func TestPushStreamed(t *testing.T) {
-	const n = streamAhead + 1500
+	n := streamAhead + 1500
 	ts, c := startWithClient(t)
 	ctx := longCtx(t)
 	src := filepath.Join(t.TempDir(), "tree")
@@ -88,7 +89,7 @@ func TestPushStreamed(t *testing.T) {
 	if rep.Len() != n || rep.Count(Done) != n {
 		t.Fatalf("report: %d files, %d done; want %d done", rep.Len(), rep.Count(Done), n)
 	}
-	if rep.Bytes() != n {
+	if rep.Bytes() != int64(n) {
 		t.Errorf("report: %d bytes, want %d", rep.Bytes(), n)
 	}
 	if len(rep.Files) > maxReportFiles || rep.Omitted() != n-len(rep.Files) {
@@ -125,5 +126,67 @@ func TestPushStreamed(t *testing.T) {
 	}
 	if rep.Count(Skipped) != n || rep.Bytes() != 0 {
 		t.Errorf("second push: %d up to date, %d bytes; want %d and 0", rep.Count(Skipped), rep.Bytes(), n)
+	}
+}
+
+// TestPullStreamed pulls a tree of more files than a walk finds ahead:
+// the remote tree is listed while the files arrive, and the result is
+// the tree, with its empty directories and directory mtimes.
+func TestPullStreamed(t *testing.T) {
+	n := streamAhead + 1500
+	ts, c := startWithClient(t)
+	ctx := longCtx(t)
+	rel := writeTinyTree(t, filepath.Join(ts.root, "tree"), n)
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(ts.root, "tree", "d0003"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		found int
+		done  bool
+		plans int
+	)
+	dst := t.TempDir()
+	rep, err := c.Pull(ctx, []string{"tree"}, dst, Options{Recursive: true,
+		Plan: func([]TransferInfo) { mu.Lock(); plans++; mu.Unlock() },
+		Found: func(files []TransferInfo, more bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if done {
+				t.Errorf("Found called after its last call")
+			}
+			found += len(files)
+			done = !more
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Err() != nil {
+		t.Fatalf("pull: %v", rep.Err())
+	}
+	if rep.Len() != n || rep.Count(Done) != n || rep.Bytes() != int64(n) || rep.Omitted() == 0 {
+		t.Errorf("report: %d files, %d done, %d bytes, %d omitted; want %d, %d, %d and some omitted", rep.Len(), rep.Count(Done), rep.Bytes(), rep.Omitted(), n, n, n)
+	}
+	if found != n || !done || plans != 0 {
+		t.Errorf("Found: %d files, ended %v; Plan called %d times; want %d files, ended, and no Plan", found, done, plans, n)
+	}
+	for i, p := range rel {
+		if i%97 != 0 && i != len(rel)-1 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dst, "tree", p))
+		if err != nil || len(b) != 1 || b[0] != byte(i) {
+			t.Errorf("%s: got %q, %v; want the byte %d", p, b, err, i)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "tree", "empty", "deeper")); err != nil || !fi.IsDir() {
+		t.Errorf("the empty directory: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "tree", "d0003")); err != nil {
+		t.Error(err)
+	} else if !fi.ModTime().Equal(old) {
+		t.Errorf("d0003: mtime %v, want %v", fi.ModTime(), old)
 	}
 }

@@ -13,7 +13,8 @@
 //	                   S7 is the Linux kernel tree (kernel.go; S7b, S7c... one case of it),
 //	                   S8 delta transfer (delta.go), S9 a tree kept in step with --delete
 //	                   and --exclude (tree_sync.go), S10 an S3 root against a POSIX root
-//	                   (s3store.go)
+//	                   (s3store.go), S11 a tree of 1,000,000 one-byte files (many.go)
+//	BENCH_MANY_FILES=N the file count of S11's tree (default 1000000)
 //	BENCH_TMPDIR=DIR   where the data goes (default: the system temp dir)
 //	BENCH_QXFER=PATH   use this qxfer binary instead of building one
 //	BENCH_S3_LIMIT=20s the S3 deadline; BENCH_S4_LIMIT=30s the scp -r deadline
@@ -186,7 +187,7 @@ func run(ctx context.Context) error {
 
 func (b *bench) want(id string) bool { return len(b.only) == 0 || b.only[id] }
 
-// scenarios runs S1 to S10. S2, S4, S5, S6, S8 and S9 share one emulated link;
+// scenarios runs S1 to S11. S2, S4, S5, S6, S8 and S9 share one emulated link;
 // S7 (the kernel tree) sets up its own.
 func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 	if b.want("S1") {
@@ -264,6 +265,11 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("S10: %w", err)
 		}
 		rep.Scenarios = append(rep.Scenarios, s)
+	}
+	if b.want("S11") && ctx.Err() == nil {
+		if err := b.s11(ctx, rep); err != nil {
+			return fmt.Errorf("S11: %w", err)
+		}
 	}
 	return nil
 }

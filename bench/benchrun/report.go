@@ -284,8 +284,10 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 }
 
 // timeRatio says s compares times, not goodputs: trees, and transfers
-// that move nothing (S4, the S7 cases).
-func timeRatio(s *Scenario) bool { return s.ID == "S4" || strings.HasPrefix(s.ID, "S7") }
+// that move nothing (S4, the S7 and S11 cases).
+func timeRatio(s *Scenario) bool {
+	return s.ID == "S4" || strings.HasPrefix(s.ID, "S7") || strings.HasPrefix(s.ID, "S11")
+}
 
 // effWall is the time to move everything: the projection for a bounded run.
 func effWall(r Run) float64 {

@@ -126,5 +126,6 @@ func targets(rep *Report) []Target {
 		}
 	}
 	ts = append(ts, deltaTargets(rep)...)
-	return append(ts, treeSyncTargets(rep)...)
+	ts = append(ts, treeSyncTargets(rep)...)
+	return append(ts, manyTargets(rep)...)
 }

@@ -46,8 +46,8 @@ func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeH
 		rc.Fail(e)
 		return e
 	}
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
+	bp := getChunk(h.Length)
+	defer putChunk(bp)
 	buf := *bp
 	limit := rc.cfg.Limit
 	off, remaining := h.Offset, h.Length

@@ -56,7 +56,7 @@ func (sd *Sender) sendRange(ctx context.Context, m *Member, r wire.Range) (err *
 	defer func() {
 		close(done)
 		for c := range chunks {
-			chunkPool.Put(c.buf)
+			putChunk(c.buf)
 		}
 		wg.Wait()
 	}()
@@ -67,11 +67,11 @@ func (sd *Sender) sendRange(ctx context.Context, m *Member, r wire.Range) (err *
 				cfg.Progress(wn)
 			}
 			if werr != nil {
-				chunkPool.Put(c.buf)
+				putChunk(c.buf)
 				return StreamError(ctx, werr, cfg.Path), true
 			}
 		}
-		chunkPool.Put(c.buf)
+		putChunk(c.buf)
 		if c.err != nil {
 			ws.CancelWrite(quic.StreamErrorCode(c.err.Code))
 			return c.err, false
@@ -99,7 +99,7 @@ func (sd *Sender) read(r wire.Range, out chan<- readChunk, done <-chan struct{})
 	cfg := &sd.cfg
 	off, remaining := r.Offset, r.Length
 	for remaining > 0 {
-		bp := chunkPool.Get().(*[]byte)
+		bp := getChunk(remaining)
 		n := min(uint64(len(*bp)), remaining)
 		m, err := cfg.File.ReadAt((*bp)[:n], int64(off))
 		var rerr *Error
@@ -114,7 +114,7 @@ func (sd *Sender) read(r wire.Range, out chan<- readChunk, done <-chan struct{})
 		select {
 		case out <- readChunk{buf: bp, n: m, err: rerr}:
 		case <-done:
-			chunkPool.Put(bp)
+			putChunk(bp)
 			return
 		}
 		if rerr != nil {
