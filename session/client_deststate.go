@@ -58,9 +58,9 @@ type destStates struct {
 	// directory: once that many have looked their state up, the
 	// listing is let go (a tree of 1,000-file directories held 256
 	// listings, 200 bytes a file).
-	want map[string]int
-	dirs   map[string]*destDir
-	order  []string // listed directories, oldest first, for maxDestDirs
+	want  map[string]int
+	dirs  map[string]*destDir
+	order []string // listed directories, oldest first, for maxDestDirs
 	// stamps are the mode and mtime of every directory a listing
 	// showed (not a followed link), by remote path, kept after the
 	// listing itself is forgotten: a directory that already has its
