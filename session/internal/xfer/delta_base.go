@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -15,6 +16,7 @@ import (
 // has run, the chunks it sent, by which Seed checks a plan without
 // reading the old bytes again. It is not safe for concurrent use.
 type Base struct {
+	refs  atomic.Int32 // Close closes f when it drops to 0 (see hold)
 	f     *os.File
 	size  uint64
 	mtime time.Time
@@ -40,11 +42,22 @@ func OpenDeltaBase(root *os.Root, p string) *Base {
 		f.Close()
 		return nil
 	}
-	return &Base{f: f, size: uint64(fi.Size()), mtime: fi.ModTime()}
+	b := &Base{f: f, size: uint64(fi.Size()), mtime: fi.ModTime()}
+	b.refs.Store(1)
+	return b
 }
 
-// Close closes the file.
-func (b *Base) Close() error { return b.f.Close() }
+// Close closes the file, once every holder has closed it: the opener,
+// and a Seed still copying from it.
+func (b *Base) Close() error {
+	if b.refs.Add(-1) > 0 {
+		return nil
+	}
+	return b.f.Close()
+}
+
+// hold keeps the file open for one more Close.
+func (b *Base) hold() { b.refs.Add(1) }
 
 // Size returns the old version's size in bytes, as it was opened.
 func (b *Base) Size() uint64 { return b.size }

@@ -55,65 +55,46 @@ func (po *PlanOps) Len() int { return len(po.ops) }
 // Seed copies the chunks of plan from base, the receiver's previous
 // version (whose Signature was sent), into the .part of a receiver that
 // holds nothing yet (OpenReceiver starting over), and returns the offer:
-// the copied ranges (coalesced; at most wire.MaxRanges, the shortest left
-// out beyond that: they are sent) and the SHA-256 of the first when it
-// starts at offset 0.
+// the ranges the plan copies (coalesced; at most wire.MaxRanges, the
+// shortest left out beyond that: they are sent) and the SHA-256 of the
+// first when it starts at offset 0.
 //
 // Every operation must copy exactly a chunk of the signature (its start,
 // length and BLAKE3-256), so the old bytes need not be read and hashed
-// again: runs of operations that are contiguous in both versions are
-// copied by copyRange (copy_file_range(2) on Linux, the bytes never
-// leave the kernel), except the run from offset 0, which is read and
-// hashed for the offer's prefix hash. An old version whose size or mtime
-// changed meanwhile fails the seed; one changed without either is caught
-// by the whole-file SHA-256 before the rename, as any wrong byte is.
+// again: an operation that names no chunk of it is wire.BadDelta. The
+// run from offset 0 is read, hashed for the offer's prefix hash and
+// written before Seed returns; the other runs of operations (contiguous
+// in both versions) are copied in the background by copyRange
+// (copy_file_range(2) on Linux: the bytes never leave the kernel) while
+// the sender sends the rest, and count as written, for the hash and for
+// completion, as each is copied. Once all are, a base whose size or
+// mtime changed meanwhile fails the receiver (wire.BadDelta; one changed
+// without either is caught by the whole-file SHA-256, as any wrong byte
+// is), and the seeded bytes are made durable and recorded as a
+// checkpoint does (fsync, then the record), so a transfer cut off after
+// that resumes with them. The background copy holds base open (Close
+// leaves it to the copy) and is waited for like the range streams.
 //
-// The seeded bytes are made durable and recorded in the background, as
-// a checkpoint does (fsync, then the record), while the sender sends the
-// rest: a transfer cut off after that resumes with them.
-//
-// An operation that names no chunk of the signature is wire.BadDelta; on
-// any error the receiver is finished (its .part removed, the destination
-// untouched) and the error is an *Error.
+// On an error before the offer the receiver is finished (its .part
+// removed, the destination untouched) and the error is an *Error.
 func (rc *Receiver) Seed(ctx context.Context, base *Base, plan *PlanOps) (Offer, error) {
 	p := rc.cfg.Path
 	fail := func(err error) (Offer, error) {
 		rc.Discard()
 		return Offer{}, WithPath(AsError(err, p), p)
 	}
-	type run struct{ dst, src, n uint64 }
-	var runs []run
+	var runs []seedRun
+	var have RangeSet
 	for _, o := range plan.ops {
 		if !base.named(o) {
 			return fail(Errorf(wire.BadDelta, p, "delta operation copies [%d, +%d) of the old version, which is not a chunk of its signature with the plan's BLAKE3", o.Source, o.Length))
 		}
+		have.Add(o.Offset, o.Length)
 		if k := len(runs) - 1; k >= 0 && runs[k].dst+runs[k].n == o.Offset && runs[k].src+runs[k].n == o.Source {
 			runs[k].n += o.Length
 			continue
 		}
-		runs = append(runs, run{o.Offset, o.Source, o.Length})
-	}
-	var buf lazyChunk // taken for the run from 0, or a fallback copy
-	defer buf.release()
-	prefix := sha256.New()
-	var hashed uint64 // the contiguous prefix copied (and hashed) from 0
-	var have RangeSet
-	for _, r := range runs {
-		if ctx.Err() != nil {
-			return fail(CtxError(ctx))
-		}
-		if r.dst == 0 {
-			if err := copyHashed(rc.f, base.f, r.src, r.n, prefix, buf.get()); err != nil {
-				return fail(err)
-			}
-			hashed = r.n
-		} else if err := copyRange(rc.f, base.f, int64(r.dst), int64(r.src), int64(r.n), buf.get()); err != nil {
-			return fail(err)
-		}
-		have.Add(r.dst, r.n)
-	}
-	if !base.unchanged() {
-		return fail(Errorf(wire.BadDelta, p, "the old version changed while the delta was made"))
+		runs = append(runs, seedRun{o.Offset, o.Source, o.Length})
 	}
 	if len(have.r) > wire.MaxRanges {
 		// A record, and an offer, hold at most MaxRanges ranges: the
@@ -123,29 +104,96 @@ func (rc *Receiver) Seed(ctx context.Context, base *Base, plan *PlanOps) (Offer,
 			have.Remove(r.Offset, r.Length)
 		}
 	}
-	if have.Prefix() < hashed {
-		hashed = 0 // the first range was left out
-	}
-	if len(have.r) == 0 {
+	// A range left out holds whole runs: they are not copied.
+	runs = slices.DeleteFunc(runs, func(r seedRun) bool { return !have.Contains(r.dst) })
+	if len(runs) == 0 {
 		return Offer{}, nil
 	}
+	// The runs that make the offer's first range, from offset 0, are
+	// copied and hashed now: the offer carries their SHA-256.
 	var sum []byte
-	if hashed > 0 {
+	if runs[0].dst == 0 {
+		var buf lazyChunk
+		prefix := sha256.New()
+		var hashed uint64
+		for len(runs) > 0 && runs[0].dst == hashed {
+			if err := copyHashed(rc.f, base.f, runs[0].src, hashed, runs[0].n, prefix, buf.get()); err != nil {
+				buf.release()
+				return fail(err)
+			}
+			hashed += runs[0].n
+			runs = runs[1:]
+		}
+		buf.release()
 		sum = prefix.Sum(nil)
-	}
-	rc.ph.mu.Lock()
-	rc.have, rc.whole = have.Clone(), have.Clone()
-	if hashed > 0 {
+		rc.ph.mu.Lock()
+		rc.have.Add(0, hashed)
 		rc.ph.h, rc.ph.n = prefix, hashed
+		rc.ph.mu.Unlock()
 	}
-	rc.ph.mu.Unlock()
-	rc.wg.Go(rc.checkpoint)
+	base.hold()
+	rc.wg.Go(func() {
+		defer base.Close()
+		rc.seedRest(ctx, base, runs, have)
+	})
 	return Offer{Have: have.Ranges(), PrefixHash: sum}, nil
 }
 
-// copyHashed copies the n bytes of src at srcOff to the start of dst
+// seedRun is a run of copy operations contiguous in both versions.
+type seedRun struct{ dst, src, n uint64 }
+
+// seedCopyStep is the most bytes one copy of seedRest moves between
+// checks that the receiver is still running.
+const seedCopyStep = 32 << 20
+
+// seedRest copies runs from base into the .part, adding each piece to
+// what rc has written as it lands; then, the base found unchanged, it
+// closes the offered ranges (have) and checkpoints them. A failure fails
+// rc; a receiver that ended stops it. It runs in rc.wg.
+func (rc *Receiver) seedRest(ctx context.Context, base *Base, runs []seedRun, have RangeSet) {
+	p := rc.cfg.Path
+	var buf lazyChunk // for a copy the kernel refuses
+	defer buf.release()
+	for _, r := range runs {
+		for done := uint64(0); done < r.n; {
+			rc.ph.mu.Lock()
+			ended := rc.ended || rc.err != nil
+			rc.ph.mu.Unlock()
+			if ended {
+				return
+			}
+			if ctx.Err() != nil {
+				rc.Fail(WithPath(CauseError(ctx), p))
+				return
+			}
+			k := min(seedCopyStep, r.n-done)
+			if err := copyRange(rc.f, base.f, int64(r.dst+done), int64(r.src+done), int64(k), buf.get()); err != nil {
+				rc.Fail(WithPath(AsError(err, p), p))
+				return
+			}
+			rc.ph.mu.Lock()
+			rc.have.Add(r.dst+done, k)
+			rc.ph.signalLocked() // the hasher can go on
+			rc.ph.mu.Unlock()
+			done += k
+		}
+	}
+	if !base.unchanged() {
+		rc.Fail(Errorf(wire.BadDelta, p, "the old version changed while the delta was made"))
+		return
+	}
+	rc.ph.mu.Lock()
+	for _, r := range have.r {
+		rc.whole.Add(r.Offset, r.Length)
+	}
+	rc.ph.signalLocked() // maybe the file is complete
+	rc.ph.mu.Unlock()
+	rc.checkpoint()
+}
+
+// copyHashed copies the n bytes of src at srcOff to dst at dstOff
 // through buf, hashing them into h.
-func copyHashed(dst, src *os.File, srcOff, n uint64, h hash.Hash, buf []byte) error {
+func copyHashed(dst, src *os.File, srcOff, dstOff, n uint64, h hash.Hash, buf []byte) error {
 	for off := uint64(0); off < n; {
 		b := buf[:min(uint64(len(buf)), n-off)]
 		if _, err := src.ReadAt(b, int64(srcOff+off)); err != nil {
@@ -155,7 +203,7 @@ func copyHashed(dst, src *os.File, srcOff, n uint64, h hash.Hash, buf []byte) er
 			return err
 		}
 		h.Write(b)
-		if _, err := dst.WriteAt(b, int64(off)); err != nil {
+		if _, err := dst.WriteAt(b, int64(dstOff+off)); err != nil {
 			return err
 		}
 		off += uint64(len(b))

@@ -99,7 +99,8 @@ func TestPlanOpsRefuses(t *testing.T) {
 
 // TestSeed seeds a receiver from a plan and finishes the file with the
 // ranges it lacks; a plan that names no chunk of the signature, or an
-// old version changed since its signature, removes the .part.
+// old version changed since its signature, removes the .part (the first
+// at once, the second once the background copy finds it).
 func TestSeed(t *testing.T) {
 	f := newRecvFixture(t, 4<<20)
 	old := bytes.Clone(f.data)
@@ -183,6 +184,19 @@ func TestSeed(t *testing.T) {
 		if err := os.Chtimes(filepath.Join(f.dir, "old.bin"), time.Now(), time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		refused(t, "changed.bin", ops)
+		// The change is found once the background copy is done: the
+		// receiver fails, and keeps nothing.
+		rc, _ := f.open(t, "changed.bin")
+		po := NewPlanOps(f.meta.Size, "changed.bin")
+		if err := po.Add(ops); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rc.Seed(context.Background(), base, po); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.Wait(context.Background()); codeOfErr(err) != wire.BadDelta {
+			t.Errorf("got %v, want %v", err, wire.BadDelta)
+		}
+		testutil.NoPartials(t, f.dir)
 	})
 }

@@ -448,13 +448,15 @@ func (rc *Receiver) keepIfResumable(code ErrorCode) {
 
 // discardCodes are the failures after which a partial file is never
 // resumed: its source is no longer the version the bytes came from
-// (source_changed, hash_mismatch: a resume would be refused), a stream
+// (source_changed, hash_mismatch: a resume would be refused; bad_delta:
+// the delta's base changed under the seeding copy), a stream
 // wrote more than its range (too_long: bytes beyond it are suspect), or
 // the disk is full (no_space: the space it holds must go to the next
 // file). After any other failure (a cancel, an interrupt, a lost
 // connection, a shutdown, a stream that ended early) the same file is
 // expected again, and what was durably written resumes.
 var discardCodes = map[ErrorCode]bool{
+	wire.BadDelta:      true, // bytes seeded from a base that changed
 	wire.SourceChanged: true,
 	wire.HashMismatch:  true,
 	wire.TooLong:       true,
