@@ -135,24 +135,9 @@ func (b *bench) s7(ctx context.Context, rep *Report, link linkSpec) error {
 			if c.changed > 0 {
 				qx.args = append(qx.args, "--force") // qxfer refuses to replace a file that differs without it
 			}
-			for _, t := range []tool{qx, rsync} {
-				s.Results = append(s.Results, &Result{Label: t.label, Tool: t.name})
-			}
-			for i := range runs {
-				for _, t := range []tool{qx, rsync} {
-					res := s.result(t.label)
-					b.logf("%s %s run %d/%d", id, t.label, i+1, runs)
-					r, err := b.measureTree(ctx, w, t, c, top, bytes, files)
-					if err != nil {
-						res.Err = err.Error()
-						b.logf("%s %s: %v", id, t.label, err)
-						continue
-					}
-					b.logf("  %.2f s, client %.2f CPU-s %s, server %.2f CPU-s %s", r.Wall, r.Client.CPU, mib(r.Client.RSS), r.Server.CPU, mib(r.Server.RSS))
-					res.Runs = append(res.Runs, r)
-					res.Median = median(res.Runs)
-				}
-			}
+			b.treeRuns(s, []tool{qx, rsync}, runs, func(t tool) (Run, error) {
+				return b.measureTree(ctx, w, t, c, top, bytes, files)
+			})
 			for _, r := range s.Results {
 				if m := r.Median; m.Wire != nil {
 					s.Notes = append(s.Notes, fmt.Sprintf("%s: %.1f MB on the wire (both directions).", r.Label,
@@ -183,6 +168,30 @@ func (b *bench) wantS7() bool {
 		}
 	}
 	return false
+}
+
+// treeRuns measures each of tools runs times, interleaved, with measure,
+// and records every run and the median in s's results (one per tool,
+// added here); a failed run is logged and recorded as the result's error.
+func (b *bench) treeRuns(s *Scenario, tools []tool, runs int, measure func(tool) (Run, error)) {
+	for _, t := range tools {
+		s.Results = append(s.Results, &Result{Label: t.label, Tool: t.name})
+	}
+	for i := range runs {
+		for _, t := range tools {
+			res := s.result(t.label)
+			b.logf("%s %s run %d/%d", s.ID, t.label, i+1, runs)
+			r, err := measure(t)
+			if err != nil {
+				res.Err = err.Error()
+				b.logf("%s %s: %v", s.ID, t.label, err)
+				continue
+			}
+			b.logf("  %.2f s, client %.2f CPU-s %s, server %.2f CPU-s %s", r.Wall, r.Client.CPU, mib(r.Client.RSS), r.Server.CPU, mib(r.Server.RSS))
+			res.Runs = append(res.Runs, r)
+			res.Median = median(res.Runs)
+		}
+	}
 }
 
 // measureTree runs one transfer of the tree top for case c with t in w,

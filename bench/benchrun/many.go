@@ -81,24 +81,9 @@ func (b *bench) s11(ctx context.Context, rep *Report) error {
 		s := &Scenario{ID: id, Title: fmt.Sprintf("%d one-byte files, %s", files, c.title),
 			What: fmt.Sprintf("%d files of 1 B, %d to a directory: peak RSS of each side, qxfer push/pull -r vs rsync -a", files, manyPerDir),
 			Link: "loopback"}
-		for _, t := range []tool{qx, rsync} {
-			s.Results = append(s.Results, &Result{Label: t.label, Tool: t.name})
-		}
-		for i := range runs {
-			for _, t := range []tool{qx, rsync} {
-				res := s.result(t.label)
-				b.logf("%s %s run %d/%d", id, t.label, i+1, runs)
-				r, err := b.measureTree(ctx, w, t, c, top, bytes, files)
-				if err != nil {
-					res.Err = err.Error()
-					b.logf("%s %s: %v", id, t.label, err)
-					continue
-				}
-				b.logf("  %.2f s, client %.2f CPU-s %s, server %.2f CPU-s %s", r.Wall, r.Client.CPU, mib(r.Client.RSS), r.Server.CPU, mib(r.Server.RSS))
-				res.Runs = append(res.Runs, r)
-				res.Median = median(res.Runs)
-			}
-		}
+		b.treeRuns(s, []tool{qx, rsync}, runs, func(t tool) (Run, error) {
+			return b.measureTree(ctx, w, t, c, top, bytes, files)
+		})
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	return nil
