@@ -43,13 +43,7 @@ func TestChecksumCompare(t *testing.T) {
 			run := func(opts Options) *Report {
 				t.Helper()
 				opts.Recursive, opts.Checksum = true, true
-				var rep *Report
-				var err error
-				if dir == Push {
-					rep, err = c.Push(ctx, []string{src}, ".", opts)
-				} else {
-					rep, err = c.Pull(ctx, []string{"tree"}, local, opts)
-				}
+				rep, err := transferOf(dir, local, "tree", opts)(ctx, c)
 				if err != nil {
 					t.Fatal(err)
 				}

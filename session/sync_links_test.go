@@ -27,13 +27,7 @@ func TestDryRunLinks(t *testing.T) {
 			run := func(opts Options) map[string]Action {
 				t.Helper()
 				opts.Recursive, opts.Links = true, LinksCopy
-				var rep *Report
-				var err error
-				if dir == Push {
-					rep, err = c.Push(ctx, []string{src}, ".", opts)
-				} else {
-					rep, err = c.Pull(ctx, []string{"tree"}, local, opts)
-				}
+				rep, err := transferOf(dir, local, "tree", opts)(ctx, c)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -83,14 +82,7 @@ func TestSyncTreeOffersOnlyChanged(t *testing.T) {
 			}
 			then := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 			write := func(root, rel string, size int, mtime time.Time) {
-				p := filepath.Join(root, filepath.FromSlash(rel))
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				testutil.WriteRandom(t, p, size)
-				if err := os.Chtimes(p, mtime, mtime); err != nil {
-					t.Fatal(err)
-				}
+				writeTreeFile(t, root, rel, size, mtime)
 			}
 			var changed, deleted []string
 			for d := range 60 {
@@ -125,13 +117,7 @@ func TestSyncTreeOffersOnlyChanged(t *testing.T) {
 			opts := Options{Recursive: true, Delete: true, Filter: flt}
 			run := func() *Report {
 				t.Helper()
-				var rep *Report
-				var err error
-				if dir == Push {
-					rep, err = c.Push(ctx, []string{src}, ".", opts)
-				} else {
-					rep, err = c.Pull(ctx, []string{"tree"}, local, opts)
-				}
+				rep, err := transferOf(dir, local, "tree", opts)(ctx, c)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -31,14 +31,7 @@ func makeSyncCase(t *testing.T, old, cur string) syncCase {
 	sc := syncCase{old: old, cur: cur}
 	then := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	write := func(root, rel string, mtime time.Time) {
-		p := filepath.Join(root, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		testutil.WriteRandom(t, p, syncFileSize)
-		if err := os.Chtimes(p, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
+		writeTreeFile(t, root, rel, syncFileSize, mtime)
 	}
 	for d := range 10 {
 		for f := range 50 {
@@ -263,4 +256,18 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// writeTreeFile writes size random bytes to rel (a slash path, its
+// directories made) under root, with mtime as its modification time.
+func writeTreeFile(t testing.TB, root, rel string, size int, mtime time.Time) {
+	t.Helper()
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteRandom(t, p, size)
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
 }
