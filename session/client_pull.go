@@ -39,7 +39,7 @@ func pull(ctx context.Context, c *clientConn, r runner, sources []string, localD
 		defer root.Close()
 		defer c.local.open(root)()
 	}
-	if pullStreamable(sources, opts) {
+	if streamable(sources, opts, baseName) {
 		return pullStream(ctx, c, r, start, root, localDir, sources, opts)
 	}
 	var jobs []*job

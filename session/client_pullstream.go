@@ -7,25 +7,6 @@ import (
 	"time"
 )
 
-// pullStreamable reports whether a pull of sources is walked into a
-// walkFeed (client_stream.go), as streamable does for a push: a recursive
-// pull, without Options.DryRun, Delete, Update or Checksum, of sources
-// that land under different names.
-func pullStreamable(sources []string, opts Options) bool {
-	if !opts.Recursive || opts.syncing() {
-		return false
-	}
-	seen := make(map[string]bool, len(sources))
-	for _, src := range sources {
-		b := baseName(src)
-		if b == "." || seen[b] {
-			return false
-		}
-		seen[b] = true
-	}
-	return true
-}
-
 // pullStream is pull for a streamable batch into root (the local
 // directory dir), as pushStream is push: the remote tree is listed a
 // directory at a time on a goroutine of its own (walkRemoteStream), at

@@ -37,7 +37,7 @@ func push(ctx context.Context, c *clientConn, r runner, sources []string, remote
 	opts = opts.normal()
 	ds := &destStates{}
 	opts.dest = ds
-	if streamable(sources, opts) {
+	if streamable(sources, opts, localBase) {
 		return pushStream(ctx, c, r, start, sources, dir, opts)
 	}
 	var jobs []*job

@@ -7,20 +7,22 @@ import (
 	"time"
 )
 
-// streamable reports whether a push of sources is walked into a
+// streamable reports whether a batch of sources is walked into a
 // walkFeed, so that a big tree is streamed (client_stream.go): a
-// recursive push whose files need nothing from the rest of the batch.
-// Not with Options.DryRun, Delete, Update or Checksum, which compare the
-// whole tree with the destination's (their batches are still collected),
-// nor when two sources land under one name, which dedupe compares.
-func streamable(sources []string, opts Options) bool {
+// recursive push or pull whose files need nothing from the rest of the
+// batch. Not with Options.DryRun, Delete, Update or Checksum, which
+// compare the whole tree with the destination's (their batches are still
+// collected), nor when two sources land under one name (base gives the
+// name a source keeps: localBase for a push, baseName for a pull), which
+// dedupe compares.
+func streamable(sources []string, opts Options, base func(string) string) bool {
 	if !opts.Recursive || opts.syncing() {
 		return false
 	}
 	seen := make(map[string]bool, len(sources))
 	for _, src := range sources {
-		b := localBase(src)
-		if seen[b] {
+		b := base(src)
+		if b == "." || seen[b] {
 			return false
 		}
 		seen[b] = true
