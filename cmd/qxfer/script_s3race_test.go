@@ -62,7 +62,11 @@ func cmdS3OneWriter(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Logf("s3-one-writer: %s lost with code %s", r.p.name, loserCodes.FindSubmatch(out)[1])
 			losers = append(losers, r)
 		default:
-			ts.Fatalf("s3-one-writer: %s: %s, want success or status 1 with code busy or exists\nstdout:\n%s\nstderr:\n%s", r.p.name, r.p.describe(), out, readTail(r.p.errPath))
+			// CI once saw a racer exit 1 with nothing on stdout or
+			// stderr; its CPU time says whether it ran at all.
+			ps := r.p.cmd.ProcessState
+			ts.Fatalf("s3-one-writer: %s: %s after %v user, %v system CPU, want success or status 1 with code busy or exists\nstdout:\n%s\nstderr:\n%s",
+				r.p.name, r.p.describe(), ps.UserTime(), ps.SystemTime(), out, readTail(r.p.errPath))
 		}
 	}
 	if len(winners) != 1 || len(losers) != 1 {
