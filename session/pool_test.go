@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -161,7 +162,12 @@ func TestPoolJoinRefused(t *testing.T) {
 		token func() []byte
 		other bool // join as another client
 	}{
-		{"unknown token", func() []byte { return []byte("0123456789abcdef") }, false},
+		// A token of this server (its instance, PROTOCOL.md "Joining")
+		// that no session holds; a token of another instance is
+		// wrong_server (TestAdvertiseJoins).
+		{"unknown token", func() []byte {
+			return append(slices.Clone(owner.welcome.Token[:8]), "89abcdef"...)
+		}, false},
 		{"empty token", func() []byte { return nil }, false},
 		{"another client's session", func() []byte { return owner.welcome.Token }, true},
 	}
