@@ -30,9 +30,22 @@ func (l *accessLog) Write(p []byte) (int, error) {
 }
 
 // take returns the paths of the transfers logged since the last call, by
-// result code ("no_error", "up_to_date", ...), each list sorted.
-func (l *accessLog) take(t *testing.T) map[string][]string {
+// result code ("no_error", "up_to_date", ...), each list sorted. It
+// first waits (up to 10 s) for at least want transfer lines: a server
+// logs a pulled file once its stream has ended, which can be after the
+// client holds the whole file and its batch returned.
+func (l *accessLog) take(t *testing.T, want int) map[string][]string {
 	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		n := bytes.Count(l.buf.Bytes(), []byte(`"message":"transfer"`))
+		l.mu.Unlock()
+		if n >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	l.mu.Lock()
 	data := bytes.Clone(l.buf.Bytes())
 	l.buf.Reset()
@@ -128,7 +141,7 @@ func TestSyncTreeOffersOnlyChanged(t *testing.T) {
 			}
 
 			rep := run()
-			got := log.take(t)
+			got := log.take(t, len(changed))
 			if !slices.Equal(got["no_error"], changed) || len(got) != 1 {
 				t.Errorf("the server handled %v, want exactly the %d changed files %v", got, len(changed), changed)
 			}
@@ -154,7 +167,7 @@ func TestSyncTreeOffersOnlyChanged(t *testing.T) {
 
 			// In step now: a second sync asks for no file at all.
 			rep = run()
-			if got := log.take(t); len(got) != 0 {
+			if got := log.take(t, 0); len(got) != 0 {
 				t.Errorf("second sync: the server handled %v, want nothing", got)
 			}
 			if rep.Count(Done) != 0 || len(rep.Actions) != 0 {
