@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 )
@@ -309,5 +310,25 @@ func (e *storeEnv) outsideSecret(t testing.TB) func(t testing.TB) {
 	return func(t testing.TB) {
 		t.Helper()
 		testutil.SameFile(t, filepath.Join(e.s3.Dir, e.s3.Bucket, filepath.FromSlash(k)), []byte(secret))
+	}
+}
+
+// putMany writes n empty files, at the remote paths name(0..n-1), with
+// 8 writes at a time (S3: one PutObject each).
+func (e *storeEnv) putMany(t testing.TB, n int, name func(int) string) {
+	t.Helper()
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := range n {
+		g.Go(func() error {
+			if !e.isS3() {
+				return os.WriteFile(e.file(name(i)), nil, 0o644)
+			}
+			_, err := s3Client(t, e.s3).PutObject(context.Background(), e.s3.Bucket, e.key(name(i)), strings.NewReader(""), 0, "", "", minio.PutObjectOptions{})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
