@@ -332,3 +332,15 @@ func (e *storeEnv) putMany(t testing.TB, n int, name func(int) string) {
 		t.Fatal(err)
 	}
 }
+
+// another starts one more server of cfg on e's store: the same root
+// directory, or the same prefix of the bucket. It is stopped when the
+// test ends, or before by its stop.
+func (e *storeEnv) another(t testing.TB, cfg ServerConfig) *testServer {
+	t.Helper()
+	if e.isS3() {
+		return startS3Server(t, e.s3, cfg)
+	}
+	cfg.Root = e.dir
+	return startServer(t, cfg, nil)
+}
