@@ -148,10 +148,22 @@ func TestPoolMemberLost(t *testing.T) {
 // TestPoolReconnect blackholes the link of a pooled Session for longer
 // than its idle timeout: every connection of the pool dies, the session
 // dials again, forms a new pool of the same size, and the file resumes
-// from the ranges the server holds.
+// from the ranges the server holds; on each store.
 func TestPoolReconnect(t *testing.T) {
+	forEachStore(t, ServerConfig{}, testPoolReconnect)
+}
+
+func testPoolReconnect(t *testing.T, e *storeEnv) {
 	const size, name = poolFileSize, poolFile
-	ts := startServer(t, ServerConfig{}, nil)
+	// What may be written twice: the ranges the server held in part but
+	// had not checkpointed; on S3 the parts uploaded but not yet
+	// recorded, at most the window of them (PROTOCOL.md, "Part-aligned
+	// pushes").
+	twice := int64(size / 4)
+	if e.isS3() {
+		twice = store.DefaultWindow * testPartSize
+	}
+	ts := e.another(t, ServerConfig{})
 	p := throttledProxy(t, ts, udpproxy.Config{RateBits: poolRate})
 	id := newIdentity(t)
 	qc := quicx.Config{IdleTimeout: time.Second, KeepAlive: 200 * time.Millisecond, HandshakeTimeout: 2 * time.Second}
@@ -224,18 +236,18 @@ wait:
 	written := before.bytes.Load() + after.bytes.Load()
 	t.Logf("server wrote %d + %d bytes for %d: %d twice (%.1f%%); client counted %d",
 		before.bytes.Load(), after.bytes.Load(), size, written-size, 100*float64(written-size)/float64(size), f.Bytes)
-	if written < size || written > size+size/4 {
-		t.Errorf("server: got %d bytes written in all for %d, want every byte once plus at most a quarter of the file again", written, size)
+	if written < size || written > size+twice {
+		t.Errorf("server: got %d bytes written in all for %d, want every byte once plus at most %d again", written, size, twice)
 	}
 	// The sender moved every byte at least once, so its count cannot be
 	// below the size; above it are the bytes it sent twice.
-	if f.Bytes > size+size/4 {
-		t.Errorf("client: got %d bytes sent for %d, want at most a quarter of the file sent twice", f.Bytes, size)
+	if f.Bytes > size+twice {
+		t.Errorf("client: got %d bytes sent for %d, want at most %d sent twice", f.Bytes, size, twice)
 	}
 	if f.Bytes < size {
 		t.Errorf("client: got %d bytes counted for a %d-byte file moved across a reconnect, want at least %d: "+
 			"a range sent on a connection that died stays counted (the server may have kept it, and the resumed run skips it)", f.Bytes, size, size)
 	}
-	testutil.SameFile(t, filepath.Join(ts.root, name), data)
-	testutil.NoPartials(t, ts.root)
+	e.sameFile(t, name, data)
+	e.noPartials(t)
 }
