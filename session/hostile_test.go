@@ -250,58 +250,60 @@ func TestHostileManyTinyFiles(t *testing.T) {
 	testutil.NoPartials(t, ts.root)
 }
 
-// TestHostileHugeListing lists a directory over MaxListEntries (refused)
-// and one just within it that takes several ListResult frames.
+// TestHostileHugeListing lists, on each store, a directory over
+// MaxListEntries (refused) and one just within it that takes several
+// ListResult frames.
 func TestHostileHugeListing(t *testing.T) {
-	const maxEntries = 500
-	ts, _ := hostileServer(t, ServerConfig{MaxListEntries: maxEntries}, quicx.Config{})
-	fill := func(dir string, n int, name func(int) string) {
-		if err := os.Mkdir(filepath.Join(ts.root, dir), 0o755); err != nil {
-			t.Fatal(err)
+	// 300 entries of 250 bytes are over one frame (64 KiB), with as few
+	// objects as the S3 variant can write quickly.
+	const maxEntries = 300
+	forEachStore(t, ServerConfig{MaxListEntries: maxEntries}, func(t *testing.T, e *storeEnv) {
+		fill := func(dir string, n int, name func(int) string) {
+			e.mkdir(t, dir)
+			e.putMany(t, n, func(i int) string { return dir + "/" + name(i) })
 		}
-		for i := range n {
-			if err := os.WriteFile(filepath.Join(ts.root, dir, name(i)), nil, 0o644); err != nil {
-				t.Fatal(err)
+		fill("huge", maxEntries+1, func(i int) string { return fmt.Sprintf("f%d", i) })
+		// Names of 250 bytes: 300 entries exceed one 64 KiB frame.
+		fill("big", maxEntries, func(i int) string { return fmt.Sprintf("%04d-%s", i, strings.Repeat("n", 245)) })
+		stored := len(e.allNames(t))
+
+		p := dialRaw(t, e.ts)
+		p.hello()
+		p.send(&wire.List{ID: 1, Path: "huge"})
+		if r := expectMsg[*wire.Reject](p); r.ID != 1 || r.Code != CodeLimitExceeded {
+			t.Errorf("listing %d entries: got Reject{ID: %d, Code: %v}, want ID 1, %v", maxEntries+1, r.ID, r.Code, CodeLimitExceeded)
+		}
+		p.send(&wire.List{ID: 2, Path: "big"})
+		frames, entries := 0, 0
+		for {
+			r := expectMsg[*wire.ListResult](p)
+			if r.ID != 2 {
+				t.Fatalf("got ListResult for id %d, want 2", r.ID)
+			}
+			frames++
+			entries += len(r.Entries)
+			if r.Last {
+				break
 			}
 		}
-	}
-	fill("huge", maxEntries+1, func(i int) string { return fmt.Sprintf("f%d", i) })
-	// Names of 200 bytes: 500 entries exceed one 64 KiB frame.
-	fill("big", maxEntries, func(i int) string { return fmt.Sprintf("%04d-%s", i, strings.Repeat("n", 195)) })
-
-	p := dialRaw(t, ts)
-	p.hello()
-	p.send(&wire.List{ID: 1, Path: "huge"})
-	if r := expectMsg[*wire.Reject](p); r.ID != 1 || r.Code != CodeLimitExceeded {
-		t.Errorf("listing %d entries: got Reject{ID: %d, Code: %v}, want ID 1, %v", maxEntries+1, r.ID, r.Code, CodeLimitExceeded)
-	}
-	p.send(&wire.List{ID: 2, Path: "big"})
-	frames, entries := 0, 0
-	for {
-		r := expectMsg[*wire.ListResult](p)
-		if r.ID != 2 {
-			t.Fatalf("got ListResult for id %d, want 2", r.ID)
+		if entries != maxEntries || frames < 2 {
+			t.Errorf("listing: got %d entries in %d frames, want %d entries in at least 2 frames", entries, frames, maxEntries)
 		}
-		frames++
-		entries += len(r.Entries)
-		if r.Last {
-			break
-		}
-	}
-	if entries != maxEntries || frames < 2 {
-		t.Errorf("listing: got %d entries in %d frames, want %d entries in at least 2 frames", entries, frames, maxEntries)
-	}
 
-	c := ts.dial(t, "")
-	if _, err := c.List(testCtx(t), "huge"); codeOfErr(err) != CodeLimitExceeded {
-		t.Errorf("client listing %d entries: got %v, want %v", maxEntries+1, err, CodeLimitExceeded)
-	}
-	got, err := c.List(testCtx(t), "big")
-	if err != nil || len(got) != maxEntries {
-		t.Errorf("client listing: got %d entries, %v; want %d", len(got), err, maxEntries)
-	}
-	p.close()
-	checkServes(t, ts)
+		c := e.ts.dial(t, "")
+		if _, err := c.List(testCtx(t), "huge"); codeOfErr(err) != CodeLimitExceeded {
+			t.Errorf("client listing %d entries: got %v, want %v", maxEntries+1, err, CodeLimitExceeded)
+		}
+		got, err := c.List(testCtx(t), "big")
+		if err != nil || len(got) != maxEntries {
+			t.Errorf("client listing: got %d entries, %v; want %d", len(got), err, maxEntries)
+		}
+		p.close()
+		if n := len(e.allNames(t)); n != stored {
+			t.Errorf("the store holds %d names after the listings, want the %d it held", n, stored)
+		}
+		checkServes(t, e.ts)
+	})
 }
 
 // TestHostileIdleConnections opens many connections that say hello and

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 )
@@ -310,4 +311,36 @@ func (e *storeEnv) outsideSecret(t testing.TB) func(t testing.TB) {
 		t.Helper()
 		testutil.SameFile(t, filepath.Join(e.s3.Dir, e.s3.Bucket, filepath.FromSlash(k)), []byte(secret))
 	}
+}
+
+// putMany writes n empty files, at the remote paths name(0..n-1), with
+// 8 writes at a time (S3: one PutObject each).
+func (e *storeEnv) putMany(t testing.TB, n int, name func(int) string) {
+	t.Helper()
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := range n {
+		g.Go(func() error {
+			if !e.isS3() {
+				return os.WriteFile(e.file(name(i)), nil, 0o644)
+			}
+			_, err := s3Client(t, e.s3).PutObject(context.Background(), e.s3.Bucket, e.key(name(i)), strings.NewReader(""), 0, "", "", minio.PutObjectOptions{})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// another starts one more server of cfg on e's store: the same root
+// directory, or the same prefix of the bucket. It is stopped when the
+// test ends, or before by its stop.
+func (e *storeEnv) another(t testing.TB, cfg ServerConfig) *testServer {
+	t.Helper()
+	if e.isS3() {
+		return startS3Server(t, e.s3, cfg)
+	}
+	cfg.Root = e.dir
+	return startServer(t, cfg, nil)
 }

@@ -98,5 +98,21 @@ func (w *s3Writer) write(ctx context.Context, r io.Reader, off, skip, end uint64
 			return xfer.StreamError(ctx, err, p).Code
 		}
 	}
+	if e := overrun(r, off, end-off, p); e != nil {
+		w.fail(e)
+		return e.Code
+	}
 	return wire.NoError
+}
+
+// overrun reads past the end of the range [off, off+length) a stream
+// carried: a byte there fails the transfer with TooLong, as on a
+// directory root (xfer's receiveRange): the sender broke the framing,
+// so the bytes before are suspect too. A stream the sender gave up
+// there is no error: its range is whole.
+func overrun(r io.Reader, off, length uint64, p string) *xfer.Error {
+	if n, _ := r.Read(make([]byte, 1)); n > 0 {
+		return xfer.Errorf(wire.TooLong, p, "range stream at %d carried more than %d bytes", off, length)
+	}
+	return nil
 }

@@ -102,9 +102,17 @@ func (w *s3Writer) receiveParts(ctx context.Context, r io.Reader, h wire.RangeHe
 			}
 			continue
 		}
-		if code := w.fillPart(ctx, r, pt, off, n); code != wire.NoError {
+		var last *wire.RangeHeader // the range ends with this part
+		if off+n == end {
+			last = &h
+		}
+		if code := w.fillPart(ctx, r, pt, off, n, last); code != wire.NoError {
 			return code
 		}
+	}
+	if e := overrun(r, h.Offset, h.Length, p); e != nil {
+		w.fail(e)
+		return e.Code
 	}
 	return wire.NoError
 }
@@ -183,8 +191,10 @@ func (w *s3Writer) takePart(ctx context.Context, k uint64) (*s3Part, xfer.ErrorC
 
 // fillPart reads the n bytes of the part at off into pt, uploads it and
 // records what can be recorded. A stream that fails leaves the part
-// empty for the range sent again.
-func (w *s3Writer) fillPart(ctx context.Context, r io.Reader, pt *s3Part, off, n uint64) xfer.ErrorCode {
+// empty for the range sent again. last is the stream's range when this
+// part ends it: a byte after it fails the transfer with TooLong before
+// the part is uploaded.
+func (w *s3Writer) fillPart(ctx context.Context, r io.Reader, pt *s3Part, off, n uint64, last *wire.RangeHeader) xfer.ErrorCode {
 	buf := pt.buf[:0]
 	for uint64(len(buf)) < n {
 		m, err := io.ReadAtLeast(r, buf[len(buf):min(n, uint64(len(buf))+xfer.ChunkSize)], 1)
@@ -198,6 +208,17 @@ func (w *s3Writer) fillPart(ctx context.Context, r io.Reader, pt *s3Part, off, n
 			w.signalLocked()
 			w.mu.Unlock()
 			return w.streamFailed(ctx, err, off+uint64(len(buf)), n-uint64(len(buf)))
+		}
+	}
+	if last != nil {
+		// A stream longer than its range: the part is not uploaded.
+		if e := overrun(r, last.Offset, last.Length, w.cfg.Path); e != nil {
+			w.mu.Lock()
+			pt.busy = false
+			w.signalLocked()
+			w.mu.Unlock()
+			w.fail(e)
+			return e.Code
 		}
 	}
 	pt.buf = buf

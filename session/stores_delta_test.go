@@ -1,0 +1,83 @@
+package session
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/qxfer/qxfer/internal/testutil"
+	"github.com/qxfer/qxfer/internal/udpproxy"
+)
+
+// TestDeltaStores moves an old version of a file, then a new one with
+// scattered edits, with Force, push and pull, on each store, and counts
+// the second transfer's bytes on the wire. On a POSIX root both ways
+// are deltas (TestDeltaPush and TestDeltaPull cover every edit). On an
+// S3 root a pull is a delta too (the server chunks the object through
+// its ranged GETs), but a push is sent whole: the store cannot assemble
+// an object from chunks of the old one (a multipart upload takes whole
+// parts; README, "S3 roots"), so the server answers FlagDelta as if it
+// were absent, as PROTOCOL.md's "When" allows, and the file goes whole,
+// stored whole, with nothing left of the upload.
+//
+// The file is a third of deltaSize, with two edits of 64 KiB (under
+// -race, chunking and hashing cost about 1 s per MiB and side).
+func TestDeltaStores(t *testing.T) {
+	const size = 8 << 20
+	tc := deltaEdit{name: "two edits", edit: func(old []byte, r *rand.Rand) []byte {
+		b := bytes.Clone(old)
+		for _, off := range []int{size / 4, 3 * size / 4} {
+			fillRandom(r, b[off:off+64<<10])
+		}
+		return b
+	}, maxWire: 0.15}
+	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+		proxy := throttledProxy(t, e.ts, udpproxy.Config{})
+		c := e.ts.dial(t, proxy.Addr().String())
+		for _, dir := range []Direction{Push, Pull} {
+			t.Run(dir.String(), func(t *testing.T) {
+				minWire, maxWire := tc.minWire, tc.maxWire
+				if e.isS3() && dir == Push {
+					minWire, maxWire = 1, 1.1 // whole
+				}
+				r := rand.New(rand.NewPCG(2, uint64(dir)))
+				old := make([]byte, size)
+				fillRandom(r, old)
+				newer := tc.edit(old, r)
+				local := t.TempDir()
+				name := "f-" + dir.String() + ".img"
+				then := time.Unix(1e9, 0)
+				if dir == Push {
+					e.put(t, name, old, 0o644, then)
+					writeTestFile(t, filepath.Join(local, name), newer)
+				} else {
+					writeTestFile(t, filepath.Join(local, name), old)
+					e.put(t, name, newer, 0o644, then)
+				}
+				before := wireBytes(proxy)
+				f := onlyFile(t, "delta transfer", transferOf(dir, local, name, Options{Force: true}), c)
+				if f.Err != nil {
+					t.Fatalf("transfer: %v", f.Err)
+				}
+				moved := wireBytes(proxy) - before
+				if dir == Push {
+					e.sameFile(t, name, newer)
+					e.noPartials(t)
+				} else {
+					testutil.SameFile(t, filepath.Join(local, name), newer)
+					testutil.NoPartials(t, local)
+				}
+				frac := float64(moved) / float64(len(newer))
+				t.Logf("%d bytes on the wire for %d (%.2f%%)", moved, len(newer), 100*frac)
+				if frac > maxWire {
+					t.Errorf("%d bytes on the wire (%.2f%% of the file), want at most %.2f%%", moved, 100*frac, 100*maxWire)
+				}
+				if frac < minWire {
+					t.Errorf("%d bytes on the wire (%.2f%% of the file), want at least %.2f%%", moved, 100*frac, 100*minWire)
+				}
+			})
+		}
+	})
+}
