@@ -29,7 +29,7 @@ vet: ## go vet
 # Auto pool's RTT rise, pipelining round trips) and fail when cmd/qxfer's
 # tests load the same 2 cores at once; one at a time costs about 3 minutes.
 race: tools ## go test -race -shuffle=on, one package at a time (the seed is printed; rerun one order with -shuffle=SEED)
-	$(GO) test -race -shuffle=on -p 1 -timeout 15m $(PKGS)
+	$(GO) test -race -shuffle=on -p 1 -timeout 25m $(PKGS)
 
 soak: ## long soak: hundreds of transfers under loss, reordering, outages and client kills
 	$(GO) test -race -run '^TestSoak$$' -timeout 30m ./session/ -soak.transfers=400
