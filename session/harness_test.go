@@ -224,6 +224,14 @@ func transferDirs(t testing.TB, dir Direction, ts *testServer) (local, src, dst 
 	return local, ts.root, local
 }
 
+// treeDirs is transferDirs for a transfer of the directory "tree": the
+// client's directory, the tree at the source and the tree at the
+// destination (local/tree and the server's root/tree, swapped for a pull).
+func treeDirs(t testing.TB, dir Direction, ts *testServer) (local, src, dst string) {
+	local, from, to := transferDirs(t, dir, ts)
+	return local, filepath.Join(from, "tree"), filepath.Join(to, "tree")
+}
+
 // onlyFile runs f and returns the single file of its report.
 func onlyFile(t testing.TB, what string, f transferFunc, c *clientConn) TransferInfo {
 	t.Helper()

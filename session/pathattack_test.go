@@ -152,13 +152,7 @@ func TestPathAttackTooLong(t *testing.T) {
 			p := dialRaw(t, ts)
 			p.hello()
 			p.send(tt.frame)
-			ae, frames := p.expectClose()
-			if got := ErrorCode(ae.ErrorCode); got != CodeProtocolViolation {
-				t.Errorf("close code: got %v (%q), want %v", got, ae.ErrorMessage, CodeProtocolViolation)
-			}
-			if len(frames) != 0 {
-				t.Errorf("frames before close: got %v, want none", frames)
-			}
+			p.expectClosedWith(CodeProtocolViolation)
 			if ents := testutil.DirNames(t, ts.root); len(ents) != 0 {
 				t.Errorf("server root: got %q, want it empty", ents)
 			}

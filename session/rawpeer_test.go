@@ -166,6 +166,20 @@ func (p *rawPeer) expectClose() (*quic.ApplicationError, []wire.Message) {
 	}
 }
 
+// expectClosedWith reads until the server closes the connection
+// (expectClose) and checks that it closed it with code, sending no frame
+// first.
+func (p *rawPeer) expectClosedWith(code ErrorCode) {
+	p.t.Helper()
+	ae, frames := p.expectClose()
+	if got := ErrorCode(ae.ErrorCode); got != code {
+		p.t.Errorf("close code: got %v (%q), want %v", got, ae.ErrorMessage, code)
+	}
+	if len(frames) != 0 {
+		p.t.Errorf("frames before close: got %v, want none", frames)
+	}
+}
+
 // openRange opens a range stream for [offset, offset+length) of request
 // id and writes its header.
 func (p *rawPeer) openRange(id, offset, length uint64) *quic.SendStream {
