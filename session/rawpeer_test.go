@@ -180,6 +180,19 @@ func (p *rawPeer) expectClosedWith(code ErrorCode) {
 	}
 }
 
+// expectRefused reads the answer to request 1, sent for path, and checks
+// that it is a Reject with code want; then that the session goes on (a
+// List is still answered).
+func (p *rawPeer) expectRefused(path string, want ErrorCode) {
+	p.t.Helper()
+	r := expectMsg[*wire.Reject](p)
+	if r.ID != 1 || r.Code != want {
+		p.t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", path, r.ID, r.Code, r.Msg, want)
+	}
+	p.send(&wire.List{ID: 2, Path: "."})
+	expectMsg[*wire.ListResult](p)
+}
+
 // openRange opens a range stream for [offset, offset+length) of request
 // id and writes its header.
 func (p *rawPeer) openRange(id, offset, length uint64) *quic.SendStream {
