@@ -439,6 +439,19 @@ func batchContext(ctx context.Context) (context.Context, func()) {
 	}
 }
 
+// batchFunc builds and runs one batch of transfers (a Push, Pull,
+// PushFile or PullFile) on the connection c, handing its jobs to r, in
+// the batch context ctx; start is when the batch began, for its report.
+type batchFunc func(ctx context.Context, c *clientConn, r runner, start time.Time) (*Report, error)
+
+// run runs f on c with r from now, in a batch context (batchContext).
+func (f batchFunc) run(ctx context.Context, c *clientConn, r runner) (*Report, error) {
+	start := time.Now()
+	ctx, done := batchContext(ctx)
+	defer done()
+	return f(ctx, c, r, start)
+}
+
 // runner runs the jobs of a batch: a clientConn once, a Session across
 // reconnects.
 type runner interface {

@@ -13,49 +13,59 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
-// Pull downloads remote files (and, with opts.Recursive, directory trees)
-// into the local directory localDir, created if missing. Every write goes
-// through an os.Root on localDir, so a server cannot place a file outside
-// it whatever names it sends. Per-file outcomes are in the report.
-func (c *clientConn) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
-	return pull(ctx, c, c, sources, localDir, opts)
-}
-
-// Pull is clientConn.Pull across reconnects.
-func (s *Session) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
-	return s.batch(ctx, func(c *clientConn) (*Report, error) { return pull(ctx, c, s, sources, localDir, opts) })
-}
-
-func pull(ctx context.Context, c *clientConn, r runner, sources []string, localDir string, opts Options) (*Report, error) {
-	start := time.Now()
-	ctx, done := batchContext(ctx)
-	defer done()
-	opts = opts.normal()
-	root, err := openLocalRoot(localDir, opts)
-	if err != nil {
-		return nil, err
-	}
-	if root != nil {
-		defer root.Close()
-		defer c.local.open(root)()
-	}
-	if streamable(sources, opts, baseName) {
-		return pullStream(ctx, c, r, start, root, localDir, sources, opts)
-	}
-	var jobs []*job
-	var metas []dirMeta
-	var trees []*syncTree
-	for _, src := range sources {
-		tree := opts.newTree("")
-		js, ms, err := c.pullJobs(ctx, root, src, "", opts, tree)
+// pull is the batch of Pull, and of PullFile when name is set: the
+// sources land in the local directory dir, each under its own name, or
+// (the one source of a PullFile) as name.
+func pull(sources []string, dir, name string, opts Options) batchFunc {
+	return func(ctx context.Context, c *clientConn, r runner, start time.Time) (*Report, error) {
+		opts := opts.normal()
+		root, release, err := c.openLocal(dir, opts)
 		if err != nil {
 			return nil, err
 		}
-		jobs = append(jobs, js...)
-		metas = append(metas, ms...)
-		trees = appendTree(trees, tree)
+		defer release()
+		if name == "" && streamable(sources, opts, baseName) {
+			return pullStream(ctx, c, r, start, root, dir, sources, opts)
+		}
+		var jobs []*job
+		var metas []dirMeta
+		var trees []*syncTree
+		for _, src := range sources {
+			tree := opts.newTree("")
+			js, ms, err := c.pullJobs(ctx, root, src, name, opts, tree)
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, js...)
+			metas = append(metas, ms...)
+			trees = appendTree(trees, tree)
+		}
+		return runPull(ctx, c, r, start, root, dir, dedupe(jobs), metas, trees, opts)
 	}
-	return runPull(ctx, c, r, start, root, localDir, dedupe(jobs), metas, trees, opts)
+}
+
+// splitLocal splits the local target of a PullFile into the directory
+// that receives it and the name it takes there.
+func splitLocal(localPath string) (dir, name string) {
+	dir, name = filepath.Split(filepath.Clean(localPath))
+	if dir == "" {
+		dir = "."
+	}
+	return dir, name
+}
+
+// openLocal opens the local directory dir of a pull (openLocalRoot) and
+// holds it among c's local directories until release is called.
+func (c *clientConn) openLocal(dir string, opts Options) (root *os.Root, release func(), err error) {
+	root, err = openLocalRoot(dir, opts)
+	if err != nil || root == nil {
+		return nil, func() {}, err
+	}
+	forget := c.local.open(root)
+	return root, func() {
+		forget()
+		root.Close()
+	}, nil
 }
 
 // openLocalRoot opens the local directory dir of a pull, creating it if
@@ -121,47 +131,6 @@ func localActions(dir string, acts []Action) []Action {
 		acts[i].Path = filepath.Join(dir, filepath.FromSlash(acts[i].Path))
 	}
 	return acts
-}
-
-// PullFile downloads one remote source to exactly localPath, the way cp
-// and scp write a single source under the target's name (the shell's
-// "get REMOTE LOCAL", and pull when the target is not a directory): a
-// regular file becomes the file localPath, a directory (with
-// opts.Recursive) becomes the directory localPath, holding the remote
-// directory's contents. The parent directories of localPath are created;
-// every write goes through an os.Root on the parent.
-func (c *clientConn) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
-	return pullFile(ctx, c, c, remotePath, localPath, opts)
-}
-
-// PullFile is clientConn.PullFile across reconnects.
-func (s *Session) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
-	return s.batch(ctx, func(c *clientConn) (*Report, error) { return pullFile(ctx, c, s, remotePath, localPath, opts) })
-}
-
-func pullFile(ctx context.Context, c *clientConn, r runner, remotePath, localPath string, opts Options) (*Report, error) {
-	start := time.Now()
-	ctx, done := batchContext(ctx)
-	defer done()
-	dir, name := filepath.Split(filepath.Clean(localPath))
-	if dir == "" {
-		dir = "."
-	}
-	opts = opts.normal()
-	root, err := openLocalRoot(dir, opts)
-	if err != nil {
-		return nil, err
-	}
-	if root != nil {
-		defer root.Close()
-		defer c.local.open(root)()
-	}
-	tree := opts.newTree("")
-	jobs, metas, err := c.pullJobs(ctx, root, remotePath, name, opts, tree)
-	if err != nil {
-		return nil, err
-	}
-	return runPull(ctx, c, r, start, root, dir, jobs, metas, appendTree(nil, tree), opts)
 }
 
 // pullJobs stats one remote source and, for a directory, walks it. The

@@ -11,54 +11,46 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
-// Push uploads local files (and, with opts.Recursive, directory trees) into
-// the remote directory remoteDir, which is created if missing. A source
-// directory "dir" lands as remoteDir/dir, as with scp -r. Per-file outcomes
-// are in the report; the error is non-nil only when the batch could not
-// run at all. Transfers cut off by a lost connection fail; a Session
-// resumes them instead.
-func (c *clientConn) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
-	return push(ctx, c, c, sources, remoteDir, opts)
-}
-
-// Push is clientConn.Push across reconnects.
-func (s *Session) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
-	return s.batch(ctx, func(c *clientConn) (*Report, error) { return push(ctx, c, s, sources, remoteDir, opts) })
-}
-
-func push(ctx context.Context, c *clientConn, r runner, sources []string, remoteDir string, opts Options) (*Report, error) {
-	start := time.Now()
-	ctx, done := batchContext(ctx)
-	defer done()
-	dir, err := cleanPath(remoteDir)
-	if err != nil {
-		return nil, err
+// push is the batch of Push.
+func push(sources []string, remoteDir string, opts Options) batchFunc {
+	return func(ctx context.Context, c *clientConn, r runner, start time.Time) (*Report, error) {
+		dir, err := cleanPath(remoteDir)
+		if err != nil {
+			return nil, err
+		}
+		opts, ds := pushOptions(opts)
+		if streamable(sources, opts, localBase) {
+			return pushStream(ctx, c, r, start, sources, dir, opts)
+		}
+		var jobs []*job
+		var emptyDirs []string
+		var metas []dirMeta
+		var trees []*syncTree
+		for _, src := range sources {
+			target := joinPath(dir, filepath.ToSlash(localBase(src)))
+			tree := opts.newTree(target)
+			js, dirs, ms := c.pushJobs(src, target, opts, tree)
+			jobs = append(jobs, js...)
+			emptyDirs = append(emptyDirs, dirs...)
+			metas = append(metas, ms...)
+			trees = appendTree(trees, tree)
+		}
+		if dir != "." {
+			emptyDirs = append([]string{dir}, emptyDirs...)
+		}
+		jobs = dedupe(jobs)
+		ds.plan(jobs, metas)
+		return runPush(ctx, c, r, start, jobs, emptyDirs, metas, trees, opts)
 	}
+}
+
+// pushOptions is opts normalised for one push batch, with the batch's
+// own destination states (Options.dest).
+func pushOptions(opts Options) (Options, *destStates) {
 	opts = opts.normal()
 	ds := &destStates{}
 	opts.dest = ds
-	if streamable(sources, opts, localBase) {
-		return pushStream(ctx, c, r, start, sources, dir, opts)
-	}
-	var jobs []*job
-	var emptyDirs []string
-	var metas []dirMeta
-	var trees []*syncTree
-	for _, src := range sources {
-		target := joinPath(dir, filepath.ToSlash(localBase(src)))
-		tree := opts.newTree(target)
-		js, dirs, ms := c.pushJobs(src, target, opts, tree)
-		jobs = append(jobs, js...)
-		emptyDirs = append(emptyDirs, dirs...)
-		metas = append(metas, ms...)
-		trees = appendTree(trees, tree)
-	}
-	if dir != "." {
-		emptyDirs = append([]string{dir}, emptyDirs...)
-	}
-	jobs = dedupe(jobs)
-	ds.plan(jobs, metas)
-	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, trees, opts)
+	return opts, ds
 }
 
 // runPush runs the jobs of a push: it creates the directories that no
@@ -109,36 +101,19 @@ func runPush(ctx context.Context, c *clientConn, r runner, start time.Time, jobs
 	return report(jobs, start).with(rep), nil
 }
 
-// PushFile uploads one local source to exactly remotePath, the way cp
-// and scp write a single source under the target's name (the shell's
-// "put LOCAL REMOTE", and push when the target is not a directory): a
-// regular file becomes the file remotePath, a directory (with
-// opts.Recursive) becomes the directory remotePath, holding the
-// directory's contents. Parent directories are created.
-func (c *clientConn) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
-	return pushFile(ctx, c, c, local, remotePath, opts)
-}
-
-// PushFile is clientConn.PushFile across reconnects.
-func (s *Session) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
-	return s.batch(ctx, func(c *clientConn) (*Report, error) { return pushFile(ctx, c, s, local, remotePath, opts) })
-}
-
-func pushFile(ctx context.Context, c *clientConn, r runner, local, remotePath string, opts Options) (*Report, error) {
-	start := time.Now()
-	ctx, done := batchContext(ctx)
-	defer done()
-	rp, err := cleanPath(remotePath)
-	if err != nil {
-		return nil, err
+// pushFile is the batch of PushFile.
+func pushFile(local, remotePath string, opts Options) batchFunc {
+	return func(ctx context.Context, c *clientConn, r runner, start time.Time) (*Report, error) {
+		rp, err := cleanPath(remotePath)
+		if err != nil {
+			return nil, err
+		}
+		opts, ds := pushOptions(opts)
+		tree := opts.newTree(rp)
+		jobs, emptyDirs, metas := c.pushJobs(local, rp, opts, tree)
+		ds.plan(jobs, metas)
+		return runPush(ctx, c, r, start, jobs, emptyDirs, metas, appendTree(nil, tree), opts)
 	}
-	opts = opts.normal()
-	ds := &destStates{}
-	opts.dest = ds
-	tree := opts.newTree(rp)
-	jobs, emptyDirs, metas := c.pushJobs(local, rp, opts, tree)
-	ds.plan(jobs, metas)
-	return runPush(ctx, c, r, start, jobs, emptyDirs, metas, appendTree(nil, tree), opts)
 }
 
 // localBase is the name a local source keeps on the other side: its last

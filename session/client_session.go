@@ -245,18 +245,59 @@ func (s *Session) do(ctx context.Context, f func(c *clientConn) error) error {
 	return err
 }
 
-// batch runs f, which builds and runs one batch of transfers, on the
-// current connection; if the connection is lost before the batch is under
-// way (f fails), once more after a reconnect. Push and pull alike: the
-// jobs themselves survive reconnects through runner.
-func (s *Session) batch(ctx context.Context, f func(c *clientConn) (*Report, error)) (*Report, error) {
+// batch runs f, one batch of transfers, on the current connection; if
+// the connection is lost before the batch is under way (f fails), once
+// more after a reconnect. Push and pull alike: the jobs themselves
+// survive reconnects through the Session as f's runner.
+func (s *Session) batch(ctx context.Context, f batchFunc) (*Report, error) {
 	var rep *Report
 	err := s.do(ctx, func(c *clientConn) error {
 		var err error
-		rep, err = f(c)
+		rep, err = f.run(ctx, c, s)
 		return err
 	})
 	return rep, err
+}
+
+// Push uploads local files (and, with opts.Recursive, directory trees) into
+// the remote directory remoteDir, which is created if missing. A source
+// directory "dir" lands as remoteDir/dir, as with scp -r. Per-file outcomes
+// are in the report; the error is non-nil only when the batch could not
+// run at all. Transfers cut off by a lost connection resume on the next
+// one.
+func (s *Session) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
+	return s.batch(ctx, push(sources, remoteDir, opts))
+}
+
+// PushFile uploads one local source to exactly remotePath, the way cp
+// and scp write a single source under the target's name (the shell's
+// "put LOCAL REMOTE", and push when the target is not a directory): a
+// regular file becomes the file remotePath, a directory (with
+// opts.Recursive) becomes the directory remotePath, holding the
+// directory's contents. Parent directories are created.
+func (s *Session) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
+	return s.batch(ctx, pushFile(local, remotePath, opts))
+}
+
+// Pull downloads remote files (and, with opts.Recursive, directory trees)
+// into the local directory localDir, created if missing. Every write goes
+// through an os.Root on localDir, so a server cannot place a file outside
+// it whatever names it sends. Per-file outcomes are in the report;
+// transfers cut off by a lost connection resume on the next one.
+func (s *Session) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
+	return s.batch(ctx, pull(sources, localDir, "", opts))
+}
+
+// PullFile downloads one remote source to exactly localPath, the way cp
+// and scp write a single source under the target's name (the shell's
+// "get REMOTE LOCAL", and pull when the target is not a directory): a
+// regular file becomes the file localPath, a directory (with
+// opts.Recursive) becomes the directory localPath, holding the remote
+// directory's contents. The parent directories of localPath are created;
+// every write goes through an os.Root on the parent.
+func (s *Session) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
+	dir, name := splitLocal(localPath)
+	return s.batch(ctx, pull([]string{remotePath}, dir, name, opts))
 }
 
 // List lists a remote directory (or describes a single file).

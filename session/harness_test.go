@@ -224,6 +224,14 @@ func transferDirs(t testing.TB, dir Direction, ts *testServer) (local, src, dst 
 	return local, ts.root, local
 }
 
+// treeDirs is transferDirs for a transfer of the directory "tree": the
+// client's directory, the tree at the source and the tree at the
+// destination (local/tree and the server's root/tree, swapped for a pull).
+func treeDirs(t testing.TB, dir Direction, ts *testServer) (local, src, dst string) {
+	local, from, to := transferDirs(t, dir, ts)
+	return local, filepath.Join(from, "tree"), filepath.Join(to, "tree")
+}
+
 // onlyFile runs f and returns the single file of its report.
 func onlyFile(t testing.TB, what string, f transferFunc, c *clientConn) TransferInfo {
 	t.Helper()
@@ -347,4 +355,24 @@ func fileByPath(t testing.TB, rep *Report, p string) TransferInfo {
 	}
 	t.Fatalf("no report entry for %s in %+v", p, rep.Files)
 	return TransferInfo{}
+}
+
+// Push, PushFile, Pull and PullFile run one batch as the Session's
+// methods of those names do, on c alone: a transfer cut off by the loss
+// of c fails instead of resuming on a new connection.
+func (c *clientConn) Push(ctx context.Context, sources []string, remoteDir string, opts Options) (*Report, error) {
+	return push(sources, remoteDir, opts).run(ctx, c, c)
+}
+
+func (c *clientConn) PushFile(ctx context.Context, local, remotePath string, opts Options) (*Report, error) {
+	return pushFile(local, remotePath, opts).run(ctx, c, c)
+}
+
+func (c *clientConn) Pull(ctx context.Context, sources []string, localDir string, opts Options) (*Report, error) {
+	return pull(sources, localDir, "", opts).run(ctx, c, c)
+}
+
+func (c *clientConn) PullFile(ctx context.Context, remotePath, localPath string, opts Options) (*Report, error) {
+	dir, name := splitLocal(localPath)
+	return pull([]string{remotePath}, dir, name, opts).run(ctx, c, c)
 }

@@ -66,17 +66,11 @@ func TestPathAttackRaw(t *testing.T) {
 					p := dialRaw(t, e.ts)
 					p.hello()
 					p.send(op.frame(1, pth.path))
-					r := expectMsg[*wire.Reject](p)
 					code := pth.code
 					if code == 0 {
 						code = CodeInvalidPath
 					}
-					if r.ID != 1 || r.Code != code {
-						t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", pth.path, r.ID, r.Code, r.Msg, code)
-					}
-					// The session goes on.
-					p.send(&wire.List{ID: 2, Path: "."})
-					expectMsg[*wire.ListResult](p)
+					p.expectRefused(pth.path, code)
 					p.close()
 					checkOutside(t)
 					if got := e.allNames(t); !slices.Equal(got, want) {
@@ -113,13 +107,7 @@ func TestPathAttackSymlink(t *testing.T) {
 			p := dialRaw(t, ts)
 			p.hello()
 			p.send(requestFrame(t, a.op)(1, a.path))
-			r := expectMsg[*wire.Reject](p)
-			if r.ID != 1 || r.Code != CodeInvalidPath {
-				t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", a.path, r.ID, r.Code, r.Msg, CodeInvalidPath)
-			}
-			// The session goes on.
-			p.send(&wire.List{ID: 2, Path: "."})
-			expectMsg[*wire.ListResult](p)
+			p.expectRefused(a.path, CodeInvalidPath)
 			p.close()
 			testutil.SameDirNames(t, "outside directory", out, "secret")
 			testutil.SameDirNames(t, "server root", ts.root, "out")
@@ -152,13 +140,7 @@ func TestPathAttackTooLong(t *testing.T) {
 			p := dialRaw(t, ts)
 			p.hello()
 			p.send(tt.frame)
-			ae, frames := p.expectClose()
-			if got := ErrorCode(ae.ErrorCode); got != CodeProtocolViolation {
-				t.Errorf("close code: got %v (%q), want %v", got, ae.ErrorMessage, CodeProtocolViolation)
-			}
-			if len(frames) != 0 {
-				t.Errorf("frames before close: got %v, want none", frames)
-			}
+			p.expectClosedWith(CodeProtocolViolation)
 			if ents := testutil.DirNames(t, ts.root); len(ents) != 0 {
 				t.Errorf("server root: got %q, want it empty", ents)
 			}

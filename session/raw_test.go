@@ -113,13 +113,7 @@ func TestRawProtocolViolations(t *testing.T) {
 			p := dialRaw(t, ts)
 			p.hello()
 			tt.steps(p)
-			ae, frames := p.expectClose()
-			if got := ErrorCode(ae.ErrorCode); got != tt.wantClose {
-				t.Errorf("close code: got %v (%q), want %v", got, ae.ErrorMessage, tt.wantClose)
-			}
-			if len(frames) != 0 {
-				t.Errorf("frames before close: got %v, want none", frames)
-			}
+			p.expectClosedWith(tt.wantClose)
 			checkServes(t, ts)
 		})
 	}

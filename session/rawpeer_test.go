@@ -166,6 +166,33 @@ func (p *rawPeer) expectClose() (*quic.ApplicationError, []wire.Message) {
 	}
 }
 
+// expectClosedWith reads until the server closes the connection
+// (expectClose) and checks that it closed it with code, sending no frame
+// first.
+func (p *rawPeer) expectClosedWith(code ErrorCode) {
+	p.t.Helper()
+	ae, frames := p.expectClose()
+	if got := ErrorCode(ae.ErrorCode); got != code {
+		p.t.Errorf("close code: got %v (%q), want %v", got, ae.ErrorMessage, code)
+	}
+	if len(frames) != 0 {
+		p.t.Errorf("frames before close: got %v, want none", frames)
+	}
+}
+
+// expectRefused reads the answer to request 1, sent for path, and checks
+// that it is a Reject with code want; then that the session goes on (a
+// List is still answered).
+func (p *rawPeer) expectRefused(path string, want ErrorCode) {
+	p.t.Helper()
+	r := expectMsg[*wire.Reject](p)
+	if r.ID != 1 || r.Code != want {
+		p.t.Errorf("%q: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, code %v", path, r.ID, r.Code, r.Msg, want)
+	}
+	p.send(&wire.List{ID: 2, Path: "."})
+	expectMsg[*wire.ListResult](p)
+}
+
 // openRange opens a range stream for [offset, offset+length) of request
 // id and writes its header.
 func (p *rawPeer) openRange(id, offset, length uint64) *quic.SendStream {

@@ -15,11 +15,7 @@ func TestDryRunLinks(t *testing.T) {
 		t.Run(dir.String(), func(t *testing.T) {
 			ts, c := startWithClient(t)
 			ctx := testCtx(t)
-			local := t.TempDir()
-			src := filepath.Join(local, "tree")
-			if dir == Pull {
-				src = filepath.Join(ts.root, "tree")
-			}
+			local, src, _ := treeDirs(t, dir, ts)
 			writeTestFile(t, filepath.Join(src, "f"), []byte("f"))
 			if err := os.Symlink("f", filepath.Join(src, "l")); err != nil {
 				t.Skip("symlinks:", err)

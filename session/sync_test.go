@@ -108,13 +108,9 @@ func TestSyncTree(t *testing.T) {
 			ts := startServer(t, ServerConfig{MaxListEntries: 100}, nil)
 			c := ts.dial(t, "")
 			ctx := testCtx(t)
-			local := t.TempDir()
 			// Push: the source is local/tree, the server holds the old
 			// copy as tree; pull the other way round.
-			src, dst := filepath.Join(local, "tree"), filepath.Join(ts.root, "tree")
-			if dir == Pull {
-				src, dst = dst, src
-			}
+			local, src, dst := treeDirs(t, dir, ts)
 			sc := makeSyncCase(t, dst, src)
 			flt, err := NewFilter([]FilterRule{{Pattern: "/big/"}})
 			if err != nil {

@@ -274,17 +274,11 @@ func (b *bench) abMeasure(ctx context.Context, w *world, s *abSide, c abCase) (a
 		return r, err
 	}
 	defer srv.p.kill()
-	cli, err := spawn(s.name+" "+c.id, inNS(w.nsClient, []string{"QXFER_HOME=" + s.kit.clientHome}, s.kit.qxfer, cmd(fp)...), false)
+	cctx, cancel := context.WithTimeoutCause(ctx, 5*time.Minute, errors.New("client still running after 5 minutes"))
+	defer cancel()
+	cli, err := spawnWait(cctx, s.name+" "+c.id, inNS(w.nsClient, []string{"QXFER_HOME=" + s.kit.clientHome}, s.kit.qxfer, cmd(fp)...))
 	if err != nil {
 		return r, err
-	}
-	defer cli.killTree()
-	select {
-	case <-cli.done:
-	case <-time.After(5 * time.Minute):
-		return r, fmt.Errorf("client still running after 5 minutes")
-	case <-ctx.Done():
-		return r, ctx.Err()
 	}
 	if cli.err != nil {
 		return r, fmt.Errorf("client: %s", fmtErr(cli))

@@ -119,6 +119,24 @@ func spawn(name string, cmd *exec.Cmd, excludeRoot bool) (*proc, error) {
 	return p, nil
 }
 
+// spawnWait runs cmd as spawn(name, cmd, false) does and waits until it
+// exits or ctx ends. It returns the exited process; or, when ctx ends
+// first, context.Cause(ctx), once the process and every descendant (an
+// ssh that rsync or scp started) are killed (killTree).
+func spawnWait(ctx context.Context, name string, cmd *exec.Cmd) (*proc, error) {
+	p, err := spawn(name, cmd, false)
+	if err != nil {
+		return nil, err
+	}
+	defer p.killTree()
+	select {
+	case <-p.done:
+		return p, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // exited reports whether the process has been waited for.

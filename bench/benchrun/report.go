@@ -275,12 +275,7 @@ func scenarioMD(w *strings.Builder, s *Scenario) {
 			}
 		}
 	}
-	for _, n := range notes {
-		p("- %s\n", n)
-	}
-	if len(notes) > 0 {
-		p("\n")
-	}
+	writeNotes(w, notes)
 }
 
 // timeRatio says s compares times, not goodputs: trees, and transfers
@@ -307,12 +302,7 @@ func resumeMD(w *strings.Builder, s *Scenario) {
 			r.ResumedPay/(1<<20), r.Excess()*100, r.Wall2, float64(r.Wire1+r.Wire2)/float64(r.Size))
 	}
 	p("\n")
-	for _, n := range s.Notes {
-		p("- %s\n", n)
-	}
-	if len(s.Notes) > 0 {
-		p("\n")
-	}
+	writeNotes(w, s.Notes)
 }
 
 func overheadText(s *Scenario) string {

@@ -129,15 +129,9 @@ func (b *bench) measureS3(ctx context.Context, w *world, g *s3gw, t tool, j job)
 	f := strings.Fields(line)
 	fp := f[len(f)-1]
 	cpu0 := g.cpu()
-	cli, err := spawn(t.label, b.kit.clientCmd(w, t, j, "", sub, fp), false)
+	cli, err := spawnWait(ctx, t.label, b.kit.clientCmd(w, t, j, "", sub, fp))
 	if err != nil {
 		return r, err
-	}
-	defer cli.killTree()
-	select {
-	case <-cli.done:
-	case <-ctx.Done():
-		return r, ctx.Err()
 	}
 	r.run.Wall = cli.wall.Seconds()
 	r.storeCPU = g.cpu() - cpu0

@@ -295,27 +295,11 @@ type syncResult struct {
 
 // syncPass runs c and counts the link's bytes both ways while it runs.
 func (b *bench) syncPass(ctx context.Context, w *world, c *exec.Cmd) (syncResult, error) {
-	var r syncResult
-	s0, err := w.link.stats(ctx)
+	cli, wire, err := runCounted(ctx, w, filepath.Base(c.Path), c, 10*time.Minute)
 	if err != nil {
-		return r, err
+		return syncResult{}, err
 	}
-	cli, err := spawn(filepath.Base(c.Path), c, false)
-	if err != nil {
-		return r, err
-	}
-	if err := cli.wait(10 * time.Minute); err != nil {
-		return r, fmt.Errorf("%s", fmtErr(cli))
-	}
-	r.wall = cli.wall.Seconds()
-	time.Sleep(2 * w.link.spec.Delay) // the last packets land
-	s1, err := w.link.stats(ctx)
-	if err != nil {
-		return r, err
-	}
-	r.wire = s1.AB.OutBytes - s0.AB.OutBytes + s1.BA.OutBytes - s0.BA.OutBytes
-	r.stdout = cli.out.String()
-	return r, nil
+	return syncResult{wall: cli.wall.Seconds(), wire: wire, stdout: cli.out.String()}, nil
 }
 
 // qxferCounts reads qxfer's --json output: for a dry run the action
@@ -489,12 +473,7 @@ func treeSyncMD(w *strings.Builder, s *Scenario) {
 		}
 	}
 	p("\n")
-	for _, n := range s.Notes {
-		p("- %s\n", n)
-	}
-	if len(s.Notes) > 0 {
-		p("\n")
-	}
+	writeNotes(w, s.Notes)
 }
 
 // treeSyncTargets checks issue 18's tree goal against S9: in each

@@ -224,12 +224,7 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 	case "df":
 		err = sh.df(ctx, lits(args))
 	case "put", "get":
-		if cmd == "put" {
-			err = sh.put(ctx, args)
-		} else {
-			err = sh.get(ctx, args)
-		}
-		if err != nil {
+		if err = sh.transfer(ctx, cmd, args); err != nil {
 			// A usage error counts as a failed transfer for the
 			// exit status; put and get report their own failures.
 			sh.mu.Lock()

@@ -12,20 +12,26 @@ import (
 	"github.com/qxfer/qxfer/session"
 )
 
-// put starts an upload in the background, as job ID (the next one, given
-// before anything is checked). LOCAL may hold wildcards, matched in the
-// local directory. A directory goes into REMOTE (default: the remote
-// directory) recursively; so do several matches, REMOTE then having to
-// be a directory; a single file goes to REMOTE if given (into it, if
-// REMOTE is an existing directory or ends in "/").
-func (sh *shell) put(ctx context.Context, args []word) error {
-	if len(args) < 1 || len(args) > 2 {
-		return errors.New("usage: put LOCAL [REMOTE]")
+// transfer starts the put or get (cmd) of args in the background, as job
+// ID (the next one, given before anything is checked). Its error is a
+// usage error; the transfer reports its own failures.
+func (sh *shell) transfer(ctx context.Context, cmd string, args []word) error {
+	dir, start, usage := session.Push, sh.startPut, "usage: put LOCAL [REMOTE]"
+	if cmd == "get" {
+		dir, start, usage = session.Pull, sh.startGet, "usage: get REMOTE [LOCAL]"
 	}
-	sh.startJob(session.Push, args[0].lit, func(j *job) error { return sh.startPut(ctx, j, args) })
+	if len(args) < 1 || len(args) > 2 {
+		return errors.New(usage)
+	}
+	sh.startJob(dir, args[0].lit, func(j *job) error { return start(ctx, j, args) })
 	return nil
 }
 
+// startPut is put, an upload as job j. LOCAL may hold wildcards, matched
+// in the local directory. A directory goes into REMOTE (default: the
+// remote directory) recursively; so do several matches, REMOTE then
+// having to be a directory; a single file goes to REMOTE if given (into
+// it, if REMOTE is an existing directory or ends in "/").
 func (sh *shell) startPut(ctx context.Context, j *job, args []word) error {
 	ms, err := sh.localGlob(ctx, args[0])
 	if err != nil {
@@ -62,18 +68,10 @@ func (sh *shell) startPut(ctx context.Context, j *job, args []word) error {
 	return nil
 }
 
-// get starts a download in the background, as job ID (the next one),
-// into the local directory or to LOCAL. REMOTE may hold wildcards,
-// matched against the server's listing; several matches go into LOCAL,
-// which must then be a directory.
-func (sh *shell) get(ctx context.Context, args []word) error {
-	if len(args) < 1 || len(args) > 2 {
-		return errors.New("usage: get REMOTE [LOCAL]")
-	}
-	sh.startJob(session.Pull, args[0].lit, func(j *job) error { return sh.startGet(ctx, j, args) })
-	return nil
-}
-
+// startGet is get, a download as job j into the local directory or to
+// LOCAL. REMOTE may hold wildcards, matched against the server's
+// listing; several matches go into LOCAL, which must then be a
+// directory.
 func (sh *shell) startGet(ctx context.Context, j *job, args []word) error {
 	ms, err := sh.remoteGlob(ctx, args[0])
 	if err != nil {

@@ -49,56 +49,42 @@ func parseFeatures(p *parser) Message {
 }
 
 // FeaturesResult answers Features with the features of the request the
-// server has.
+// server has. Its fields and layout are Features'.
 //
 //	ID (varint) | Bits (varint)
-type FeaturesResult struct {
-	ID   uint64
-	Bits FeatureBits
-}
+type FeaturesResult Features
 
 // Type returns FrameTypeFeaturesResult.
 func (*FeaturesResult) Type() FrameType { return FrameTypeFeaturesResult }
 
 // Append appends the payload of m to b.
-func (m *FeaturesResult) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	return quicvarint.Append(b, uint64(m.Bits))
-}
+func (m *FeaturesResult) Append(b []byte) []byte { return (*Features)(m).Append(b) }
 
 // Len returns the payload length of m.
-func (m *FeaturesResult) Len() int { return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Bits)) }
+func (m *FeaturesResult) Len() int { return (*Features)(m).Len() }
 
 func parseFeaturesResult(p *parser) Message {
-	return &FeaturesResult{ID: p.varint("id"), Bits: FeatureBits(p.varint("bits"))}
+	return (*FeaturesResult)(parseFeatures(p).(*Features))
 }
 
 // ListPacked is List, answered with ListPackedResult frames (or, where
 // the server has no packed form, ListResult frames), or a Reject. A
 // client sends it only to a server whose FeaturesResult had
-// FeatureListPacked.
+// FeatureListPacked. Its fields and layout are List's.
 //
 //	ID (varint) | Path (string)
-type ListPacked struct {
-	ID   uint64
-	Path string // at most MaxPathLen bytes
-}
+type ListPacked List
 
 // Type returns FrameTypeListPacked.
 func (*ListPacked) Type() FrameType { return FrameTypeListPacked }
 
 // Append appends the payload of m to b.
-func (m *ListPacked) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	return appendString(b, m.Path)
-}
+func (m *ListPacked) Append(b []byte) []byte { return (*List)(m).Append(b) }
 
 // Len returns the payload length of m.
-func (m *ListPacked) Len() int { return quicvarint.Len(m.ID) + stringLen(m.Path) }
+func (m *ListPacked) Len() int { return (*List)(m).Len() }
 
-func parseListPacked(p *parser) Message {
-	return &ListPacked{ID: p.varint("id"), Path: p.string("path", MaxPathLen)}
-}
+func parseListPacked(p *parser) Message { return (*ListPacked)(parseList(p).(*List)) }
 
 // ListPackedResult is ListResult with each entry encoded against the one
 // before it in the frame (the first against an empty name, mode 0 and
