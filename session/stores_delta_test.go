@@ -9,6 +9,8 @@ import (
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
+	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // TestDeltaStores moves an old version of a file, then a new one with
@@ -79,5 +81,28 @@ func TestDeltaStores(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// TestDeltaHostileSignature pulls with a signature whose chunk is empty
+// or over the largest chunk, from each store (an S3 root chunks its
+// object for a delta pull like a directory root): the server refuses the
+// pull with bad_delta, the file stays, and the server goes on serving.
+func TestDeltaHostileSignature(t *testing.T) {
+	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+		data := randomBytes(t, 2<<20)
+		e.put(t, "f.img", data, 0o644, time.Unix(1e9, 0))
+		for _, n := range []uint64{0, xfer.ChunkMax + 1} {
+			p := dialRaw(t, e.ts)
+			p.hello()
+			p.send(&wire.Get{ID: 1, Path: "f.img", Flags: wire.FlagDelta})
+			p.send(&wire.DeltaSig{ID: 1, Last: true, Chunks: []wire.SigChunk{{Length: n}}})
+			if r := expectMsg[*wire.Reject](p); r.ID != 1 || r.Code != CodeBadDelta {
+				t.Errorf("chunk of %d bytes: got Reject{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", n, r.ID, r.Code, r.Msg, CodeBadDelta)
+			}
+			p.close()
+			checkServes(t, e.ts)
+		}
+		e.sameFile(t, "f.img", data)
 	})
 }

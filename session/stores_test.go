@@ -27,6 +27,20 @@ import (
 // test checks of the server's files goes through a storeEnv, which reads
 // them the store's own way: the directory for POSIX, the S3 API (and
 // versitygw's directory for the bytes) for S3.
+//
+// Server tests that stay on a POSIX root only, and why:
+//   - TestPathAttackSymlink, TestSymlinkSwapDuringPush,
+//     TestFsAttackSymlinkRemoved and the symlink paths of TestFsAttackRaw:
+//     an object store has no symlinks;
+//   - the df tests: df is refused on an S3 root (TestFsAttackRaw asserts
+//     it);
+//   - TestDeltaPush, TestDeltaPull, TestDeltaWholeFile (every edit case),
+//     TestDeltaHostilePlan, TestDeltaPlanAfterLast: a push to an S3 root
+//     has no delta, so no plan to check (TestDeltaStores asserts that it
+//     goes whole, and that a pull from S3 is a delta);
+//   - TestDeltaKillResume: what resumes is the receiver's .part and
+//     record, which in a pull are the client's, and a push to S3 has no
+//     delta.
 
 // storeEnv is one server of a store table test.
 type storeEnv struct {
