@@ -68,7 +68,7 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 		rc.Discard()
 		return xfer.Offer{}, xfer.AsError(err, p)
 	}
-	err := old.Signature(ctx, func(chunks []wire.SigChunk, last bool) error {
+	err := rc.SignPrefilled(ctx, old, func(chunks []wire.SigChunk, last bool) error {
 		return ss.cmd.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
 	if err != nil {
