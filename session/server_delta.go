@@ -130,7 +130,7 @@ func (ss *serverSession) deltaPlan(m *wire.DeltaPlan) {
 func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.ReaderAt, meta xfer.FileMeta) (xfer.Offer, error) {
 	id, p := x.t.ID, x.t.Path
 	// The file is chunked while the client's signature comes in.
-	ck := xfer.StartChunker(ctx, f, meta.Size)
+	ck := xfer.StartChunker(ctx, f, meta.Size, false)
 	defer func() {
 		if ck != nil {
 			ck.Wait(true)
