@@ -49,6 +49,7 @@ func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io
 			}
 			if m.Last {
 				chunks, err := ck.Wait(false)
+				digest = ck.Digest()
 				ck = nil
 				if err != nil {
 					return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
