@@ -65,7 +65,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	})
 	defer stopCancel()
 
-	acc, err := c.awaitAccept(ctx, w, id, f, meta, j.remote)
+	acc, digest, err := c.awaitAccept(ctx, w, id, f, meta, j.remote)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 		Progress: c.counter(t), Limit: j.limit,
 		Seal:  func(h []byte) error { return c.send(&wire.Seal{ID: id, Hash: h}) },
 		Ended: c.closed, EndErr: c.Err,
-		Align: align, Window: window,
+		Align: align, Window: window, Digest: digest,
 	})
 	verdict, err := sd.Run(ctx, offer, w.msgs, s.release)
 	s.release()

@@ -68,7 +68,7 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 		rc.Discard()
 		return xfer.Offer{}, xfer.AsError(err, p)
 	}
-	err := old.Signature(ctx, func(chunks []wire.SigChunk, last bool) error {
+	err := rc.SignPrefilled(ctx, old, func(chunks []wire.SigChunk, last bool) error {
 		return ss.cmd.send(&wire.DeltaSig{ID: id, Last: last, Chunks: chunks})
 	})
 	if err != nil {
@@ -130,7 +130,7 @@ func (ss *serverSession) deltaPlan(m *wire.DeltaPlan) {
 func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.ReaderAt, meta xfer.FileMeta) (xfer.Offer, error) {
 	id, p := x.t.ID, x.t.Path
 	// The file is chunked while the client's signature comes in.
-	ck := xfer.StartChunker(ctx, f, meta.Size)
+	ck := xfer.StartChunker(ctx, f, meta.Size, false)
 	defer func() {
 		if ck != nil {
 			ck.Wait(true)

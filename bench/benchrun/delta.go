@@ -25,6 +25,10 @@ type DeltaRun struct {
 	Size int64   `json:"size"`   // the new version's bytes
 	Wire uint64  `json:"wire"`   // IP bytes on the link, both directions
 	Wall float64 `json:"wall_s"` // client start to exit
+	// CPU is the user and system seconds of the client and the server
+	// (an sshd with its rsync children), both processes' rusage: on a
+	// shared machine the wall time follows the CPU a tool needs.
+	CPU float64 `json:"cpu_s"`
 }
 
 // Frac is the wire bytes as a fraction of the file's size.
@@ -93,6 +97,18 @@ func (b *bench) deltaCases(dir string) ([]deltaCase, error) {
 	return cases, nil
 }
 
+// wantDeltaCase says whether S8's case i (in deltaCases' order) is to
+// run: BENCH_ONLY names S8 (every case), or the case's own id, S8a for
+// the scattered edits, S8b for the shift, S8c for the append.
+func (b *bench) wantDeltaCase(i int) bool {
+	return b.want("S8") || b.only[fmt.Sprintf("S8%c", 'A'+i)]
+}
+
+// wantS8 says whether any S8 case is to run.
+func (b *bench) wantS8() bool {
+	return b.want("S8") || b.only["S8A"] || b.only["S8B"] || b.only["S8C"]
+}
+
 func writeFile(p string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
@@ -112,7 +128,10 @@ func (b *bench) s8(ctx context.Context, w *world) *Scenario {
 		return s
 	}
 	tools := []tool{{name: "qxfer", label: "qxfer push -f", args: []string{"-f"}}, rsync}
-	for _, c := range cases {
+	for ci, c := range cases {
+		if !b.wantDeltaCase(ci) {
+			continue
+		}
 		for i := range b.runs {
 			for _, t := range tools {
 				if ctx.Err() != nil {
@@ -125,7 +144,7 @@ func (b *bench) s8(ctx context.Context, w *world) *Scenario {
 					b.logf("S8: %v", err)
 					continue
 				}
-				b.logf("  %.2f s, %.2f MiB on the wire (%.2f%% of %s)", r.Wall, float64(r.Wire)/(1<<20), 100*r.Frac(), size(r.Size))
+				b.logf("  %.2f s (%.2f s of CPU), %.2f MiB on the wire (%.2f%% of %s)", r.Wall, r.CPU, float64(r.Wire)/(1<<20), 100*r.Frac(), size(r.Size))
 				s.Delta = append(s.Delta, r)
 			}
 		}
@@ -147,7 +166,12 @@ func (b *bench) deltaOnce(ctx context.Context, w *world, t tool, c deltaCase) (D
 		return r, err
 	}
 	defer os.RemoveAll(pr.dest)
-	defer pr.srv.stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			pr.srv.stop()
+		}
+	}()
 	dst := filepath.Join(pr.dest, filepath.Base(c.new))
 	if err := copyFile(dst, c.old); err != nil {
 		return r, err
@@ -171,6 +195,8 @@ func (b *bench) deltaOnce(ctx context.Context, w *world, t tool, c deltaCase) (D
 		return r, err
 	}
 	r.Wire = s1.AB.OutBytes - s0.AB.OutBytes + s1.BA.OutBytes - s0.BA.OutBytes
+	stopped = true
+	r.CPU = cli.usage().CPU + pr.srv.stop().CPU
 	if n, files := dirBytes(pr.dest); n != r.Size || files != 1 {
 		return r, fmt.Errorf("the destination holds %d bytes in %d files, want %d in 1", n, files, r.Size)
 	}
@@ -208,16 +234,22 @@ func copyFile(dst, src string) error {
 // deltaMedian is the median wire bytes and wall time of one tool's runs
 // of one case, and how many runs there were.
 func deltaMedian(s *Scenario, name, tool string) (wire, wall float64, size int64, n int) {
-	var wires, walls []float64
+	wire, wall, _, size, n = deltaMedians(s, name, tool)
+	return wire, wall, size, n
+}
+
+// deltaMedians is deltaMedian with the median CPU seconds too.
+func deltaMedians(s *Scenario, name, tool string) (wire, wall, cpu float64, size int64, n int) {
+	var wires, walls, cpus []float64
 	for _, r := range s.Delta {
 		if r.Case == name && r.Tool == tool {
-			wires, walls, size = append(wires, float64(r.Wire)), append(walls, r.Wall), r.Size
+			wires, walls, cpus, size = append(wires, float64(r.Wire)), append(walls, r.Wall), append(cpus, r.CPU), r.Size
 		}
 	}
 	if len(wires) == 0 {
-		return 0, 0, 0, 0
+		return 0, 0, 0, 0, 0
 	}
-	return medianOf(wires), medianOf(walls), size, len(wires)
+	return medianOf(wires), medianOf(walls), medianOf(cpus), size, len(wires)
 }
 
 // deltaOrder lists the cases and tools of s in the order they ran.
@@ -240,16 +272,16 @@ func deltaOrder(s *Scenario) (cases, tools []string) {
 func deltaMD(w *strings.Builder, s *Scenario) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("Bytes on the wire are IP bytes both ways, counted by linkem; medians of the runs.\n\n")
-	p("| case | tool | file | wire MiB | wire ÷ file | wall s | runs |\n|---|---|---:|---:|---:|---:|---:|\n")
+	p("| case | tool | file | wire MiB | wire ÷ file | wall s | CPU s | runs |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	cases, tools := deltaOrder(s)
 	for _, c := range cases {
 		for _, t := range tools {
-			wire, wall, n, runs := deltaMedian(s, c, t)
+			wire, wall, cpu, n, runs := deltaMedians(s, c, t)
 			if runs == 0 {
-				p("| %s | %s | failed | | | | 0 |\n", c, t)
+				p("| %s | %s | failed | | | | | 0 |\n", c, t)
 				continue
 			}
-			p("| %s | %s | %s | %.2f | %.2f%% | %.2f | %d |\n", c, t, size(n), wire/(1<<20), 100*wire/float64(n), wall, runs)
+			p("| %s | %s | %s | %.2f | %.2f%% | %.2f | %.2f | %d |\n", c, t, size(n), wire/(1<<20), 100*wire/float64(n), wall, cpu, runs)
 		}
 	}
 	p("\n")

@@ -11,7 +11,7 @@
 //	BENCH_QUICK=1      small files, one run, short deadlines: a smoke test
 //	BENCH_ONLY=S2,S4   run only these scenarios (BENCHMARKS.md is then not written);
 //	                   S7 is the Linux kernel tree (kernel.go; S7b, S7c... one case of it),
-//	                   S8 delta transfer (delta.go), S9 a tree kept in step with --delete
+//	                   S8 delta transfer (delta.go; S8a, S8b, S8c one case of it), S9 a tree kept in step with --delete
 //	                   and --exclude (tree_sync.go), S10 an S3 root against a POSIX root
 //	                   (s3store.go), S11 a tree of 1,000,000 one-byte files (many.go)
 //	BENCH_MANY_FILES=N the file count of S11's tree (default 1000000)
@@ -198,7 +198,7 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	clean := linkSpec{Delay: 25 * time.Millisecond, Rate: 200e6}
-	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") || b.want("S8") || b.want("S9") {
+	if b.want("S2") || b.want("S4") || b.want("S5") || b.want("S6") || b.wantS8() || b.want("S9") {
 		w, err := linkWorld(ctx, b.kit.linkem, clean)
 		if err != nil {
 			return err
@@ -230,7 +230,7 @@ func (b *bench) scenarios(ctx context.Context, rep *Report) error {
 			}
 			rep.Scenarios = append(rep.Scenarios, b.s6(ctx, w, overhead))
 		}
-		if b.want("S8") && ctx.Err() == nil {
+		if b.wantS8() && ctx.Err() == nil {
 			rep.Scenarios = append(rep.Scenarios, b.s8(ctx, w))
 		}
 		if b.want("S9") && ctx.Err() == nil {

@@ -66,8 +66,14 @@ func (b *Base) Size() uint64 { return b.size }
 // Signature does (the DeltaSig frames), keeping their ends and sums for
 // Seed. It reads the file once, front to back.
 func (b *Base) Signature(ctx context.Context, emit func(chunks []wire.SigChunk, last bool) error) error {
+	return b.sign(ctx, io.NewSectionReader(b.f, 0, int64(b.size)), emit)
+}
+
+// sign is Signature reading the old version from r (the file, or a
+// reader of it that also prefills a .part: SignPrefilled).
+func (b *Base) sign(ctx context.Context, r io.Reader, emit func(chunks []wire.SigChunk, last bool) error) error {
 	b.ends, b.sums = b.ends[:0], b.sums[:0]
-	return Signature(ctx, io.NewSectionReader(b.f, 0, int64(b.size)), func(chunks []wire.SigChunk, last bool) error {
+	return Signature(ctx, r, func(chunks []wire.SigChunk, last bool) error {
 		b.keep(chunks)
 		return emit(chunks, last)
 	})

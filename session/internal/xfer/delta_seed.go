@@ -61,10 +61,12 @@ func (po *PlanOps) Len() int { return len(po.ops) }
 //
 // Every operation must copy exactly a chunk of the signature (its start,
 // length and BLAKE3-256), so the old bytes need not be read and hashed
-// again: an operation that names no chunk of it is wire.BadDelta. The
-// run from offset 0 is read, hashed for the offer's prefix hash and
-// written before Seed returns; the other runs of operations (contiguous
-// in both versions) are copied in the background by copyRange
+// again: an operation that names no chunk of it is wire.BadDelta. Runs
+// of operations (contiguous in both versions) that SignPrefilled already
+// wrote at their offsets are not copied: they count as written at once.
+// The run from offset 0 is read (from the .part when prefilled), hashed
+// for the offer's prefix hash and written before Seed returns; the other
+// runs are copied in the background by copyRange
 // (copy_file_range(2) on Linux: the bytes never leave the kernel) while
 // the sender sends the rest, and count as written, for the hash and for
 // completion, as each is copied. Once all are, a base whose size or
@@ -117,7 +119,14 @@ func (rc *Receiver) Seed(ctx context.Context, base *Base, plan *PlanOps) (Offer,
 		prefix := sha256.New()
 		var hashed uint64
 		for len(runs) > 0 && runs[0].dst == hashed {
-			if err := copyHashed(rc.f, base.f, runs[0].src, hashed, runs[0].n, prefix, buf.get()); err != nil {
+			var err error
+			if rc.inPlace(runs[0]) {
+				// Prefilled: hashed as the .part holds it.
+				err = hashRange(rc.f, hashed, runs[0].n, prefix, buf.get())
+			} else {
+				err = copyHashed(rc.f, base.f, runs[0].src, hashed, runs[0].n, prefix, buf.get())
+			}
+			if err != nil {
 				buf.release()
 				return fail(err)
 			}
@@ -131,6 +140,17 @@ func (rc *Receiver) Seed(ctx context.Context, base *Base, plan *PlanOps) (Offer,
 		rc.ph.h, rc.ph.n = prefix, hashed
 		rc.ph.mu.Unlock()
 	}
+	// The prefilled runs are in place already: written, for the hash
+	// and for completion, now.
+	rc.ph.mu.Lock()
+	for _, r := range runs {
+		if rc.inPlace(r) {
+			rc.have.Add(r.dst, r.n)
+		}
+	}
+	rc.ph.signalLocked()
+	rc.ph.mu.Unlock()
+	runs = slices.DeleteFunc(runs, rc.inPlace)
 	base.hold()
 	rc.wg.Go(func() {
 		defer base.Close()
@@ -171,6 +191,7 @@ func (rc *Receiver) seedRest(ctx context.Context, base *Base, runs []seedRun, ha
 				rc.Fail(WithPath(AsError(err, p), p))
 				return
 			}
+			startWriteback(rc.f, r.dst+done, k)
 			rc.ph.mu.Lock()
 			rc.have.Add(r.dst+done, k)
 			rc.ph.signalLocked() // the hasher can go on

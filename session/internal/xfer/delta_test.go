@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -199,4 +200,35 @@ func TestSeed(t *testing.T) {
 		}
 		testutil.NoPartials(t, f.dir)
 	})
+}
+
+// TestChunksStops: the cutting stops at fn's first error, which Chunks
+// returns (fn is not called again), and at the end of ctx; either way no
+// goroutine is left behind.
+func TestChunksStops(t *testing.T) {
+	testutil.LeakCheck(t)
+	data := randomBytes(7, 8<<20)
+	boom := errors.New("boom")
+	calls := 0
+	err := Chunks(context.Background(), bytes.NewReader(data), func(c Chunk) error {
+		calls++
+		if calls == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || calls != 3 {
+		t.Errorf("got %v after %d calls, want %v after 3", err, calls, boom)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	calls = 0
+	err = Chunks(ctx, bytes.NewReader(data), func(c Chunk) error {
+		if calls++; calls == 2 {
+			cancel()
+		}
+		return nil
+	})
+	if codeOfErr(err) != wire.Cancelled || calls >= len(chunksOf(t, data)) {
+		t.Errorf("got %v after %d calls, want %v before the end", err, calls, wire.Cancelled)
+	}
 }

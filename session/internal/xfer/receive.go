@@ -70,6 +70,10 @@ type Receiver struct {
 	name string
 	wg   sync.WaitGroup // range stream goroutines, the hasher, checkpoints
 
+	// prefilled is how many bytes of the old version SignPrefilled
+	// wrote into the .part at their own offsets, from offset 0 on.
+	prefilled uint64
+
 	ckpt sync.Mutex // one checkpoint at a time
 	// recorded says a record file may exist (one was there, or a
 	// checkpoint wrote one): only then is there one to remove.

@@ -50,6 +50,15 @@ type SenderConfig struct {
 	// no window.
 	Align  uint64
 	Window int
+	// Digest (optional) is the file's SHA-256 made as it was read
+	// before, by a delta's chunker (StartChunker): the prefix hash of
+	// the offer is checked from its last kept state, no range is hashed
+	// as it is sent, and once every range has been read once and the
+	// file found unchanged (size, mtime: finishHash) the Seal carries
+	// it. Bytes that changed since the digest (the mtime kept) fail the
+	// receiver's check of the whole file, never yield a wrong file. A
+	// digest of another size is ignored.
+	Digest *Digest
 }
 
 // Sender sends one file as ranges: the ranges the receiver lacks, each on
@@ -117,10 +126,23 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 		return nil, Errorf(wire.ProtocolViolation, cfg.Path, "receiver holds ranges outside the file")
 	}
 	sd.ph.init(0)
+	digest := cfg.Digest
+	if digest != nil && digest.Size != size {
+		digest = nil
+	}
 	if p := held.Prefix(); p > 0 && offer.PrefixHash != nil {
+		if digest != nil {
+			sd.ph.h, sd.ph.n = digest.stateAt(p)
+		}
 		if err := sd.checkPrefix(p, offer.PrefixHash); err != nil {
 			return nil, err
 		}
+	}
+	if digest != nil {
+		// Hashed already: no range offers its bytes to the hash.
+		sd.ph.mu.Lock()
+		sd.ph.n = size
+		sd.ph.mu.Unlock()
 	}
 	states := []*rangeState{}
 	byOffset := map[uint64]int{}
@@ -183,6 +205,26 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 	sealed, hashing := false, false
 	checkHash := func() error {
 		if sealed || hashing {
+			return nil
+		}
+		if digest != nil {
+			// The hash is made: the Seal waits only for every range
+			// to be read once, so that the file is found unchanged
+			// after those reads, as when the hash is made here.
+			sd.ph.mu.Lock()
+			reading := sd.unsent.Total() > 0
+			sd.ph.mu.Unlock()
+			if reading {
+				return nil
+			}
+			sealed = true
+			h := sd.finishHash()
+			if h.err != nil {
+				return h.err
+			}
+			if err := cfg.Seal(digest.Sum); err != nil {
+				return WithPath(AsError(err, cfg.Path), cfg.Path)
+			}
 			return nil
 		}
 		sd.ph.mu.Lock()

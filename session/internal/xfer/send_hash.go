@@ -15,7 +15,7 @@ func (sd *Sender) checkPrefix(n uint64, want []byte) *Error {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
-	for off := uint64(0); off < n; {
+	for off := sd.ph.n; off < n; { // from 0, or from a Digest's kept state
 		k := min(uint64(len(buf)), n-off)
 		got, err := cfg.File.ReadAt(buf[:k], int64(off))
 		if uint64(got) < k {
