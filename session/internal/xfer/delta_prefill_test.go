@@ -169,18 +169,7 @@ func TestSeedPrefilledBaseChanged(t *testing.T) {
 		if !held.Contains(2<<20 + 100<<10) {
 			t.Fatal("the changed byte's new offset is not in a seeded range")
 		}
-		for _, r := range held.Missing(f.meta.Size) {
-			if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
-				t.Fatal(e)
-			}
-		}
-		rc.SetSeal(f.seal())
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := rc.Wait(ctx); codeOfErr(err) != wire.HashMismatch {
-			t.Errorf("got %v, want %v", err, wire.HashMismatch)
-		}
-		testutil.NoPartials(t, f.dir)
+		feedRestMismatch(t, f, rc, held)
 		if exists(t, f.dir, "moved.bin") {
 			t.Error("a file was made of the changed old version")
 		}
@@ -195,17 +184,24 @@ func TestSeedPrefilledBaseChanged(t *testing.T) {
 		rc, _, _ := prefilledSeed(t, f, old, "part.bin", nil)
 		rc.wg.Wait() // the background seeding and its checkpoint
 		flipFileByte(t, filepath.Join(f.dir, PartName("part.bin")), 3<<20)
-		for _, r := range rc.have.Missing(f.meta.Size) {
-			if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
-				t.Fatal(e)
-			}
-		}
-		rc.SetSeal(f.seal())
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := rc.Wait(ctx); codeOfErr(err) != wire.HashMismatch {
-			t.Errorf("got %v, want %v", err, wire.HashMismatch)
-		}
-		testutil.NoPartials(t, f.dir)
+		feedRestMismatch(t, f, rc, rc.have)
 	})
+}
+
+// feedRestMismatch sends rc the ranges of f outside held and seals it:
+// the file must fail with hash_mismatch and leave no .part.
+func feedRestMismatch(t *testing.T, f *recvFixture, rc *Receiver, held RangeSet) {
+	t.Helper()
+	for _, r := range held.Missing(f.meta.Size) {
+		if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
+			t.Fatal(e)
+		}
+	}
+	rc.SetSeal(f.seal())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rc.Wait(ctx); codeOfErr(err) != wire.HashMismatch {
+		t.Errorf("got %v, want %v", err, wire.HashMismatch)
+	}
+	testutil.NoPartials(t, f.dir)
 }
