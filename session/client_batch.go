@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
@@ -273,6 +274,11 @@ type job struct {
 type slot struct {
 	sem  chan struct{}
 	held bool
+	// budget, if set, is the byte budget of the buffers of small files
+	// moving at once (smallBudget); a small file takes cost bytes of it
+	// with its slot.
+	budget *semaphore.Weighted
+	cost   int64
 }
 
 func (s *slot) acquire(ctx context.Context) error {
@@ -281,16 +287,25 @@ func (s *slot) acquire(ctx context.Context) error {
 	}
 	select {
 	case s.sem <- struct{}{}:
-		s.held = true
-		return nil
 	case <-ctx.Done():
 		return xfer.CtxError(ctx)
 	}
+	if s.budget != nil {
+		if err := s.budget.Acquire(ctx, s.cost); err != nil {
+			<-s.sem
+			return xfer.CtxError(ctx)
+		}
+	}
+	s.held = true
+	return nil
 }
 
 func (s *slot) release() {
 	if s.held {
 		s.held = false
+		if s.budget != nil {
+			s.budget.Release(s.cost)
+		}
 		<-s.sem
 	}
 }
@@ -304,9 +319,10 @@ func (s *slot) release() {
 // It takes jobs from src until src is empty or the connection is lost:
 // the jobs src still holds then are the caller's.
 func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, pull bool) []*job {
-	inflight := make(chan struct{}, max(1, min(int(c.welcome.MaxTransfers), 1024)))
+	inflight := make(chan struct{}, max(1, min(int(c.welcome.MaxTransfers), maxPipelined)))
 	slots := make(chan struct{}, opts.parallel())
 	small := make(chan struct{}, max(opts.parallel(), maxSmallInFlight))
+	budget := semaphore.NewWeighted(smallBudget)
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -324,6 +340,7 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 		s := &slot{sem: slots}
 		if j.small {
 			s.sem = small
+			s.budget, s.cost = budget, min(xfer.ChunkFor(j.meta.Size), smallBudget)
 		}
 		if err := acquireCtx(ctx, inflight); err != nil {
 			c.end(j, err, opts)
@@ -500,3 +517,18 @@ func report(jobs []*job, start time.Time) *Report {
 	}
 	return r
 }
+
+// maxPipelined bounds the jobs of a batch in flight at once on one
+// connection: offered, accepted and waiting for a slot, or moving bytes
+// (also within the server's Welcome.MaxTransfers). Each holds a goroutine
+// and a few KB while it waits: 1,024 of them were some 11 MB of a kernel
+// tree push's client (issue 17: at most 64 MB, bounded by the work in
+// flight), and 512 still cover the offers of tiny files over a round trip
+// of 50 ms at 200 Mbit/s.
+const maxPipelined = 512
+
+// smallBudget bounds the buffer bytes (xfer.ChunkFor of each file's size)
+// of the small files moving at once, within maxSmallInFlight: 128 files of
+// up to 16 KiB move together, but only 16 of 256 KiB. The kernel tree's
+// 15,600 files of 16-256 KiB held 8.6 MB of buffers without it.
+const smallBudget = 4 << 20

@@ -260,6 +260,19 @@ func (ds *destStates) stamp(dir string, entries []Entry) {
 // directories only) are listed now, listConcurrency at once. ds nil
 // keeps them all.
 func (ds *destStates) keepChangedDirs(ctx context.Context, c *clientConn, jobs []*job, metas []dirMeta) []dirMeta {
+	var changed []string
+	for _, j := range jobs {
+		if j.t.Info().State != Skipped {
+			changed = append(changed, joinPath(path.Dir(j.key)))
+		}
+	}
+	return ds.keepChangedDirsOf(ctx, c, changed, metas)
+}
+
+// keepChangedDirsOf is keepChangedDirs given changed, the directories
+// that hold a job that was not up to date (a streamed push keeps these,
+// not its jobs: tally.changedDirs).
+func (ds *destStates) keepChangedDirsOf(ctx context.Context, c *clientConn, changed []string, metas []dirMeta) []dirMeta {
 	if ds == nil || len(metas) == 0 {
 		return metas
 	}
@@ -297,9 +310,10 @@ func (ds *destStates) keepChangedDirs(ctx context.Context, c *clientConn, jobs [
 			touched[p] = true
 		}
 	}
-	for _, j := range jobs {
-		if j.t.Info().State != Skipped {
-			touch(j.key)
+	for _, d := range changed {
+		if d != "." && d != "" {
+			touched[d] = true
+			touch(d)
 		}
 	}
 	same := func(m dirMeta) bool {

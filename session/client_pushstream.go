@@ -35,7 +35,9 @@ func streamable(sources []string, opts Options, base func(string) string) bool {
 // transfers by at most streamAhead files. A walk that ends within them
 // runs as a collected batch does (runPush); a longer one runs its files
 // as they come, each let go once ended (opts.tally), then makes the
-// empty directories and sets the directories' modes and mtimes. What it
+// empty directories and sets the modes and mtimes of the directories
+// that changed or differ (keepChangedDirsOf: a no-op push of the kernel
+// tree sent 5,760 DirMeta that changed nothing). What it
 // keeps per directory (mode, mtime, and whether to list it for the
 // up-to-date check) stays for the whole batch: a few dozen bytes per
 // directory, not per file.
@@ -76,6 +78,7 @@ func pushStream(ctx context.Context, c *clientConn, r runner, start time.Time, s
 			}
 		}
 	}
+	metas = opts.dest.keepChangedDirsOf(ctx, c, tl.changedDirs(), metas)
 	keepDirMeta(ctx, c, r, Push, tl.jobs(), metas, opts, func(dirs []dirMeta) ([]error, error) {
 		return r.dirMetas(ctx, dirs)
 	})

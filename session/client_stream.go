@@ -1,6 +1,7 @@
 package session
 
 import (
+	"path"
 	"sync"
 	"time"
 )
@@ -151,6 +152,9 @@ type tally struct {
 	kept     []*job
 	failures int
 	rest     omitted
+	// dirs are the directories holding a file that was not up to date
+	// (keepChangedDirsOf): at most one entry per directory of the tree.
+	dirs map[string]bool
 }
 
 // omitted counts the files of a report that Report.Files does not list.
@@ -177,6 +181,12 @@ func (t *tally) add(j *job) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ti := j.t.Info()
+	if ti.State != Skipped {
+		if t.dirs == nil {
+			t.dirs = map[string]bool{}
+		}
+		t.dirs[joinPath(path.Dir(j.key))] = true
+	}
 	failed := ti.State == Failed || ti.State == Cancelled
 	switch {
 	case failed && t.failures < maxReportFailures:
@@ -194,6 +204,18 @@ func (t *tally) jobs() []*job {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]*job(nil), t.kept...)
+}
+
+// changedDirs returns the directories holding a file that was not up to
+// date, in no particular order.
+func (t *tally) changedDirs() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.dirs))
+	for d := range t.dirs {
+		out = append(out, d)
+	}
+	return out
 }
 
 // report is the report of the batch: the kept files and the counters.

@@ -94,6 +94,8 @@ type ServerConfig struct {
 	// PartialTTL is how long a push's partial file (its .part and resume
 	// record) may sit untouched before a sweep removes it: once when
 	// Serve starts, then every quarter of PartialTTL (at most hourly).
+	// A sweep walks the root while no session runs, pausing while one
+	// does for at most that quarter (sweepLoop).
 	// Zero, the default, keeps partials forever; qxfer serve's
 	// --partial-ttl defaults to a week.
 	PartialTTL time.Duration

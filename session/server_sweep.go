@@ -27,18 +27,32 @@ type partialGroup struct {
 	newest time.Time // latest modification time of its files
 }
 
+// idlePoll is how often a sweep waiting for the server to be idle looks
+// at the session count again.
+const idlePoll = 100 * time.Millisecond
+
 // sweepLoop removes abandoned partials once at once and then every
 // sweepEvery(cfg.PartialTTL), until ctx is done. It does nothing when
 // PartialTTL is zero (partials kept forever).
+//
+// A sweep walks the whole root, and it walks while no session runs: it
+// waits at each directory while one does, for at most sweepEvery from its
+// start, then goes on regardless. Issue 17: started with the server, the
+// sweep of the Linux kernel tree's 5,760 directories was a quarter of
+// the server's CPU in the no-op push that followed at once. So a partial
+// outlives its TTL by at most two sweepEvery (half the TTL, at most two
+// hours) on a busy server, and by one on an idle one, as before.
 func (s *Server) sweepLoop(ctx context.Context) {
 	ttl := s.cfg.PartialTTL
 	if ttl <= 0 {
 		return
 	}
-	tick := time.NewTicker(sweepEvery(ttl))
+	every := sweepEvery(ttl)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		s.sweepPartials(ctx, time.Now())
+		start := time.Now()
+		s.sweepIdle(ctx, start, start.Add(every))
 		select {
 		case <-ctx.Done():
 			return
@@ -58,6 +72,33 @@ func (s *Server) sweepLoop(ctx context.Context) {
 // (refreshPartial), so it lives another TTL once the push ends.
 // Directories the sweep cannot read are skipped.
 func (s *Server) sweepPartials(ctx context.Context, now time.Time) int {
+	return s.sweepIdle(ctx, now, time.Time{})
+}
+
+// waitIdle waits while a session runs, until deadline (zero: no wait) or
+// the end of ctx.
+func (s *Server) waitIdle(ctx context.Context, deadline time.Time) {
+	if deadline.IsZero() {
+		return
+	}
+	for s.live.Load() > 0 {
+		wait := min(idlePoll, time.Until(deadline))
+		if wait <= 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepIdle is sweepPartials walking only while no session runs
+// (waitIdle at each directory) until deadline, and regardless after it.
+func (s *Server) sweepIdle(ctx context.Context, now, deadline time.Time) int {
 	if s.root == nil {
 		return s.sweepS3(ctx, now)
 	}
@@ -74,6 +115,10 @@ func (s *Server) sweepPartials(ctx context.Context, now time.Time) int {
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
+			return nil
+		}
+		if d.IsDir() {
+			s.waitIdle(ctx, deadline)
 			return nil
 		}
 		if !d.Type().IsRegular() {

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"sync"
 	"time"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -15,52 +14,6 @@ import (
 // that syscalls and stream writes are amortised, small enough that a
 // cancelled transfer stops promptly.
 const ChunkSize = 256 << 10
-
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
-
-// smallChunk is the buffer size for ranges of at most its size: a tree of
-// tiny files keeps hundreds of them in flight, and a ChunkSize buffer
-// each made a server's peak RSS grow to 180 MB pushing 100,000 one-byte
-// files (issue 17: memory bounded by the work in flight, and small).
-const smallChunk = 16 << 10
-
-var smallChunkPool = sync.Pool{New: func() any { b := make([]byte, smallChunk); return &b }}
-
-// getChunk returns a pooled buffer for a range of n bytes: smallChunk
-// bytes long if n fits, else ChunkSize. Give it back with putChunk.
-func getChunk(n uint64) *[]byte {
-	if n <= smallChunk {
-		return smallChunkPool.Get().(*[]byte)
-	}
-	return chunkPool.Get().(*[]byte)
-}
-
-// putChunk gives back a buffer of getChunk (or of chunkPool).
-func putChunk(bp *[]byte) {
-	if len(*bp) == smallChunk {
-		smallChunkPool.Put(bp)
-		return
-	}
-	chunkPool.Put(bp)
-}
-
-// lazyChunk is a pooled chunk taken on first use, for readers that often
-// have nothing to read.
-type lazyChunk struct{ b []byte }
-
-func (c *lazyChunk) get() []byte {
-	if c.b == nil {
-		c.b = *chunkPool.Get().(*[]byte)
-	}
-	return c.b
-}
-
-func (c *lazyChunk) release() {
-	if b := c.b; b != nil {
-		c.b = nil
-		chunkPool.Put(&b) // a pointer to its own header, not to c.b
-	}
-}
 
 // FileMeta describes the source file of a transfer.
 type FileMeta struct {

@@ -12,8 +12,8 @@ import (
 // and compares them with the receiver's hash of its partial file.
 func (sd *Sender) checkPrefix(n uint64, want []byte) *Error {
 	cfg := &sd.cfg
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
+	bp := getChunk(n)
+	defer putChunk(bp)
 	buf := *bp
 	for off := sd.ph.n; off < n; { // from 0, or from a Digest's kept state
 		k := min(uint64(len(buf)), n-off)
