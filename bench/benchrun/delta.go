@@ -124,14 +124,17 @@ func writeFile(p string, b []byte) error {
 // with rsync -a, b.runs times each, interleaved.
 func (b *bench) s8(ctx context.Context, w *world) *Scenario {
 	s := &Scenario{ID: "S8", Title: "Delta transfer of a changed file",
-		What: "the server holds an older version; qxfer push -f (delta: content-defined chunks, BLAKE3) against rsync -a (rolling checksum)",
+		What: "the server holds an older version; qxfer push -f (delta: content-defined chunks, BLAKE3) against rsync -a (rolling checksum), and rsync -a --fsync (made durable, as qxfer does)",
 		Link: w.link.spec.String()}
 	cases, err := b.deltaCases(filepath.Join(b.kit.dir, "src", "delta"))
 	if err != nil {
 		s.Notes = append(s.Notes, "could not write the cases: "+err.Error())
 		return s
 	}
-	tools := []tool{{name: "qxfer", label: "qxfer push -f", args: []string{"-f"}}, rsync}
+	// rsync --fsync is shown beside the target's peer: qxfer reports a
+	// file only once it is on disk, rsync -a leaves it in the page cache.
+	tools := []tool{{name: "qxfer", label: "qxfer push -f", args: []string{"-f"}}, rsync,
+		{name: "rsync", label: "rsync --fsync", args: []string{"--fsync"}}}
 	for ci, c := range cases {
 		if !b.wantDeltaCase(ci) {
 			continue
