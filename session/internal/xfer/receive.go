@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -491,7 +490,12 @@ func (rc *Receiver) finish() error {
 		h, from = rc.ph.h, 0
 	}
 	if from < meta.Size {
-		if _, err := io.Copy(h, io.NewSectionReader(rc.f, int64(from), int64(meta.Size-from))); err != nil {
+		// In chunks of ChunkSize rather than io.Copy's 32 KiB: after a
+		// delta, this is most of the file read back.
+		var buf lazyChunk
+		err := hashRange(rc.f, from, meta.Size-from, h, buf.get())
+		buf.release()
+		if err != nil {
 			return AsError(err, p)
 		}
 	}
