@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -204,4 +205,51 @@ func feedRestMismatch(t *testing.T, f *recvFixture, rc *Receiver, held RangeSet)
 		t.Errorf("got %v, want %v", err, wire.HashMismatch)
 	}
 	testutil.NoPartials(t, f.dir)
+}
+
+// TestFinishSyncsWhileHashing: with most of the file left to hash at the
+// end (earlySyncMin made 1 byte), finish flushes the .part while it
+// hashes; a right file is renamed with its content, a wrong one fails
+// with hash_mismatch and leaves nothing, and neither leaves a goroutine.
+// finish is called as Wait would, but with no read-back hasher started
+// first, so what it hashes is known.
+func TestFinishSyncsWhileHashing(t *testing.T) {
+	old := earlySyncMin
+	earlySyncMin = 1
+	t.Cleanup(func() { earlySyncMin = old })
+	const size = 4 << 20
+	for _, bad := range []bool{false, true} {
+		t.Run(fmt.Sprintf("part changed=%v", bad), func(t *testing.T) {
+			testutil.LeakCheck(t)
+			f := newRecvFixture(t, size)
+			old := bytes.Clone(f.data)
+			copy(old[1<<20:], randomBytes(6, 64<<10))
+			rc, _, _ := prefilledSeed(t, f, old, "out.bin", nil)
+			rc.wg.Wait() // the background seeding and its checkpoint
+			if bad {
+				flipFileByte(t, filepath.Join(f.dir, PartName("out.bin")), 3<<20)
+			}
+			for _, r := range rc.have.Missing(f.meta.Size) {
+				if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
+					t.Fatal(e)
+				}
+			}
+			rc.SetSeal(f.seal())
+			rc.stopStreams(wire.UpToDate)
+			if rc.ph.n > 2<<20 {
+				t.Fatalf("%d bytes hashed before finish, want at most 2 MiB", rc.ph.n)
+			}
+			err := rc.finish()
+			rc.releaseDir()
+			if !bad {
+				if err != nil {
+					t.Fatal(err)
+				}
+				testutil.SameFile(t, filepath.Join(f.dir, "out.bin"), f.data)
+			} else if codeOfErr(err) != wire.HashMismatch {
+				t.Errorf("got %v, want %v", err, wire.HashMismatch)
+			}
+			testutil.NoPartials(t, f.dir)
+		})
+	}
 }

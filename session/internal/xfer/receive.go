@@ -473,6 +473,11 @@ func (rc *Receiver) removePartial() {
 	}
 }
 
+// earlySyncMin is the fewest bytes, read back and hashed by finish, for
+// which finish starts flushing the .part to the disk while it hashes. (A
+// variable only so that tests can make it small.)
+var earlySyncMin uint64 = 64 << 20
+
 // finish completes the hash of the assembled .part, compares it with the
 // seal, and renames the .part over the destination.
 func (rc *Receiver) finish() error {
@@ -489,6 +494,20 @@ func (rc *Receiver) finish() error {
 		rc.ph.init(0)
 		h, from = rc.ph.h, 0
 	}
+	var synced chan struct{}
+	if meta.Size-from >= earlySyncMin {
+		// Much is left to hash (after a delta, most of the file): the
+		// data is flushed to the disk meanwhile, so the disk's time
+		// and the hash's CPU overlap; the fsync below then has only
+		// what changed since (mode, times) to write. The flush is
+		// waited for once the hash is made, and on any return before.
+		synced = make(chan struct{})
+		go func() {
+			defer close(synced)
+			_ = rc.f.Sync()
+		}()
+		defer func() { <-synced }() // before the deferred close above
+	}
 	if from < meta.Size {
 		// In chunks of ChunkSize rather than io.Copy's 32 KiB: after a
 		// delta, this is most of the file read back.
@@ -498,6 +517,9 @@ func (rc *Receiver) finish() error {
 		if err != nil {
 			return AsError(err, p)
 		}
+	}
+	if synced != nil {
+		<-synced
 	}
 	if sum := h.Sum(nil); !bytes.Equal(sum, rc.seal) {
 		rc.f.Close()
