@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
 
 // TestPlaceLink: the rules both receivers of -l apply (the server for a
@@ -12,12 +14,7 @@ import (
 // made; an identical link is up to date; another one or a file is kept
 // unless forced; a directory is never replaced.
 func TestPlaceLink(t *testing.T) {
-	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	dir, root := testutil.TempRoot(t)
 	os.Mkdir(filepath.Join(dir, "adir"), 0o755)
 	os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o644)
 	tests := []struct {
