@@ -1,6 +1,9 @@
 package certs
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 // mustLoadKnownHosts loads the known-hosts file at path (missing: an
 // empty one), failing the test on an error.
@@ -11,4 +14,17 @@ func mustLoadKnownHosts(t *testing.T, path string) *KnownHosts {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// checkMismatch fails the test unless err is a *MismatchError equal to
+// want.
+func checkMismatch(t *testing.T, err error, want *MismatchError) {
+	t.Helper()
+	var mis *MismatchError
+	if !errors.As(err, &mis) {
+		t.Fatalf("got error %v, want *MismatchError", err)
+	}
+	if *mis != *want {
+		t.Errorf("got %+v, want %+v", *mis, *want)
+	}
 }

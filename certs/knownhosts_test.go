@@ -184,13 +184,7 @@ func TestKnownHostsCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			added, err := k.Check(tt.host, tt.got, tt.pinned)
 			if tt.wantMis != nil {
-				var mis *MismatchError
-				if !errors.As(err, &mis) {
-					t.Fatalf("got error %v, want *MismatchError", err)
-				}
-				if *mis != *tt.wantMis {
-					t.Errorf("got %+v, want %+v", *mis, *tt.wantMis)
-				}
+				checkMismatch(t, err, tt.wantMis)
 			} else if err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}

@@ -40,15 +40,9 @@ func TestKnownHostsMatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := k.Match(tt.host, tt.fp)
-			var mis *MismatchError
 			switch {
 			case tt.wantMis != nil:
-				if !errors.As(err, &mis) {
-					t.Fatalf("got error %v, want *MismatchError", err)
-				}
-				if *mis != *tt.wantMis {
-					t.Errorf("got %+v, want %+v", *mis, *tt.wantMis)
-				}
+				checkMismatch(t, err, tt.wantMis)
 			case tt.wantUnknown:
 				if !errors.Is(err, ErrUnknownHost) {
 					t.Fatalf("got error %v, want %v", err, ErrUnknownHost)

@@ -34,34 +34,31 @@ type DiskUsage struct {
 // means the request was skipped, and the result is ErrUnsupported. The
 // answer is a T or a Reject (the server's verdict, naming path p).
 func fenced[T wire.Message](ctx context.Context, c *clientConn, p string, build func(id uint64) wire.Message) (T, error) {
-	var zero T
-	id, w, err := c.request(build)
-	if err != nil {
-		return zero, err
-	}
-	defer c.done(id, w)
-	fid, fw, err := c.request(func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: "."} })
-	if err != nil {
-		return zero, err
-	}
-	defer c.done(fid, fw)
-	var msg wire.Message
-	select {
-	case msg = <-w.msgs:
-	case <-fw.msgs:
-		// The read loop hands over answers in the order they arrive, so
-		// an answer to the request would be waiting already.
-		select {
-		case msg = <-w.msgs:
-		default:
-			return zero, fmt.Errorf("%s: %w", p, ErrUnsupported)
+	return roundTripWith[T](ctx, c, p, build, func(ctx context.Context, w *waiter) (wire.Message, error) {
+		fid, fw, err := c.request(func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: "."} })
+		if err != nil {
+			return nil, err
 		}
-	case <-ctx.Done():
-		return zero, xfer.CtxError(ctx)
-	case <-c.closed:
-		return zero, c.Err()
-	}
-	return answerAs[T](msg, p)
+		defer c.done(fid, fw)
+		select {
+		case msg := <-w.msgs:
+			return msg, nil
+		case <-fw.msgs:
+			// The read loop hands over answers in the order they
+			// arrive, so an answer to the request would be waiting
+			// already.
+			select {
+			case msg := <-w.msgs:
+				return msg, nil
+			default:
+				return nil, fmt.Errorf("%s: %w", p, ErrUnsupported)
+			}
+		case <-ctx.Done():
+			return nil, xfer.CtxError(ctx)
+		case <-c.closed:
+			return nil, c.Err()
+		}
+	})
 }
 
 // Remove removes remote path p: with dir false a file, symbolic link or

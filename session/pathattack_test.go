@@ -18,39 +18,20 @@ import (
 // be refused with InvalidPath (or its real cause), create nothing inside
 // or outside the root, and leave the server serving.
 func TestPathAttackRaw(t *testing.T) {
-	long := strings.Repeat("n", 300)
 	// Six names of 200 bytes: each fits a POSIX name, the whole more
 	// than S3's 1024-byte key.
 	longKey := strings.Repeat(strings.Repeat("k", 200)+"/", 6) + "x"
-	paths := []struct {
-		name string
-		path string
-		code ErrorCode // the refusal; 0 means CodeInvalidPath
-		// s3Only marks what only the S3 store refuses: a POSIX root
-		// holds such a name, so there it is no attack.
-		s3Only bool
-	}{
-		{"dotdot", "..", 0, false},
-		{"dotdot first", "../x", 0, false},
-		{"dotdot escaping from a subdirectory", "a/../../x", 0, false},
-		{"dotdot last", "a/..", 0, false},
-		{"dotdot staying inside", "a/../x", 0, false},
-		{"dotdot to a sibling prefix", "../" + s3Prefix + "2/secret", 0, false},
-		{"absolute", "/etc/passwd", 0, false},
-		{"absolute to root", "/", 0, false},
-		{"NUL byte", "a\x00b", 0, false},
-		{"NUL byte at end", "x\x00", 0, false},
-		{"backslash dotdot", `..\x`, 0, false},
-		{"invalid UTF-8", "a\xffb", 0, false},
-		// Refused for its real cause (issue 13, class 11).
-		{"300-byte name", long, CodeNameTooLong, false},
-		{"300-byte name in a directory", "d/" + long, CodeNameTooLong, false},
+	paths := append(hostilePaths(),
+		hostilePath{name: "dotdot staying inside", path: "a/../x"},
+		hostilePath{name: "NUL byte", path: "a\x00b"},
+		hostilePath{name: "NUL byte at end", path: "x\x00"},
+		hostilePath{name: "300-byte name in a directory", path: "d/" + strings.Repeat("n", 300), code: CodeNameTooLong},
 		// The S3 store's own limits (issue 16).
-		{"state prefix", ".qxfer", 0, true},
-		{"state object", ".qxfer/up/x.json", 0, true},
-		{"below the state prefix", "./.qxfer/new", 0, true},
-		{"key longer than S3 holds", longKey, CodeNameTooLong, true},
-	}
+		hostilePath{name: "state prefix", path: ".qxfer", s3Only: true},
+		hostilePath{name: "state object", path: ".qxfer/up/x.json", s3Only: true},
+		hostilePath{name: "below the state prefix", path: "./.qxfer/new", s3Only: true},
+		hostilePath{name: "key longer than S3 holds", path: longKey, code: CodeNameTooLong, s3Only: true},
+	)
 	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
 		checkOutside := e.outsideSecret(t)
 		var want []string // all the store holds: the secret outside the prefix on S3
@@ -66,11 +47,7 @@ func TestPathAttackRaw(t *testing.T) {
 					p := dialRaw(t, e.ts)
 					p.hello()
 					p.send(op.frame(1, pth.path))
-					code := pth.code
-					if code == 0 {
-						code = CodeInvalidPath
-					}
-					p.expectRefused(pth.path, code)
+					p.expectRefused(pth.path, pth.refusal())
 					p.close()
 					checkOutside(t)
 					if got := e.allNames(t); !slices.Equal(got, want) {
@@ -120,11 +97,11 @@ func TestPathAttackSymlink(t *testing.T) {
 	testutil.SameDirNames(t, "outside directory", out, "secret")
 }
 
-// TestPathAttackTooLong sends a path longer than the wire allows: the
-// frame itself is malformed, so the server closes the connection with
-// ProtocolViolation rather than answering it.
+// TestPathAttackTooLong sends paths longer than the wire allows, in each
+// request that carries one, to each store: the frame itself is
+// malformed, so the server closes the connection with ProtocolViolation
+// rather than answering it, and the store is left empty.
 func TestPathAttackTooLong(t *testing.T) {
-	ts := startServer(t, ServerConfig{}, nil)
 	long := strings.Repeat("a/", 2500) // 5000 bytes
 	tests := []struct {
 		name  string
@@ -134,19 +111,25 @@ func TestPathAttackTooLong(t *testing.T) {
 		{"get", &wire.Get{ID: 1, Path: long}},
 		{"list", &wire.List{ID: 1, Path: long}},
 		{"mkdir", &wire.Mkdir{ID: 1, Path: long, Mode: 0o755}},
+		{"rm", &wire.Remove{ID: 1, Path: long}},
+		{"rename from", &wire.Rename{ID: 1, From: long, To: "x"}},
+		{"rename to", &wire.Rename{ID: 1, From: "x", To: long}},
+		{"df", &wire.Df{ID: 1, Path: long}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := dialRaw(t, ts)
-			p.hello()
-			p.send(tt.frame)
-			p.expectClosedWith(CodeProtocolViolation)
-			if ents := testutil.DirNames(t, ts.root); len(ents) != 0 {
-				t.Errorf("server root: got %q, want it empty", ents)
-			}
-		})
-	}
-	checkServes(t, ts)
+	forEachStore(t, ServerConfig{}, func(t *testing.T, e *storeEnv) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				p := dialRaw(t, e.ts)
+				p.hello()
+				p.send(tt.frame)
+				p.expectClosedWith(CodeProtocolViolation)
+				if got := e.allNames(t); len(got) != 0 {
+					t.Errorf("the store holds %q, want nothing", got)
+				}
+			})
+		}
+		checkServes(t, e.ts)
+	})
 }
 
 // TestPathAttackDistinctNames pushes names that differ only in case or in
@@ -229,4 +212,45 @@ func TestSymlinkSwapDuringPush(t *testing.T) {
 		t.Errorf("outside directory: got %q, want it empty", ents)
 	}
 	checkServes(t, ts)
+}
+
+// hostilePath is a path a raw peer sends to attack a served root.
+type hostilePath struct {
+	name string
+	path string
+	code ErrorCode // the refusal; 0 means CodeInvalidPath (see refusal)
+	// posix marks a path through the root's symbolic link "out": an
+	// object store has no symlinks.
+	posix bool
+	// s3Only marks what only the S3 store refuses: a POSIX root holds
+	// such a name, so there it is no attack.
+	s3Only bool
+}
+
+// refusal is the code the server refuses p with.
+func (p hostilePath) refusal() ErrorCode {
+	if p.code == 0 {
+		return CodeInvalidPath
+	}
+	return p.code
+}
+
+// hostilePaths returns the paths every request that names one must
+// refuse, on each store: TestPathAttackRaw sends them in transfer and
+// listing requests, TestFsAttackRaw in Remove, Rename and Df; each
+// appends the paths only its requests make hostile.
+func hostilePaths() []hostilePath {
+	return []hostilePath{
+		{name: "dotdot", path: ".."},
+		{name: "dotdot first", path: "../x"},
+		{name: "dotdot escaping from a subdirectory", path: "a/../../x"},
+		{name: "dotdot last", path: "a/.."},
+		{name: "dotdot to a sibling prefix", path: "../" + s3Prefix + "2/secret"},
+		{name: "absolute", path: "/etc/passwd"},
+		{name: "absolute to root", path: "/"},
+		{name: "backslash dotdot", path: `..\x`},
+		{name: "invalid UTF-8", path: "a\xffb"},
+		// Refused for its real cause (issue 13, class 11).
+		{name: "300-byte name", path: strings.Repeat("n", 300), code: CodeNameTooLong},
+	}
 }

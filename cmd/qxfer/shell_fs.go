@@ -34,27 +34,6 @@ func sortEntries(ents []session.Entry) {
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
 }
 
-// ls lists a remote directory (the remote directory by default). With
-// wildcards it lists what they match, directories as themselves, named
-// as the pattern names them.
-func (sh *shell) ls(ctx context.Context, args []word) error {
-	if len(args) > 1 {
-		return errors.New("usage: ls [PATH]")
-	}
-	if len(args) == 0 || !args[0].glob {
-		p := sh.cwd
-		if len(args) == 1 {
-			p = sh.remotePath(args[0].lit)
-		}
-		return sh.printListing(sh.listDir(ctx, p))
-	}
-	ms, err := sh.remoteGlob(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return sh.printMatches(ms, func(p string) (session.Entry, error) { return sh.c.Stat(ctx, p) })
-}
-
 // printMatches prints what a wildcard matched, named as the pattern names
 // them; stat describes a match whose last element had no wildcard.
 func (sh *shell) printMatches(ms []match, stat func(p string) (session.Entry, error)) error {
@@ -77,37 +56,78 @@ func (sh *shell) printMatches(ms []match, stat func(p string) (session.Entry, er
 	return errors.Join(errs...)
 }
 
+// ls lists a remote directory (the remote directory by default). With
+// wildcards it lists what they match, directories as themselves, named
+// as the pattern names them.
+func (sh *shell) ls(ctx context.Context, args []word) error {
+	return sh.list(args, lister{
+		cmd:  "ls",
+		wd:   sh.cwd,
+		path: sh.remotePath,
+		list: func(p, _ string) ([]session.Entry, error) { return sh.listDir(ctx, p) },
+		glob: func(w word) ([]match, error) { return sh.remoteGlob(ctx, w) },
+		stat: func(p string) (session.Entry, error) { return sh.c.Stat(ctx, p) },
+	})
+}
+
 // lls lists a local directory (the local directory by default), as ls.
 func (sh *shell) lls(ctx context.Context, args []word) error {
+	return sh.list(args, lister{
+		cmd:  "lls",
+		wd:   sh.lcwd,
+		path: sh.localPath,
+		list: func(p, shown string) ([]session.Entry, error) {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return nil, err
+			}
+			if !fi.IsDir() {
+				return []session.Entry{localEntry(shown, fi)}, nil
+			}
+			return listLocal(ctx, p)
+		},
+		glob: func(w word) ([]match, error) { return sh.localGlob(ctx, w) },
+		stat: func(p string) (session.Entry, error) {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return session.Entry{}, err
+			}
+			return localEntry(p, fi), nil
+		},
+	})
+}
+
+// lister is what ls and lls need of their side, the remote tree or the
+// local one.
+type lister struct {
+	cmd  string              // the command, for its usage line
+	wd   string              // the side's working directory, listed by default
+	path func(string) string // a path as typed, resolved against wd
+	// list returns the entries of directory p, or the entry of file p
+	// named shown (the path as typed).
+	list func(p, shown string) ([]session.Entry, error)
+	glob func(word) ([]match, error)         // the matches of a word with wildcards
+	stat func(string) (session.Entry, error) // describes a match its listing did not
+}
+
+// list is ls and lls: it prints the listing of the one PATH in args (the
+// working directory when there is none), or what PATH matches when it
+// holds wildcards.
+func (sh *shell) list(args []word, l lister) error {
 	if len(args) > 1 {
-		return errors.New("usage: lls [PATH]")
+		return fmt.Errorf("usage: %s [PATH]", l.cmd)
 	}
-	if len(args) == 0 || !args[0].glob {
-		p := sh.lcwd
-		if len(args) == 1 {
-			p = sh.localPath(args[0].lit)
-		}
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if !fi.IsDir() {
-			sh.printEntries([]session.Entry{localEntry(args[0].lit, fi)})
-			return nil
-		}
-		return sh.printListing(listLocal(ctx, p))
+	if len(args) == 0 {
+		return sh.printListing(l.list(l.wd, "."))
 	}
-	ms, err := sh.localGlob(ctx, args[0])
+	if !args[0].glob {
+		return sh.printListing(l.list(l.path(args[0].lit), args[0].lit))
+	}
+	ms, err := l.glob(args[0])
 	if err != nil {
 		return err
 	}
-	return sh.printMatches(ms, func(p string) (session.Entry, error) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return session.Entry{}, err
-		}
-		return localEntry(p, fi), nil
-	})
+	return sh.printMatches(ms, l.stat)
 }
 
 func (sh *shell) cd(ctx context.Context, args []string) error {

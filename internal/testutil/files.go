@@ -107,10 +107,17 @@ func OutsideDir(t testing.TB, root string) string {
 func TempRoot(t testing.TB) (string, *os.Root) {
 	t.Helper()
 	dir := t.TempDir()
+	return dir, OpenRoot(t, dir)
+}
+
+// OpenRoot opens directory dir as an os.Root, closed when the test ends;
+// failing to open it fails the test.
+func OpenRoot(t testing.TB, dir string) *os.Root {
+	t.Helper()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
-	return dir, root
+	return root
 }

@@ -86,6 +86,7 @@ func TestHelpersFail(t *testing.T) {
 		}, wantFail: "left behind"},
 		{name: "NoFile", f: func(tb testing.TB) { NoFile(tb, filepath.Join(dir, "sub", "f")) }, wantFail: "want no such file"},
 		{name: "SameDirNames", f: func(tb testing.TB) { SameDirNames(tb, "dir", dir, "sub", "other") }, wantFail: `got entries ["sub"]`},
+		{name: "OpenRoot of a missing directory", f: func(tb testing.TB) { OpenRoot(tb, filepath.Join(dir, "missing")) }, wantFail: "missing"},
 		{name: "CheckGoroutines finds a leak", f: func(tb testing.TB) {
 			// Many, so that goroutines of earlier tests still
 			// ending cannot make up for them.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -92,17 +91,8 @@ func TestSenderDigest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			testutil.LeakCheck(t)
-			lb := newLoopback(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			src := filepath.Join(t.TempDir(), "src.bin")
-			data := testutil.WriteRandom(t, src, size)
-			f, meta, err := OpenSource(LocalFS{}, src, "src.bin")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			lb, ctx := newLoopback(t)
+			_, data, f, meta := openTestSource(t, size)
 			dir, root := testutil.TempRoot(t)
 			const dest = "out.bin"
 			interrupted(t, root, dest, meta, data, [][2]uint64{{0, heldLen}})

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/qxfer/qxfer/internal/testutil"
 )
 
 // TestKnownDirs: a directory is opened once and shared while held; a
@@ -13,12 +15,7 @@ import (
 // directory again; what a held directory writes stays in the directory
 // that was opened, even once its name is a symlink to elsewhere.
 func TestKnownDirs(t *testing.T) {
-	top := t.TempDir()
-	root, err := os.OpenRoot(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	top, root := testutil.TempRoot(t)
 	var gen DirGen
 	a, b := &KnownDirs{Gen: &gen}, &KnownDirs{Gen: &gen}
 	defer a.Close()
@@ -75,11 +72,7 @@ func TestKnownDirs(t *testing.T) {
 // (once released) and the newest kept, so a big tree is never opened
 // once per file.
 func TestKnownDirsBound(t *testing.T) {
-	root, err := os.OpenRoot(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	_, root := testutil.TempRoot(t)
 	k := &KnownDirs{}
 	defer k.Close()
 	first, err := k.Open(root, "d0", true)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -22,11 +23,7 @@ func TestAsErrorRealCause(t *testing.T) {
 	if err := os.Symlink("/", filepath.Join(dir, "abs")); err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := testutil.OpenRoot(t, dir)
 	tests := []struct {
 		name string
 		op   func() error

@@ -2,11 +2,11 @@ package xfer
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -14,11 +14,7 @@ import (
 // held fails at once with Busy and touches nothing; once the first gives
 // the file up, the next one gets it.
 func TestReceiverLock(t *testing.T) {
-	root, err := os.OpenRoot(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	_, root := testutil.TempRoot(t)
 	meta := FileMeta{Size: 1000, Mode: 0o644, MTime: time.Unix(1700000000, 5)}
 	cfg := ReceiverConfig{Root: root, Path: "f", Meta: meta}
 	first, _, err := OpenReceiver(cfg)

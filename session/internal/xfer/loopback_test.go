@@ -3,9 +3,11 @@ package xfer
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
@@ -31,9 +33,12 @@ type loopback struct {
 }
 
 // newLoopback connects a client to a server and starts accepting range
-// streams on the server until the test ends.
-func newLoopback(t *testing.T) *loopback {
+// streams on the server until the test ends, and checks then that no
+// goroutine is left (testutil.LeakCheck). The context it returns, for
+// the test's transfers, ends after 30 seconds or with the test.
+func newLoopback(t *testing.T) (*loopback, context.Context) {
 	t.Helper()
+	testutil.LeakCheck(t)
 	client, server := testutil.QUICPair(t, &quic.Config{MaxIncomingUniStreams: 64})
 	lb := &loopback{t: t, client: client, server: server, lanes: NewLanes(),
 		receivers: map[uint64]*Receiver{}, headers: map[uint64][]wire.RangeHeader{}}
@@ -45,7 +50,9 @@ func newLoopback(t *testing.T) *loopback {
 		cancel()
 		wg.Wait()
 	})
-	return lb
+	tctx, tcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(tcancel)
+	return lb, tctx
 }
 
 // accept hands every range stream to the Receiver of its transfer.
@@ -172,4 +179,20 @@ func (lb *loopback) run(ctx context.Context, id uint64, rcfg ReceiverConfig, scf
 	wg.Wait()
 	o.written, o.sent = written.Load(), sent.Load()
 	return o
+}
+
+// openTestSource writes size random bytes to src.bin in a temporary
+// directory and opens it as a sender's source (named "src.bin"), closed
+// when the test ends. It returns the file's path, its bytes, the open
+// source and its metadata.
+func openTestSource(t *testing.T, size int) (string, []byte, Source, FileMeta) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src.bin")
+	data := testutil.WriteRandom(t, src, size)
+	f, meta, err := OpenSource(LocalFS{}, src, "src.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return src, data, f, meta
 }

@@ -164,13 +164,10 @@ func TestRateLimitTransfer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			testutil.LeakCheck(t)
-			lb := newLoopback(t)
+			lb, ctx := newLoopback(t)
 			src := t.TempDir()
 			dst, root := testutil.TempRoot(t)
 			lim := NewRateLimiter(limit)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
 			type file struct {
 				name string
 				data []byte

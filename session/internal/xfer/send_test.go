@@ -113,18 +113,9 @@ func TestSender(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			testutil.LeakCheck(t)
-			lb := newLoopback(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+			lb, ctx := newLoopback(t)
 
-			src := filepath.Join(t.TempDir(), "src.bin")
-			data := testutil.WriteRandom(t, src, tc.size)
-			f, meta, err := OpenSource(LocalFS{}, src, "src.bin")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			src, data, f, meta := openTestSource(t, tc.size)
 			dir, root := testutil.TempRoot(t)
 			const dest = "d/out.bin"
 			if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
@@ -186,6 +177,7 @@ func TestSender(t *testing.T) {
 			}
 			if tc.before != nil {
 				// The file as it is now.
+				var err error
 				if data, err = os.ReadFile(src); err != nil {
 					t.Fatal(err)
 				}

@@ -16,11 +16,7 @@ import (
 // (Landed); a resumed .part needs only what it lacks; MinFree is kept.
 func TestSpaceReservations(t *testing.T) {
 	dir := testutil.MountTmpfs(t, "size=8m")
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := testutil.OpenRoot(t, dir)
 	free, err := FreeSpace(root)
 	if err != nil || free != 8<<20 {
 		t.Fatalf("FreeSpace of an empty 8 MiB tmpfs: got %d, %v; want %d", free, err, 8<<20)
