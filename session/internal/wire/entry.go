@@ -3,8 +3,6 @@ package wire
 import (
 	"fmt"
 	"time"
-
-	"github.com/quic-go/quic-go/quicvarint"
 )
 
 // EntryKind is the kind of a directory entry. It is encoded as one byte.
@@ -69,24 +67,7 @@ const ModeLinked uint32 = 1 << 16
 // Len returns the encoded length of e, so that a sender can fill a
 // ListResult up to MaxFrameSize.
 func (e *Entry) Len() int {
-	return stringLen(e.Name) + kindLen + quicvarint.Len(e.Size) +
-		quicvarint.Len(uint64(e.Mode)) + mtimeSize(e.MTime)
-}
-
-func (e *Entry) append(b []byte) []byte {
-	b = appendString(b, e.Name)
-	b = append(b, byte(e.Kind))
-	b = quicvarint.Append(b, e.Size)
-	b = quicvarint.Append(b, uint64(e.Mode))
-	return appendMTime(b, e.MTime)
-}
-
-func (p *parser) entry() Entry {
-	return Entry{
-		Name:  p.string("name", MaxPathLen),
-		Kind:  p.kind("kind"),
-		Size:  p.varint("size"),
-		Mode:  p.mode("mode"),
-		MTime: p.mtime("mtime"),
-	}
+	c := codec{op: opSize}
+	c.entry(e)
+	return c.n
 }

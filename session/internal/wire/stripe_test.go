@@ -44,8 +44,8 @@ func TestStripeExactBytes(t *testing.T) {
 // one too long fails.
 func TestWelcomeJoinAddrParse(t *testing.T) {
 	w := &Welcome{Version: 2, MaxTransfers: 64, Token: seqHash(), Software: "s", JoinAddr: "server-a.example:4242"}
-	payload := w.Append(nil)
-	base := len((&Welcome{Version: 2, MaxTransfers: 64, Token: seqHash(), Software: "s"}).Append(nil))
+	payload := appendPayload(nil, w)
+	base := len(appendPayload(nil, &Welcome{Version: 2, MaxTransfers: 64, Token: seqHash(), Software: "s"}))
 	for i := base + 1; i < len(payload); i++ {
 		if m, err := ParseMessage(FrameTypeWelcome, payload[:i]); !errors.Is(err, ErrTruncated) {
 			t.Fatalf("ParseMessage(payload[:%d]) = %#v, %v; want ErrTruncated", i, m, err)
@@ -72,7 +72,7 @@ func TestWelcomeJoinAddrParse(t *testing.T) {
 		})
 	}
 	long := &Welcome{JoinAddr: strings.Repeat("a", MaxJoinAddrLen)}
-	if m, err := ParseMessage(FrameTypeWelcome, long.Append(nil)); err != nil || !reflect.DeepEqual(m, long) {
+	if m, err := ParseMessage(FrameTypeWelcome, appendPayload(nil, long)); err != nil || !reflect.DeepEqual(m, long) {
 		t.Fatalf("longest join address: got %#v, %v; want %#v", m, err, long)
 	}
 }
