@@ -419,6 +419,22 @@ func TestMessageExactBytes(t *testing.T) {
 			msg:   &DeltaHave{ID: 12, Have: []Range{{0, 1 << 20}}, PrefixHash: seqHash()},
 			frame: "4082 28 0c 01 00 80100000 20" + hash,
 		},
+		// PartAlign, and the Welcome's optional JoinAddr.
+		{
+			name:  "part align",
+			msg:   &PartAlign{ID: 5, PartSize: 8 << 20, Window: 4},
+			frame: "4070 06 05 80800000 04",
+		},
+		{
+			name:  "welcome with join address",
+			msg:   &Welcome{Version: 1, MaxTransfers: 8, JoinAddr: "h:1"},
+			frame: "02 08 01 08 00 00 03 683a31",
+		},
+		{
+			name:  "welcome without join address",
+			msg:   &Welcome{Version: 1, MaxTransfers: 8},
+			frame: "02 04 01 08 00 00",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
