@@ -135,11 +135,7 @@ func TestReadFrameTooLarge(t *testing.T) {
 // TestReadFrameErrors feeds ReadFrame inputs that end early and frames
 // whose fields are bad.
 func TestReadFrameErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		input string
-		want  error
-	}{
+	testReadErrors(t, ReadFrame, []readErrorCase{
 		// The input ends early.
 		{"empty", "", io.EOF},
 		{"inside type", "40", io.ErrUnexpectedEOF},
@@ -157,15 +153,7 @@ func TestReadFrameErrors(t *testing.T) {
 		{"mode overflow", "0e 0b 01 01 61 c000000100000000", ErrModeOverflow},
 		{"bad kind", "06 0e 01 01 61 07 00 00 0000000000000000", ErrBadKind},
 		{"path too long", "03 03 01 5001", ErrStringTooLong},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m, err := ReadFrame(bytes.NewReader(unhex(t, tt.input)))
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got %#v, %v; want %v", m, err, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestReadFrameReadError(t *testing.T) {
