@@ -19,17 +19,12 @@ const (
 
 func (k EntryKind) valid() bool { return k >= KindFile && k <= KindOther }
 
+var kindNames = [...]string{KindFile: "file", KindDir: "dir", KindSymlink: "symlink", KindOther: "other"}
+
 // String returns "file", "dir", "symlink", "other" or "kind_N".
 func (k EntryKind) String() string {
-	switch k {
-	case KindFile:
-		return "file"
-	case KindDir:
-		return "dir"
-	case KindSymlink:
-		return "symlink"
-	case KindOther:
-		return "other"
+	if k.valid() {
+		return kindNames[k]
 	}
 	return fmt.Sprintf("kind_%d", uint8(k))
 }
