@@ -3,8 +3,10 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -192,6 +194,23 @@ func TestAppendFrameUnknown(t *testing.T) {
 	if want := unhex(t, "30 03 000000"); !bytes.Equal(got, want) {
 		t.Errorf("got %x, want %x", got, want)
 	}
+}
+
+// foreign is a Message that is not one of this package's.
+type foreign struct{}
+
+func (foreign) Type() FrameType { return 0x21 }
+
+// TestAppendFrameForeignPanics checks that a Message type the codec has
+// no layout for is a programming error, not a frame of made-up bytes.
+func TestAppendFrameForeignPanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "wire.foreign is not a message") {
+			t.Errorf("AppendFrame(foreign) panicked with %v, want a panic naming the type", r)
+		}
+	}()
+	b := AppendFrame(nil, foreign{})
+	t.Errorf("AppendFrame(foreign) = %x, want a panic", b)
 }
 
 func TestFrameTypeString(t *testing.T) {
