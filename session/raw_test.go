@@ -99,9 +99,11 @@ func TestRawProtocolViolations(t *testing.T) {
 			p.send(&wire.Welcome{Version: wire.Version, MaxTransfers: 1})
 		}, CodeProtocolViolation},
 		{"trailing bytes", func(p *rawPeer) {
-			l := &wire.List{ID: 1, Path: "."}
-			b := frameHeader(wire.FrameTypeList, uint64(l.Len()+1))
-			p.sendBytes(append(l.Append(b), 0))
+			// The List's type and length take a byte each: its payload
+			// follows them, and one byte more is the trailing one.
+			payload := wire.AppendFrame(nil, &wire.List{ID: 1, Path: "."})[2:]
+			b := frameHeader(wire.FrameTypeList, uint64(len(payload)+1))
+			p.sendBytes(append(append(b, payload...), 0))
 		}, CodeProtocolViolation},
 		{"frame cut by end of stream", func(p *rawPeer) {
 			p.sendBytes(frameHeader(wire.FrameTypeList, 10))

@@ -1,7 +1,5 @@
 package wire
 
-import "github.com/quic-go/quic-go/quicvarint"
-
 // Checksum asks for the SHA-256 of the regular file at Path, as it is
 // now (-c/--checksum: compare by content rather than by size and
 // modification time). The server answers with ChecksumResult or a
@@ -21,18 +19,6 @@ type Checksum struct {
 // Type returns FrameTypeChecksum.
 func (*Checksum) Type() FrameType { return FrameTypeChecksum }
 
-// Append appends the payload of m to b.
-func (m *Checksum) Append(b []byte) []byte {
-	return appendString(quicvarint.Append(b, m.ID), m.Path)
-}
-
-// Len returns the payload length of m.
-func (m *Checksum) Len() int { return quicvarint.Len(m.ID) + stringLen(m.Path) }
-
-func parseChecksum(p *parser) Message {
-	return &Checksum{ID: p.varint("id"), Path: p.string("path", MaxPathLen)}
-}
-
 // ChecksumResult answers a Checksum with the file's size and SHA-256.
 //
 //	ID (varint) | Size (varint) | Hash (hash, exactly HashSize bytes)
@@ -47,19 +33,3 @@ type ChecksumResult struct {
 
 // Type returns FrameTypeChecksumResult.
 func (*ChecksumResult) Type() FrameType { return FrameTypeChecksumResult }
-
-// Append appends the payload of m to b.
-func (m *ChecksumResult) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = quicvarint.Append(b, m.Size)
-	return appendString(b, m.Hash)
-}
-
-// Len returns the payload length of m.
-func (m *ChecksumResult) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(m.Size) + stringLen(m.Hash)
-}
-
-func parseChecksumResult(p *parser) Message {
-	return &ChecksumResult{ID: p.varint("id"), Size: p.varint("size"), Hash: p.hash("hash")}
-}

@@ -1,7 +1,5 @@
 package wire
 
-import "github.com/quic-go/quic-go/quicvarint"
-
 // Frames of a delta transfer (see PROTOCOL.md, "Delta"). A receiver that
 // holds an older version of a file describes it as content-defined chunks
 // (DeltaSig); the sender answers with the chunks of the new version it
@@ -55,40 +53,6 @@ type DeltaSig struct {
 // Type returns FrameTypeDeltaSig.
 func (*DeltaSig) Type() FrameType { return FrameTypeDeltaSig }
 
-// Append appends the payload of m to b.
-func (m *DeltaSig) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = appendBool(b, m.Last)
-	b = quicvarint.Append(b, uint64(len(m.Chunks)))
-	for _, c := range m.Chunks {
-		b = quicvarint.Append(b, c.Length)
-		b = append(b, c.Sum[:]...)
-	}
-	return b
-}
-
-// Len returns the payload length of m.
-func (m *DeltaSig) Len() int {
-	n := quicvarint.Len(m.ID) + 1 + quicvarint.Len(uint64(len(m.Chunks)))
-	for _, c := range m.Chunks {
-		n += quicvarint.Len(c.Length) + SumSize
-	}
-	return n
-}
-
-func parseDeltaSig(p *parser) Message {
-	m := &DeltaSig{ID: p.varint("id"), Last: p.bool("last")}
-	n := p.count("chunks", 1+SumSize)
-	if n > 0 {
-		m.Chunks = make([]SigChunk, n)
-	}
-	for i := range m.Chunks {
-		m.Chunks[i].Length = p.varint("chunk length")
-		p.sum("chunk sum", &m.Chunks[i].Sum)
-	}
-	return m
-}
-
 // CopyOp says the bytes [Offset, Offset+Length) of the new version of a
 // file are the bytes [Source, Source+Length) of the receiver's old
 // version, whose BLAKE3-256 is Sum.
@@ -127,45 +91,6 @@ type DeltaPlan struct {
 // Type returns FrameTypeDeltaPlan.
 func (*DeltaPlan) Type() FrameType { return FrameTypeDeltaPlan }
 
-// Append appends the payload of m to b.
-func (m *DeltaPlan) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = appendBool(b, m.Last)
-	b = quicvarint.Append(b, uint64(len(m.Ops)))
-	for _, o := range m.Ops {
-		b = quicvarint.Append(b, o.Offset)
-		b = quicvarint.Append(b, o.Source)
-		b = quicvarint.Append(b, o.Length)
-		b = append(b, o.Sum[:]...)
-	}
-	return b
-}
-
-// Len returns the payload length of m.
-func (m *DeltaPlan) Len() int {
-	n := quicvarint.Len(m.ID) + 1 + quicvarint.Len(uint64(len(m.Ops)))
-	for _, o := range m.Ops {
-		n += quicvarint.Len(o.Offset) + quicvarint.Len(o.Source) + quicvarint.Len(o.Length) + SumSize
-	}
-	return n
-}
-
-func parseDeltaPlan(p *parser) Message {
-	m := &DeltaPlan{ID: p.varint("id"), Last: p.bool("last")}
-	n := p.count("ops", 3+SumSize)
-	if n > 0 {
-		m.Ops = make([]CopyOp, n)
-	}
-	for i := range m.Ops {
-		o := &m.Ops[i]
-		o.Offset = p.varint("op offset")
-		o.Source = p.varint("op source")
-		o.Length = p.varint("op length")
-		p.sum("op sum", &o.Sum)
-	}
-	return m
-}
-
 // DeltaHave ends a pull's delta: the client has copied the plan's chunks
 // into its .part and holds Have (with PrefixHash, the SHA-256 of the
 // first range when it starts at offset 0, as in Get); the server sends
@@ -184,26 +109,3 @@ type DeltaHave struct {
 
 // Type returns FrameTypeDeltaHave.
 func (*DeltaHave) Type() FrameType { return FrameTypeDeltaHave }
-
-// Append appends the payload of m to b.
-func (m *DeltaHave) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = appendRanges(b, m.Have)
-	return appendString(b, m.PrefixHash)
-}
-
-// Len returns the payload length of m.
-func (m *DeltaHave) Len() int {
-	return quicvarint.Len(m.ID) + rangesLen(m.Have) + stringLen(m.PrefixHash)
-}
-
-func parseDeltaHave(p *parser) Message {
-	return &DeltaHave{ID: p.varint("id"), Have: p.ranges("have"), PrefixHash: p.optionalHash("prefix hash")}
-}
-
-// sum reads a fixed 32-byte chunk sum into s.
-func (p *parser) sum(field string, s *ChunkSum) {
-	if b := p.take(field, SumSize); b != nil {
-		copy(s[:], b)
-	}
-}

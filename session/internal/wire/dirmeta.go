@@ -1,10 +1,6 @@
 package wire
 
-import (
-	"time"
-
-	"github.com/quic-go/quic-go/quicvarint"
-)
+import "time"
 
 // DirMeta asks the server to set the permission bits and modification
 // time of an existing directory, as rsync -a keeps them: a client sends
@@ -27,20 +23,3 @@ type DirMeta struct {
 
 // Type returns FrameTypeDirMeta.
 func (*DirMeta) Type() FrameType { return FrameTypeDirMeta }
-
-// Append appends the payload of m to b.
-func (m *DirMeta) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = appendString(b, m.Path)
-	b = quicvarint.Append(b, uint64(m.Mode))
-	return appendMTime(b, m.MTime)
-}
-
-// Len returns the payload length of m.
-func (m *DirMeta) Len() int {
-	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(uint64(m.Mode)) + mtimeSize(m.MTime)
-}
-
-func parseDirMeta(p *parser) Message {
-	return &DirMeta{ID: p.varint("id"), Path: p.string("path", MaxPathLen), Mode: p.mode("mode"), MTime: p.mtime("mtime")}
-}

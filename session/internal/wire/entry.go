@@ -3,8 +3,6 @@ package wire
 import (
 	"fmt"
 	"time"
-
-	"github.com/quic-go/quic-go/quicvarint"
 )
 
 // EntryKind is the kind of a directory entry. It is encoded as one byte.
@@ -21,17 +19,12 @@ const (
 
 func (k EntryKind) valid() bool { return k >= KindFile && k <= KindOther }
 
+var kindNames = [...]string{KindFile: "file", KindDir: "dir", KindSymlink: "symlink", KindOther: "other"}
+
 // String returns "file", "dir", "symlink", "other" or "kind_N".
 func (k EntryKind) String() string {
-	switch k {
-	case KindFile:
-		return "file"
-	case KindDir:
-		return "dir"
-	case KindSymlink:
-		return "symlink"
-	case KindOther:
-		return "other"
+	if k.valid() {
+		return kindNames[k]
 	}
 	return fmt.Sprintf("kind_%d", uint8(k))
 }
@@ -69,24 +62,7 @@ const ModeLinked uint32 = 1 << 16
 // Len returns the encoded length of e, so that a sender can fill a
 // ListResult up to MaxFrameSize.
 func (e *Entry) Len() int {
-	return stringLen(e.Name) + kindLen + quicvarint.Len(e.Size) +
-		quicvarint.Len(uint64(e.Mode)) + mtimeSize(e.MTime)
-}
-
-func (e *Entry) append(b []byte) []byte {
-	b = appendString(b, e.Name)
-	b = append(b, byte(e.Kind))
-	b = quicvarint.Append(b, e.Size)
-	b = quicvarint.Append(b, uint64(e.Mode))
-	return appendMTime(b, e.MTime)
-}
-
-func (p *parser) entry() Entry {
-	return Entry{
-		Name:  p.string("name", MaxPathLen),
-		Kind:  p.kind("kind"),
-		Size:  p.varint("size"),
-		Mode:  p.mode("mode"),
-		MTime: p.mtime("mtime"),
-	}
+	c := codec{op: opSize}
+	c.entry(e)
+	return c.n
 }

@@ -91,11 +91,9 @@ func appendMTime(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
 }
 
-// parser reads fields from a payload. The first error sticks: later reads
-// return zero values, and finish reports the error. The parse functions
-// build messages with composite literals whose elements call the parser;
-// the Go spec evaluates those calls in lexical left-to-right order, which is
-// the wire order.
+// parser reads fields from a payload, for a codec that parses. The first
+// error sticks: later reads return zero values, and finish reports the
+// error.
 type parser struct {
 	b   []byte
 	err error
@@ -114,6 +112,10 @@ func (p *parser) finish() error {
 	}
 	return p.err
 }
+
+// more reports whether bytes are left for optional trailing fields (and
+// no error so far).
+func (p *parser) more() bool { return p.err == nil && len(p.b) > 0 }
 
 // take consumes n bytes and returns them without copying.
 func (p *parser) take(field string, n uint64) []byte {

@@ -23,7 +23,6 @@ package wire
 import (
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 
 	"github.com/quic-go/quic-go/quicvarint"
@@ -162,19 +161,17 @@ func (t FrameType) known() bool {
 	return t < FrameType(len(frameTypeNames)) && frameTypeNames[t] != ""
 }
 
-// Message is the payload of one frame.
+// Message is the payload of one frame: one of the message structs of
+// this package, whose byte layout is in its doc comment (and, as code,
+// in layouts.go).
 type Message interface {
 	// Type returns the frame type.
 	Type() FrameType
-	// Append appends the encoded payload, without type and length, to b.
-	Append(b []byte) []byte
-	// Len returns the length of the encoded payload in bytes.
-	Len() int
 }
 
 // Unknown is a frame of a type this version does not know. ReadFrame
 // discards its payload and returns its type and length so that the session
-// can skip it.
+// can skip it. Appended, it is Length zero bytes.
 type Unknown struct {
 	// FrameType is the type read from the wire.
 	FrameType FrameType
@@ -185,24 +182,42 @@ type Unknown struct {
 // Type returns u.FrameType.
 func (u *Unknown) Type() FrameType { return u.FrameType }
 
-// Append appends u.Length zero bytes, standing in for the discarded payload.
-// Peers skip unknown frames, so this can also be used to send padding.
-func (u *Unknown) Append(b []byte) []byte {
-	return append(b, make([]byte, u.Length)...)
+// AppendFrame appends m as a frame (type, length, payload) to b.
+// It panics if a varint field of m exceeds quicvarint.Max (2^62-1), or if
+// m is not a message of this package.
+//
+// The payload is appended after a one-byte length, the length of most
+// control frames (up to 63 bytes), and moved up if its length needs a
+// longer varint: one pass over the fields instead of measuring them first.
+func AppendFrame(b []byte, m Message) []byte {
+	b = quicvarint.Append(b, uint64(m.Type()))
+	at := len(b)
+	c := codec{op: opAppend, out: append(b, 0)}
+	c.message(m)
+	b = c.out
+	n := len(b) - at - 1
+	if l := quicvarint.Len(uint64(n)); l > 1 {
+		b = append(b, make([]byte, l-1)...)
+		copy(b[at+l:], b[at+1:at+1+n])
+		quicvarint.AppendWithLen(b[:at], uint64(n), l)
+		return b
+	}
+	b[at] = byte(n)
+	return b
 }
 
-// Len returns u.Length.
-func (u *Unknown) Len() int { return int(u.Length) }
+// appendPayload appends the payload of m, without type and length, to b.
+func appendPayload(b []byte, m Message) []byte {
+	c := codec{op: opAppend, out: b}
+	c.message(m)
+	return c.out
+}
 
-// AppendFrame appends m as a frame (type, length, payload) to b.
-// It panics if a varint field of m exceeds quicvarint.Max (2^62-1).
-func AppendFrame(b []byte, m Message) []byte {
-	n := m.Len()
-	t := uint64(m.Type())
-	b = slices.Grow(b, quicvarint.Len(t)+quicvarint.Len(uint64(n))+n)
-	b = quicvarint.Append(b, t)
-	b = quicvarint.Append(b, uint64(n))
-	return m.Append(b)
+// payloadLen returns the length of the payload of m in bytes.
+func payloadLen(m Message) int {
+	c := codec{op: opSize}
+	c.message(m)
+	return c.n
 }
 
 // payloadPool holds frame payload buffers. ParseMessage copies everything
@@ -269,92 +284,98 @@ func ParseMessage(t FrameType, payload []byte) (Message, error) {
 	if len(payload) > MaxFrameSize {
 		return nil, fmt.Errorf("%v frame: %w (%d > %d bytes)", t, ErrFrameTooLarge, len(payload), MaxFrameSize)
 	}
-	// A switch rather than a table of functions: calling through a
-	// function value would move p to the heap.
-	p := parser{b: payload}
-	var m Message
-	switch t {
-	case FrameTypeHello:
-		m = parseHello(&p)
-	case FrameTypeWelcome:
-		m = parseWelcome(&p)
-	case FrameTypeList:
-		m = parseList(&p)
-	case FrameTypeListResult:
-		m = parseListResult(&p)
-	case FrameTypeFeatures:
-		m = parseFeatures(&p)
-	case FrameTypeFeaturesResult:
-		m = parseFeaturesResult(&p)
-	case FrameTypeListPacked:
-		m = parseListPacked(&p)
-	case FrameTypeListPackedResult:
-		m = parseListPackedResult(&p)
-	case FrameTypeStat:
-		m = parseStat(&p)
-	case FrameTypeStatResult:
-		m = parseStatResult(&p)
-	case FrameTypePut:
-		m = parsePut(&p)
-	case FrameTypeAccept:
-		m = parseAccept(&p)
-	case FrameTypeGet:
-		m = parseGet(&p)
-	case FrameTypeFileInfo:
-		m = parseFileInfo(&p)
-	case FrameTypeReject:
-		m = parseReject(&p)
-	case FrameTypeDone:
-		m = parseDone(&p)
-	case FrameTypeCancel:
-		m = parseCancel(&p)
-	case FrameTypeMkdir:
-		m = parseMkdir(&p)
-	case FrameTypeOK:
-		m = parseOK(&p)
-	case FrameTypeJoin:
-		m = parseJoin(&p)
-	case FrameTypeSeal:
-		m = parseSeal(&p)
-	case FrameTypeAck:
-		m = parseAck(&p)
-	case FrameTypeDrop:
-		m = parseDrop(&p)
-	case FrameTypeDirMeta:
-		m = parseDirMeta(&p)
-	case FrameTypeSymlink:
-		m = parseSymlink(&p)
-	case FrameTypeReadlink:
-		m = parseReadlink(&p)
-	case FrameTypeLinkTarget:
-		m = parseLinkTarget(&p)
-	case FrameTypeRemove:
-		m = parseRemove(&p)
-	case FrameTypeRename:
-		m = parseRename(&p)
-	case FrameTypeDf:
-		m = parseDf(&p)
-	case FrameTypeChecksum:
-		m = parseChecksum(&p)
-	case FrameTypeChecksumResult:
-		m = parseChecksumResult(&p)
-	case FrameTypeDfResult:
-		m = parseDfResult(&p)
-	case FrameTypeDeltaSig:
-		m = parseDeltaSig(&p)
-	case FrameTypeDeltaPlan:
-		m = parseDeltaPlan(&p)
-	case FrameTypeDeltaHave:
-		m = parseDeltaHave(&p)
-	case FrameTypePartAlign:
-		m = parsePartAlign(&p)
-	default:
+	m := newMessage(t)
+	if m == nil {
 		return &Unknown{FrameType: t, Length: uint64(len(payload))}, nil
 	}
-	if err := p.finish(); err != nil {
+	c := codec{op: opParse, p: parser{b: payload}}
+	c.message(m)
+	if err := c.p.finish(); err != nil {
 		return nil, fmt.Errorf("%v frame: %w", t, err)
 	}
 	return m, nil
+}
+
+// newMessage returns a zero message of type t to parse into, or nil if t
+// is not a frame type of this version.
+func newMessage(t FrameType) Message {
+	switch t {
+	case FrameTypeHello:
+		return new(Hello)
+	case FrameTypeWelcome:
+		return new(Welcome)
+	case FrameTypeList:
+		return new(List)
+	case FrameTypeListResult:
+		return new(ListResult)
+	case FrameTypeFeatures:
+		return new(Features)
+	case FrameTypeFeaturesResult:
+		return new(FeaturesResult)
+	case FrameTypeListPacked:
+		return new(ListPacked)
+	case FrameTypeListPackedResult:
+		return new(ListPackedResult)
+	case FrameTypeStat:
+		return new(Stat)
+	case FrameTypeStatResult:
+		return new(StatResult)
+	case FrameTypePut:
+		return new(Put)
+	case FrameTypeAccept:
+		return new(Accept)
+	case FrameTypeGet:
+		return new(Get)
+	case FrameTypeFileInfo:
+		return new(FileInfo)
+	case FrameTypeReject:
+		return new(Reject)
+	case FrameTypeDone:
+		return new(Done)
+	case FrameTypeCancel:
+		return new(Cancel)
+	case FrameTypeMkdir:
+		return new(Mkdir)
+	case FrameTypeOK:
+		return new(OK)
+	case FrameTypeJoin:
+		return new(Join)
+	case FrameTypeSeal:
+		return new(Seal)
+	case FrameTypeAck:
+		return new(Ack)
+	case FrameTypeDrop:
+		return new(Drop)
+	case FrameTypeDirMeta:
+		return new(DirMeta)
+	case FrameTypeSymlink:
+		return new(Symlink)
+	case FrameTypeReadlink:
+		return new(Readlink)
+	case FrameTypeLinkTarget:
+		return new(LinkTarget)
+	case FrameTypeRemove:
+		return new(Remove)
+	case FrameTypeRename:
+		return new(Rename)
+	case FrameTypeDf:
+		return new(Df)
+	case FrameTypeChecksum:
+		return new(Checksum)
+	case FrameTypeChecksumResult:
+		return new(ChecksumResult)
+	case FrameTypeDfResult:
+		return new(DfResult)
+	case FrameTypeDeltaSig:
+		return new(DeltaSig)
+	case FrameTypeDeltaPlan:
+		return new(DeltaPlan)
+	case FrameTypeDeltaHave:
+		return new(DeltaHave)
+	case FrameTypePartAlign:
+		return new(PartAlign)
+	}
+	return nil
 }
 
 // readVarint reads one QUIC varint from r. It returns io.EOF only if r ends

@@ -3,8 +3,10 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -135,11 +137,7 @@ func TestReadFrameTooLarge(t *testing.T) {
 // TestReadFrameErrors feeds ReadFrame inputs that end early and frames
 // whose fields are bad.
 func TestReadFrameErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		input string
-		want  error
-	}{
+	testReadErrors(t, ReadFrame, []readErrorCase{
 		// The input ends early.
 		{"empty", "", io.EOF},
 		{"inside type", "40", io.ErrUnexpectedEOF},
@@ -157,15 +155,7 @@ func TestReadFrameErrors(t *testing.T) {
 		{"mode overflow", "0e 0b 01 01 61 c000000100000000", ErrModeOverflow},
 		{"bad kind", "06 0e 01 01 61 07 00 00 0000000000000000", ErrBadKind},
 		{"path too long", "03 03 01 5001", ErrStringTooLong},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m, err := ReadFrame(bytes.NewReader(unhex(t, tt.input)))
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got %#v, %v; want %v", m, err, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestReadFrameReadError(t *testing.T) {
@@ -204,6 +194,23 @@ func TestAppendFrameUnknown(t *testing.T) {
 	if want := unhex(t, "30 03 000000"); !bytes.Equal(got, want) {
 		t.Errorf("got %x, want %x", got, want)
 	}
+}
+
+// foreign is a Message that is not one of this package's.
+type foreign struct{}
+
+func (foreign) Type() FrameType { return 0x21 }
+
+// TestAppendFrameForeignPanics checks that a Message type the codec has
+// no layout for is a programming error, not a frame of made-up bytes.
+func TestAppendFrameForeignPanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "wire.foreign is not a message") {
+			t.Errorf("AppendFrame(foreign) panicked with %v, want a panic naming the type", r)
+		}
+	}()
+	b := AppendFrame(nil, foreign{})
+	t.Errorf("AppendFrame(foreign) = %x, want a panic", b)
 }
 
 func TestFrameTypeString(t *testing.T) {

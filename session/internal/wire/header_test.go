@@ -58,11 +58,7 @@ func TestRangeHeaderEveryTruncationFails(t *testing.T) {
 }
 
 func TestReadRangeHeaderErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		stream string
-		want   error
-	}{
+	testReadErrors(t, ReadRangeHeader, []readErrorCase{
 		{"empty", "", io.EOF},
 		{"inside type", "40", io.ErrUnexpectedEOF},
 		{"no id", "4052", io.ErrUnexpectedEOF},
@@ -75,18 +71,7 @@ func TestReadRangeHeaderErrors(t *testing.T) {
 		{"type 0x53", "4053 07 00 01", ErrUnknownStreamType},
 		{"one-byte type", "11 07 00 01", ErrUnknownStreamType},
 		{"http3 control stream", "00 04 00", ErrUnknownStreamType},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h, err := ReadRangeHeader(quicvarint.NewReader(iotest.OneByteReader(bytes.NewReader(unhex(t, tt.stream)))))
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got %+v, %v; want %v", h, err, tt.want)
-			}
-			if h != (RangeHeader{}) {
-				t.Errorf("got header %+v with the error, want the zero header", h)
-			}
-		})
-	}
+	})
 }
 
 func TestReadRangeHeaderStopsAtType(t *testing.T) {
@@ -108,5 +93,31 @@ func TestReadRangeHeaderReadError(t *testing.T) {
 		if h, err := ReadRangeHeader(r); !errors.Is(err, errReset) {
 			t.Fatalf("error after %d bytes: got %+v, %v; want the reader's error", i, h, err)
 		}
+	}
+}
+
+// readErrorCase is an input that a reader must reject.
+type readErrorCase struct {
+	name  string
+	input string // hex, spaces ignored
+	want  error
+}
+
+// testReadErrors checks that read, given each case's input one byte at a
+// time, fails with the case's error (errors.Is) and returns the zero
+// value with it.
+func testReadErrors[T comparable](t *testing.T, read func(quicvarint.Reader) (T, error), tests []readErrorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := read(quicvarint.NewReader(iotest.OneByteReader(bytes.NewReader(unhex(t, tt.input)))))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %#v, %v; want %v", got, err, tt.want)
+			}
+			var zero T
+			if got != zero {
+				t.Errorf("got %#v with the error, want the zero value", got)
+			}
+		})
 	}
 }

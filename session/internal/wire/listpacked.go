@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/quic-go/quic-go/quicvarint"
 )
 
 // Features and packed listings (issue 17: the listings of a no-op push
@@ -35,19 +33,6 @@ type Features struct {
 // Type returns FrameTypeFeatures.
 func (*Features) Type() FrameType { return FrameTypeFeatures }
 
-// Append appends the payload of m to b.
-func (m *Features) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	return quicvarint.Append(b, uint64(m.Bits))
-}
-
-// Len returns the payload length of m.
-func (m *Features) Len() int { return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Bits)) }
-
-func parseFeatures(p *parser) Message {
-	return &Features{ID: p.varint("id"), Bits: FeatureBits(p.varint("bits"))}
-}
-
 // FeaturesResult answers Features with the features of the request the
 // server has. Its fields and layout are Features'.
 //
@@ -56,16 +41,6 @@ type FeaturesResult Features
 
 // Type returns FrameTypeFeaturesResult.
 func (*FeaturesResult) Type() FrameType { return FrameTypeFeaturesResult }
-
-// Append appends the payload of m to b.
-func (m *FeaturesResult) Append(b []byte) []byte { return (*Features)(m).Append(b) }
-
-// Len returns the payload length of m.
-func (m *FeaturesResult) Len() int { return (*Features)(m).Len() }
-
-func parseFeaturesResult(p *parser) Message {
-	return (*FeaturesResult)(parseFeatures(p).(*Features))
-}
 
 // ListPacked is List, answered with ListPackedResult frames (or, where
 // the server has no packed form, ListResult frames), or a Reject. A
@@ -77,14 +52,6 @@ type ListPacked List
 
 // Type returns FrameTypeListPacked.
 func (*ListPacked) Type() FrameType { return FrameTypeListPacked }
-
-// Append appends the payload of m to b.
-func (m *ListPacked) Append(b []byte) []byte { return (*List)(m).Append(b) }
-
-// Len returns the payload length of m.
-func (m *ListPacked) Len() int { return (*List)(m).Len() }
-
-func parseListPacked(p *parser) Message { return (*ListPacked)(parseList(p).(*List)) }
 
 // ListPackedResult is ListResult with each entry encoded against the one
 // before it in the frame (the first against an empty name, mode 0 and
@@ -123,54 +90,6 @@ var ErrBadPacked = errors.New("bad packed entry")
 // Type returns FrameTypeListPackedResult.
 func (*ListPackedResult) Type() FrameType { return FrameTypeListPackedResult }
 
-// Append appends the payload of m to b.
-func (m *ListPackedResult) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = appendBool(b, m.Last)
-	b = quicvarint.Append(b, uint64(len(m.Entries)))
-	prev := Entry{MTime: packedEpoch}
-	for i := range m.Entries {
-		e := &m.Entries[i]
-		flags, shared := packedHead(&prev, e)
-		b = append(b, flags)
-		b = quicvarint.Append(b, uint64(shared))
-		b = appendString(b, e.Name[shared:])
-		if flags&packedZeroSize == 0 {
-			b = quicvarint.Append(b, e.Size)
-		}
-		if flags&packedSameMode == 0 {
-			b = quicvarint.Append(b, uint64(e.Mode))
-		}
-		if flags&packedSameMTime == 0 {
-			b = appendMTime(b, e.MTime)
-		}
-		prev = *e
-	}
-	return b
-}
-
-// Len returns the payload length of m.
-func (m *ListPackedResult) Len() int {
-	n := quicvarint.Len(m.ID) + boolLen + quicvarint.Len(uint64(len(m.Entries)))
-	prev := Entry{MTime: packedEpoch}
-	for i := range m.Entries {
-		e := &m.Entries[i]
-		flags, shared := packedHead(&prev, e)
-		n += 1 + quicvarint.Len(uint64(shared)) + stringLen(e.Name[shared:])
-		if flags&packedZeroSize == 0 {
-			n += quicvarint.Len(e.Size)
-		}
-		if flags&packedSameMode == 0 {
-			n += quicvarint.Len(uint64(e.Mode))
-		}
-		if flags&packedSameMTime == 0 {
-			n += mtimeSize(e.MTime)
-		}
-		prev = *e
-	}
-	return n
-}
-
 // packedHead is the flags byte of e after prev, and the length of the
 // prefix their names share.
 func packedHead(prev, e *Entry) (flags byte, shared int) {
@@ -194,54 +113,46 @@ func packedHead(prev, e *Entry) (flags byte, shared int) {
 // shared and suffix length, nothing else.
 const minPackedEntryLen = 3
 
-func parseListPackedResult(p *parser) Message {
-	m := &ListPackedResult{ID: p.varint("id"), Last: p.bool("last")}
-	n := p.count("entry count", minPackedEntryLen)
-	if n > 0 {
-		m.Entries = make([]Entry, 0, n)
-	}
-	prev := Entry{MTime: packedEpoch}
-	for range n {
-		e := p.packedEntry(&prev)
-		if p.err != nil {
-			return m
+// packedEntry runs e packed against prev. Parsing, e is zero until it
+// is read; the flags must hold a valid kind and no other bits, and the
+// shared prefix must fit in prev's name.
+func (c *codec) packedEntry(prev, e *Entry) {
+	flags, n := packedHead(prev, e)
+	head := [1]byte{flags}
+	c.fixed("flags", head[:])
+	shared := uint64(n)
+	c.varint("shared", &shared)
+	if c.parsing() {
+		flags = head[0]
+		if c.p.err == nil && (!EntryKind(flags&packedKindMask).valid() ||
+			flags&^(packedKindMask|packedSameMode|packedSameMTime|packedZeroSize) != 0) {
+			c.p.fail("flags", fmt.Errorf("%w (flags %#x)", ErrBadPacked, flags))
 		}
-		m.Entries = append(m.Entries, e)
-		prev = e
+		if c.p.err == nil && shared > uint64(len(prev.Name)) {
+			c.p.fail("shared", fmt.Errorf("%w (%d bytes shared with a name of %d)", ErrBadPacked, shared, len(prev.Name)))
+		}
+		if c.p.err != nil {
+			return
+		}
 	}
-	return m
-}
-
-func (p *parser) packedEntry(prev *Entry) Entry {
-	head := p.take("flags", 1)
-	if head == nil {
-		return Entry{}
+	if c.parsing() {
+		// Read as bytes, so that the name is built in one allocation.
+		suffix := c.p.take("name", c.p.length("name", MaxPathLen-int(shared)))
+		if c.p.err != nil {
+			return
+		}
+		*e = Entry{Name: prev.Name[:shared] + string(suffix), Kind: EntryKind(flags & packedKindMask), Mode: prev.Mode, MTime: prev.MTime}
+	} else {
+		suffix := e.Name[n:]
+		c.string("name", &suffix, MaxPathLen)
 	}
-	flags := head[0]
-	e := Entry{Kind: EntryKind(flags & packedKindMask)}
-	if !e.Kind.valid() || flags&^(packedKindMask|packedSameMode|packedSameMTime|packedZeroSize) != 0 {
-		p.fail("flags", fmt.Errorf("%w (flags %#x)", ErrBadPacked, flags))
-		return Entry{}
-	}
-	shared := p.varint("shared")
-	if p.err == nil && shared > uint64(len(prev.Name)) {
-		p.fail("shared", fmt.Errorf("%w (%d bytes shared with a name of %d)", ErrBadPacked, shared, len(prev.Name)))
-	}
-	suffix := p.take("name", p.length("name", MaxPathLen-int(min(shared, MaxPathLen))))
-	if p.err != nil {
-		return Entry{}
-	}
-	e.Name = prev.Name[:shared] + string(suffix)
 	if flags&packedZeroSize == 0 {
-		e.Size = p.varint("size")
+		c.varint("size", &e.Size)
 	}
-	e.Mode = prev.Mode
 	if flags&packedSameMode == 0 {
-		e.Mode = p.mode("mode")
+		c.mode("mode", &e.Mode)
 	}
-	e.MTime = prev.MTime
 	if flags&packedSameMTime == 0 {
-		e.MTime = p.mtime("mtime")
+		c.mtime("mtime", &e.MTime)
 	}
-	return e
 }

@@ -34,13 +34,13 @@ func TestListPackedSmaller(t *testing.T) {
 	for _, n := range []string{"Kconfig", "Makefile", "core.c", "core.h", "core_test.c", "debug.c", "debug.h"} {
 		es = append(es, Entry{Name: n, Kind: KindFile, Size: 12345, Mode: 0o644, MTime: mtime})
 	}
-	plain, packed := (&ListResult{ID: 1, Entries: es}).Len(), (&ListPackedResult{ID: 1, Entries: es}).Len()
+	plain, packed := payloadLen(&ListResult{ID: 1, Entries: es}), payloadLen(&ListPackedResult{ID: 1, Entries: es})
 	if packed*10 > plain*6 {
 		t.Errorf("packed %d bytes, plain %d: want at most 60%%", packed, plain)
 	}
 	for i := range es {
 		e := es[i]
-		if got := (&ListPackedResult{Entries: []Entry{e}}).Len() - 3; got > e.Len()+2 {
+		if got := payloadLen(&ListPackedResult{Entries: []Entry{e}}) - 3; got > e.Len()+2 {
 			t.Errorf("%s: packed alone %d bytes, plain %d: the sender's budget (Len+2) is too small", e.Name, got, e.Len())
 		}
 	}
@@ -72,7 +72,7 @@ func TestListPackedBad(t *testing.T) {
 	}
 	// The longest name is refused when a shared prefix makes it longer.
 	long := &ListPackedResult{Entries: []Entry{{Name: strings.Repeat("n", MaxPathLen), Kind: KindFile}}}
-	b := long.Append(nil)
+	b := appendPayload(nil, long)
 	b[2] = 2 // two entries; the second shares all 4096 bytes (varint 0x5000) and adds "x"
 	b = append(b, 0x01|packedSameMode|packedSameMTime|packedZeroSize, 0x50, 0x00, 0x01, 'x')
 	if m, err := ParseMessage(FrameTypeListPackedResult, b); err == nil {

@@ -176,7 +176,7 @@ func TestMessageCasesCoverAllTypes(t *testing.T) {
 
 func TestMessageCasesFitInFrame(t *testing.T) {
 	for _, tc := range messageCases() {
-		if n := tc.msg.Len(); n > MaxFrameSize {
+		if n := payloadLen(tc.msg); n > MaxFrameSize {
 			t.Errorf("%s: payload of %d bytes, want at most MaxFrameSize (%d)", tc.name, n, MaxFrameSize)
 		}
 	}
@@ -185,8 +185,8 @@ func TestMessageCasesFitInFrame(t *testing.T) {
 func TestMessageRoundTrip(t *testing.T) {
 	for _, tc := range messageCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			payload := tc.msg.Append(nil)
-			if got, want := len(payload), tc.msg.Len(); got != want {
+			payload := appendPayload(nil, tc.msg)
+			if got, want := len(payload), payloadLen(tc.msg); got != want {
 				t.Errorf("len(Append) = %d, want Len() = %d", got, want)
 			}
 			got, err := ParseMessage(tc.msg.Type(), payload)
@@ -419,6 +419,22 @@ func TestMessageExactBytes(t *testing.T) {
 			msg:   &DeltaHave{ID: 12, Have: []Range{{0, 1 << 20}}, PrefixHash: seqHash()},
 			frame: "4082 28 0c 01 00 80100000 20" + hash,
 		},
+		// PartAlign, and the Welcome's optional JoinAddr.
+		{
+			name:  "part align",
+			msg:   &PartAlign{ID: 5, PartSize: 8 << 20, Window: 4},
+			frame: "4070 06 05 80800000 04",
+		},
+		{
+			name:  "welcome with join address",
+			msg:   &Welcome{Version: 1, MaxTransfers: 8, JoinAddr: "h:1"},
+			frame: "02 08 01 08 00 00 03 683a31",
+		},
+		{
+			name:  "welcome without join address",
+			msg:   &Welcome{Version: 1, MaxTransfers: 8},
+			frame: "02 04 01 08 00 00",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,7 +456,7 @@ func TestMessageExactBytes(t *testing.T) {
 func TestMessageEveryTruncationFails(t *testing.T) {
 	for _, tc := range messageCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			payload := tc.msg.Append(nil)
+			payload := appendPayload(nil, tc.msg)
 			for i := range len(payload) {
 				m, err := ParseMessage(tc.msg.Type(), payload[:i])
 				if !errors.Is(err, ErrTruncated) {
@@ -454,7 +470,7 @@ func TestMessageEveryTruncationFails(t *testing.T) {
 func TestMessageTrailingBytesFail(t *testing.T) {
 	for _, tc := range messageCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			payload := append(tc.msg.Append(nil), 0)
+			payload := append(appendPayload(nil, tc.msg), 0)
 			m, err := ParseMessage(tc.msg.Type(), payload)
 			if !errors.Is(err, ErrTrailingBytes) {
 				t.Fatalf("ParseMessage = %#v, %v; want ErrTrailingBytes", m, err)
@@ -493,11 +509,11 @@ func TestParseMessageErrors(t *testing.T) {
 		{"wide mtime of a nanosecond instant", FrameTypeFileInfo, h("01 00 00 8000000000000000 0000000000000000 00000000"), ErrBadMTime},
 		{"stat result mode overflow", FrameTypeStatResult, cat(h("01 01 61 01 00 c000000100000000"), mtime), ErrModeOverflow},
 		{"put mode overflow", FrameTypePut, cat(h("01 01 61 00 c000000100000000"), mtime, h("00")), ErrModeOverflow},
-		{"accept too many ranges", FrameTypeAccept, (&Accept{ID: 1, Have: make([]Range, MaxRanges+1)}).Append(nil), ErrTooManyRanges},
+		{"accept too many ranges", FrameTypeAccept, appendPayload(nil, &Accept{ID: 1, Have: make([]Range, MaxRanges+1)}), ErrTooManyRanges},
 		{"accept count overruns", FrameTypeAccept, h("01 00 02 00 00"), ErrTruncated},
 		{"accept count huge", FrameTypeAccept, cat(h("01 00"), varint(quicvarint.Max)), ErrTruncated},
 		{"get path too long", FrameTypeGet, cat(h("01"), varint(MaxPathLen+1), rep(MaxPathLen+1), h("00"), mtime, h("00 00")), ErrStringTooLong},
-		{"get too many ranges", FrameTypeGet, (&Get{ID: 1, Path: "p", Have: make([]Range, MaxRanges+1)}).Append(nil), ErrTooManyRanges},
+		{"get too many ranges", FrameTypeGet, appendPayload(nil, &Get{ID: 1, Path: "p", Have: make([]Range, MaxRanges+1)}), ErrTooManyRanges},
 		{"get count overruns", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 01 00")), ErrTruncated},
 		{"accept prefix hash 5 bytes", FrameTypeAccept, cat(h("01 00 01 00 05 05"), rep(5)), ErrBadHash},
 		{"accept prefix hash 31 bytes", FrameTypeAccept, cat(h("01 00 01 00 1f 1f"), rep(31)), ErrBadHash},
@@ -584,8 +600,8 @@ func TestPrefixHashEmptyIsNil(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%v with an empty non-nil prefix hash:\ngot  %x\nwant %x", tt.empty.Type(), got, want)
 		}
-		if tt.empty.Len() != tt.none.Len() {
-			t.Errorf("%v: Len() = %d with an empty non-nil prefix hash, %d with nil", tt.empty.Type(), tt.empty.Len(), tt.none.Len())
+		if payloadLen(tt.empty) != payloadLen(tt.none) {
+			t.Errorf("%v: Len() = %d with an empty non-nil prefix hash, %d with nil", tt.empty.Type(), payloadLen(tt.empty), payloadLen(tt.none))
 		}
 	}
 }
@@ -612,7 +628,7 @@ func TestParseMessageDoesNotRetainPayload(t *testing.T) {
 		&ListResult{ID: 1, Entries: []Entry{{Name: "n", Kind: KindFile, MTime: utc(1, 2)}}},
 	}
 	for _, want := range msgs {
-		payload := want.Append(nil)
+		payload := appendPayload(nil, want)
 		got, err := ParseMessage(want.Type(), payload)
 		if err != nil {
 			t.Fatalf("ParseMessage(%v): %v", want.Type(), err)
@@ -648,9 +664,9 @@ func TestMTimeExact(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fi := &FileInfo{ID: 1, MTime: tt.in}
-			b := fi.Append(nil)
-			if got, want := len(b), 1+1+1+tt.size; got != want || fi.Len() != want {
-				t.Errorf("encoded %d bytes, Len %d, want %d", got, fi.Len(), want)
+			b := appendPayload(nil, fi)
+			if got, want := len(b), 1+1+1+tt.size; got != want || payloadLen(fi) != want {
+				t.Errorf("encoded %d bytes, Len %d, want %d", got, payloadLen(fi), want)
 			}
 			m, err := ParseMessage(FrameTypeFileInfo, b)
 			if err != nil {

@@ -1,7 +1,5 @@
 package wire
 
-import "github.com/quic-go/quic-go/quicvarint"
-
 // Frames of connection pools (see PROTOCOL.md, "Connection pools"). A
 // session may add data-only connections that join it with the Welcome's
 // token; the range streams of any transfer travel on any connection of
@@ -14,7 +12,7 @@ import "github.com/quic-go/quic-go/quicvarint"
 //	Magic (4 bytes) | Version (varint) | Token (bytes)
 type Join struct {
 	// Magic must be "QXFR" ([Magic]); ParseMessage fails with ErrBadMagic
-	// otherwise. Append writes it as is.
+	// otherwise. AppendFrame writes it as is.
 	Magic [4]byte
 	// Version is the protocol version the client speaks. The codec accepts
 	// any value; the session compares it with [Version].
@@ -26,22 +24,6 @@ type Join struct {
 
 // Type returns FrameTypeJoin.
 func (*Join) Type() FrameType { return FrameTypeJoin }
-
-// Append appends the payload of m to b.
-func (m *Join) Append(b []byte) []byte {
-	b = append(b, m.Magic[:]...)
-	b = quicvarint.Append(b, m.Version)
-	return appendString(b, m.Token)
-}
-
-// Len returns the payload length of m.
-func (m *Join) Len() int {
-	return len(m.Magic) + quicvarint.Len(m.Version) + stringLen(m.Token)
-}
-
-func parseJoin(p *parser) Message {
-	return &Join{Magic: p.magic(), Version: p.varint("version"), Token: p.bytes("token", MaxTokenLen)}
-}
 
 // Drop, on the primary command channel, tells the server that the pool
 // connection whose Welcome carried Token is dead to the client: the
@@ -57,11 +39,3 @@ type Drop struct {
 
 // Type returns FrameTypeDrop.
 func (*Drop) Type() FrameType { return FrameTypeDrop }
-
-// Append appends the payload of m to b.
-func (m *Drop) Append(b []byte) []byte { return appendString(b, m.Token) }
-
-// Len returns the payload length of m.
-func (m *Drop) Len() int { return stringLen(m.Token) }
-
-func parseDrop(p *parser) Message { return &Drop{Token: p.bytes("token", MaxTokenLen)} }

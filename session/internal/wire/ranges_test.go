@@ -19,8 +19,8 @@ func TestRangeLimits(t *testing.T) {
 		payload []byte
 		want    error
 	}{
-		{"accept with MaxRanges+1", FrameTypeAccept, (&Accept{ID: 1, Have: many}).Append(nil), ErrTooManyRanges},
-		{"get with MaxRanges+1", FrameTypeGet, (&Get{ID: 1, Path: "p", Have: many}).Append(nil), ErrTooManyRanges},
+		{"accept with MaxRanges+1", FrameTypeAccept, appendPayload(nil, &Accept{ID: 1, Have: many}), ErrTooManyRanges},
+		{"get with MaxRanges+1", FrameTypeGet, appendPayload(nil, &Get{ID: 1, Path: "p", Have: many}), ErrTooManyRanges},
 		// A count larger than the payload could hold is refused before
 		// anything is allocated for it.
 		{"accept huge count", FrameTypeAccept, unhex(t, "01 00 80 00 ff ff"), ErrTruncated},

@@ -1,7 +1,5 @@
 package wire
 
-import "github.com/quic-go/quic-go/quicvarint"
-
 // Frames and fields of striped pushes to an object store and of servers
 // behind one name (PROTOCOL.md, "Part-aligned pushes" and "Joining";
 // frame types 0x70-0x7f).
@@ -40,23 +38,3 @@ type PartAlign struct {
 
 // Type returns FrameTypePartAlign.
 func (*PartAlign) Type() FrameType { return FrameTypePartAlign }
-
-// Append appends the payload of m to b.
-func (m *PartAlign) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = quicvarint.Append(b, m.PartSize)
-	return quicvarint.Append(b, m.Window)
-}
-
-// Len returns the payload length of m.
-func (m *PartAlign) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(m.PartSize) + quicvarint.Len(m.Window)
-}
-
-func parsePartAlign(p *parser) Message {
-	return &PartAlign{ID: p.varint("id"), PartSize: p.varint("part size"), Window: p.varint("window")}
-}
-
-// more reports whether bytes are left for optional trailing fields (and
-// no error so far).
-func (p *parser) more() bool { return p.err == nil && len(p.b) > 0 }

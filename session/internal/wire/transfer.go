@@ -1,10 +1,6 @@
 package wire
 
-import (
-	"time"
-
-	"github.com/quic-go/quic-go/quicvarint"
-)
+import "time"
 
 // Frames of transfers (see PROTOCOL.md, "Transfers"). Every file travels
 // as byte ranges on range streams (see [RangeHeader]) over the connections
@@ -69,33 +65,6 @@ type Put struct {
 // Type returns FrameTypePut.
 func (*Put) Type() FrameType { return FrameTypePut }
 
-// Append appends the payload of m to b.
-func (m *Put) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = appendString(b, m.Path)
-	b = quicvarint.Append(b, m.Size)
-	b = quicvarint.Append(b, uint64(m.Mode))
-	b = appendMTime(b, m.MTime)
-	return quicvarint.Append(b, uint64(m.Flags))
-}
-
-// Len returns the payload length of m.
-func (m *Put) Len() int {
-	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Size) +
-		quicvarint.Len(uint64(m.Mode)) + mtimeSize(m.MTime) + quicvarint.Len(uint64(m.Flags))
-}
-
-func parsePut(p *parser) Message {
-	return &Put{
-		ID:    p.varint("id"),
-		Path:  p.string("path", MaxPathLen),
-		Size:  p.varint("size"),
-		Mode:  p.mode("mode"),
-		MTime: p.mtime("mtime"),
-		Flags: TransferFlags(p.varint("flags")),
-	}
-}
-
 // Accept answers a Put: the server takes the file, and already holds the
 // Have ranges of it; the client sends the rest on range streams, then a
 // Seal. With AcceptUpToDate the server has the identical file and the
@@ -119,28 +88,6 @@ type Accept struct {
 
 // Type returns FrameTypeAccept.
 func (*Accept) Type() FrameType { return FrameTypeAccept }
-
-// Append appends the payload of m to b.
-func (m *Accept) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = quicvarint.Append(b, uint64(m.Flags))
-	b = appendRanges(b, m.Have)
-	return appendString(b, m.PrefixHash)
-}
-
-// Len returns the payload length of m.
-func (m *Accept) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have) + stringLen(m.PrefixHash)
-}
-
-func parseAccept(p *parser) Message {
-	return &Accept{
-		ID:         p.varint("id"),
-		Flags:      AcceptFlags(p.varint("flags")),
-		Have:       p.ranges("have"),
-		PrefixHash: p.optionalHash("prefix hash"),
-	}
-}
 
 // Get asks for a pull: the client wants the file at Path. The server
 // answers with FileInfo, then sends the ranges the client lacks on range
@@ -173,35 +120,6 @@ type Get struct {
 // Type returns FrameTypeGet.
 func (*Get) Type() FrameType { return FrameTypeGet }
 
-// Append appends the payload of m to b.
-func (m *Get) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = appendString(b, m.Path)
-	b = quicvarint.Append(b, m.Size)
-	b = appendMTime(b, m.MTime)
-	b = quicvarint.Append(b, uint64(m.Flags))
-	b = appendRanges(b, m.Have)
-	return appendString(b, m.PrefixHash)
-}
-
-// Len returns the payload length of m.
-func (m *Get) Len() int {
-	return quicvarint.Len(m.ID) + stringLen(m.Path) + quicvarint.Len(m.Size) + mtimeSize(m.MTime) +
-		quicvarint.Len(uint64(m.Flags)) + rangesLen(m.Have) + stringLen(m.PrefixHash)
-}
-
-func parseGet(p *parser) Message {
-	return &Get{
-		ID:         p.varint("id"),
-		Path:       p.string("path", MaxPathLen),
-		Size:       p.varint("size"),
-		MTime:      p.mtime("mtime"),
-		Flags:      TransferFlags(p.varint("flags")),
-		Have:       p.ranges("have"),
-		PrefixHash: p.optionalHash("prefix hash"),
-	}
-}
-
 // FileInfo answers a Get: the server sends the file described here, as
 // the ranges the client lacks, then a Seal.
 //
@@ -220,29 +138,6 @@ type FileInfo struct {
 // Type returns FrameTypeFileInfo.
 func (*FileInfo) Type() FrameType { return FrameTypeFileInfo }
 
-// Append appends the payload of m to b.
-func (m *FileInfo) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = quicvarint.Append(b, m.Size)
-	b = quicvarint.Append(b, uint64(m.Mode))
-	return appendMTime(b, m.MTime)
-}
-
-// Len returns the payload length of m.
-func (m *FileInfo) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(m.Size) +
-		quicvarint.Len(uint64(m.Mode)) + mtimeSize(m.MTime)
-}
-
-func parseFileInfo(p *parser) Message {
-	return &FileInfo{
-		ID:    p.varint("id"),
-		Size:  p.varint("size"),
-		Mode:  p.mode("mode"),
-		MTime: p.mtime("mtime"),
-	}
-}
-
 // Seal carries the SHA-256 of the whole file, sent by the sender once it
 // has read the whole file and found its size and mtime unchanged. The
 // receiver checks the assembled file against it before the rename.
@@ -257,18 +152,6 @@ type Seal struct {
 
 // Type returns FrameTypeSeal.
 func (*Seal) Type() FrameType { return FrameTypeSeal }
-
-// Append appends the payload of m to b.
-func (m *Seal) Append(b []byte) []byte {
-	return appendString(quicvarint.Append(b, m.ID), m.Hash)
-}
-
-// Len returns the payload length of m.
-func (m *Seal) Len() int { return quicvarint.Len(m.ID) + stringLen(m.Hash) }
-
-func parseSeal(p *parser) Message {
-	return &Seal{ID: p.varint("id"), Hash: p.hash("hash")}
-}
 
 // Ack tells the sender that the receiver has written the range [Offset,
 // Offset+Length): it need not be sent again, even if the connection that
@@ -287,22 +170,6 @@ type Ack struct {
 // Type returns FrameTypeAck.
 func (*Ack) Type() FrameType { return FrameTypeAck }
 
-// Append appends the payload of m to b.
-func (m *Ack) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	b = quicvarint.Append(b, m.Offset)
-	return quicvarint.Append(b, m.Length)
-}
-
-// Len returns the payload length of m.
-func (m *Ack) Len() int {
-	return quicvarint.Len(m.ID) + quicvarint.Len(m.Offset) + quicvarint.Len(m.Length)
-}
-
-func parseAck(p *parser) Message {
-	return &Ack{ID: p.varint("id"), Offset: p.varint("offset"), Length: p.varint("length")}
-}
-
 // Done is the receiver's verdict on a transfer, sent after it has verified
 // the hash and renamed the result into place (Code NoError), or after it
 // has given up. Its fields and layout are Reject's: ID is the Put's or
@@ -313,14 +180,6 @@ type Done Reject
 
 // Type returns FrameTypeDone.
 func (*Done) Type() FrameType { return FrameTypeDone }
-
-// Append appends the payload of m to b.
-func (m *Done) Append(b []byte) []byte { return (*Reject)(m).Append(b) }
-
-// Len returns the payload length of m.
-func (m *Done) Len() int { return (*Reject)(m).Len() }
-
-func parseDone(p *parser) Message { return (*Done)(parseReject(p).(*Reject)) }
 
 // Cancel aborts a transfer on every connection of the pool: the range
 // streams it has open are reset by their sender or stopped by their
@@ -336,16 +195,3 @@ type Cancel struct {
 
 // Type returns FrameTypeCancel.
 func (*Cancel) Type() FrameType { return FrameTypeCancel }
-
-// Append appends the payload of m to b.
-func (m *Cancel) Append(b []byte) []byte {
-	b = quicvarint.Append(b, m.ID)
-	return quicvarint.Append(b, uint64(m.Code))
-}
-
-// Len returns the payload length of m.
-func (m *Cancel) Len() int { return quicvarint.Len(m.ID) + quicvarint.Len(uint64(m.Code)) }
-
-func parseCancel(p *parser) Message {
-	return &Cancel{ID: p.varint("id"), Code: ErrorCode(p.varint("code"))}
-}
