@@ -528,10 +528,10 @@ func (rc *Receiver) finish() error {
 	if !mtimeSetOnOpen {
 		_ = SetMTime(rc.dir, part, meta.MTime)
 	}
-	// The rename alone walks the path from the root again: a directory
-	// swapped for a symlink since it was opened is refused here, as
-	// os.Root refuses it, rather than written through.
-	if err := rc.cfg.Root.Rename(PartName(p), p); err != nil {
+	// The rename alone resolves the directory from the root again: a
+	// directory swapped for a symlink since it was opened is refused
+	// here, as os.Root refuses it, rather than written through.
+	if err := renamePart(rc.cfg.Root, rc.cfg.Dirs, p); err != nil {
 		return AsError(err, p)
 	}
 	if rc.recorded {
