@@ -160,7 +160,7 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 				rc.whole = rc.have.Clone()
 				if fi, err := f.Stat(); err == nil && uint64(fi.Size()) != meta.Size {
 					// A version 1 .part is as long as its prefix.
-					if err := preallocate(f, int64(meta.Size)); err != nil {
+					if err := preallocate(f, int64(meta.Size), false); err != nil {
 						f.Close()
 						return nil, Offer{}, AsError(err, cfg.Path)
 					}
@@ -190,11 +190,14 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 			return nil, Offer{}, AsError(err, cfg.Path)
 		}
 	}
-	if err := f.Truncate(0); err != nil {
-		f.Close()
-		return nil, Offer{}, AsError(err, cfg.Path)
+	// A .part this receiver created is empty already.
+	if !created {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, Offer{}, AsError(err, cfg.Path)
+		}
 	}
-	if err := preallocate(f, int64(meta.Size)); err != nil {
+	if err := preallocate(f, int64(meta.Size), true); err != nil {
 		f.Close()
 		root.Remove(part)
 		return nil, Offer{}, AsError(err, cfg.Path)
@@ -209,7 +212,7 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 func (rc *Receiver) openPart() (f *os.File, created bool, err error) {
 	root, p, part := rc.dir, rc.cfg.Path, PartName(rc.name)
 	for try := 0; ; try++ {
-		f, err = root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err = createExcl(rc.d, root, part, part)
 		created = err == nil
 		if errors.Is(err, fs.ErrExist) {
 			f, err = root.OpenFile(part, os.O_RDWR, 0o600)
