@@ -81,6 +81,13 @@ func OpenWalked(fsys SourceFS, name, display string) (Source, FileMeta, error) {
 	if err != nil {
 		return nil, FileMeta{}, AsError(err, display)
 	}
+	return checkSource(f, display)
+}
+
+// checkSource checks that f, just opened, is a regular file (closing it
+// otherwise) and returns it as the source, read whole at once if its stat
+// size is 0 (see OpenSource).
+func checkSource(f *os.File, display string) (Source, FileMeta, error) {
 	fi, err := f.Stat()
 	if err == nil {
 		err = CheckRegular(fi, display)
