@@ -36,7 +36,11 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 		// (a no-op push of a tree opens none of its files).
 		return xfer.UpToDate(j.remote)
 	}
-	f, meta, err := xfer.OpenSource(xfer.LocalFS{}, j.local, j.local)
+	open := xfer.OpenSource
+	if !j.walked.MTime.IsZero() {
+		open = xfer.OpenWalked // the walk checked it is a regular file
+	}
+	f, meta, err := open(xfer.LocalFS{}, j.local, j.local)
 	if err != nil {
 		return err
 	}

@@ -67,10 +67,11 @@ func (s *POSIX) Mkdir(_ context.Context, p string, perm fs.FileMode) error {
 	return xfer.MkdirAll(s.Root, p, perm)
 }
 
-// OpenSource is xfer.OpenSource: the sender detects a change of the file
-// by its size and mtime.
+// OpenSource is xfer.OpenSourceIn (xfer.OpenSource, with p found in one
+// confined lookup from the root Dirs holds open): the sender detects a
+// change of the file by its size and mtime.
 func (s *POSIX) OpenSource(_ context.Context, p string) (xfer.Source, xfer.FileMeta, error) {
-	return xfer.OpenSource(s.Root, p, p)
+	return xfer.OpenSourceIn(s.Root, s.Dirs, p)
 }
 
 // CheckDest is xfer.CheckDest; it creates the parent directory.

@@ -44,6 +44,10 @@ type KnownDirs struct {
 	seen  uint64          // Gen's count when dirs was last emptied
 	dirs  map[string]*Dir // by clean path under the tree's root
 	order []string        // the keys of dirs, oldest first
+	// top is the tree's root directory open for renamePart's *at calls,
+	// opened from topRoot on first use (nil if that failed).
+	top     *os.File
+	topRoot *os.Root
 }
 
 // Dir is an open directory of a destination tree, held by its users
@@ -154,6 +158,29 @@ func (k *KnownDirs) Close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.forgetLocked()
+	if k.top != nil {
+		k.top.Close()
+	}
+	k.top, k.topRoot = nil, nil
+}
+
+// topOf returns root's own directory, open for the *at calls of
+// renamePart, opened once for k (nil if it cannot be opened, or if k
+// already holds that of another root). It stays open until Close, so
+// the caller must not close it.
+func (k *KnownDirs) topOf(root *os.Root) *os.File {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.topRoot == nil {
+		k.topRoot = root
+		if f, err := root.Open("."); err == nil {
+			k.top = f
+		}
+	}
+	if k.topRoot != root {
+		return nil
+	}
+	return k.top
 }
 
 func (k *KnownDirs) forgetLocked() {

@@ -159,7 +159,7 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 				rc.whole = rc.have.Clone()
 				if fi, err := f.Stat(); err == nil && uint64(fi.Size()) != meta.Size {
 					// A version 1 .part is as long as its prefix.
-					if err := preallocate(f, int64(meta.Size)); err != nil {
+					if err := preallocate(f, int64(meta.Size), false); err != nil {
 						f.Close()
 						return nil, Offer{}, AsError(err, cfg.Path)
 					}
@@ -189,11 +189,14 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 			return nil, Offer{}, AsError(err, cfg.Path)
 		}
 	}
-	if err := f.Truncate(0); err != nil {
-		f.Close()
-		return nil, Offer{}, AsError(err, cfg.Path)
+	// A .part this receiver created is empty already.
+	if !created {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, Offer{}, AsError(err, cfg.Path)
+		}
 	}
-	if err := preallocate(f, int64(meta.Size)); err != nil {
+	if err := preallocate(f, int64(meta.Size), true); err != nil {
 		f.Close()
 		root.Remove(part)
 		return nil, Offer{}, AsError(err, cfg.Path)
@@ -208,7 +211,7 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 func (rc *Receiver) openPart() (f *os.File, created bool, err error) {
 	root, p, part := rc.dir, rc.cfg.Path, PartName(rc.name)
 	for try := 0; ; try++ {
-		f, err = root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err = createExcl(rc.d, root, part, part)
 		created = err == nil
 		if errors.Is(err, fs.ErrExist) {
 			f, err = root.OpenFile(part, os.O_RDWR, 0o600)
@@ -554,10 +557,10 @@ func (rc *Receiver) finish() error {
 	if !mtimeSetOnOpen {
 		_ = SetMTime(rc.dir, part, meta.MTime)
 	}
-	// The rename alone walks the path from the root again: a directory
-	// swapped for a symlink since it was opened is refused here, as
-	// os.Root refuses it, rather than written through.
-	if err := rc.cfg.Root.Rename(PartName(p), p); err != nil {
+	// The rename alone resolves the directory from the root again: a
+	// directory swapped for a symlink since it was opened is refused
+	// here, as os.Root refuses it, rather than written through.
+	if err := renamePart(rc.cfg.Root, rc.cfg.Dirs, p); err != nil {
 		return AsError(err, p)
 	}
 	if rc.recorded {

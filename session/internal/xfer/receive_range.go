@@ -2,7 +2,10 @@ package xfer
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -35,6 +38,38 @@ func (rc *Receiver) Receive(ctx context.Context, rs *quic.ReceiveStream, h wire.
 	return true
 }
 
+// receiveLinger is how long a range stream that has bytes to write waits
+// for more to fill its buffer before it writes them: a read returns what
+// the connection has reassembled, often a few packets, and a small file
+// took four pwrite calls, each with its hash and bookkeeping round under
+// the receiver's lock, on the Linux kernel's tree (issue 17). Bytes that
+// arrive slower than that are written as they come, so what a stalled or
+// slow sender sent is on disk (and in the progress) within a millisecond.
+const receiveLinger = 20 * time.Millisecond
+
+// readDeadliner is a range stream that can bound a read in time
+// (*quic.ReceiveStream).
+type readDeadliner interface{ SetReadDeadline(t time.Time) error }
+
+// fill reads into buf[:n], whose first m bytes are read, until it is full
+// or receiveLinger has passed, and returns the bytes it holds and the
+// error that ended the stream (nil for a full buffer or the time limit).
+func fill(r io.Reader, buf []byte, m, n int) (int, error) {
+	dl, ok := r.(readDeadliner)
+	if !ok || m >= n {
+		return m, nil
+	}
+	dl.SetReadDeadline(time.Now().Add(receiveLinger))
+	k, err := io.ReadAtLeast(r, buf[m:n], n-m)
+	dl.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	} else if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return m + k, err
+}
+
 // receiveRange writes one range stream's bytes at their offset. A stream
 // the sender (or its connection) abandons is not an error: the sender
 // sends the range again, elsewhere. A stream that ends early or runs long,
@@ -57,6 +92,9 @@ func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeH
 			n = min(n, uint64(limit.chunk()))
 		}
 		m, err := io.ReadAtLeast(r, buf[:n], 1)
+		if err == nil && limit == nil {
+			m, err = fill(r, buf, m, int(n))
+		}
 		if m > 0 {
 			if _, werr := rc.f.WriteAt(buf[:m], int64(off)); werr != nil {
 				e := AsError(werr, p)

@@ -40,7 +40,7 @@ func TestSpaceReservations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := preallocate(f, 4<<20); err != nil {
+	if err := preallocate(f, 4<<20, true); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
