@@ -120,24 +120,18 @@ func (c *codec) packedEntry(prev, e *Entry) {
 	flags, n := packedHead(prev, e)
 	head := [1]byte{flags}
 	c.fixed("flags", head[:])
+	if flags = head[0]; c.parsing() && c.p.err == nil && (!EntryKind(flags&packedKindMask).valid() ||
+		flags&^(packedKindMask|packedSameMode|packedSameMTime|packedZeroSize) != 0) {
+		c.p.fail("flags", fmt.Errorf("%w (flags %#x)", ErrBadPacked, flags))
+	}
 	shared := uint64(n)
 	c.varint("shared", &shared)
 	if c.parsing() {
-		flags = head[0]
-		if c.p.err == nil && (!EntryKind(flags&packedKindMask).valid() ||
-			flags&^(packedKindMask|packedSameMode|packedSameMTime|packedZeroSize) != 0) {
-			c.p.fail("flags", fmt.Errorf("%w (flags %#x)", ErrBadPacked, flags))
-		}
 		if c.p.err == nil && shared > uint64(len(prev.Name)) {
 			c.p.fail("shared", fmt.Errorf("%w (%d bytes shared with a name of %d)", ErrBadPacked, shared, len(prev.Name)))
 		}
-		if c.p.err != nil {
-			return
-		}
-	}
-	if c.parsing() {
 		// Read as bytes, so that the name is built in one allocation.
-		suffix := c.p.take("name", c.p.length("name", MaxPathLen-int(shared)))
+		suffix := c.p.take("name", c.p.length("name", MaxPathLen-int(min(shared, MaxPathLen))))
 		if c.p.err != nil {
 			return
 		}
