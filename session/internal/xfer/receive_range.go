@@ -40,12 +40,12 @@ func (rc *Receiver) Receive(ctx context.Context, rs *quic.ReceiveStream, h wire.
 
 // receiveLinger is how long a range stream of a small file (one buffer
 // holds it) that has bytes to write waits for more before it writes
-// them: a read returns what
-// the connection has reassembled, often a few packets, and a small file
-// took four pwrite calls, each with its hash and bookkeeping round under
-// the receiver's lock, on the Linux kernel's tree (issue 17). Bytes that
-// arrive slower than that are written as they come, so what a stalled or
-// slow sender sent is on disk (and in the progress) within a millisecond.
+// them: a read returns what the connection has reassembled, often a few
+// packets, and a small file took four pwrite calls, each with its hash
+// and bookkeeping round under the receiver's lock, on the Linux kernel's
+// tree (issue 17). Bytes that arrive slower than that are written as
+// they come, so what a stalled or slow sender sent is on disk (and in the
+// progress) within receiveLinger.
 const receiveLinger = 20 * time.Millisecond
 
 // readDeadliner is a range stream that can bound a read in time
