@@ -42,7 +42,13 @@ func TestDeltaStores(t *testing.T) {
 			t.Run(dir.String(), func(t *testing.T) {
 				minWire, maxWire := tc.minWire, tc.maxWire
 				if e.isS3() && dir == Push {
-					minWire, maxWire = 1, 1.1 // whole
+					// Whole, once: at least the file, and well under a
+					// second copy. Above the file are QUIC's headers and
+					// acks and what it sends again; the S3 store's
+					// slower writes under -race made that 10.4% in one CI
+					// run, so the bound is 25%, not the 10% of a POSIX
+					// root's whole send (TestDeltaPush).
+					minWire, maxWire = 1, 1.25
 				}
 				r := rand.New(rand.NewPCG(2, uint64(dir)))
 				old := make([]byte, size)
