@@ -16,14 +16,13 @@ import (
 // awaitAccept waits for the server's answer to a push of f (meta): an
 // Accept, or first the signature of a delta, which it answers with the
 // plan before waiting for the Accept. Its first frame starts the
-// chunking of f, so that both sides chunk their versions at once; the
-// chunker also hashes f, and that digest (nil without a delta) is
-// returned for the Seal.
-func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io.ReaderAt, meta xfer.FileMeta, p string) (*wire.Accept, *xfer.Digest, error) {
+// chunking of f, so that both sides chunk their versions at once. delta
+// says the plan copies at least one chunk: the server then seeds its
+// .part from it, and the push is sealed as a delta (xfer.SenderConfig).
+func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io.ReaderAt, meta xfer.FileMeta, p string) (acc *wire.Accept, delta bool, err error) {
 	var (
-		ix     xfer.Index
-		ck     *xfer.Chunker
-		digest *xfer.Digest
+		ix xfer.Index
+		ck *xfer.Chunker
 	)
 	defer func() {
 		if ck != nil {
@@ -33,38 +32,38 @@ func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io
 	for {
 		msg, err := c.await(ctx, w)
 		if err != nil {
-			return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
+			return nil, false, xfer.WithPath(xfer.AsError(err, p), p)
 		}
 		switch m := msg.(type) {
 		case *wire.Accept:
-			return m, digest, nil
+			return m, delta, nil
 		case *wire.Reject:
-			return nil, nil, rejected(m, p)
+			return nil, false, rejected(m, p)
 		case *wire.DeltaSig:
 			if ck == nil {
-				ck = xfer.StartChunker(ctx, f, meta.Size, true)
+				ck = xfer.StartChunker(ctx, f, meta.Size)
 			}
 			if err := ix.Add(m.Chunks, p); err != nil {
-				return nil, nil, err
+				return nil, false, err
 			}
 			if m.Last {
 				chunks, err := ck.Wait(false)
-				digest = ck.Digest()
 				ck = nil
 				if err != nil {
-					return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
+					return nil, false, xfer.WithPath(xfer.AsError(err, p), p)
 				}
 				copied, err := xfer.PlanFrom(chunks, &ix, func(ops []wire.CopyOp, last bool) error {
 					return c.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
 				})
 				if err != nil {
-					return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
+					return nil, false, xfer.WithPath(xfer.AsError(err, p), p)
 				}
+				delta = copied > 0
 				c.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Uint64("size", meta.Size).Msg("delta planned")
 				ix = xfer.Index{} // the index is not needed any more
 			}
 		default:
-			return nil, nil, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
+			return nil, false, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
 		}
 	}
 }

@@ -1,9 +1,10 @@
 package session
 
 import (
-	"crypto/sha256"
 	"path/filepath"
 	"testing"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -106,10 +107,11 @@ func TestDeltaPlanAfterLast(t *testing.T) {
 		p.send(&wire.DeltaPlan{ID: 1, Ops: ops[:1]})
 	}
 	acc := expectMsg[*wire.Accept](p)
-	if len(acc.Have) != 1 || acc.Have[0] != (wire.Range{Offset: 0, Length: size}) || acc.PrefixHash == nil {
-		t.Fatalf("got Accept{Have: %v, PrefixHash: %x}, want the whole file held, with its hash", acc.Have, acc.PrefixHash)
+	if len(acc.Have) != 1 || acc.Have[0] != (wire.Range{Offset: 0, Length: size}) || acc.PrefixHash != nil {
+		t.Fatalf("got Accept{Have: %v, PrefixHash: %x}, want the whole file held, with no prefix hash (a delta)", acc.Have, acc.PrefixHash)
 	}
-	sum := sha256.Sum256(data)
+	// A delta's seal: the BLAKE3-256 of the bytes outside Have, none.
+	sum := blake3.Sum256(nil)
 	p.send(&wire.Seal{ID: 1, Hash: sum[:]})
 	if d := expectMsg[*wire.Done](p); d.ID != 1 || d.Code != CodeOK {
 		t.Errorf("got Done{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", d.ID, d.Code, d.Msg, CodeOK)

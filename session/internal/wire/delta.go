@@ -12,7 +12,10 @@ package wire
 // frames before its Accept; in a Get, the client's DeltaSig frames follow
 // it and the server may answer with DeltaPlan frames before its FileInfo.
 // A peer that does not know the bit ignores it (and skips the frames).
-const FlagDelta TransferFlags = 1 << 8
+// It was 1 << 8 in the first delta revision, sealed by the whole-file
+// SHA-256: a peer of that revision and this one send each other's
+// deltas whole.
+const FlagDelta TransferFlags = 1 << 9
 
 // SumSize is the length in bytes of a chunk's BLAKE3 sum in DeltaSig and
 // DeltaPlan (the default BLAKE3 output, 256 bits).
@@ -102,8 +105,10 @@ type DeltaHave struct {
 	ID uint64
 	// Have are the ranges the client holds; at most MaxRanges.
 	Have []Range
-	// PrefixHash is the SHA-256 of the first Have range if it starts at
-	// offset 0, nil otherwise.
+	// PrefixHash is sent nil and ignored: a delta's copied ranges are
+	// checked chunk by chunk, and its Seal carries the BLAKE3-256 of
+	// the bytes outside Have (PROTOCOL.md, "Delta", "Verification").
+	// The field keeps the frame's layout of the first delta revision.
 	PrefixHash []byte
 }
 

@@ -124,39 +124,19 @@ type Chunker struct {
 	done   chan struct{}
 	cancel context.CancelFunc
 	chunks []Chunk
-	digest *Digest
 	err    error
 }
 
-// StartChunker starts cutting the size bytes of f; with digest, it also
-// makes their SHA-256 in the same pass (Digest, in a goroutine of its
-// own), for the sender's Seal.
-func StartChunker(ctx context.Context, f io.ReaderAt, size uint64, digest bool) *Chunker {
+// StartChunker starts cutting the size bytes of f.
+func StartChunker(ctx context.Context, f io.ReaderAt, size uint64) *Chunker {
 	ctx, cancel := context.WithCancel(ctx)
 	ck := &Chunker{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(ck.done)
-		var r io.Reader = io.NewSectionReader(f, 0, int64(size))
-		var dg *digester
-		if digest {
-			dg = newDigester(r)
-			r = dg
-		}
+		r := io.NewSectionReader(f, 0, int64(size))
 		ck.chunks, ck.err = ChunkList(ctx, bufio.NewReaderSize(r, 1<<20))
-		if dg != nil {
-			if d := dg.finish(); ck.err == nil && d.Size == size {
-				ck.digest = d
-			}
-		}
 	}()
 	return ck
-}
-
-// Digest returns the SHA-256 of the file the chunker read through, when
-// it was started with digest and Wait found no error; nil otherwise.
-func (ck *Chunker) Digest() *Digest {
-	<-ck.done
-	return ck.digest
 }
 
 // Wait waits for the chunks; stop abandons them (the goroutine stops at

@@ -73,14 +73,18 @@ func (p *prefill) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// inPlace reports whether run r of a plan copies bytes to the offset
-// they had in the old version and SignPrefilled wrote them there.
-func (rc *Receiver) inPlace(r seedRun) bool {
-	return r.src == r.dst && r.dst+r.n <= rc.prefilled
+// inPlace reports whether o copies bytes to the offset they had in the
+// old version and SignPrefilled wrote them there.
+func (rc *Receiver) inPlace(o wire.CopyOp) bool {
+	return o.Source == o.Offset && o.Offset+o.Length <= rc.prefilled
 }
 
-// hashRange hashes the n bytes of f at off into h, reading through buf.
-func hashRange(f *os.File, off, n uint64, h io.Writer, buf []byte) error {
-	_, err := io.CopyBuffer(h, io.NewSectionReader(f, int64(off), int64(n)), buf)
+// hashRange hashes the n bytes of f at off into h, reading through buf;
+// fewer than n bytes there is io.ErrUnexpectedEOF.
+func hashRange(f io.ReaderAt, off, n uint64, h io.Writer, buf []byte) error {
+	got, err := io.CopyBuffer(h, io.NewSectionReader(f, int64(off), int64(n)), buf)
+	if err == nil && uint64(got) < n {
+		err = io.ErrUnexpectedEOF
+	}
 	return err
 }

@@ -3,7 +3,6 @@ package xfer
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,7 +83,8 @@ func flipFileByte(t *testing.T, p string, off int64) {
 // TestSeedPrefilled: the old version is written into the .part as it is
 // signed when the new version is at least as long (edits in place, an
 // append), and not when it is shorter; in every case the seeded and
-// finished file is the new version, and the prefix hash is right.
+// finished file is the new version, and no prefix hash is offered (a
+// delta is verified by its chunks).
 func TestSeedPrefilled(t *testing.T) {
 	const size = 4 << 20
 	tests := []struct {
@@ -116,8 +116,8 @@ func TestSeedPrefilled(t *testing.T) {
 			if held.Total() < f.meta.Size/2 {
 				t.Errorf("seeded %d of %d bytes, want most of them", held.Total(), f.meta.Size)
 			}
-			if want := sha256.Sum256(f.data[:held.Prefix()]); held.Prefix() > 0 && !bytes.Equal(offer.PrefixHash, want[:]) {
-				t.Errorf("prefix hash %x, want the SHA-256 of the first %d bytes", offer.PrefixHash, held.Prefix())
+			if offer.PrefixHash != nil {
+				t.Errorf("prefix hash %x offered by a delta, want none", offer.PrefixHash)
 			}
 			for _, r := range held.Missing(f.meta.Size) {
 				if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
@@ -133,9 +133,10 @@ func TestSeedPrefilled(t *testing.T) {
 // TestSeedPrefilledBaseChanged: the old version changes after its
 // signature, its size and mtime kept. Chunks prefilled in place hold the
 // bytes that were signed, so a change there is never copied and the file
-// is right; a chunk that moved is copied from the changed old version,
-// and the whole-file hash of what the .part holds refuses it
-// (hash_mismatch), leaving no .part and no file.
+// is right; a chunk that moved is hashed again as it is copied from the
+// changed old version, which fails the receiver (bad_delta) and leaves no
+// .part and no file. A literal byte of the .part (one the sender sent)
+// changed before the end is refused by the Seal's hash (hash_mismatch).
 func TestSeedPrefilledBaseChanged(t *testing.T) {
 	const size = 4 << 20
 	t.Run("in place", func(t *testing.T) {
@@ -170,46 +171,53 @@ func TestSeedPrefilledBaseChanged(t *testing.T) {
 		if !held.Contains(2<<20 + 100<<10) {
 			t.Fatal("the changed byte's new offset is not in a seeded range")
 		}
-		feedRestMismatch(t, f, rc, held)
+		feedRestFails(t, f, rc, held, wire.BadDelta)
 		if exists(t, f.dir, "moved.bin") {
 			t.Error("a file was made of the changed old version")
 		}
 	})
-	t.Run("part changed", func(t *testing.T) {
-		// A prefilled byte of the .part changed before the hash reads
-		// it back: the hash is of what the .part holds, not of what
-		// was signed.
+	t.Run("literal changed", func(t *testing.T) {
 		f := newRecvFixture(t, size)
 		old := bytes.Clone(f.data)
 		copy(old[1<<20:], randomBytes(5, 64<<10))
-		rc, _, _ := prefilledSeed(t, f, old, "part.bin", nil)
-		rc.wg.Wait() // the background seeding and its checkpoint
-		flipFileByte(t, filepath.Join(f.dir, PartName("part.bin")), 3<<20)
-		feedRestMismatch(t, f, rc, rc.have)
+		rc, offer, _ := prefilledSeed(t, f, old, "part.bin", nil)
+		held, _ := RangeSetOf(offer.Have, f.meta.Size)
+		lit := held.Missing(f.meta.Size)
+		if len(lit) == 0 {
+			t.Fatal("nothing left to send")
+		}
+		for _, r := range lit {
+			if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
+				t.Fatal(e)
+			}
+		}
+		flipFileByte(t, filepath.Join(f.dir, PartName("part.bin")), int64(lit[0].Offset))
+		feedRestFails(t, f, rc, rc.have, wire.HashMismatch)
 	})
 }
 
-// feedRestMismatch sends rc the ranges of f outside held and seals it:
-// the file must fail with hash_mismatch and leave no .part.
-func feedRestMismatch(t *testing.T, f *recvFixture, rc *Receiver, held RangeSet) {
+// feedRestFails sends rc the ranges of f outside held and seals it as
+// f's sender would: the file must fail with code and leave no .part.
+func feedRestFails(t *testing.T, f *recvFixture, rc *Receiver, held RangeSet, code ErrorCode) {
 	t.Helper()
 	for _, r := range held.Missing(f.meta.Size) {
 		if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
 			t.Fatal(e)
 		}
 	}
-	rc.SetSeal(f.seal())
+	rc.SetSeal(f.sealFor(t, rc))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := rc.Wait(ctx); codeOfErr(err) != wire.HashMismatch {
-		t.Errorf("got %v, want %v", err, wire.HashMismatch)
+	if err := rc.Wait(ctx); codeOfErr(err) != code {
+		t.Errorf("got %v, want %v", err, code)
 	}
 	testutil.NoPartials(t, f.dir)
 }
 
 // TestFinishSyncsWhileHashing: with most of the file left to hash at the
-// end (earlySyncMin made 1 byte), finish flushes the .part while it
-// hashes; a right file is renamed with its content, a wrong one fails
+// end (earlySyncMin made 1 byte; ranges written back to front, so only
+// the first is hashed as it is written), finish flushes the .part while
+// it hashes; a right file is renamed with its content, a wrong one fails
 // with hash_mismatch and leaves nothing, and neither leaves a goroutine.
 // finish is called as Wait would, but with no read-back hasher started
 // first, so what it hashes is known.
@@ -217,27 +225,28 @@ func TestFinishSyncsWhileHashing(t *testing.T) {
 	old := earlySyncMin
 	earlySyncMin = 1
 	t.Cleanup(func() { earlySyncMin = old })
-	const size = 4 << 20
+	const size, step = 4 << 20, 1 << 20
 	for _, bad := range []bool{false, true} {
 		t.Run(fmt.Sprintf("part changed=%v", bad), func(t *testing.T) {
 			testutil.LeakCheck(t)
 			f := newRecvFixture(t, size)
-			old := bytes.Clone(f.data)
-			copy(old[1<<20:], randomBytes(6, 64<<10))
-			rc, _, _ := prefilledSeed(t, f, old, "out.bin", nil)
-			rc.wg.Wait() // the background seeding and its checkpoint
+			rc, _ := f.open(t, "out.bin")
+			for off := uint64(size - step); ; off -= step {
+				if e := f.feed(t, rc, off, step); e != nil {
+					t.Fatal(e)
+				}
+				if off == 0 {
+					break
+				}
+			}
+			rc.wg.Wait() // checkpoints
 			if bad {
 				flipFileByte(t, filepath.Join(f.dir, PartName("out.bin")), 3<<20)
 			}
-			for _, r := range rc.have.Missing(f.meta.Size) {
-				if e := f.feed(t, rc, r.Offset, r.Length); e != nil {
-					t.Fatal(e)
-				}
-			}
 			rc.SetSeal(f.seal())
 			rc.stopStreams(wire.UpToDate)
-			if rc.ph.n > 2<<20 {
-				t.Fatalf("%d bytes hashed before finish, want at most 2 MiB", rc.ph.n)
+			if rc.ph.n > step {
+				t.Fatalf("%d bytes hashed before finish, want at most %d", rc.ph.n, step)
 			}
 			err := rc.finish()
 			rc.releaseDir()

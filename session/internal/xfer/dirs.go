@@ -204,17 +204,25 @@ func (d *Dir) close() {
 // LoadPrior is LoadRecord of destination p under root, through dirs
 // (optional) when it holds p's directory: a directory that held no side
 // file when it was opened, and kept none since, has no record to read.
+// A record found has its prefix hash completed from the .part
+// (Record.HashPrefix), so that the offer made from it holds the prefix.
 func LoadPrior(root *os.Root, p string, dirs *KnownDirs) *PriorRecord {
 	prior := &PriorRecord{}
+	dir, name := root, p
 	if dirs != nil {
-		dir, name := splitDir(p)
-		if d, err := dirs.Open(root, dir, false); err == nil {
+		sub, base := splitDir(p)
+		if d, err := dirs.Open(root, sub, false); err == nil {
 			defer dirs.Release(d)
-			prior.Record, prior.Absent = LoadRecord(d.Root, name)
-			return prior
+			dir, name = d.Root, base
 		}
 	}
-	prior.Record, prior.Absent = LoadRecord(root, p)
+	prior.Record, prior.Absent = LoadRecord(dir, name)
+	if prior.Record != nil {
+		if f, err := dir.Open(PartName(name)); err == nil {
+			prior.Record.HashPrefix(f)
+			f.Close()
+		}
+	}
 	return prior
 }
 

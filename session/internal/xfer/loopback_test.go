@@ -111,6 +111,12 @@ type outcome struct {
 // fails cancels the Receiver, which keeps its .part, as a session does. It
 // may be called from several goroutines at once with different ids.
 func (lb *loopback) run(ctx context.Context, id uint64, rcfg ReceiverConfig, scfg SenderConfig) outcome {
+	return lb.runSeeded(ctx, id, rcfg, scfg, nil)
+}
+
+// runSeeded is run with seed (when not nil) called on the receiver once
+// it is open: the offer is what seed returns (a delta's Seed).
+func (lb *loopback) runSeeded(ctx context.Context, id uint64, rcfg ReceiverConfig, scfg SenderConfig, seed func(rc *Receiver) (Offer, error)) outcome {
 	var o outcome
 	msgs := make(chan wire.Message, 1024)
 	seals := make(chan []byte, 1)
@@ -121,6 +127,9 @@ func (lb *loopback) run(ctx context.Context, id uint64, rcfg ReceiverConfig, scf
 		}
 	}
 	rc, offer, err := OpenReceiver(rcfg)
+	if err == nil && seed != nil {
+		offer, err = seed(rc)
+	}
 	if err != nil {
 		o.recvErr = err
 		return o

@@ -96,6 +96,11 @@ type Receiver struct {
 	// twice), so rehash makes the end hash the whole file again.
 	claim  uint64
 	rehash bool
+	// delta says Seed seeded the .part from a delta plan: no SHA-256
+	// follows its bytes, and finish checks the Seal against the
+	// BLAKE3-256 of the bytes outside deltaHave, the offer (delta_seal.go).
+	delta     bool
+	deltaHave RangeSet
 }
 
 // Offer is what a receiver offers the sender: the ranges it holds, and
@@ -153,6 +158,7 @@ func OpenReceiver(cfg ReceiverConfig) (*Receiver, Offer, error) {
 			// zero), so a stale record never yields a spliced file.
 			if err == nil {
 				rc.f, rc.recorded = f, true
+				rec.HashPrefix(f)
 				have, prefix := rec.Offer()
 				rc.have, _ = RangeSetOf(have, meta.Size)
 				rc.durable = rc.have.Clone()
@@ -311,8 +317,10 @@ func (rc *Receiver) checkpoint() {
 	have := rc.have.Ranges()
 	same := slices.Equal(have, rc.durable.r)
 	hashed, sum := rc.ph.n, rc.ph.h.Sum(nil)
-	if rc.rehash {
-		hashed, sum = 0, nil // the hash may hold bytes since rewritten
+	if rc.rehash || rc.delta {
+		// The hash may hold bytes since rewritten, or (a delta) follows
+		// none: a resume hashes the prefix it offers (OpenReceiver).
+		hashed, sum = 0, nil
 	}
 	rc.ph.mu.Unlock()
 	if same || len(have) > wire.MaxRanges {
@@ -401,7 +409,7 @@ func (rc *Receiver) Wait(ctx context.Context) error {
 		// The read-back hasher starts only once bytes were written out
 		// of order (or held from before): in-order bytes are hashed as
 		// they are written.
-		readBack := !hashing && rc.have.Prefix() > rc.ph.n && !rc.ended
+		readBack := !hashing && !rc.delta && rc.have.Prefix() > rc.ph.n && !rc.ended
 		rc.ph.mu.Unlock()
 		if readBack {
 			hashing = true
@@ -476,6 +484,45 @@ func (rc *Receiver) removePartial() {
 	}
 }
 
+// sum completes the hash the Seal is checked against: the SHA-256 of
+// the whole .part, of which the bytes not hashed yet are read back, or,
+// after a delta, the BLAKE3-256 of the bytes outside the offer
+// (literalSum). The stream goroutines and the hasher have ended: no
+// lock is needed.
+func (rc *Receiver) sum() ([]byte, error) {
+	var buf lazyChunk
+	defer buf.release()
+	size := rc.cfg.Meta.Size
+	if rc.delta {
+		return literalSum(rc.f, rc.deltaHave, size, buf.get())
+	}
+	h, from := rc.ph.h, rc.ph.n
+	if rc.rehash {
+		rc.ph.init(0)
+		h, from = rc.ph.h, 0
+	}
+	if size-from >= earlySyncMin {
+		// Much is left to hash (a resume of a delta's .part, most of
+		// the file): the data is flushed to the disk meanwhile, so the
+		// disk's time and the hash's CPU overlap; the fsync of finish
+		// then has only what changed since (mode, times) to write.
+		synced := make(chan struct{})
+		go func() {
+			defer close(synced)
+			_ = rc.f.Sync()
+		}()
+		defer func() { <-synced }()
+	}
+	// In chunks of ChunkSize rather than io.Copy's 32 KiB: this may be
+	// most of the file read back.
+	if from < size {
+		if err := hashRange(rc.f, from, size-from, h, buf.get()); err != nil {
+			return nil, err
+		}
+	}
+	return h.Sum(nil), nil
+}
+
 // earlySyncMin is the fewest bytes, read back and hashed by finish, for
 // which finish starts flushing the .part to the disk while it hashes. (A
 // variable only so that tests can make it small.)
@@ -491,44 +538,19 @@ func (rc *Receiver) finish() error {
 			rc.f.Close()
 		}
 	}()
-	// The stream goroutines and the hasher have ended: no lock needed.
-	h, from := rc.ph.h, rc.ph.n
-	if rc.rehash {
-		rc.ph.init(0)
-		h, from = rc.ph.h, 0
+	sum, err := rc.sum()
+	if err != nil {
+		return AsError(err, p)
 	}
-	var synced chan struct{}
-	if meta.Size-from >= earlySyncMin {
-		// Much is left to hash (after a delta, most of the file): the
-		// data is flushed to the disk meanwhile, so the disk's time
-		// and the hash's CPU overlap; the fsync below then has only
-		// what changed since (mode, times) to write. The flush is
-		// waited for once the hash is made, and on any return before.
-		synced = make(chan struct{})
-		go func() {
-			defer close(synced)
-			_ = rc.f.Sync()
-		}()
-		defer func() { <-synced }() // before the deferred close above
-	}
-	if from < meta.Size {
-		// In chunks of ChunkSize rather than io.Copy's 32 KiB: after a
-		// delta, this is most of the file read back.
-		var buf lazyChunk
-		err := hashRange(rc.f, from, meta.Size-from, h, buf.get())
-		buf.release()
-		if err != nil {
-			return AsError(err, p)
-		}
-	}
-	if synced != nil {
-		<-synced
-	}
-	if sum := h.Sum(nil); !bytes.Equal(sum, rc.seal) {
+	if !bytes.Equal(sum, rc.seal) {
 		rc.f.Close()
 		closed = true
 		rc.removePartial()
-		return Errorf(wire.HashMismatch, p, "sha-256 of the received file %x does not match the sender's %x", sum[:8], rc.seal[:min(8, len(rc.seal))])
+		what := "sha-256 of the received file"
+		if rc.delta {
+			what = "blake3 of the delta's literal bytes"
+		}
+		return Errorf(wire.HashMismatch, p, "%s %x does not match the sender's %x", what, sum[:8], rc.seal[:min(8, len(rc.seal))])
 	}
 	// Mode and times are best effort: some file systems (and Windows)
 	// refuse parts of them, which must not fail a verified file.

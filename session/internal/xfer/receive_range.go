@@ -154,7 +154,9 @@ func (rc *Receiver) written(off uint64, b []byte) {
 	}
 	before := rc.have.Prefix()
 	rc.have.Add(off, n)
-	rc.ph.offerLocked(off, b)
+	if !rc.delta {
+		rc.ph.offerLocked(off, b)
+	}
 	rc.unsynced += n
 	due := rc.unsynced >= CheckpointEvery
 	if due {

@@ -55,11 +55,27 @@ func (f *recvFixture) seal() []byte {
 	return s[:]
 }
 
-// finish seals rc with the source's hash, waits for it, and fails the
-// test unless out.bin then holds the source; what names the wait.
+// sealFor is the hash a sender of the source seals rc with: the
+// source's SHA-256, or, when rc was seeded by a delta, the BLAKE3-256 of
+// the source's bytes outside the offer (literalSum).
+func (f *recvFixture) sealFor(t *testing.T, rc *Receiver) []byte {
+	t.Helper()
+	if !rc.delta {
+		return f.seal()
+	}
+	sum, err := literalSum(bytes.NewReader(f.data), rc.deltaHave, f.meta.Size, make([]byte, ChunkSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// finish seals rc as the source's sender would (sealFor), waits for it,
+// and fails the test unless out.bin then holds the source; what names
+// the wait.
 func (f *recvFixture) finish(t *testing.T, rc *Receiver, what string) {
 	t.Helper()
-	rc.SetSeal(f.seal())
+	rc.SetSeal(f.sealFor(t, rc))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := rc.Wait(ctx); err != nil {

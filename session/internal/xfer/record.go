@@ -219,6 +219,25 @@ func (r *Record) Offer() (have []wire.Range, prefixHash []byte) {
 	return s.Ranges(), prefixHash
 }
 
+// HashPrefix makes r's hash cover its whole held prefix, hashing what
+// the record has no hash of from part, its .part: a delta's checkpoints
+// record none (a delta is not verified by SHA-256), and a prefix with no
+// hash would be left out of the offer and sent again. It changes r in
+// memory only, and leaves it as it was when part cannot be read.
+func (r *Record) HashPrefix(part io.ReaderAt) {
+	held := r.Held()
+	p := held.Prefix()
+	if p <= r.Hashed {
+		return
+	}
+	h := sha256.New()
+	var buf lazyChunk
+	defer buf.release()
+	if hashRange(part, 0, p, h, buf.get()) == nil {
+		r.Hashed, r.SHA256 = p, h.Sum(nil)
+	}
+}
+
 // LoadRecord reads the resume record of destination p and checks it
 // against its .part: a record that lists ranges outside the file, or a
 // .part shorter than the ranges it claims, is ignored. absent says no

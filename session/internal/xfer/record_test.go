@@ -378,6 +378,32 @@ func TestRecordOffer(t *testing.T) {
 	}
 }
 
+// TestRecordHashPrefix: a record whose held prefix its hash does not
+// cover (a delta's) has it hashed from the .part, and then offers the
+// whole prefix with that SHA-256; a .part too short to read leaves the
+// record as it was; a prefix hashed through is not read at all.
+func TestRecordHashPrefix(t *testing.T) {
+	part := randomBytes(31, 100)
+	want := sha256.Sum256(part[:30])
+	rec := Record{Size: 100, Ranges: rs(0, 30, 50, 60)}
+	rec.HashPrefix(bytes.NewReader(part))
+	have, hash := rec.Offer()
+	if !reflect.DeepEqual(have, rs(0, 30, 50, 60)) || !bytes.Equal(hash, want[:]) || rec.Hashed != 30 {
+		t.Errorf("got have %v, hash %x, hashed %d; want the prefix [0, 30) with its SHA-256 %x", have, hash, rec.Hashed, want)
+	}
+	short := Record{Size: 100, Ranges: rs(0, 30)}
+	short.HashPrefix(bytes.NewReader(part[:20]))
+	if short.Hashed != 0 || short.SHA256 != nil {
+		t.Errorf("a short .part gave hashed %d, sum %x; want the record untouched", short.Hashed, short.SHA256)
+	}
+	h := zeroHash(10)
+	through := Record{Size: 100, Ranges: rs(0, 10), Hashed: 10, SHA256: h}
+	through.HashPrefix(bytes.NewReader(nil)) // an empty .part: never read
+	if !bytes.Equal(through.SHA256, h) {
+		t.Errorf("a prefix hashed through was hashed again: %x", through.SHA256)
+	}
+}
+
 // TestRecordRoundTrip: what SaveRecord writes LoadRecord reads back, as
 // version 2, whatever version the caller set; the write leaves no
 // temporary file.

@@ -36,8 +36,9 @@ type SenderConfig struct {
 	// range stream (a range sent twice counts twice).
 	Progress func(n int)
 	Limit    *RateLimiter
-	// Seal sends the whole-file SHA-256 (HashSize bytes) to the receiver;
-	// its error is returned by Run as is (through AsError).
+	// Seal sends the whole-file SHA-256 (HashSize bytes; for a Delta,
+	// the BLAKE3-256 of its literal bytes) to the receiver; its error is
+	// returned by Run as is (through AsError).
 	Seal func(hash []byte) error
 	// Ended, when closed, says the command channel is gone; EndErr says
 	// why. Both nil on a side whose transfers end with the session's
@@ -50,15 +51,15 @@ type SenderConfig struct {
 	// no window.
 	Align  uint64
 	Window int
-	// Digest (optional) is the file's SHA-256 made as it was read
-	// before, by a delta's chunker (StartChunker): the prefix hash of
-	// the offer is checked from its last kept state, no range is hashed
-	// as it is sent, and once every range has been read once and the
-	// file found unchanged (size, mtime: finishHash) the Seal carries
-	// it. Bytes that changed since the digest (the mtime kept) fail the
-	// receiver's check of the whole file, never yield a wrong file. A
-	// digest of another size is ignored.
-	Digest *Digest
+	// Delta says the receiver seeded a delta from our plan
+	// (Receiver.Seed, a plan of at least one operation): the offer's
+	// ranges were copied from its old version, chunk by chunk against
+	// their BLAKE3, so no prefix hash is checked and no byte is hashed
+	// as it is sent; once every range has been read once and the file
+	// found unchanged (size, mtime: finishHash), the Seal carries the
+	// BLAKE3-256 of the bytes outside the offer, read again in offset
+	// order (literalSum; PROTOCOL.md, "Delta", "Verification").
+	Delta bool
 }
 
 // Sender sends one file as ranges: the ranges the receiver lacks, each on
@@ -126,23 +127,15 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 		return nil, Errorf(wire.ProtocolViolation, cfg.Path, "receiver holds ranges outside the file")
 	}
 	sd.ph.init(0)
-	digest := cfg.Digest
-	if digest != nil && digest.Size != size {
-		digest = nil
-	}
-	if p := held.Prefix(); p > 0 && offer.PrefixHash != nil {
-		if digest != nil {
-			sd.ph.h, sd.ph.n = digest.stateAt(p)
-		}
-		if err := sd.checkPrefix(p, offer.PrefixHash); err != nil {
-			return nil, err
-		}
-	}
-	if digest != nil {
-		// Hashed already: no range offers its bytes to the hash.
+	if cfg.Delta {
+		// Sealed by literalSum: no range offers its bytes to the hash.
 		sd.ph.mu.Lock()
 		sd.ph.n = size
 		sd.ph.mu.Unlock()
+	} else if p := held.Prefix(); p > 0 && offer.PrefixHash != nil {
+		if err := sd.checkPrefix(p, offer.PrefixHash); err != nil {
+			return nil, err
+		}
 	}
 	states := []*rangeState{}
 	byOffset := map[uint64]int{}
@@ -207,10 +200,9 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 		if sealed || hashing {
 			return nil
 		}
-		if digest != nil {
-			// The hash is made: the Seal waits only for every range
-			// to be read once, so that the file is found unchanged
-			// after those reads, as when the hash is made here.
+		if cfg.Delta {
+			// The Seal waits for every range to be read once, so
+			// that the file is found unchanged after those reads.
 			sd.ph.mu.Lock()
 			reading := sd.unsent.Total() > 0
 			sd.ph.mu.Unlock()
@@ -218,11 +210,11 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 				return nil
 			}
 			sealed = true
-			h := sd.finishHash()
+			h := sd.deltaSum(held)
 			if h.err != nil {
 				return h.err
 			}
-			if err := cfg.Seal(digest.Sum); err != nil {
+			if err := cfg.Seal(h.sum); err != nil {
 				return WithPath(AsError(err, cfg.Path), cfg.Path)
 			}
 			return nil

@@ -3,6 +3,7 @@ package xfer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -15,7 +16,7 @@ func (sd *Sender) checkPrefix(n uint64, want []byte) *Error {
 	bp := getChunk(n)
 	defer putChunk(bp)
 	buf := *bp
-	for off := sd.ph.n; off < n; { // from 0, or from a Digest's kept state
+	for off := sd.ph.n; off < n; {
 		k := min(uint64(len(buf)), n-off)
 		got, err := cfg.File.ReadAt(buf[:k], int64(off))
 		if uint64(got) < k {
@@ -108,4 +109,24 @@ func (sd *Sender) finishHash() hashResult {
 		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file holds more than the %d bytes it had when the transfer began (it grew, or its file system reports a wrong size)", size)}
 	}
 	return hashResult{sum: sd.ph.sum()}
+}
+
+// deltaSum is the Seal of a Delta: the BLAKE3-256 of the file's bytes
+// outside held (literalSum), the file found unchanged after they were
+// read (finishHash).
+func (sd *Sender) deltaSum(held RangeSet) hashResult {
+	cfg := &sd.cfg
+	var buf lazyChunk
+	defer buf.release()
+	sum, err := literalSum(cfg.File, held, cfg.Meta.Size, buf.get())
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent")}
+	}
+	if err != nil {
+		return hashResult{err: AsError(err, cfg.Path)}
+	}
+	if h := sd.finishHash(); h.err != nil {
+		return h
+	}
+	return hashResult{sum: sum}
 }
