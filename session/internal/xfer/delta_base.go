@@ -66,17 +66,18 @@ func (b *Base) Size() uint64 { return b.size }
 // Signature does (the DeltaSig frames), keeping their ends and sums for
 // Seed. It reads the file once, front to back.
 func (b *Base) Signature(ctx context.Context, emit func(chunks []wire.SigChunk, last bool) error) error {
-	return b.sign(ctx, io.NewSectionReader(b.f, 0, int64(b.size)), emit)
+	return b.sign(ctx, emit, nil)
 }
 
-// sign is Signature reading the old version from r (the file, or a
-// reader of it that also prefills a .part: SignPrefilled).
-func (b *Base) sign(ctx context.Context, r io.Reader, emit func(chunks []wire.SigChunk, last bool) error) error {
+// sign is Signature handing each chunk's bytes to sink (when not nil:
+// the prefill of SignPrefilled).
+func (b *Base) sign(ctx context.Context, emit func(chunks []wire.SigChunk, last bool) error, sink func(off uint64, b []byte)) error {
 	b.ends, b.sums = b.ends[:0], b.sums[:0]
-	return Signature(ctx, r, func(chunks []wire.SigChunk, last bool) error {
+	r := io.NewSectionReader(b.f, 0, int64(b.size))
+	return signature(ctx, r, func(chunks []wire.SigChunk, last bool) error {
 		b.keep(chunks)
 		return emit(chunks, last)
-	})
+	}, sink)
 }
 
 // keep appends the next chunks of the signature to those Seed checks

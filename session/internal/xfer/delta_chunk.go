@@ -61,6 +61,13 @@ type Chunk struct {
 // (copied, at most 2 MiB) wait between the two. It stops at the first
 // error of r or fn, or when ctx ends.
 func Chunks(ctx context.Context, r io.Reader, fn func(c Chunk) error) error {
+	return chunksTo(ctx, r, fn, nil)
+}
+
+// chunksTo is Chunks that also hands each chunk's bytes, with their
+// offset, to sink (when not nil), in the summing goroutine, after the
+// sum and before fn: b is valid only during the call.
+func chunksTo(ctx context.Context, r io.Reader, fn func(c Chunk) error, sink func(off uint64, b []byte)) error {
 	ch, err := chunkers.NewChunker(chunkAlgorithm, r, &chunkers.ChunkerOpts{MinSize: ChunkMin, NormalSize: chunkNormal, MaxSize: ChunkMax})
 	if err != nil {
 		return err // the options above are valid: not reached
@@ -80,7 +87,11 @@ func Chunks(ctx context.Context, r io.Reader, fn func(c Chunk) error) error {
 	wg.Go(func() {
 		for c := range cuts {
 			if ferr == nil {
-				if ferr = fn(Chunk{Offset: c.off, Length: uint64(len(c.b)), Sum: blake3.Sum256(c.b)}); ferr != nil {
+				sum := blake3.Sum256(c.b)
+				if sink != nil {
+					sink(c.off, c.b)
+				}
+				if ferr = fn(Chunk{Offset: c.off, Length: uint64(len(c.b)), Sum: sum}); ferr != nil {
 					close(stop)
 				}
 			}

@@ -13,8 +13,13 @@ import (
 // empty) with last set: the DeltaSig frames. It holds one batch, not the
 // signature, so a file of any size costs the same memory.
 func Signature(ctx context.Context, r io.Reader, emit func(chunks []wire.SigChunk, last bool) error) error {
+	return signature(ctx, r, emit, nil)
+}
+
+// signature is Signature handing each chunk's bytes to sink (chunksTo).
+func signature(ctx context.Context, r io.Reader, emit func(chunks []wire.SigChunk, last bool) error, sink func(off uint64, b []byte)) error {
 	batch := make([]wire.SigChunk, 0, wire.MaxSigChunks)
-	err := Chunks(ctx, r, func(c Chunk) error {
+	err := chunksTo(ctx, r, func(c Chunk) error {
 		batch = append(batch, wire.SigChunk{Length: c.Length, Sum: c.Sum})
 		if len(batch) < wire.MaxSigChunks {
 			return nil
@@ -22,7 +27,7 @@ func Signature(ctx context.Context, r io.Reader, emit func(chunks []wire.SigChun
 		err := emit(batch, false)
 		batch = batch[:0]
 		return err
-	})
+	}, sink)
 	if err != nil {
 		return err
 	}

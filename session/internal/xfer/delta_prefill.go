@@ -25,52 +25,51 @@ const prefillStep = 8 << 20
 
 // SignPrefilled is Base.Signature for rc, the receiver of a push that
 // holds nothing yet (OpenReceiver starting over) and will Seed from
-// base: as base is read it is also written into rc's .part at the same
-// offsets, up to the old version's size, when the new version is at
-// least as long as the old. A version that shrank has most likely lost
-// bytes in front of its chunks, which then move: their prefilled bytes
-// would only be written again. A failed write stops the prefill, not
-// the signature: Seed copies what was not prefilled.
+// base: each chunk of base, once summed, is also written into rc's .part
+// at its offset, up to the old version's size, when the new version is
+// at least as long as the old. The writes run in the goroutine that sums
+// the chunks, beside the one that reads and cuts them, so the prefill
+// costs the signature little time on two cores. A version that shrank
+// has most likely lost bytes in front of its chunks, which then move:
+// their prefilled bytes would only be written again. A failed write
+// stops the prefill, not the signature: Seed copies what was not
+// prefilled.
 func (rc *Receiver) SignPrefilled(ctx context.Context, base *Base, emit func(chunks []wire.SigChunk, last bool) error) error {
-	r := io.NewSectionReader(base.f, 0, int64(base.size))
 	if rc.cfg.Meta.Size < base.size {
-		return base.sign(ctx, r, emit)
+		return base.sign(ctx, emit, nil)
 	}
-	pf := &prefill{src: r, dst: rc.f, limit: base.size}
-	err := base.sign(ctx, pf, emit)
+	pf := &prefill{dst: rc.f, limit: base.size}
+	err := base.sign(ctx, emit, pf.write)
 	startWriteback(rc.f, pf.kicked, pf.filled-pf.kicked)
 	rc.prefilled = pf.filled
 	return err
 }
 
-// prefill is a reader of the old version that writes what it reads into
-// the .part at the same offsets (see SignPrefilled).
+// prefill writes the chunks of the old version into the .part at their
+// offsets, in file order (see SignPrefilled).
 type prefill struct {
-	src    io.Reader
 	dst    *os.File
 	limit  uint64 // bytes to prefill
-	off    uint64 // bytes read from src
 	filled uint64 // bytes written from offset 0 on, in order
 	kicked uint64 // bytes whose write-back was started
 	failed bool   // a write failed: prefill no more
 }
 
-func (p *prefill) Read(b []byte) (int, error) {
-	n, err := p.src.Read(b)
-	if n > 0 && !p.failed && p.off < p.limit {
-		w := b[:min(uint64(n), p.limit-p.off)]
-		if _, werr := p.dst.WriteAt(w, int64(p.off)); werr != nil {
-			p.failed = true
-		} else {
-			p.filled += uint64(len(w))
-			if p.filled-p.kicked >= prefillStep {
-				startWriteback(p.dst, p.kicked, p.filled-p.kicked)
-				p.kicked = p.filled
-			}
-		}
+// write prefills b, the chunk of the old version at off.
+func (p *prefill) write(off uint64, b []byte) {
+	if p.failed || off != p.filled || off >= p.limit {
+		return
 	}
-	p.off += uint64(n)
-	return n, err
+	w := b[:min(uint64(len(b)), p.limit-off)]
+	if _, err := p.dst.WriteAt(w, int64(off)); err != nil {
+		p.failed = true
+		return
+	}
+	p.filled += uint64(len(w))
+	if p.filled-p.kicked >= prefillStep {
+		startWriteback(p.dst, p.kicked, p.filled-p.kicked)
+		p.kicked = p.filled
+	}
 }
 
 // inPlace reports whether o copies bytes to the offset they had in the
