@@ -135,8 +135,9 @@ func TestSeedPrefilled(t *testing.T) {
 // bytes that were signed, so a change there is never copied and the file
 // is right; a chunk that moved is hashed again as it is copied from the
 // changed old version, which fails the receiver (bad_delta) and leaves no
-// .part and no file. A literal byte of the .part (one the sender sent)
-// changed before the end is refused by the Seal's hash (hash_mismatch).
+// .part and no file. A byte of the .part changed after it was written is
+// refused (hash_mismatch), whether it was prefilled (the read-back of the
+// seeded chunks) or sent (the Seal's hash of the literal bytes).
 func TestSeedPrefilledBaseChanged(t *testing.T) {
 	const size = 4 << 20
 	t.Run("in place", func(t *testing.T) {
@@ -175,6 +176,21 @@ func TestSeedPrefilledBaseChanged(t *testing.T) {
 		if exists(t, f.dir, "moved.bin") {
 			t.Error("a file was made of the changed old version")
 		}
+	})
+	t.Run("part changed", func(t *testing.T) {
+		// A prefilled byte of the .part changes after the prefill
+		// wrote it and before the seeded chunks are read back.
+		f := newRecvFixture(t, size)
+		old := bytes.Clone(f.data)
+		copy(old[1<<20:], randomBytes(5, 64<<10))
+		rc, offer, _ := prefilledSeed(t, f, old, "part.bin", func() {
+			flipFileByte(t, filepath.Join(f.dir, PartName("part.bin")), 3<<20)
+		})
+		held, _ := RangeSetOf(offer.Have, f.meta.Size)
+		if !held.Contains(3 << 20) {
+			t.Fatal("the changed byte is not in a seeded range")
+		}
+		feedRestFails(t, f, rc, held, wire.HashMismatch)
 	})
 	t.Run("literal changed", func(t *testing.T) {
 		f := newRecvFixture(t, size)
