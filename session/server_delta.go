@@ -92,9 +92,10 @@ func (ss *serverSession) pushDelta(ctx context.Context, id uint64, x *serverXfer
 			break
 		}
 	}
+	ops := plan.Len() // Seed takes the plan's operations
 	offer, err := rc.Seed(ctx, old, plan)
 	if err == nil {
-		ss.log.Debug().Str("path", p).Int("ops", plan.Len()).Uint64("held", haveBytes(offer.Have)).Msg("delta seeded")
+		ss.log.Debug().Str("path", p).Int("ops", ops).Uint64("held", haveBytes(offer.Have)).Msg("delta seeded")
 	}
 	return offer, err
 }
