@@ -73,19 +73,27 @@ func (ss *serverSession) list(ctx context.Context, m *wire.List, packed bool) er
 		return ss.listStore(ctx, p, m.ID)
 	}
 	root := ss.root
-	fi, err := root.Stat(p)
-	if err != nil {
-		return xfer.AsError(err, p)
-	}
-	if !fi.IsDir() {
-		return ss.cmd.send(&wire.ListResult{ID: m.ID, Last: true, Entries: []wire.Entry{entryOf(baseName(p), fi)}})
-	}
-	if err := ss.checkLoop(p, fi); err != nil {
-		return err
-	}
-	d, err := xfer.OpenDir(root, p)
-	if err != nil {
-		return err
+	var d *os.File
+	if xfer.DirWithoutLinks(root, &ss.dirs, p) {
+		// A directory with no link on its path: no loop to check, and
+		// its stat is that of the open directory.
+		if d, err = xfer.OpenDir(root, p); err != nil {
+			return err
+		}
+	} else {
+		fi, err := root.Stat(p)
+		if err != nil {
+			return xfer.AsError(err, p)
+		}
+		if !fi.IsDir() {
+			return ss.cmd.send(&wire.ListResult{ID: m.ID, Last: true, Entries: []wire.Entry{entryOf(baseName(p), fi)}})
+		}
+		if err := ss.checkLoop(p, fi); err != nil {
+			return err
+		}
+		if d, err = xfer.OpenDir(root, p); err != nil {
+			return err
+		}
 	}
 	defer d.Close()
 	out := ss.newListSender(m.ID)

@@ -105,3 +105,35 @@ func openSourceBeneath(top *os.File, p string) (*os.File, error) {
 	}
 	return f, rerr
 }
+
+// dirWithoutLinks reports whether p (a clean path under the tree whose
+// root top is open) is a directory found by openat2 with RESOLVE_BENEATH
+// and RESOLVE_NO_SYMLINKS: no component of p is a symbolic link. False
+// for anything else (a link on the way: ELOOP; not a directory; no
+// openat2).
+func dirWithoutLinks(top *os.File, p string) bool {
+	if noOpenat2.Load() {
+		return false
+	}
+	conn, err := top.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	conn.Control(func(fd uintptr) {
+		how := unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+		}
+		d, err := unix.Openat2(int(fd), p, &how)
+		if err != nil {
+			if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+				noOpenat2.Store(true)
+			}
+			return
+		}
+		unix.Close(d)
+		ok = true
+	})
+	return ok
+}
