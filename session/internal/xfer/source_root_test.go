@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -45,11 +46,7 @@ func TestOpenSourceIn(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(top, "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.OpenRoot(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := testutil.OpenRoot(t, top)
 	dirs := &KnownDirs{}
 	defer dirs.Close()
 	tests := []struct {
