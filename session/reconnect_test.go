@@ -3,117 +3,17 @@ package session
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
-	"sync"
+	"runtime"
 	"testing"
 	"time"
 
-	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/internal/udpproxy"
 	"github.com/qxfer/qxfer/quicx"
 )
-
-// reconnectQuic notices a dead path and gives up a dial into a dead link
-// within two seconds, so that reconnect tests stay short (and not so fast
-// that a loaded test machine trips it).
-var reconnectQuic = quicx.Config{IdleTimeout: 2 * time.Second, HandshakeTimeout: 2 * time.Second}
-
-// resendSlack bounds the bytes sent twice when a connection dies mid-file:
-// those the sender had handed to QUIC but the receiver had not yet
-// written, in flight or in its stream buffer. Starting over instead would
-// resend everything the receiver had.
-const resendSlack = 4 << 20
-
-// eventLog records the events of a Session.
-type eventLog struct {
-	// mu guards the following fields.
-	mu     sync.Mutex
-	events []Event
-}
-
-func (l *eventLog) add(e Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-// last returns the latest event of kind k.
-func (l *eventLog) last(k EventKind) (Event, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := len(l.events) - 1; i >= 0; i-- {
-		if l.events[i].Kind == k {
-			return l.events[i], true
-		}
-	}
-	return Event{}, false
-}
-
-func (l *eventLog) count(k EventKind) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, e := range l.events {
-		if e.Kind == k {
-			n++
-		}
-	}
-	return n
-}
-
-// newTestSession starts a Session whose every connection dials addr as
-// identity id with transport settings qc.
-func newTestSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, cfg sessionConfig) *Session {
-	t.Helper()
-	return newPoolSession(t, ts, id, addr, qc, PoolConfig{}, cfg)
-}
-
-// newPoolSession is newTestSession with every connection striped over
-// pool.
-func newPoolSession(t testing.TB, ts *testServer, id *certs.Identity, addr string, qc quicx.Config, pool PoolConfig, cfg sessionConfig) *Session {
-	t.Helper()
-	dial := func(ctx context.Context, table *Table) (*clientConn, error) {
-		cc := clientConfig(t, ts, id, qc, table)
-		cc.Pool = pool
-		return dialConn(ctx, addr, cc)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cfg.Logger = testLogger(t)
-	s, err := newSession(ctx, dial, cfg)
-	if err != nil {
-		t.Fatalf("session: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// sessionPush runs s.Push in a goroutine; the result arrives on the channel.
-func sessionPush(ctx context.Context, s *Session, sources []string, opts Options) <-chan pushResult {
-	return runAsync(func() (*Report, error) { return s.Push(ctx, sources, ".", opts) })
-}
-
-// quickServer is a server that drops a silent connection as soon as the
-// client does. quic-go raises a peer's idle timeout to at least 5 s, so a
-// short client idle timeout alone makes only the client give up quickly.
-func quickServer(t testing.TB) *testServer {
-	return serveAt(t, ServerConfig{}, newIdentity(t), "127.0.0.1:0", quicx.Config{IdleTimeout: reconnectQuic.IdleTimeout}, nil)
-}
-
-// checkResumed checks that a file cut off mid-body was continued rather
-// than started over: in all, the sender moved the file once plus at most
-// what was in flight when its connection died. Starting over would resend
-// everything the receiver already had.
-func checkResumed(t testing.TB, f TransferInfo, size int64) {
-	t.Helper()
-	resent := f.Bytes - size
-	if resent < 0 || resent > resendSlack {
-		t.Errorf("%s: got %d bytes sent in all, want %d plus at most %d resent", f.Path, f.Bytes, size, resendSlack)
-	}
-	t.Logf("%s: sent %d bytes for %d: %d resent (%.2f%%)", f.Path, f.Bytes, size, resent, 100*float64(resent)/float64(size))
-}
 
 // TestReconnectAfterBlackhole cuts the link mid-transfer for longer than
 // the client's idle timeout: the Session reconnects by itself once the
@@ -351,4 +251,221 @@ func TestSessionStats(t *testing.T) {
 	if second.BytesSent < 2<<20 {
 		t.Errorf("got %d bytes sent over both connections, want at least %d", second.BytesSent, 2<<20)
 	}
+}
+
+// pathChange is one way a connection's path changes under a transfer.
+type pathChange struct {
+	name string
+	// change moves the path of s's connection through p.
+	change func(t *testing.T, s *Session, p *udpproxy.Proxy)
+	// migrations is what the client's Migrations counts afterwards.
+	migrations int
+}
+
+var pathChanges = []pathChange{
+	{
+		// A NAT in front of the client gives it a new public port: the
+		// server sees the client's packets arrive from a new address.
+		name: "nat rebinding",
+		change: func(t *testing.T, s *Session, p *udpproxy.Proxy) {
+			if err := p.Rebind(); err != nil {
+				t.Fatalf("rebind: %v", err)
+			}
+			if got := p.Stats().Rebinds; got != 1 {
+				t.Fatalf("proxy: got %d rebinds, want 1", got)
+			}
+		},
+	},
+	{
+		// The client moves its connection to a new socket itself, as
+		// its route watcher does when the network changes.
+		name: "client migration",
+		change: func(t *testing.T, s *Session, p *udpproxy.Proxy) {
+			c := s.live()
+			before := c.conn.LocalUDPAddr()
+			if err := c.Migrate(longCtx(t), "127.0.0.1:0"); err != nil {
+				t.Fatalf("migrate: %v", err)
+			}
+			if after := c.conn.LocalUDPAddr(); after.String() == before.String() {
+				t.Fatalf("migrate: still on %s, want a new socket", after)
+			}
+		},
+		migrations: 1,
+	},
+}
+
+// TestPathChange changes the network path of a connection in the middle
+// of a push and of a pull: the transfer carries on over the same
+// connection, with no reconnect, and every byte is sent exactly once.
+// Nothing is left running afterwards.
+func TestPathChange(t *testing.T) {
+	const (
+		size = 32 << 20
+		name = "big.bin"
+		at   = 8 << 20
+	)
+	for _, pc := range pathChanges {
+		for _, dir := range []Direction{Push, Pull} {
+			t.Run(pc.name+"/"+dir.String(), func(t *testing.T) {
+				base := runtime.NumGoroutine()
+				ts := startServer(t, ServerConfig{}, nil)
+				p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
+				events := &eventLog{}
+				// The short idle timeout turns a path the
+				// connection cannot use into a reconnect, which
+				// the test would see.
+				s := newTestSession(t, ts, newIdentity(t), p.Addr().String(), reconnectQuic, sessionConfig{OnEvent: events.add})
+				local, srcDir, dstDir := transferDirs(t, dir, ts)
+				data := testutil.WriteRandom(t, filepath.Join(srcDir, name), size)
+
+				res := sessionTransfer(longCtx(t), s, dir, local, name)
+				tb := receiverTable(dir, ts, s.Transfers())
+				testutil.Eventually(t, hangAfter, "8 MiB at the receiver", func() bool { return received(tb, name) >= at })
+				pc.change(t, s, p)
+				if got := received(tb, name); got == 0 || got >= size {
+					t.Fatalf("the transfer was over (%d bytes received) when the path changed; slow the proxy down", got)
+				}
+
+				f := fileByPath(t, waitPush(t, res, hangAfter), name)
+				if f.State != Done {
+					t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
+				}
+				if f.Bytes != size {
+					t.Errorf("got %d bytes moved, want %d (each byte once)", f.Bytes, size)
+				}
+				if got := s.Reconnects(); got != 0 {
+					t.Errorf("got %d reconnects, want 0", got)
+				}
+				if got := events.count(EventReconnecting); got != 0 {
+					t.Errorf("got %d reconnecting events, want 0", got)
+				}
+				if got := s.live().Migrations(); got != pc.migrations {
+					t.Errorf("got %d migrations, want %d", got, pc.migrations)
+				}
+				testutil.SameFile(t, filepath.Join(dstDir, name), data)
+				testutil.NoPartials(t, dstDir)
+
+				ts.stopAll(t, base, s, p)
+			})
+		}
+	}
+}
+
+// TestRouteChange drives the client's route watcher: when the local
+// address that routes to the server changes, the live connection moves to
+// a socket on the new address and the push goes on; when the new address
+// cannot be used (the host does not have it), the session falls back to
+// reconnecting and resumes the file.
+func TestRouteChange(t *testing.T) {
+	const (
+		size = 32 << 20
+		name = "route.bin"
+	)
+	for _, tt := range testutil.RouteChanges(t) {
+		t.Run(tt.Name, func(t *testing.T) {
+			ts := startServer(t, ServerConfig{}, nil)
+			p := throttledProxy(t, ts, udpproxy.Config{RateBits: resumeRate})
+			route := testutil.NewRoute(net.IPv4(127, 0, 0, 1))
+			events := &eventLog{}
+			id := newIdentity(t)
+			dial := func(ctx context.Context, table *Table) (*clientConn, error) {
+				cfg := clientConfig(t, ts, id, reconnectQuic, table)
+				cfg.WatchRoute, cfg.RouteSource, cfg.OnEvent = 20*time.Millisecond, route.Source, events.add
+				return dialConn(ctx, p.Addr().String(), cfg)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := newSession(ctx, dial, sessionConfig{OnEvent: events.add, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			src := t.TempDir()
+			data := testutil.WriteRandom(t, filepath.Join(src, name), size)
+			res := sessionTransfer(longCtx(t), s, Push, src, name)
+			testutil.Eventually(t, hangAfter, "8 MiB on the server", func() bool { return received(ts.srv.Transfers(), name) >= 8<<20 })
+			route.Set(tt.To)
+
+			f := fileByPath(t, waitPush(t, res, hangAfter), name)
+			if f.State != Done {
+				t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
+			}
+			testutil.SameFile(t, filepath.Join(ts.root, name), data)
+			if tt.Unusable {
+				if events.count(EventMigrationFailed) == 0 || s.Reconnects() == 0 {
+					t.Errorf("got %d failed migrations and %d reconnects, want at least one of each", events.count(EventMigrationFailed), s.Reconnects())
+				}
+				if f.Bytes >= size+size/2 {
+					t.Errorf("got %d bytes moved for a %d-byte file: not resumed", f.Bytes, size)
+				}
+				return
+			}
+			if got := events.count(EventMigrated); got != 1 {
+				t.Errorf("got %d migrated events, want 1", got)
+			}
+			if got := s.Reconnects(); got != 0 {
+				t.Errorf("got %d reconnects, want 0", got)
+			}
+			if f.Bytes != size {
+				t.Errorf("got %d bytes moved, want %d (each byte once)", f.Bytes, size)
+			}
+		})
+	}
+}
+
+// TestPoolMigrate moves a pooled client to new sockets in the middle of a
+// push: every connection of the pool migrates, none is lost, and every
+// byte is sent once.
+func TestPoolMigrate(t *testing.T) {
+	const size, name = poolFileSize, poolFile
+	base := runtime.NumGoroutine()
+	ts := startServer(t, ServerConfig{}, nil)
+	p := throttledProxy(t, ts, udpproxy.Config{RateBits: poolRate})
+	c := dialPool(t, ts, p.Addr().String(), PoolConfig{Size: 3})
+	src := t.TempDir()
+	data := testutil.WriteRandom(t, filepath.Join(src, name), size)
+
+	res := transferAsync(longCtx(t), c, transferOf(Push, src, name, Options{}))
+	testutil.Eventually(t, hangAfter, "a quarter of the file on the server", func() bool { return liveBytes(ts.srv.Transfers(), name) >= size/4 })
+	members := poolMembers(c)
+	if len(members) != 2 {
+		t.Fatalf("pool: got %d connections besides the primary, want 2", len(members))
+	}
+	conns := append([]*quicx.Conn{c.conn}, members[0].Conn.(*quicx.Conn), members[1].Conn.(*quicx.Conn))
+	before := make([]string, len(conns))
+	for i, qc := range conns {
+		before[i] = qc.LocalUDPAddr().String()
+	}
+	if err := c.Migrate(longCtx(t), "127.0.0.1:0"); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if got := liveBytes(ts.srv.Transfers(), name); got >= size {
+		t.Fatalf("the push was over (%d bytes) when the pool migrated; slow the proxy down", got)
+	}
+	for i, qc := range conns {
+		if got := qc.Migrations(); got != 1 {
+			t.Errorf("connection %d: got %d migrations, want 1", i, got)
+		}
+		if after := qc.LocalUDPAddr().String(); after == before[i] {
+			t.Errorf("connection %d: still on %s, want a new socket", i, after)
+		}
+	}
+
+	f := fileByPath(t, waitPush(t, res, hangAfter), name)
+	if f.State != Done {
+		t.Fatalf("got state %s (err %v), want done", f.State, f.Err)
+	}
+	if f.Bytes != size {
+		t.Errorf("got %d bytes sent, want %d (each byte once: no connection was lost)", f.Bytes, size)
+	}
+	if err := c.Err(); err != nil {
+		t.Errorf("session: got %v, want it alive", err)
+	}
+	if got := c.PoolSize(); got != 3 {
+		t.Errorf("pool size after the migration: got %d, want 3", got)
+	}
+	testutil.SameFile(t, filepath.Join(ts.root, name), data)
+	testutil.NoPartials(t, ts.root)
+
+	ts.stopAll(t, base, c, p)
 }

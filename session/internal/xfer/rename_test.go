@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -16,13 +17,8 @@ import (
 // os.Root follows it. On Linux the rename takes no path walk of os.Root:
 // it still works once the root is closed.
 func TestRenamePart(t *testing.T) {
-	top := t.TempDir()
+	top, root := testutil.TempRoot(t)
 	outside := t.TempDir()
-	root, err := os.OpenRoot(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
 	dirs := &KnownDirs{}
 	defer dirs.Close()
 	put := func(p string) {

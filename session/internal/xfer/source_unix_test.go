@@ -5,10 +5,12 @@ package xfer
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
@@ -51,4 +53,93 @@ func TestOpenWalked(t *testing.T) {
 			t.Fatalf("OpenWalked(%s): still waiting after 10 s, want an immediate refusal", name)
 		}
 	}
+}
+
+// TestOpenSourceIn: a file four directories down opens with its meta, as
+// does one reached by a relative symlink inside the root; a symlink
+// leading out of the root (absolute or relative) is refused with
+// invalid_path, a directory or a FIFO with not_regular at once, a missing
+// file with not_found. On Linux the lookup takes no path walk of
+// os.Root: it still works once the root is closed.
+func TestOpenSourceIn(t *testing.T) {
+	top := t.TempDir()
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(top, "a/b/c/d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(top, "a/b/c/d/f"), []byte("hello"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{"in": "a/b/c/d/f", "abs": filepath.Join(outside, "secret")}
+	rel, err := filepath.Rel(filepath.Join(top, "a"), filepath.Join(outside, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	links["a/rel"] = rel
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(top, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(top, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := testutil.OpenRoot(t, top)
+	dirs := &KnownDirs{}
+	defer dirs.Close()
+	tests := []struct {
+		name string
+		p    string
+		want ErrorCode // wire.NoError: opens, 5 bytes
+	}{
+		{"four directories down", "a/b/c/d/f", wire.NoError},
+		{"relative symlink inside", "in", wire.NoError},
+		{"absolute symlink out", "abs", wire.InvalidPath},
+		{"relative symlink out", "a/rel", wire.InvalidPath},
+		{"directory", "a/b", wire.NotRegular},
+		{"fifo", "fifo", wire.NotRegular},
+		{"missing", "a/nothing", wire.NotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan struct{})
+			var src Source
+			var meta FileMeta
+			var err error
+			go func() {
+				defer close(done)
+				src, meta, err = OpenSourceIn(root, dirs, tt.p)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("OpenSourceIn(%q): still waiting after 10 s", tt.p)
+			}
+			if err == nil {
+				defer src.Close()
+			}
+			got := wire.NoError
+			if err != nil {
+				got = codeOfErr(err)
+			}
+			if got != tt.want {
+				t.Fatalf("OpenSourceIn(%q): got %v (%v), want %v", tt.p, got, err, tt.want)
+			}
+			if err == nil && meta.Size != 5 {
+				t.Errorf("OpenSourceIn(%q): got %d bytes, want 5", tt.p, meta.Size)
+			}
+		})
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	root.Close()
+	src, _, err := OpenSourceIn(root, dirs, "a/b/c/d/f")
+	if err != nil {
+		t.Fatalf("OpenSourceIn with the root closed: got %v, want the file opened through the root's descriptor", err)
+	}
+	src.Close()
 }
