@@ -143,3 +143,39 @@ func TestOpenSourceIn(t *testing.T) {
 	}
 	src.Close()
 }
+
+// TestDirWithoutLinks: on Linux a directory with no symlink on its path
+// (the root, one four levels down) is told apart from one reached
+// through a link, from a link to a directory outside the root, from a
+// file and from a missing path; elsewhere, and without dirs, it always
+// says false, so the caller checks.
+func TestDirWithoutLinks(t *testing.T) {
+	top := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(top, "a/b/c/d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(top, "a/f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"a/l": "b", "out": t.TempDir(), "a/b/c/d/loop": "../.."} {
+		if err := os.Symlink(target, filepath.Join(top, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := testutil.OpenRoot(t, top)
+	var dirs KnownDirs
+	defer dirs.Close()
+	plain := runtime.GOOS == "linux"
+	for p, want := range map[string]bool{
+		".": plain, "a/b/c/d": plain,
+		"a/l": false, "a/l/c": false, "a/b/c/d/loop": false, "out": false,
+		"a/f": false, "a/missing": false, "..": false,
+	} {
+		if got := DirWithoutLinks(root, &dirs, p); got != want {
+			t.Errorf("DirWithoutLinks(%q) = %v, want %v", p, got, want)
+		}
+	}
+	if DirWithoutLinks(root, nil, ".") {
+		t.Error("DirWithoutLinks with no dirs: true, want false")
+	}
+}
