@@ -16,10 +16,11 @@ import (
 // awaitAccept waits for the server's answer to a push of f (meta): an
 // Accept, or first the signature of a delta, which it answers with the
 // plan before waiting for the Accept. Its first frame starts the
-// chunking of f, so that both sides chunk their versions at once. delta
-// says the plan copies at least one chunk: the server then seeds its
-// .part from it, and the push is sealed as a delta (xfer.SenderConfig).
-func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io.ReaderAt, meta xfer.FileMeta, p string) (acc *wire.Accept, delta bool, err error) {
+// chunking of f, so that both sides chunk their versions at once. When
+// the plan copies at least one chunk, the server seeds its .part from
+// it and the push is sealed as a delta: planned is then f's chunks, for
+// the seal to check (xfer.SenderConfig); nil otherwise.
+func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io.ReaderAt, meta xfer.FileMeta, p string) (acc *wire.Accept, planned []xfer.Chunk, err error) {
 	var (
 		ix xfer.Index
 		ck *xfer.Chunker
@@ -32,38 +33,40 @@ func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io
 	for {
 		msg, err := c.await(ctx, w)
 		if err != nil {
-			return nil, false, xfer.WithPath(xfer.AsError(err, p), p)
+			return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
 		}
 		switch m := msg.(type) {
 		case *wire.Accept:
-			return m, delta, nil
+			return m, planned, nil
 		case *wire.Reject:
-			return nil, false, rejected(m, p)
+			return nil, nil, rejected(m, p)
 		case *wire.DeltaSig:
 			if ck == nil {
 				ck = xfer.StartChunker(ctx, f, meta.Size)
 			}
 			if err := ix.Add(m.Chunks, p); err != nil {
-				return nil, false, err
+				return nil, nil, err
 			}
 			if m.Last {
 				chunks, err := ck.Wait(false)
 				ck = nil
 				if err != nil {
-					return nil, false, xfer.WithPath(xfer.AsError(err, p), p)
+					return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
 				}
 				copied, err := xfer.PlanFrom(chunks, &ix, func(ops []wire.CopyOp, last bool) error {
 					return c.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
 				})
 				if err != nil {
-					return nil, false, xfer.WithPath(xfer.AsError(err, p), p)
+					return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
 				}
-				delta = copied > 0
+				if copied > 0 {
+					planned = chunks
+				}
 				c.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Uint64("size", meta.Size).Msg("delta planned")
 				ix = xfer.Index{} // the index is not needed any more
 			}
 		default:
-			return nil, false, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
+			return nil, nil, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())
 		}
 	}
 }

@@ -56,6 +56,9 @@ func (c *clientConn) runGet(ctx context.Context, t *Transfer, j getJob) error {
 	if !j.noResume {
 		prior = xfer.LoadPrior(j.root, j.local, j.dirs)
 		if prior.Record.Matches(j.meta) {
+			// A delta's record has no prefix hash: it is made from the
+			// .part, so the Get offers the whole prefix.
+			xfer.HashPrefixIn(j.root, j.local, j.dirs, prior.Record)
 			offer.Have, offer.PrefixHash = prior.Record.Offer()
 		}
 	}

@@ -69,7 +69,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	})
 	defer stopCancel()
 
-	acc, delta, err := c.awaitAccept(ctx, w, id, f, meta, j.remote)
+	acc, planned, err := c.awaitAccept(ctx, w, id, f, meta, j.remote)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 		Progress: c.counter(t), Limit: j.limit,
 		Seal:  func(h []byte) error { return c.send(&wire.Seal{ID: id, Hash: h}) },
 		Ended: c.closed, EndErr: c.Err,
-		Align: align, Window: window, Delta: delta,
+		Align: align, Window: window, Delta: planned != nil, Chunks: planned,
 	})
 	verdict, err := sd.Run(ctx, offer, w.msgs, s.release)
 	s.release()

@@ -128,9 +128,10 @@ func (ss *serverSession) deltaPlan(m *wire.DeltaPlan) {
 // it reads the signature's DeltaSig frames from the pull's messages,
 // sends the plan, then the FileInfo, and waits for the client's
 // DeltaHave, which it returns as the offer the sender starts from.
-// seeded says the plan copies at least one chunk: the client seeds its
-// .part from it, and the pull is sealed as a delta (xfer.SenderConfig).
-func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.ReaderAt, meta xfer.FileMeta) (offer xfer.Offer, seeded bool, err error) {
+// When the plan copies at least one chunk, the client seeds its .part
+// from it and the pull is sealed as a delta: planned is then f's chunks,
+// for the seal to check (xfer.SenderConfig); nil otherwise.
+func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.ReaderAt, meta xfer.FileMeta) (offer xfer.Offer, planned []xfer.Chunk, err error) {
 	id, p := x.t.ID, x.t.Path
 	// The file is chunked while the client's signature comes in.
 	ck := xfer.StartChunker(ctx, f, meta.Size)
@@ -145,38 +146,41 @@ func (ss *serverSession) pullDelta(ctx context.Context, x *serverXfer, f io.Read
 		case msg := <-x.msgs:
 			if m, ok := msg.(*wire.DeltaSig); ok {
 				if err := ix.Add(m.Chunks, p); err != nil {
-					return xfer.Offer{}, false, err
+					return xfer.Offer{}, nil, err
 				}
 				last = m.Last
 			}
 		case <-ctx.Done():
-			return xfer.Offer{}, false, xfer.WithPath(xfer.CauseError(ctx), p)
+			return xfer.Offer{}, nil, xfer.WithPath(xfer.CauseError(ctx), p)
 		}
 	}
 	chunks, err := ck.Wait(false)
 	ck = nil
 	if err != nil {
-		return xfer.Offer{}, false, xfer.AsError(err, p)
+		return xfer.Offer{}, nil, xfer.AsError(err, p)
 	}
 	copied, err := xfer.PlanFrom(chunks, &ix, func(ops []wire.CopyOp, last bool) error {
 		return ss.cmd.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
 	})
 	if err != nil {
-		return xfer.Offer{}, false, xfer.AsError(err, p)
+		return xfer.Offer{}, nil, xfer.AsError(err, p)
 	}
 	ss.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Msg("delta planned")
 	ix = xfer.Index{}
 	if err := ss.cmd.send(&wire.FileInfo{ID: id, Size: meta.Size, Mode: uint32(meta.Mode), MTime: meta.MTime}); err != nil {
-		return xfer.Offer{}, false, xfer.AsError(err, p)
+		return xfer.Offer{}, nil, xfer.AsError(err, p)
 	}
 	for {
 		select {
 		case msg := <-x.msgs:
 			if m, ok := msg.(*wire.DeltaHave); ok {
-				return xfer.Offer{Have: m.Have}, copied > 0, nil
+				if copied > 0 {
+					planned = chunks
+				}
+				return xfer.Offer{Have: m.Have}, planned, nil
 			}
 		case <-ctx.Done():
-			return xfer.Offer{}, false, xfer.WithPath(xfer.CauseError(ctx), p)
+			return xfer.Offer{}, nil, xfer.WithPath(xfer.CauseError(ctx), p)
 		}
 	}
 }

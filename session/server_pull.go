@@ -50,16 +50,16 @@ func (ss *serverSession) get(ctx context.Context, m *wire.Get) error {
 		defer f.Close()
 		offer := xfer.Offer{Have: have.Ranges(), PrefixHash: m.PrefixHash}
 		var err error
-		seeded := false
+		var planned []xfer.Chunk
 		if delta {
-			offer, seeded, err = ss.pullDelta(tctx, x, f, meta)
+			offer, planned, err = ss.pullDelta(tctx, x, f, meta)
 		}
 		if err == nil {
 			t.setRunning()
 			sd := xfer.NewSender(xfer.SenderConfig{
 				ID: id, Path: p, File: f, Meta: meta, Lanes: ss.lanes, Progress: t.addBytes,
 				Seal:  func(h []byte) error { return ss.cmd.send(&wire.Seal{ID: id, Hash: h}) },
-				Delta: seeded,
+				Delta: planned != nil, Chunks: planned,
 			})
 			_, err = sd.Run(tctx, offer, x.msgs, nil)
 		}

@@ -1,6 +1,7 @@
 package xfer
 
 import (
+	"errors"
 	"io"
 	"os"
 
@@ -20,25 +21,54 @@ import (
 // ranges, in offset order: the bytes the range streams carried.
 
 // literalSum returns the BLAKE3-256 of the bytes of f outside held, in
-// increasing offset, reading size bytes at most through buf: the hash a
-// delta's Seal carries. A short read is io.ErrUnexpectedEOF.
-func literalSum(f io.ReaderAt, held RangeSet, size uint64, buf []byte) ([]byte, error) {
+// increasing offset, reading size bytes at most through buf (at least
+// ChunkMax bytes): the hash a delta's Seal carries. chunks (optional, in
+// file order) are the file's chunks as its sender cut them to plan the
+// delta: a chunk wholly outside held is read whole and must still have
+// its BLAKE3-256 (errChunkChanged otherwise), so a sender whose file
+// changed between its chunking pass and its sending, its mtime kept,
+// fails rather than sealing a mix of two versions. A short read is
+// io.ErrUnexpectedEOF.
+func literalSum(f io.ReaderAt, held RangeSet, size uint64, chunks []Chunk, buf []byte) ([]byte, error) {
 	h := blake3.New()
+	i := 0 // the first chunk that may hold off
 	for _, r := range held.Missing(size) {
-		for off := r.Offset; off < r.Offset+r.Length; {
-			b := buf[:min(uint64(len(buf)), r.Offset+r.Length-off)]
-			if n, err := f.ReadAt(b, int64(off)); n < len(b) {
+		for off := r.Offset; off < r.End(); {
+			for i < len(chunks) && chunks[i].Offset+chunks[i].Length <= off {
+				i++
+			}
+			n := min(uint64(len(buf)), r.End()-off)
+			whole := false
+			if i < len(chunks) {
+				switch c := chunks[i]; {
+				case c.Offset == off && c.Length <= r.End()-off && c.Length <= uint64(len(buf)):
+					n, whole = c.Length, true
+				case c.Offset <= off: // off inside c, or c reaches past r
+					n = min(n, c.Offset+c.Length-off)
+				default: // up to c, to read it whole
+					n = min(n, c.Offset-off)
+				}
+			}
+			b := buf[:n]
+			if k, err := f.ReadAt(b, int64(off)); k < len(b) {
 				if err == nil || err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
 				return nil, err
 			}
+			if whole && blake3.Sum256(b) != chunks[i].Sum {
+				return nil, errChunkChanged
+			}
 			h.Write(b)
-			off += uint64(len(b))
+			off += n
 		}
 	}
 	return h.Sum(nil), nil
 }
+
+// errChunkChanged says a chunk of a delta's sender no longer has the sum
+// it had when the plan was made (literalSum).
+var errChunkChanged = errors.New("a chunk of the file changed since the delta was planned")
 
 // copyVerified copies the chunk o names from src (the old version) into
 // dst at o.Offset through buf (at least ChunkMax bytes), after checking

@@ -66,8 +66,11 @@ func (po *PlanOps) Len() int { return len(po.ops) }
 // offsets count as written at once (the .part holds the bytes that were
 // signed); the others are copied in the background while the sender
 // sends the rest, each chunk's bytes hashed again as they are copied
-// (copyVerified); and the Seal it then waits for is the BLAKE3-256 of
-// the bytes outside the offer, which finish checks against the .part.
+// (copyVerified); once all are in the .part, every seeded chunk is read
+// back and checked (verifySeeded); range streams may not write into the
+// offered ranges (receiveRange); and the Seal it then waits for is the
+// BLAKE3-256 of the bytes outside the offer, which finish checks
+// against the .part.
 // Once every chunk is copied, a base whose size or mtime changed
 // meanwhile fails the receiver (wire.BadDelta), and the seeded bytes are
 // made durable and recorded as a checkpoint does (fsync, then the

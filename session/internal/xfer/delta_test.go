@@ -180,6 +180,29 @@ func TestSeed(t *testing.T) {
 			t.Error("record left after the file was finished")
 		}
 	})
+	t.Run("range into a copied chunk", func(t *testing.T) {
+		// The Seal of a delta covers only the bytes outside the offer:
+		// a range stream into a copied chunk is refused, unwritten.
+		rc, _ := f.open(t, "into.bin")
+		po := NewPlanOps(f.meta.Size, "into.bin")
+		if err := po.Add(ops); err != nil {
+			t.Fatal(err)
+		}
+		offer, err := rc.Seed(context.Background(), base, po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := offer.Have[0]
+		if e := rc.receiveRange(context.Background(), bytes.NewReader(make([]byte, 4096)), wire.RangeHeader{Offset: in.Offset, Length: 4096}); e == nil || e.Code != wire.ProtocolViolation {
+			t.Errorf("range into [%d, +%d): got %v, want %v", in.Offset, in.Length, e, wire.ProtocolViolation)
+		}
+		if err := rc.Wait(context.Background()); codeOfErr(err) != wire.ProtocolViolation {
+			t.Errorf("Wait: got %v, want %v", err, wire.ProtocolViolation)
+		}
+		if exists(t, f.dir, "into.bin") {
+			t.Error("a file was made")
+		}
+	})
 	t.Run("old version changed", func(t *testing.T) {
 		if err := os.Chtimes(filepath.Join(f.dir, "old.bin"), time.Now(), time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
@@ -236,22 +259,26 @@ func TestChunksStops(t *testing.T) {
 // the bytes outside the offer and seals with their BLAKE3-256, which
 // the seeded receiver accepts; a seal of the other kind on either side
 // (a plain sender to a delta receiver, a delta sender to a plain one)
-// fails the receiver with hash_mismatch and makes no file.
+// fails the receiver with hash_mismatch and makes no file; a sender
+// whose file changed after the plan was made (a byte it sends, the mtime
+// kept) fails with source_changed before it seals, and no file is made.
 func TestSenderDelta(t *testing.T) {
 	const size = 4 << 20
 	tests := []struct {
 		name         string
 		seeded, seal bool // the receiver seeded a delta; the sender seals one
+		change       bool // the sender's file changes after the plan
 		want         ErrorCode
 	}{
-		{"delta", true, true, wire.NoError},
-		{"plain seal to a delta", true, false, wire.HashMismatch},
-		{"delta seal to a plain receiver", false, true, wire.HashMismatch},
+		{"delta", true, true, false, wire.NoError},
+		{"plain seal to a delta", true, false, false, wire.HashMismatch},
+		{"delta seal to a plain receiver", false, true, false, wire.HashMismatch},
+		{"source changed after the plan", true, true, true, wire.Cancelled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			lb, ctx := newLoopback(t)
-			_, data, f, meta := openTestSource(t, size)
+			src, data, f, meta := openTestSource(t, size)
 			dir, root := testutil.TempRoot(t)
 			old := bytes.Clone(data)
 			for _, off := range []int{100 << 10, 2 << 20} {
@@ -282,12 +309,22 @@ func TestSenderDelta(t *testing.T) {
 				offer, err := rc.Seed(ctx, base, po)
 				held, _ := RangeSetOf(offer.Have, size)
 				literal = size - held.Total()
+				if tc.change && literal > 0 {
+					off := held.Missing(size)[0].Offset
+					keepMTime(t, src, func() { flipFileByte(t, src, int64(off)) })
+				}
 				return offer, err
 			}
-			scfg := SenderConfig{Path: "src.bin", File: f, Meta: meta, Delta: tc.seal}
+			scfg := SenderConfig{Path: "src.bin", File: f, Meta: meta, Delta: tc.seal, Chunks: chunksOf(t, data)}
 			o := lb.runSeeded(ctx, 3, ReceiverConfig{Root: root, Path: "out.bin", Meta: meta}, scfg, seed)
 			if got := codeOfErr(o.recvErr); (tc.want == wire.NoError) != (o.recvErr == nil) || (o.recvErr != nil && got != tc.want) {
 				t.Fatalf("receiver: got %v, want %v (sender %v)", o.recvErr, tc.want, o.sendErr)
+			}
+			if tc.change {
+				if codeOfErr(o.sendErr) != wire.SourceChanged || exists(t, dir, "out.bin") {
+					t.Errorf("sender: got %v, want %v and no file", o.sendErr, wire.SourceChanged)
+				}
+				return
 			}
 			if tc.want != wire.NoError {
 				if exists(t, dir, "out.bin") {

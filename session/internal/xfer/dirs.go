@@ -204,26 +204,39 @@ func (d *Dir) close() {
 // LoadPrior is LoadRecord of destination p under root, through dirs
 // (optional) when it holds p's directory: a directory that held no side
 // file when it was opened, and kept none since, has no record to read.
-// A record found has its prefix hash completed from the .part
-// (Record.HashPrefix), so that the offer made from it holds the prefix.
 func LoadPrior(root *os.Root, p string, dirs *KnownDirs) *PriorRecord {
+	dir, name, release := dirs.parentOf(root, p)
+	defer release()
 	prior := &PriorRecord{}
-	dir, name := root, p
-	if dirs != nil {
-		sub, base := splitDir(p)
-		if d, err := dirs.Open(root, sub, false); err == nil {
-			defer dirs.Release(d)
-			dir, name = d.Root, base
-		}
-	}
 	prior.Record, prior.Absent = LoadRecord(dir, name)
-	if prior.Record != nil {
-		if f, err := dir.Open(PartName(name)); err == nil {
-			prior.Record.HashPrefix(f)
-			f.Close()
+	return prior
+}
+
+// HashPrefixIn is Record.HashPrefix of rec, the record of destination p
+// under root, reading its .part (through dirs, optional, as LoadPrior):
+// for a client pull, whose Get offers the record's ranges before the
+// receiver opens the .part. It does nothing when the .part cannot be
+// opened.
+func HashPrefixIn(root *os.Root, p string, dirs *KnownDirs, rec *Record) {
+	dir, name, release := dirs.parentOf(root, p)
+	defer release()
+	if f, err := dir.Open(PartName(name)); err == nil {
+		rec.HashPrefix(f)
+		f.Close()
+	}
+}
+
+// parentOf returns the directory of p under root, from k (which may be
+// nil) when it holds it, and p's name there; else root and p itself.
+// release gives the directory back to k.
+func (k *KnownDirs) parentOf(root *os.Root, p string) (dir *os.Root, name string, release func()) {
+	if k != nil {
+		sub, base := splitDir(p)
+		if d, err := k.Open(root, sub, false); err == nil {
+			return d.Root, base, func() { k.Release(d) }
 		}
 	}
-	return prior
+	return root, p, func() {}
 }
 
 // splitDir is the directory and the name of p, a clean path.

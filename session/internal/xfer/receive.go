@@ -55,7 +55,9 @@ type PriorRecord struct {
 // preallocated .part; a Seal brings the whole-file hash. The hash follows
 // the contiguous prefix as it grows: bytes written in order are hashed as
 // they are written, the others are read back. When every byte is there
-// and the Seal has come, the hash is checked and the .part renamed. Which
+// and the Seal has come, the hash is checked and the .part renamed. (A
+// .part seeded by a delta is checked by its chunks and the BLAKE3 of the
+// bytes sent instead: Seed.) Which
 // ranges are durable is recorded beside the .part (Record), so an
 // interrupted file resumes with exactly the ranges it lacks, whatever the
 // pool size of either transfer.
@@ -105,7 +107,8 @@ type Receiver struct {
 
 // Offer is what a receiver offers the sender: the ranges it holds, and
 // the SHA-256 of the first of them when it starts at offset 0 (nil
-// otherwise), for the sender to check against its file.
+// otherwise, and after a delta's Seed), for the sender to check against
+// its file.
 type Offer struct {
 	Have       []wire.Range
 	PrefixHash []byte
@@ -296,7 +299,9 @@ func (rc *Receiver) Fail(e *Error) {
 	}
 }
 
-// SetSeal records the sender's whole-file hash (HashSize bytes).
+// SetSeal records the sender's Seal: the whole-file SHA-256, or after a
+// delta's Seed the BLAKE3-256 of the bytes outside the offer (HashSize
+// bytes either way).
 func (rc *Receiver) SetSeal(h []byte) {
 	rc.ph.mu.Lock()
 	defer rc.ph.mu.Unlock()
@@ -494,7 +499,7 @@ func (rc *Receiver) sum() ([]byte, error) {
 	defer buf.release()
 	size := rc.cfg.Meta.Size
 	if rc.delta {
-		return literalSum(rc.f, rc.deltaHave, size, buf.get())
+		return literalSum(rc.f, rc.deltaHave, size, nil, buf.get())
 	}
 	h, from := rc.ph.h, rc.ph.n
 	if rc.rehash {

@@ -82,6 +82,16 @@ func (rc *Receiver) receiveRange(ctx context.Context, r io.Reader, h wire.RangeH
 		rc.Fail(e)
 		return e
 	}
+	rc.ph.mu.Lock()
+	copied := rc.delta && rc.deltaHave.NextFrom(h.Offset, h.Offset+h.Length) < h.Offset+h.Length
+	rc.ph.mu.Unlock()
+	if copied {
+		// A delta's Seal covers only the bytes outside the offer: bytes
+		// sent into a copied chunk would never be checked.
+		e := Errorf(wire.ProtocolViolation, p, "range %d+%d overlaps the chunks the delta copied", h.Offset, h.Length)
+		rc.Fail(e)
+		return e
+	}
 	bp := getChunk(h.Length)
 	defer putChunk(bp)
 	buf := *bp

@@ -63,7 +63,7 @@ func (f *recvFixture) sealFor(t *testing.T, rc *Receiver) []byte {
 	if !rc.delta {
 		return f.seal()
 	}
-	sum, err := literalSum(bytes.NewReader(f.data), rc.deltaHave, f.meta.Size, make([]byte, ChunkSize))
+	sum, err := literalSum(bytes.NewReader(f.data), rc.deltaHave, f.meta.Size, nil, make([]byte, ChunkSize))
 	if err != nil {
 		t.Fatal(err)
 	}

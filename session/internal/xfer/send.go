@@ -60,6 +60,10 @@ type SenderConfig struct {
 	// BLAKE3-256 of the bytes outside the offer, read again in offset
 	// order (literalSum; PROTOCOL.md, "Delta", "Verification").
 	Delta bool
+	// Chunks are the file's chunks as the delta's plan was cut
+	// (StartChunker), in file order; with Delta, each chunk the Seal
+	// hashes must still have its sum (else wire.SourceChanged).
+	Chunks []Chunk
 }
 
 // Sender sends one file as ranges: the ranges the receiver lacks, each on

@@ -112,15 +112,19 @@ func (sd *Sender) finishHash() hashResult {
 }
 
 // deltaSum is the Seal of a Delta: the BLAKE3-256 of the file's bytes
-// outside held (literalSum), the file found unchanged after they were
-// read (finishHash).
+// outside held, each chunk of them checked against the sum it had when
+// the plan was made (literalSum with cfg.Chunks), the file found
+// unchanged after they were read (finishHash).
 func (sd *Sender) deltaSum(held RangeSet) hashResult {
 	cfg := &sd.cfg
 	var buf lazyChunk
 	defer buf.release()
-	sum, err := literalSum(cfg.File, held, cfg.Meta.Size, buf.get())
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	sum, err := literalSum(cfg.File, held, cfg.Meta.Size, cfg.Chunks, buf.get())
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file shrank while being sent")}
+	case errors.Is(err, errChunkChanged):
+		return hashResult{err: Errorf(wire.SourceChanged, cfg.Path, "file changed while being sent (%v)", err)}
 	}
 	if err != nil {
 		return hashResult{err: AsError(err, cfg.Path)}
