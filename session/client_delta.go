@@ -15,19 +15,16 @@ import (
 
 // awaitAccept waits for the server's answer to a push of f (meta): an
 // Accept, or first the signature of a delta, which it answers with the
-// plan before waiting for the Accept. Its first frame starts the
-// chunking of f, so that both sides chunk their versions at once. When
-// the plan copies at least one chunk, the server seeds its .part from
-// it and the push is sealed as a delta: planned is then f's chunks, for
-// the seal to check (xfer.SenderConfig); nil otherwise.
+// plan before waiting for the Accept. Each frame's chunks are looked
+// for in f as they come (xfer.Matcher), while the server still signs.
+// When the plan copies at least one chunk, the server seeds its .part
+// from it and the push is sealed as a delta: planned is then f's
+// chunks, for the seal to check (xfer.SenderConfig); nil otherwise.
 func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io.ReaderAt, meta xfer.FileMeta, p string) (acc *wire.Accept, planned []xfer.Chunk, err error) {
-	var (
-		ix xfer.Index
-		ck *xfer.Chunker
-	)
+	var mt *xfer.Matcher
 	defer func() {
-		if ck != nil {
-			ck.Wait(true)
+		if mt != nil {
+			mt.Stop()
 		}
 	}()
 	for {
@@ -41,19 +38,14 @@ func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io
 		case *wire.Reject:
 			return nil, nil, rejected(m, p)
 		case *wire.DeltaSig:
-			if ck == nil {
-				ck = xfer.StartChunker(ctx, f, meta.Size)
+			if mt == nil {
+				mt = xfer.NewMatcher(f, meta.Size)
 			}
-			if err := ix.Add(m.Chunks, p); err != nil {
-				return nil, nil, err
+			if err := mt.Add(ctx, m.Chunks, p); err != nil {
+				return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
 			}
 			if m.Last {
-				chunks, err := ck.Wait(false)
-				ck = nil
-				if err != nil {
-					return nil, nil, xfer.WithPath(xfer.AsError(err, p), p)
-				}
-				copied, err := xfer.PlanFrom(chunks, &ix, func(ops []wire.CopyOp, last bool) error {
+				chunks, copied, err := mt.Plan(ctx, func(ops []wire.CopyOp, last bool) error {
 					return c.send(&wire.DeltaPlan{ID: id, Last: last, Ops: ops})
 				})
 				if err != nil {
@@ -62,8 +54,9 @@ func (c *clientConn) awaitAccept(ctx context.Context, w *waiter, id uint64, f io
 				if copied > 0 {
 					planned = chunks
 				}
-				c.log.Debug().Str("path", p).Int("chunks", ix.Len()).Uint64("copied", copied).Uint64("size", meta.Size).Msg("delta planned")
-				ix = xfer.Index{} // the index is not needed any more
+				c.log.Debug().Str("path", p).Int("chunks", len(chunks)).Uint64("copied", copied).Uint64("size", meta.Size).Msg("delta planned")
+				mt.Stop()
+				mt = nil // the index is not needed any more
 			}
 		default:
 			return nil, nil, xfer.Errorf(CodeProtocolViolation, p, "unexpected %s", msg.Type())

@@ -105,13 +105,26 @@ func ChunkList(ctx context.Context, r io.Reader) ([]Chunk, error) {
 
 // PlanFrom is Plan for chunks already cut (ChunkList).
 func PlanFrom(chunks []Chunk, ix *Index, emit func(ops []wire.CopyOp, last bool) error) (copied uint64, err error) {
+	return planChunks(chunks, func(i int) (uint64, bool) { return ix.find(chunks[i]) }, emit)
+}
+
+// find returns where c's bytes are in the old version, when the index
+// holds a chunk of c's sum and length.
+func (ix *Index) find(c Chunk) (source uint64, ok bool) {
+	e, ok := ix.m[c.Sum]
+	return e.off, ok && uint64(e.n) == c.Length
+}
+
+// planChunks hands emit a copy operation for each of chunks (in file
+// order) that source finds in the old version, as Plan does.
+func planChunks(chunks []Chunk, source func(i int) (uint64, bool), emit func(ops []wire.CopyOp, last bool) error) (copied uint64, err error) {
 	batch := make([]wire.CopyOp, 0, wire.MaxPlanOps)
-	for _, c := range chunks {
-		e, ok := ix.m[c.Sum]
-		if !ok || uint64(e.n) != c.Length {
+	for i, c := range chunks {
+		src, ok := source(i)
+		if !ok {
 			continue
 		}
-		batch = append(batch, wire.CopyOp{Offset: c.Offset, Source: e.off, Length: c.Length, Sum: c.Sum})
+		batch = append(batch, wire.CopyOp{Offset: c.Offset, Source: src, Length: c.Length, Sum: c.Sum})
 		copied += c.Length
 		if len(batch) == wire.MaxPlanOps {
 			if err := emit(batch, false); err != nil {

@@ -341,3 +341,82 @@ func TestSenderDelta(t *testing.T) {
 		})
 	}
 }
+
+// TestMatcher: a sender's Matcher finds the chunks of the old version at
+// their own offsets (edits in place, an append) and, once the versions
+// have shifted, by CDC and their sums; every operation it plans copies
+// bytes the two versions share, its chunks tile the new version, and it
+// copies at least what a plan of the whole file cut by CDC copies, less
+// at most 3 chunks a change.
+func TestMatcher(t *testing.T) {
+	const size = 8 << 20
+	old := randomBytes(41, size)
+	tests := []struct {
+		name  string
+		newer []byte
+	}{
+		{"edits in place", func() []byte {
+			b := bytes.Clone(old)
+			for i, off := range []int{100 << 10, 3 << 20, 7 << 20} {
+				copy(b[off:], randomBytes(uint64(50+i), 64<<10))
+			}
+			return b
+		}()},
+		{"appended", append(bytes.Clone(old), randomBytes(51, 1<<20)...)},
+		{"first 100 KiB removed", bytes.Clone(old[100<<10:])},
+		{"bytes inserted half way", append(append(bytes.Clone(old[:4<<20]), randomBytes(52, 1000)...), old[4<<20:]...)},
+		{"shares nothing", randomBytes(53, size)},
+	}
+	var sig []wire.SigChunk
+	if err := Signature(context.Background(), bytes.NewReader(old), func(cs []wire.SigChunk, last bool) error {
+		sig = append(sig, cs...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMatcher(bytes.NewReader(tc.newer), uint64(len(tc.newer)))
+			defer m.Stop()
+			for i := 0; i < len(sig); i += 40 { // in several frames
+				if err := m.Add(context.Background(), sig[i:min(i+40, len(sig))], "f"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var ops []wire.CopyOp
+			chunks, copied, err := m.Plan(context.Background(), func(o []wire.CopyOp, last bool) error { ops = append(ops, o...); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var end uint64
+			for _, c := range chunks {
+				if c.Offset != end || c.Length == 0 {
+					t.Fatalf("chunk [%d, +%d) after %d: the chunks do not tile the file", c.Offset, c.Length, end)
+				}
+				end += c.Length
+			}
+			if end != uint64(len(tc.newer)) {
+				t.Fatalf("chunks end at %d, want %d", end, len(tc.newer))
+			}
+			var sum uint64
+			for _, o := range ops {
+				if !bytes.Equal(old[o.Source:o.Source+o.Length], tc.newer[o.Offset:o.Offset+o.Length]) {
+					t.Fatalf("operation [%d, +%d) from %d copies bytes the versions do not share", o.Offset, o.Length, o.Source)
+				}
+				sum += o.Length
+			}
+			var ix Index
+			if err := ix.Add(sig, "f"); err != nil {
+				t.Fatal(err)
+			}
+			full, err := Plan(context.Background(), bytes.NewReader(tc.newer), &ix, func([]wire.CopyOp, bool) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("copies %d of %d bytes; a plan of the whole file cut by CDC %d", copied, len(tc.newer), full)
+			if sum != copied || copied+3*3*ChunkMax < full {
+				t.Errorf("copies %d bytes (operations %d), want at least the %d of a whole-file plan less 3 chunks a change", copied, sum, full)
+			}
+		})
+	}
+}
