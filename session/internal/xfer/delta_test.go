@@ -133,6 +133,20 @@ func TestSeed(t *testing.T) {
 		}
 		testutil.NoPartials(t, f.dir)
 	}
+	// seed opens a receiver of name and seeds it with the plan.
+	seed := func(t *testing.T, name string) (*Receiver, Offer) {
+		t.Helper()
+		rc, _ := f.open(t, name)
+		po := NewPlanOps(f.meta.Size, name)
+		if err := po.Add(ops); err != nil {
+			t.Fatal(err)
+		}
+		offer, err := rc.Seed(context.Background(), base, po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rc, offer
+	}
 	t.Run("wrong sum", func(t *testing.T) {
 		bad := slices.Clone(ops)
 		bad[len(bad)/2].Sum[0] ^= 1
@@ -145,15 +159,7 @@ func TestSeed(t *testing.T) {
 		refused(t, "bad.bin", bad)
 	})
 	t.Run("seeded", func(t *testing.T) {
-		rc, _ := f.open(t, "out.bin")
-		po := NewPlanOps(f.meta.Size, "out.bin")
-		if err := po.Add(ops); err != nil {
-			t.Fatal(err)
-		}
-		offer, err := rc.Seed(context.Background(), base, po)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rc, offer := seed(t, "out.bin")
 		held, _ := RangeSetOf(offer.Have, f.meta.Size)
 		if missing := f.meta.Size - held.Total(); missing == 0 || missing > 3*ChunkMax {
 			t.Errorf("seeded all but %d bytes, want the changed chunks (1 to %d bytes)", missing, 3*ChunkMax)
@@ -183,15 +189,7 @@ func TestSeed(t *testing.T) {
 	t.Run("range into a copied chunk", func(t *testing.T) {
 		// The Seal of a delta covers only the bytes outside the offer:
 		// a range stream into a copied chunk is refused, unwritten.
-		rc, _ := f.open(t, "into.bin")
-		po := NewPlanOps(f.meta.Size, "into.bin")
-		if err := po.Add(ops); err != nil {
-			t.Fatal(err)
-		}
-		offer, err := rc.Seed(context.Background(), base, po)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rc, offer := seed(t, "into.bin")
 		in := offer.Have[0]
 		if e := rc.receiveRange(context.Background(), bytes.NewReader(make([]byte, 4096)), wire.RangeHeader{Offset: in.Offset, Length: 4096}); e == nil || e.Code != wire.ProtocolViolation {
 			t.Errorf("range into [%d, +%d): got %v, want %v", in.Offset, in.Length, e, wire.ProtocolViolation)
@@ -209,14 +207,7 @@ func TestSeed(t *testing.T) {
 		}
 		// The change is found once the background copy is done: the
 		// receiver fails, and keeps nothing.
-		rc, _ := f.open(t, "changed.bin")
-		po := NewPlanOps(f.meta.Size, "changed.bin")
-		if err := po.Add(ops); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rc.Seed(context.Background(), base, po); err != nil {
-			t.Fatal(err)
-		}
+		rc, _ := seed(t, "changed.bin")
 		if err := rc.Wait(context.Background()); codeOfErr(err) != wire.BadDelta {
 			t.Errorf("got %v, want %v", err, wire.BadDelta)
 		}
