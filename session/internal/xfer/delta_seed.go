@@ -70,13 +70,12 @@ func (po *PlanOps) Len() int { return len(po.ops) }
 // back and checked (verifySeeded); range streams may not write into the
 // offered ranges (receiveRange); and the Seal it then waits for is the
 // BLAKE3-256 of the bytes outside the offer, which finish checks
-// against the .part.
-// Once every chunk is copied, a base whose size or mtime changed
-// meanwhile fails the receiver (wire.BadDelta), and the seeded bytes are
-// made durable and recorded as a checkpoint does (fsync, then the
-// record), so a transfer cut off after that resumes with them. The
-// background copy holds base open (Close leaves it to the copy) and is
-// waited for like the range streams.
+// against the .part. Once every chunk is copied, a base whose size or
+// mtime changed meanwhile fails the receiver (wire.BadDelta), and the
+// seeded bytes are made durable and recorded as a checkpoint does
+// (fsync, then the record), so a transfer cut off after that resumes
+// with them. The background copy holds base open (Close leaves it to the
+// copy) and is waited for like the range streams.
 //
 // Seed takes plan's operations: plan is empty afterwards. On an error
 // before the offer the receiver is finished (its .part removed, the
