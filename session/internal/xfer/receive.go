@@ -55,12 +55,11 @@ type PriorRecord struct {
 // preallocated .part; a Seal brings the whole-file hash. The hash follows
 // the contiguous prefix as it grows: bytes written in order are hashed as
 // they are written, the others are read back. When every byte is there
-// and the Seal has come, the hash is checked and the .part renamed. (A
+// and the Seal has come, the hash is checked and the .part renamed (a
 // .part seeded by a delta is checked by its chunks and the BLAKE3 of the
-// bytes sent instead: Seed.) Which
-// ranges are durable is recorded beside the .part (Record), so an
-// interrupted file resumes with exactly the ranges it lacks, whatever the
-// pool size of either transfer.
+// bytes sent instead: Seed). Which ranges are durable is recorded beside
+// the .part (Record), so an interrupted file resumes with exactly the
+// ranges it lacks, whatever the pool size of either transfer.
 type Receiver struct {
 	cfg ReceiverConfig
 	f   *os.File
