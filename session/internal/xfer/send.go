@@ -259,7 +259,21 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 		}
 	}
 	notify()
+	var seen <-chan struct{} // the Lanes' signal last looked at
 	for {
+		// A connection came, went or died since the last look
+		// (perhaps while another case ran, so the signal closed a
+		// channel no select was watching): ranges held on a dead
+		// connection go back to the queue.
+		changed := cfg.Lanes.Wait()
+		if changed != seen {
+			seen = changed
+			for i, st := range states {
+				if !st.acked && !st.inFlight && st.m != nil && st.m.Dead() {
+					sd.requeue(st, &pending, i)
+				}
+			}
+		}
 		for len(pending) > 0 && states[pending[0]].acked {
 			pending = pending[1:] // acked while it waited to be sent again
 		}
@@ -267,7 +281,6 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 			requested = true
 			cfg.Lanes.Request(sd, grant)
 		}
-		changed := cfg.Lanes.Wait()
 		select {
 		case m := <-grant:
 			requested = false
@@ -309,6 +322,15 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 			inFlight--
 			switch {
 			case st.acked:
+			case res.err == nil && res.m.Dead():
+				// Written, but its connection died before the
+				// ack could come (its signal may have been seen
+				// while the range was in flight).
+				if !st.written {
+					st.written = true
+					unwritten--
+				}
+				sd.requeue(st, &pending, res.i)
 			case res.err == nil:
 				cfg.Lanes.Hold(res.m)
 				st.held = true
@@ -338,11 +360,7 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 				return nil, err
 			}
 		case <-changed:
-			for i, st := range states {
-				if !st.acked && !st.inFlight && st.m != nil && st.m.Dead() {
-					sd.requeue(st, &pending, i)
-				}
-			}
+			// The next turn of the loop looks at the connections.
 		case h := <-hashed:
 			sealed = true
 			if h.err != nil {
