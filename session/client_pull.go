@@ -24,8 +24,12 @@ func pull(sources []string, dir, name string, opts Options) batchFunc {
 			return nil, err
 		}
 		defer release()
-		if name == "" && streamable(sources, opts, baseName) {
-			return pullStream(ctx, c, r, start, root, dir, sources, opts)
+		base := baseName
+		if name != "" {
+			base = func(string) string { return name }
+		}
+		if streamable(sources, opts, base) {
+			return pullStream(ctx, c, r, start, root, dir, sources, name, opts)
 		}
 		var jobs []*job
 		var metas []dirMeta

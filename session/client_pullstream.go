@@ -8,13 +8,14 @@ import (
 )
 
 // pullStream is pull for a streamable batch into root (the local
-// directory dir), as pushStream is push: the remote tree is listed a
+// directory dir; the one source lands as name when name is set, as in
+// pull), as pushStream is push: the remote tree is listed a
 // directory at a time on a goroutine of its own (walkRemoteStream), at
 // most streamAhead files ahead of the transfers. A failure of the
 // session while it lists fails the batch, as it does before any file
 // starts (a Session runs it again once reconnected: the files already
 // pulled are then up to date).
-func pullStream(ctx context.Context, c *clientConn, r runner, start time.Time, root *os.Root, dir string, sources []string, opts Options) (*Report, error) {
+func pullStream(ctx context.Context, c *clientConn, r runner, start time.Time, root *os.Root, dir string, sources []string, name string, opts Options) (*Report, error) {
 	feed := newWalkFeed(opts)
 	var (
 		metas   []dirMeta
@@ -26,7 +27,7 @@ func pullStream(ctx context.Context, c *clientConn, r runner, start time.Time, r
 	walk.Go(func() {
 		defer feed.end()
 		for _, src := range sources {
-			js, ms, err := c.pullJobs(ctx, root, src, "", wopts, nil)
+			js, ms, err := c.pullJobs(ctx, root, src, name, wopts, nil)
 			if err != nil {
 				walkErr = err
 				return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -20,7 +21,11 @@ func push(sources []string, remoteDir string, opts Options) batchFunc {
 		}
 		opts, ds := pushOptions(opts)
 		if streamable(sources, opts, localBase) {
-			return pushStream(ctx, c, r, start, sources, dir, opts)
+			targets := make([]string, len(sources))
+			for i, src := range sources {
+				targets[i] = joinPath(dir, filepath.ToSlash(localBase(src)))
+			}
+			return pushStream(ctx, c, r, start, sources, targets, dir, opts)
 		}
 		var jobs []*job
 		var emptyDirs []string
@@ -109,6 +114,12 @@ func pushFile(local, remotePath string, opts Options) batchFunc {
 			return nil, err
 		}
 		opts, ds := pushOptions(opts)
+		if streamable([]string{local}, opts, func(string) string { return path.Base(rp) }) {
+			// A tree pushed under a new name streams as one pushed
+			// into a directory does (issue 17: the kernel's tree held
+			// 230 MB of jobs on the client).
+			return pushStream(ctx, c, r, start, []string{local}, []string{rp}, ".", opts)
+		}
 		tree := opts.newTree(rp)
 		jobs, emptyDirs, metas := c.pushJobs(local, rp, opts, tree)
 		ds.plan(jobs, metas)

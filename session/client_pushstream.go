@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -30,8 +29,9 @@ func streamable(sources []string, opts Options, base func(string) string) bool {
 	return true
 }
 
-// pushStream is push for a streamable batch into the clean remote
-// directory dir. Its walk runs on a goroutine of its own, ahead of the
+// pushStream is push for a streamable batch: each source lands as the
+// clean remote path of the same index in targets, and dir (a clean remote
+// directory, "." for none) is made if no file makes it. Its walk runs on a goroutine of its own, ahead of the
 // transfers by at most streamAhead files. A walk that ends within them
 // runs as a collected batch does (runPush); a longer one runs its files
 // as they come, each let go once ended (opts.tally), then makes the
@@ -41,7 +41,7 @@ func streamable(sources []string, opts Options, base func(string) string) bool {
 // keeps per directory (mode, mtime, and whether to list it for the
 // up-to-date check) stays for the whole batch: a few dozen bytes per
 // directory, not per file.
-func pushStream(ctx context.Context, c *clientConn, r runner, start time.Time, sources []string, dir string, opts Options) (*Report, error) {
+func pushStream(ctx context.Context, c *clientConn, r runner, start time.Time, sources, targets []string, dir string, opts Options) (*Report, error) {
 	feed := newWalkFeed(opts)
 	var (
 		emptyDirs []string
@@ -52,9 +52,8 @@ func pushStream(ctx context.Context, c *clientConn, r runner, start time.Time, s
 		emptyDirs = append(emptyDirs, dir)
 	}
 	walk.Go(func() {
-		for _, src := range sources {
-			target := joinPath(dir, filepath.ToSlash(localBase(src)))
-			_, ds, ms := c.walkSource(src, target, opts, nil, feed)
+		for i, src := range sources {
+			_, ds, ms := c.walkSource(src, targets[i], opts, nil, feed)
 			emptyDirs = append(emptyDirs, ds...)
 			metas = append(metas, ms...)
 		}

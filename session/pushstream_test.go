@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,8 +38,27 @@ func writeTinyTree(t testing.TB, root string, n int) []string {
 // (streamAhead), so the files start before the walk ends: every file
 // arrives, the report counts them all but lists only its bounded share,
 // Found reports every file once (the last call with more false) and Plan
-// is not called; a second push finds them all up to date.
+// is not called; a second push finds them all up to date. A tree pushed
+// under a new name (PushFile, scp -r dir host:new) streams too: it held
+// every file's job until the report (issue 17: 230 MB for the kernel).
 func TestPushStreamed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		push func(ctx context.Context, c *clientConn, src string, opts Options) (*Report, error)
+		top  string // where the tree lands
+	}{
+		{"into a directory", func(ctx context.Context, c *clientConn, src string, opts Options) (*Report, error) {
+			return c.Push(ctx, []string{src}, "up", opts)
+		}, "up/tree"},
+		{"under a new name", func(ctx context.Context, c *clientConn, src string, opts Options) (*Report, error) {
+			return c.PushFile(ctx, src, "up/renamed", opts)
+		}, "up/renamed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPushStreamed(t, tc.push, tc.top) })
+	}
+}
+
+func testPushStreamed(t *testing.T, push func(ctx context.Context, c *clientConn, src string, opts Options) (*Report, error), top string) {
 	n := streamAhead + 1500
 	ts, c := startWithClient(t)
 	ctx := longCtx(t)
@@ -79,7 +99,7 @@ func TestPushStreamed(t *testing.T) {
 			}
 		},
 	}
-	rep, err := c.Push(ctx, []string{src}, "up", opts)
+	rep, err := push(ctx, c, src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,19 +128,19 @@ func TestPushStreamed(t *testing.T) {
 		if i%97 != 0 && i != len(rel)-1 {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(ts.root, "up", "tree", p))
+		b, err := os.ReadFile(filepath.Join(ts.root, filepath.FromSlash(top), p))
 		if err != nil || len(b) != 1 || b[0] != byte(i) {
 			t.Errorf("%s: got %q, %v; want the byte %d", p, b, err, i)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(ts.root, "up", "tree", "empty", "deeper")); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(filepath.Join(ts.root, filepath.FromSlash(top), "empty", "deeper")); err != nil || !fi.IsDir() {
 		t.Errorf("the empty directory: %v", err)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(ts.root, "up", "tree")); len(entries) != (n+499)/500+1 {
-		t.Errorf("up/tree holds %d entries, want %d", len(entries), (n+499)/500+1)
+	if entries, _ := os.ReadDir(filepath.Join(ts.root, filepath.FromSlash(top))); len(entries) != (n+499)/500+1 {
+		t.Errorf("%s holds %d entries, want %d", top, len(entries), (n+499)/500+1)
 	}
 
-	rep, err = c.Push(ctx, []string{src}, "up", Options{Recursive: true})
+	rep, err = push(ctx, c, src, Options{Recursive: true})
 	if err != nil || rep.Err() != nil {
 		t.Fatalf("second push: %v, %v", err, rep.Err())
 	}
@@ -131,8 +151,26 @@ func TestPushStreamed(t *testing.T) {
 
 // TestPullStreamed pulls a tree of more files than a walk finds ahead:
 // the remote tree is listed while the files arrive, and the result is
-// the tree, with its empty directories and directory mtimes.
+// the tree, with its empty directories and directory mtimes; pulled
+// under a new name (PullFile) too.
 func TestPullStreamed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pull func(ctx context.Context, c *clientConn, dst string, opts Options) (*Report, error)
+		top  string // where the tree lands under dst
+	}{
+		{"into a directory", func(ctx context.Context, c *clientConn, dst string, opts Options) (*Report, error) {
+			return c.Pull(ctx, []string{"tree"}, dst, opts)
+		}, "tree"},
+		{"under a new name", func(ctx context.Context, c *clientConn, dst string, opts Options) (*Report, error) {
+			return c.PullFile(ctx, "tree", filepath.Join(dst, "renamed"), opts)
+		}, "renamed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPullStreamed(t, tc.pull, tc.top) })
+	}
+}
+
+func testPullStreamed(t *testing.T, pull func(ctx context.Context, c *clientConn, dst string, opts Options) (*Report, error), top string) {
 	n := streamAhead + 1500
 	ts, c := startWithClient(t)
 	ctx := longCtx(t)
@@ -148,7 +186,7 @@ func TestPullStreamed(t *testing.T) {
 		plans int
 	)
 	dst := t.TempDir()
-	rep, err := c.Pull(ctx, []string{"tree"}, dst, Options{Recursive: true,
+	rep, err := pull(ctx, c, dst, Options{Recursive: true,
 		Plan: func([]TransferInfo) { mu.Lock(); plans++; mu.Unlock() },
 		Found: func(files []TransferInfo, more bool) {
 			mu.Lock()
@@ -176,15 +214,15 @@ func TestPullStreamed(t *testing.T) {
 		if i%97 != 0 && i != len(rel)-1 {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dst, "tree", p))
+		b, err := os.ReadFile(filepath.Join(dst, top, p))
 		if err != nil || len(b) != 1 || b[0] != byte(i) {
 			t.Errorf("%s: got %q, %v; want the byte %d", p, b, err, i)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(dst, "tree", "empty", "deeper")); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(filepath.Join(dst, top, "empty", "deeper")); err != nil || !fi.IsDir() {
 		t.Errorf("the empty directory: %v", err)
 	}
-	if fi, err := os.Stat(filepath.Join(dst, "tree", "d0003")); err != nil {
+	if fi, err := os.Stat(filepath.Join(dst, top, "d0003")); err != nil {
 		t.Error(err)
 	} else if !fi.ModTime().Equal(old) {
 		t.Errorf("d0003: mtime %v, want %v", fi.ModTime(), old)
