@@ -532,3 +532,21 @@ const maxPipelined = 512
 // up to 16 KiB move together, but only 16 of 256 KiB. The kernel tree's
 // 15,600 files of 16-256 KiB held 8.6 MB of buffers without it.
 const smallBudget = 4 << 20
+
+// MemoryBudget is the memory, in bytes, that one push or pull batch is
+// meant to need on the client when parallel files move at once over
+// conns connections (Options.Parallel; PoolConfig.Size, or Max with
+// Auto): a base of 32 MiB for the runtime, the walk, the queue and one
+// connection (the Linux kernel tree's push holds about 25 MB live at its
+// peak), plus, for each connection, the small files' shared buffers
+// (smallBudget) and two xfer.ChunkSize buffers read ahead for each
+// parallel file. It is for the Go runtime's soft memory limit
+// (runtime/debug.SetMemoryLimit): with the collector's default headroom
+// alone the heap doubles its live size, and the kernel tree's push peaked
+// at 76 MB of RSS (issue 17: at most 64 MB, bounded by the work in
+// flight, not by the tree). A limit is soft: a heap that needs more gets
+// it, at the price of more frequent collections.
+func MemoryBudget(parallel, conns int) int64 {
+	perConn := int64(smallBudget) + int64(max(parallel, 1))*2*xfer.ChunkSize
+	return 32<<20 + int64(max(conns, 1))*perConn
+}

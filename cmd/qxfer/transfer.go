@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 
 	"github.com/qxfer/qxfer/session"
 )
@@ -68,6 +69,7 @@ func (f *transferFlags) transfer(ctx context.Context, e *env, r remote, verb, do
 	if err := f.syncFlags.apply(&opts); err != nil {
 		return err
 	}
+	limitMemory(f.Parallel, f.Connections)
 	c, err := f.connect(ctx, e, r, &f.sessionFlags)
 	if err != nil {
 		return err
@@ -246,4 +248,22 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// limitMemory makes session.MemoryBudget of a batch of parallel files
+// over --connections the Go runtime's soft memory limit, unless the
+// environment sets GOMEMLIMIT (the user's limit wins). With auto, the
+// budget is for the most connections auto may open. Issue 17: the Linux
+// kernel tree's push peaked at 76 MB of client RSS with the collector's
+// default headroom, 58 MB under its budget (42 MiB), for about 10% more
+// client CPU.
+func limitMemory(parallel int, connections string) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	conns := session.DefaultMaxConnections
+	if pc, err := parseConnections(connections); err == nil && !pc.Auto {
+		conns = pc.Size
+	}
+	debug.SetMemoryLimit(session.MemoryBudget(parallel, conns))
 }
