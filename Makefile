@@ -34,10 +34,15 @@ race: tools ## go test -race -shuffle=on, one package at a time (the seed is pri
 soak: ## long soak: hundreds of transfers under loss, reordering, outages and client kills
 	$(GO) test -race -run '^TestSoak$$' -timeout 30m ./session/ -soak.transfers=400
 
-cross: ## build for darwin and windows (laptop users)
+# cross also vets for darwin and windows, test files included (bench is
+# Linux only): a test using a Unix-only call belongs in a _unix or _linux
+# file.
+cross: ## build for darwin and windows (laptop users), and vet there, tests included
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	GOOS=darwin GOARCH=amd64 $(GO) build ./...
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./certs/... ./cmd/... ./internal/... ./quicx/... ./session/...
+	GOOS=windows GOARCH=amd64 $(GO) vet ./certs/... ./cmd/... ./internal/... ./quicx/... ./session/...
 
 # fuzz-short turns minimization off: a new input found in the last moments
 # of a 3 s run was being minimized when -fuzztime ended, and go test
