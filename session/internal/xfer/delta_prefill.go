@@ -2,7 +2,6 @@ package xfer
 
 import (
 	"context"
-	"io"
 	"os"
 
 	"github.com/qxfer/qxfer/session/internal/wire"
@@ -76,14 +75,4 @@ func (p *prefill) write(off uint64, b []byte) {
 // old version and SignPrefilled wrote them there.
 func (rc *Receiver) inPlace(o wire.CopyOp) bool {
 	return o.Source == o.Offset && o.Offset+o.Length <= rc.prefilled
-}
-
-// hashRange hashes the n bytes of f at off into h, reading through buf;
-// fewer than n bytes there is io.ErrUnexpectedEOF.
-func hashRange(f io.ReaderAt, off, n uint64, h io.Writer, buf []byte) error {
-	got, err := io.CopyBuffer(h, io.NewSectionReader(f, int64(off), int64(n)), buf)
-	if err == nil && uint64(got) < n {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
 }

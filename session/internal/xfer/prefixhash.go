@@ -3,6 +3,7 @@ package xfer
 import (
 	"crypto/sha256"
 	"hash"
+	"io"
 	"sync"
 )
 
@@ -53,4 +54,14 @@ func (p *prefixHash) sum() []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.h.Sum(nil)
+}
+
+// hashRange hashes the n bytes of f at off into h, reading through buf;
+// fewer than n bytes there is io.ErrUnexpectedEOF.
+func hashRange(f io.ReaderAt, off, n uint64, h io.Writer, buf []byte) error {
+	got, err := io.CopyBuffer(h, io.NewSectionReader(f, int64(off), int64(n)), buf)
+	if err == nil && uint64(got) < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
