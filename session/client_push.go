@@ -117,7 +117,7 @@ func pushFile(local, remotePath string, opts Options) batchFunc {
 		if streamable([]string{local}, opts, func(string) string { return path.Base(rp) }) {
 			// A tree pushed under a new name streams as one pushed
 			// into a directory does (issue 17: the kernel's tree held
-			// 230 MB of jobs on the client).
+			// 229 MB of jobs on the client).
 			return pushStream(ctx, c, r, start, []string{local}, []string{rp}, ".", opts)
 		}
 		tree := opts.newTree(rp)

@@ -30,9 +30,10 @@ func streamable(sources []string, opts Options, base func(string) string) bool {
 }
 
 // pushStream is push for a streamable batch: each source lands as the
-// clean remote path of the same index in targets, and dir (a clean remote
-// directory, "." for none) is made if no file makes it. Its walk runs on a goroutine of its own, ahead of the
-// transfers by at most streamAhead files. A walk that ends within them
+// clean remote path of the same index in targets, and dir (a clean
+// remote directory, "." for none) is made if no file makes it. Its walk
+// runs on a goroutine of its own, ahead of the transfers by at most
+// streamAhead files. A walk that ends within them
 // runs as a collected batch does (runPush); a longer one runs its files
 // as they come, each let go once ended (opts.tally), then makes the
 // empty directories and sets the modes and mtimes of the directories

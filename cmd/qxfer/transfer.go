@@ -255,8 +255,8 @@ func humanBytes(n int64) string {
 // environment sets GOMEMLIMIT (the user's limit wins). With auto, the
 // budget is for the most connections auto may open. Issue 17: the Linux
 // kernel tree's push peaked at 76 MB of client RSS with the collector's
-// default headroom, 58 MB under its budget (42 MiB), for about 10% more
-// client CPU.
+// default headroom, 56 MB under its budget (40 MiB at -j 8 on one
+// connection), for 10 to 25% more client CPU.
 func limitMemory(parallel int, connections string) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
