@@ -1,6 +1,8 @@
 package session
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"path/filepath"
 	"testing"
 
@@ -119,4 +121,74 @@ func TestDeltaPlanAfterLast(t *testing.T) {
 	testutil.SameFile(t, filepath.Join(ts.root, "f.img"), data)
 	testutil.NoPartials(t, ts.root)
 	checkServes(t, ts)
+}
+
+// TestDeltaWrongSeal: a delta push whose Seal does not match its literal
+// bytes (the BLAKE3-256 of the bytes outside the Accept's Have) is
+// hash_mismatch: the destination keeps its old version, no .part or
+// record is left, and the server goes on serving. The same push with the
+// right seal replaces the file, so the check, not the plan, refuses it.
+func TestDeltaWrongSeal(t *testing.T) {
+	const size = 4 << 20
+	const changed = 100 << 10 // the new version differs in its last bytes
+	for _, tc := range []struct {
+		name string
+		seal func(literal []byte) []byte
+		want ErrorCode
+	}{
+		{"right seal", func(l []byte) []byte { s := blake3.Sum256(l); return s[:] }, CodeOK},
+		{"wrong seal", func(l []byte) []byte { s := blake3.Sum256(append(l, 0)); return s[:] }, CodeHashMismatch},
+		{"SHA-256 of the literal bytes", func(l []byte) []byte { s := sha256.Sum256(l); return s[:] }, CodeHashMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, ServerConfig{}, nil)
+			old := testutil.WriteRandom(t, filepath.Join(ts.root, "f.img"), size)
+			next := bytes.Clone(old)
+			for i := size - changed; i < size; i++ {
+				next[i] ^= 0xa5
+			}
+			p := dialRaw(t, ts)
+			defer p.close()
+			p.hello()
+			p.send(&wire.Put{ID: 1, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(9), Flags: wire.FlagForce | wire.FlagDelta})
+			// Copy every chunk of the old version that ends before
+			// the change, in place.
+			var ops []wire.CopyOp
+			var off uint64
+			for last := false; !last; {
+				m := expectMsg[*wire.DeltaSig](p)
+				for _, c := range m.Chunks {
+					if off+c.Length <= size-changed {
+						ops = append(ops, wire.CopyOp{Offset: off, Source: off, Length: c.Length, Sum: c.Sum})
+					}
+					off += c.Length
+				}
+				last = m.Last
+			}
+			if len(ops) == 0 {
+				t.Fatal("no chunk of the old version before the change: nothing to copy")
+			}
+			copied := ops[len(ops)-1].Offset + ops[len(ops)-1].Length
+			p.send(&wire.DeltaPlan{ID: 1, Last: true, Ops: ops})
+			acc := expectMsg[*wire.Accept](p)
+			if len(acc.Have) != 1 || acc.Have[0] != (wire.Range{Offset: 0, Length: copied}) {
+				t.Fatalf("got Accept{Have: %v}, want the %d copied bytes held", acc.Have, copied)
+			}
+			literal := next[copied:]
+			ws := p.openRange(1, copied, uint64(len(literal)))
+			ws.Write(literal)
+			ws.Close()
+			p.send(&wire.Seal{ID: 1, Hash: tc.seal(literal)})
+			if d := expectMsg[*wire.Done](p); d.ID != 1 || d.Code != tc.want {
+				t.Fatalf("got Done{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", d.ID, d.Code, d.Msg, tc.want)
+			}
+			want := old
+			if tc.want == CodeOK {
+				want = next
+			}
+			testutil.SameFile(t, filepath.Join(ts.root, "f.img"), want)
+			testutil.NoPartials(t, ts.root)
+			checkServes(t, ts)
+		})
+	}
 }
