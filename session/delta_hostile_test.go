@@ -56,18 +56,10 @@ func TestDeltaHostilePlan(t *testing.T) {
 			defer p.close()
 			p.hello()
 			id := uint64(i + 1)
-			p.send(&wire.Put{ID: id, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(i + 5), Flags: wire.FlagForce | wire.FlagDelta})
-			var sig []xfer.Chunk
+			sig := deltaSig(p, id, size, i+5)
 			var off uint64
-			for {
-				m := expectMsg[*wire.DeltaSig](p)
-				for _, c := range m.Chunks {
-					sig = append(sig, xfer.Chunk{Offset: off, Length: c.Length, Sum: c.Sum})
-					off += c.Length
-				}
-				if m.Last {
-					break
-				}
+			if len(sig) > 0 {
+				off = sig[len(sig)-1].Offset + sig[len(sig)-1].Length
 			}
 			if off != size || len(sig) < 2 {
 				t.Fatalf("signature: %d chunks of %d bytes, want at least 2 of %d", len(sig), off, size)
@@ -93,16 +85,9 @@ func TestDeltaPlanAfterLast(t *testing.T) {
 	p := dialRaw(t, ts)
 	defer p.close()
 	p.hello()
-	p.send(&wire.Put{ID: 1, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(9), Flags: wire.FlagForce | wire.FlagDelta})
 	var ops []wire.CopyOp
-	var off uint64
-	for last := false; !last; {
-		m := expectMsg[*wire.DeltaSig](p)
-		for _, c := range m.Chunks {
-			ops = append(ops, wire.CopyOp{Offset: off, Source: off, Length: c.Length, Sum: c.Sum})
-			off += c.Length
-		}
-		last = m.Last
+	for _, c := range deltaSig(p, 1, size, 9) {
+		ops = append(ops, wire.CopyOp{Offset: c.Offset, Source: c.Offset, Length: c.Length, Sum: c.Sum})
 	}
 	p.send(&wire.DeltaPlan{ID: 1, Last: true, Ops: ops})
 	for range 8 {
@@ -150,20 +135,13 @@ func TestDeltaWrongSeal(t *testing.T) {
 			p := dialRaw(t, ts)
 			defer p.close()
 			p.hello()
-			p.send(&wire.Put{ID: 1, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(9), Flags: wire.FlagForce | wire.FlagDelta})
 			// Copy every chunk of the old version that ends before
 			// the change, in place.
 			var ops []wire.CopyOp
-			var off uint64
-			for last := false; !last; {
-				m := expectMsg[*wire.DeltaSig](p)
-				for _, c := range m.Chunks {
-					if off+c.Length <= size-changed {
-						ops = append(ops, wire.CopyOp{Offset: off, Source: off, Length: c.Length, Sum: c.Sum})
-					}
-					off += c.Length
+			for _, c := range deltaSig(p, 1, size, 9) {
+				if c.Offset+c.Length <= size-changed {
+					ops = append(ops, wire.CopyOp{Offset: c.Offset, Source: c.Offset, Length: c.Length, Sum: c.Sum})
 				}
-				last = m.Last
 			}
 			if len(ops) == 0 {
 				t.Fatal("no chunk of the old version before the change: nothing to copy")
@@ -191,4 +169,22 @@ func TestDeltaWrongSeal(t *testing.T) {
 			checkServes(t, ts)
 		})
 	}
+}
+
+// deltaSig offers a delta push of f.img (size bytes, mtime fileTime(mt))
+// as request id and returns the server's signature of its old version,
+// every DeltaSig frame read up to the last, with the chunks' offsets.
+func deltaSig(p *rawPeer, id, size uint64, mt int) []xfer.Chunk {
+	p.send(&wire.Put{ID: id, Path: "f.img", Size: size, Mode: 0o600, MTime: fileTime(mt), Flags: wire.FlagForce | wire.FlagDelta})
+	var sig []xfer.Chunk
+	var off uint64
+	for last := false; !last; {
+		m := expectMsg[*wire.DeltaSig](p)
+		for _, c := range m.Chunks {
+			sig = append(sig, xfer.Chunk{Offset: off, Length: c.Length, Sum: c.Sum})
+			off += c.Length
+		}
+		last = m.Last
+	}
+	return sig
 }
