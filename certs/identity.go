@@ -102,16 +102,42 @@ func newIdentity(priv ed25519.PrivateKey, certDER []byte) (*Identity, error) {
 	}, nil
 }
 
+// createSettle is how long [LoadOrCreate] waits for another process that is
+// creating the identity (its key written, its certificate not yet) before it
+// reports the pair as incomplete. Creating takes milliseconds; two `qxfer
+// serve` started at once on a fresh home (a CI script, two systemd units)
+// meet in that window.
+const createSettle = time.Second
+
 // LoadOrCreate loads the identity stored in dir (identity.key and
 // identity.crt). If neither file exists it creates dir (mode 0700) and both
 // files, and reports created = true; the key is written with mode 0600 via a
-// temporary file, fsync and rename, so a crash never leaves half a key.
+// temporary file, fsync and a link that never replaces, so a crash never
+// leaves half a key and of processes creating at once exactly one writes the
+// key; the others wait for its certificate and load the same identity.
 //
-// It never overwrites an existing key: if only one file exists, or the two do
-// not match, it returns an error. On unix it also refuses a key file readable
-// or writable by group or others. Such errors have a Hint() []string method
+// It never overwrites an existing key: if only one file exists (after
+// waiting up to createSettle for a creator to finish), or the two do not
+// match, it returns an error. On unix it also refuses a key file readable or
+// writable by group or others. Such errors have a Hint() []string method
 // saying how to fix the problem.
 func LoadOrCreate(dir string) (id *Identity, created bool, err error) {
+	deadline := time.Now().Add(createSettle)
+	for {
+		id, created, err = loadOrCreate(dir)
+		if !errors.Is(err, errCreating) || time.Now().After(deadline) {
+			return id, created, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// errCreating marks a state another process may be in the middle of: the key
+// is there, the certificate not yet. LoadOrCreate retries it.
+var errCreating = errors.New("identity being created")
+
+// loadOrCreate is one attempt of [LoadOrCreate].
+func loadOrCreate(dir string) (id *Identity, created bool, err error) {
 	keyPath := filepath.Join(dir, KeyFile)
 	certPath := filepath.Join(dir, CertFile)
 	keyInfo, keyErr := os.Stat(keyPath)
@@ -133,7 +159,8 @@ func LoadOrCreate(dir string) (id *Identity, created bool, err error) {
 		return id, true, nil
 	case keyExists && !certExists:
 		return nil, false, &hintError{
-			err: fmt.Errorf("%w: %s exists but %s is missing", errIncomplete, keyPath, certPath),
+			creating: true,
+			err:      fmt.Errorf("%w: %s exists but %s is missing", errIncomplete, keyPath, certPath),
 			hints: []string{
 				"restore " + certPath + " from a backup",
 				"or move " + keyPath + " away to create a new identity (peers must then re-pin its fingerprint)",
@@ -214,8 +241,11 @@ func readPEM(path, typ string) ([]byte, error) {
 }
 
 // create generates a new identity and writes it to keyPath and certPath. The
-// key is written first: if the certificate write then fails, LoadOrCreate
-// reports the incomplete pair instead of silently replacing the key.
+// key is written first, and never over an existing one: if another process
+// wrote its key first, create returns errCreating and LoadOrCreate loads that
+// process's identity once its certificate is there. If the certificate write
+// fails, LoadOrCreate reports the incomplete pair instead of silently
+// replacing the key.
 func create(dir, keyPath, certPath string) (*Identity, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -230,19 +260,25 @@ func create(dir, keyPath, certPath string) (*Identity, error) {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: pemTypeKey, Bytes: keyDER})
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: pemTypeCert, Bytes: id.Certificate.Certificate[0]})
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := writeFileAtomic(keyPath, keyPEM, 0o600, false); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %s appeared while creating", errCreating, keyPath)
+		}
 		return nil, err
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := writeFileAtomic(certPath, certPEM, 0o644, true); err != nil {
 		return nil, err
 	}
 	return id, nil
 }
 
 // writeFileAtomic writes data to a temporary file in the directory of path,
-// syncs it, sets perm and renames it over path, then syncs the directory
-// (best effort), so readers see either nothing or the whole file.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+// syncs it, sets perm and renames it over path (replace) or hard-links it to
+// path (!replace: an error wrapping fs.ErrExist if path exists), then syncs
+// the directory (best effort), so readers see either nothing or the whole
+// file. Where the file system has no hard links, !replace falls back to a
+// rename after a check, which two creators can still race.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode, replace bool) (err error) {
 	dir := filepath.Dir(path)
 	// CreateTemp makes the file with mode 0600, so the key is never readable
 	// by others, not even briefly.
@@ -269,7 +305,7 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := publish(tmp, path, replace); err != nil {
 		return err
 	}
 	if d, err := os.Open(dir); err == nil {
@@ -279,11 +315,34 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	return nil
 }
 
+// publish moves the finished temporary file tmp to path; see writeFileAtomic.
+func publish(tmp, path string, replace bool) error {
+	if replace {
+		return os.Rename(tmp, path)
+	}
+	err := os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		os.Remove(tmp)
+		return err
+	}
+	// No hard links here (FAT, some network file systems).
+	if _, serr := os.Lstat(path); serr == nil {
+		os.Remove(tmp)
+		return &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
+	}
+	return os.Rename(tmp, path)
+}
+
 // hintError is an error with advice for the user, shown as "hint:" lines.
 type hintError struct {
 	err   error
 	hints []string
+	// creating says the state may be another process's creation in
+	// progress: the error also matches errCreating.
+	creating bool
 }
+
+func (e *hintError) Is(target error) bool { return e.creating && target == errCreating }
 
 func (e *hintError) Error() string  { return e.err.Error() }
 func (e *hintError) Unwrap() error  { return e.err }

@@ -1,13 +1,16 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -328,5 +331,115 @@ func TestIdentityHandshake(t *testing.T) {
 	}
 	if sawClient != client.Fingerprint {
 		t.Errorf("server saw %v, want %v", sawClient, client.Fingerprint)
+	}
+}
+
+// TestLoadOrCreateConcurrent starts several creators at once on one fresh
+// home, as two `qxfer serve` started together do (the s3_race script once
+// failed this way: "identity.key exists but identity.crt is missing").
+// Exactly one must create; every one must load that same identity.
+func TestLoadOrCreateConcurrent(t *testing.T) {
+	const creators, rounds = 8, 20
+	for round := range rounds {
+		dir := filepath.Join(t.TempDir(), "home")
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			fps   [creators]Fingerprint
+			made  [creators]bool
+			errs  [creators]error
+		)
+		for i := range creators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				id, created, err := LoadOrCreate(dir)
+				errs[i], made[i] = err, created
+				if err == nil {
+					fps[i] = id.Fingerprint
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		checkOneCreator(t, round, fps[:], made[:], errs[:])
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// TestLoadOrCreateConcurrentProcesses is TestLoadOrCreateConcurrent with
+// separate processes (this test binary run again), the case the CLI meets.
+func TestLoadOrCreateConcurrentProcesses(t *testing.T) {
+	if dir := os.Getenv("QXFER_TEST_IDENTITY_DIR"); dir != "" {
+		id, created, err := LoadOrCreate(dir)
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(0)
+		}
+		fmt.Println(id.Fingerprint, created)
+		os.Exit(0)
+	}
+	const creators, rounds = 4, 5
+	for round := range rounds {
+		dir := filepath.Join(t.TempDir(), "home")
+		cmds := make([]*exec.Cmd, creators)
+		outs := make([]bytes.Buffer, creators)
+		for i := range cmds {
+			cmds[i] = exec.Command(os.Args[0], "-test.run=^TestLoadOrCreateConcurrentProcesses$")
+			cmds[i].Env = append(os.Environ(), "QXFER_TEST_IDENTITY_DIR="+dir)
+			cmds[i].Stdout = &outs[i]
+			if err := cmds[i].Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fps := make([]Fingerprint, creators)
+		made := make([]bool, creators)
+		errs := make([]error, creators)
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("creator %d: %v", i, err)
+			}
+			line := strings.TrimSpace(outs[i].String())
+			fp, createdText, ok := strings.Cut(line, " ")
+			switch {
+			case !ok || fp == "error":
+				errs[i] = errors.New(line)
+			default:
+				f, err := ParseFingerprint(fp)
+				if err != nil {
+					t.Fatalf("creator %d printed %q: %v", i, line, err)
+				}
+				fps[i], made[i] = f, createdText == "true"
+			}
+		}
+		checkOneCreator(t, round, fps, made, errs)
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// checkOneCreator checks the outcome of creators racing on one home: no
+// errors, exactly one created, all hold the same fingerprint.
+func checkOneCreator(t *testing.T, round int, fps []Fingerprint, made []bool, errs []error) {
+	t.Helper()
+	n := 0
+	for i := range fps {
+		if errs[i] != nil {
+			t.Errorf("round %d, creator %d: %v", round, i, errs[i])
+			continue
+		}
+		if made[i] {
+			n++
+		}
+		if fps[i] != fps[0] {
+			t.Errorf("round %d: creator %d loaded %s, creator 0 %s", round, i, fps[i], fps[0])
+		}
+	}
+	if n != 1 && !t.Failed() {
+		t.Errorf("round %d: %d creators report created, want exactly 1", round, n)
 	}
 }
