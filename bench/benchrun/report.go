@@ -63,7 +63,8 @@ func (b *bench) write(ctx context.Context, rep *Report) error {
 		chart = rel + "goodput.svg"
 	}
 	analysis, _ := os.ReadFile(filepath.Join(b.repo, "bench", "analysis.md"))
-	md := markdown(rep, chart, string(analysis), !(b.quick || len(b.only) > 0))
+	byHand, _ := os.ReadFile(filepath.Join(b.repo, "bench", "byhand.md"))
+	md := markdown(rep, chart, string(analysis), string(byHand), !(b.quick || len(b.only) > 0))
 	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -86,7 +87,12 @@ func pctCore(cpu, wall float64) string {
 	return fmt.Sprintf("%.0f%%", cpu/wall*100)
 }
 
-func markdown(rep *Report, chart, analysis string, full bool) string {
+// markdown renders BENCHMARKS.md: the run in rep, then analysis
+// (bench/analysis.md) under "## Analysis", the micro-benchmarks, and
+// byHand (bench/byhand.md: sections measured by hand or by parts of the
+// bench, such as the lossy grid, which a run does not produce) verbatim,
+// so that a full run keeps them.
+func markdown(rep *Report, chart, analysis, byHand string, full bool) string {
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
 	p("# Benchmarks\n\n")
@@ -147,6 +153,10 @@ func markdown(rep *Report, chart, analysis string, full bool) string {
 				p("Failed: %s\n\n", mc.Err)
 			}
 		}
+	}
+	if byHand != "" {
+		p("%s\n", strings.TrimSpace(byHand))
+		p("\n(From [bench/byhand.md](bench/byhand.md), measured and written by hand; not rewritten by `make bench`.)\n")
 	}
 	_ = full
 	return w.String()
