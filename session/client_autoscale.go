@@ -68,15 +68,6 @@ const (
 	// controller before issue 17) took three seconds to get there,
 	// longer than a 48 MiB file takes.
 	autoGrowth = 8
-	// autoJumpLoss is the loss rate from which the first step grows the
-	// pool by autoGrowth squared (1 to 64) at once. At 1% loss one
-	// NewReno connection carries at most MSS/RTT x 1.22/sqrt(p) (Mathis
-	// et al. 1997): 14 Mbit/s at 10 ms, 3.5 at 40 ms, 1 at 100 ms and 2%,
-	// so a link worth striping wants the most connections anyway, and
-	// the step through 8 costs a measurement window and a join (about 10
-	// RTTs). Measured (benchrun -grid, 5 runs, medians): 32 and 48 MiB
-	// at 100 ms/2% and 150 ms/1% went 1% to 17% faster.
-	autoJumpLoss = 0.01
 	// autoMinPackets is how many packets a measurement window wants
 	// before it decides (unless it has lasted autoMaxWindow): at 1% loss
 	// 300 packets lose 3 on average, and 2 or more with 80% chance.
@@ -100,31 +91,18 @@ func (p *pool) newWindow() window {
 	return window{start: time.Now(), from: p.sample(), moved: p.moved.Load()}
 }
 
-// growTo is the size a growing step takes a pool of size connections to,
-// at the loss rate (lost / sent packets) of the window that decided it:
-// autoGrowth times larger, autoGrowth squared from one connection at
-// autoJumpLoss or more, and never above maxSize.
-func growTo(size int, loss float64, maxSize int) int {
-	growth := autoGrowth
-	if size == 1 && loss >= autoJumpLoss {
-		growth = autoGrowth * autoGrowth
-	}
-	return min(size*growth, maxSize)
-}
-
 // autoscale runs PoolConfig.Auto. It measures the pool in windows of at
 // least four smoothed RTTs (and autoMinWindow), long enough to hold
 // autoMinPackets packets or autoMaxWindow (PoolConfig.Epoch when set):
 // the goodput, the loss and the largest RTT rise, sampled every 25 ms.
-// After each it grows the pool by autoGrowth (growTo: from one connection
-// at 1% loss or more, by autoGrowth squared) when the loss looks random
+// After each it grows the pool by autoGrowth when the loss looks random
 // (lost packets without RTT growth), keeps it, or cuts it by an eighth
 // when the RTT has risen in two windows in a row. Growth stops for good once a step brings less than
 // autoGain more goodput, or the path showed congestion. It only acts
 // while file bytes are moving. The first window starts with the
-// transfer: loss and RTT are known after its first round trips, so at 1%
-// loss or more the pool is at 64 connections a few RTTs into the file,
-// and at lower loss at 8 and a few RTTs later at 64.
+// transfer: loss and RTT are known after its first round trips, so on a
+// lossy link the pool is at 8 connections a few RTTs into the file and
+// at 64 a few more later.
 func (p *pool) autoscale() {
 	c := p.c
 	maxWindow := p.cfg.Pool.Epoch
@@ -258,7 +236,7 @@ func (p *pool) autoscale() {
 			// The new connections are dialled in parallel, and the
 			// controller goes on while they join.
 			lastGood = good
-			n := growTo(size, loss, maxSize)
+			n := min(size*autoGrowth, maxSize)
 			record(n, "random loss without rtt growth")
 			c.wg.Go(func() { p.grow(c.conn.Context(), n-size) })
 			settle(n)
