@@ -1,9 +1,11 @@
 package quicx
 
 import (
+	"os"
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
 )
 
 // DefaultPort is the UDP port qxfer listens on and dials when none is given.
@@ -83,6 +85,11 @@ func (c Config) quicConfig(client bool) *quic.Config {
 	}
 	if client {
 		qc.KeepAlivePeriod = c.KeepAlive
+	}
+	if os.Getenv("QLOGDIR") != "" {
+		// quic-go's convention (its examples and interop runner): one qlog
+		// file per connection, <odcid>_<client|server>.sqlog, for qvis.
+		qc.Tracer = qlog.DefaultConnectionTracer
 	}
 	return qc
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -273,5 +275,34 @@ func TestWatchRoute(t *testing.T) {
 				t.Errorf("migrations: got %d, want %d", got, wantMigrations)
 			}
 		})
+	}
+}
+
+// TestQlogDir: with QLOGDIR set, as in quic-go's own tools, each side of
+// a connection writes its qlog there (<odcid>_client.sqlog and
+// _server.sqlog, quic-go's names), holding the connection's events; the
+// trace is written when the connection closes.
+func TestQlogDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "qlog")
+	t.Setenv("QLOGDIR", dir)
+	ln, _ := listen(t, identity(t), func(certs.Fingerprint) error { return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := dialAny(ctx, t, ln.Addr().String())
+	echo(ctx, t, c, []byte("traced"), 3, func() {})
+	c.Close(0, "")
+	for _, side := range []string{"client", "server"} {
+		var found []byte
+		testutil.Eventually(t, 5*time.Second, "the "+side+" qlog", func() bool {
+			m, _ := filepath.Glob(filepath.Join(dir, "*_"+side+".sqlog"))
+			if len(m) != 1 {
+				return false
+			}
+			found, _ = os.ReadFile(m[0])
+			return bytes.Contains(found, []byte("transport:packet_sent"))
+		})
+		if !bytes.Contains(found, []byte(`"vantage_point":{"type":"`+side+`"}`)) {
+			t.Errorf("%s qlog: no %s vantage point in %.200q", side, side, found)
+		}
 	}
 }
