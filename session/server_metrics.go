@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/qxfer/qxfer/session/internal/wire"
 )
 
 // serverMetrics are a Server's Prometheus metrics, in a registry of its
@@ -28,6 +30,7 @@ type serverMetrics struct {
 	resumed        *prometheus.CounterVec   // direction, client
 	duration       *prometheus.HistogramVec // direction
 	refused        *prometheus.CounterVec   // code, client
+	requests       *prometheus.CounterVec   // type
 	swept          prometheus.Counter
 }
 
@@ -94,10 +97,14 @@ func newServerMetrics(s *Server) *serverMetrics {
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "qxfer_requests_refused_total", Help: "Requests (push, pull, list, stat, mkdir) refused before a transfer started, by error code and client.",
 	}, []string{"code", "client"})
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "qxfer_requests_total",
+		Help: "Requests received on command channels, by frame type (put, get, list, list_packed, stat, mkdir, dir_meta, checksum...), answered or refused.",
+	}, []string{"type"})
 	m.swept = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "qxfer_partials_swept_total", Help: "Abandoned partial files (a .part and its resume record) removed after --partial-ttl.",
 	})
-	for _, c := range []prometheus.Collector{m.sessions, m.handshakeFails, m.started, m.ended, m.bytes, m.resumed, m.duration, m.refused, m.swept} {
+	for _, c := range []prometheus.Collector{m.sessions, m.handshakeFails, m.started, m.ended, m.bytes, m.resumed, m.duration, m.refused, m.requests, m.swept} {
 		f(c)
 	}
 	for _, cause := range []string{FailUnauthorized, failVersion, failHello, failLimit, failShutdown} {
@@ -121,6 +128,19 @@ func (s *Server) CountHandshakeFailure(cause string) {
 }
 
 func (m *serverMetrics) partialsSwept(n int) { m.swept.Add(float64(n)) }
+
+// request counts msg in qxfer_requests_total if it opens a request (it
+// carries a new request ID, PROTOCOL.md "Requests and IDs"); the frames
+// of a running request (Seal, Ack, Cancel...) are not counted. Labelled by
+// frame type only, so the series stay a few dozen whatever the clients.
+func (m *serverMetrics) request(msg wire.Message) {
+	switch msg.(type) {
+	case *wire.Put, *wire.Get, *wire.List, *wire.ListPacked, *wire.Stat, *wire.Mkdir,
+		*wire.DirMeta, *wire.Symlink, *wire.Readlink, *wire.Remove, *wire.Rename,
+		*wire.Df, *wire.Checksum, *wire.Features:
+		m.requests.WithLabelValues(msg.Type().String()).Inc()
+	}
+}
 
 // shortFingerprintLen is how many characters of a fingerprint's
 // canonical form ("SHA256:" and 43 base64 characters) clientLabel keeps

@@ -192,6 +192,7 @@ func (ss *serverSession) signalLocked() {
 }
 
 func (ss *serverSession) handle(ctx context.Context, msg wire.Message) error {
+	ss.srv.metrics.request(msg)
 	if id, h := ss.storeHandles(msg); h != nil {
 		return ss.request(id, func() error { ss.reply(id, h()); return nil })
 	}
