@@ -31,7 +31,14 @@ type putJob struct {
 // once, so a tree of small files costs a few round trips, not one per
 // file.
 func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot) error {
-	if !j.noQuickCheck && !j.walked.MTime.IsZero() && c.destState(ctx, j.dest, j.remote).UpToDate(j.walked) {
+	// One lookup per file: each counts towards letting its directory's
+	// listing go (destStates.want), so a second one made the last half of
+	// a directory's files list it again.
+	var dest DestState
+	if !j.noQuickCheck {
+		dest = c.destState(ctx, j.dest, j.remote)
+	}
+	if !j.walked.MTime.IsZero() && dest.UpToDate(j.walked) {
 		// As rsync's quick check: the walk's stat and the listing agree
 		// (a no-op push of a tree opens none of its files).
 		return xfer.UpToDate(j.remote)
@@ -46,7 +53,7 @@ func (c *clientConn) runPut(ctx context.Context, t *Transfer, j putJob, s *slot)
 	}
 	defer f.Close()
 	t.size.Store(int64(meta.Size))
-	if !j.noQuickCheck && c.destState(ctx, j.dest, j.remote).UpToDate(meta) {
+	if dest.UpToDate(meta) {
 		// The listing of its directory says the server would answer
 		// up to date: no offer.
 		return xfer.UpToDate(j.remote)
