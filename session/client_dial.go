@@ -195,6 +195,7 @@ func start(ctx context.Context, qc *quicx.Conn, cfg ClientConfig) (*clientConn, 
 	}
 	c.wg.Go(c.readLoop)
 	c.wg.Go(func() { c.acceptStreams(qc) })
+	c.askFeatures()
 	c.watch(qc, cfg)
 	return c, nil
 }

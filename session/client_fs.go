@@ -27,38 +27,69 @@ type DiskUsage struct {
 
 // fenced sends the request build makes and waits for its answer, for
 // request kinds that protocol v2 added after its first release (Remove,
-// Rename, Df): a server that predates them skips the frame and would
-// never answer. Right behind it goes a Stat of the root, a fence: the
-// server handles these requests in its command loop and answers them
+// Rename, Df, Features): a server that predates them skips the frame and
+// would never answer. Right behind it goes a Stat of the root, a fence:
+// the server handles these requests in its command loop and answers them
 // before it reads the next frame, so the fence's answer arriving first
 // means the request was skipped, and the result is ErrUnsupported. The
 // answer is a T or a Reject (the server's verdict, naming path p).
 func fenced[T wire.Message](ctx context.Context, c *clientConn, p string, build func(id uint64) wire.Message) (T, error) {
-	return roundTripWith[T](ctx, c, p, build, func(ctx context.Context, w *waiter) (wire.Message, error) {
-		fid, fw, err := c.request(func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: "."} })
-		if err != nil {
-			return nil, err
-		}
-		defer c.done(fid, fw)
+	q, err := askFenced(c, build)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return answerFenced[T](ctx, c, q, p)
+}
+
+// fencedQuestion is a fenced request and its fence, sent and not yet
+// answered: asked ahead of its answer being needed (askFeatures), it
+// costs no round trip of its own.
+type fencedQuestion struct {
+	id, fid uint64
+	w, fw   *waiter
+}
+
+// askFenced sends the request build makes and its fence (see fenced)
+// without waiting; answerFenced collects the answer. err is the
+// session's failure.
+func askFenced(c *clientConn, build func(id uint64) wire.Message) (*fencedQuestion, error) {
+	id, w, err := c.request(build)
+	if err != nil {
+		return nil, err
+	}
+	fid, fw, err := c.request(func(id uint64) wire.Message { return &wire.Stat{ID: id, Path: "."} })
+	if err != nil {
+		c.done(id, w)
+		return nil, err
+	}
+	return &fencedQuestion{id: id, fid: fid, w: w, fw: fw}, nil
+}
+
+// answerFenced waits for the answer to q, a question about path p (see
+// fenced), and lets both of its waiters go.
+func answerFenced[T wire.Message](ctx context.Context, c *clientConn, q *fencedQuestion, p string) (T, error) {
+	defer c.done(q.id, q.w)
+	defer c.done(q.fid, q.fw)
+	var zero T
+	select {
+	case msg := <-q.w.msgs:
+		return answerAs[T](msg, p)
+	case <-q.fw.msgs:
+		// The read loop hands over answers in the order they
+		// arrive, so an answer to the request would be waiting
+		// already.
 		select {
-		case msg := <-w.msgs:
-			return msg, nil
-		case <-fw.msgs:
-			// The read loop hands over answers in the order they
-			// arrive, so an answer to the request would be waiting
-			// already.
-			select {
-			case msg := <-w.msgs:
-				return msg, nil
-			default:
-				return nil, fmt.Errorf("%s: %w", p, ErrUnsupported)
-			}
-		case <-ctx.Done():
-			return nil, xfer.CtxError(ctx)
-		case <-c.closed:
-			return nil, c.Err()
+		case msg := <-q.w.msgs:
+			return answerAs[T](msg, p)
+		default:
+			return zero, fmt.Errorf("%s: %w", p, ErrUnsupported)
 		}
-	})
+	case <-ctx.Done():
+		return zero, xfer.CtxError(ctx)
+	case <-c.closed:
+		return zero, c.Err()
+	}
 }
 
 // Remove removes remote path p: with dir false a file, symbolic link or

@@ -255,8 +255,11 @@ func TestFsUnsupported(t *testing.T) {
 func TestListPacked(t *testing.T) {
 	for _, old := range []bool{false, true} {
 		t.Run(fmt.Sprintf("predates=%v", old), func(t *testing.T) {
-			ts, c := startWithClient(t)
+			// Set before the client connects: it asks right after the
+			// welcome.
+			ts := startServer(t, ServerConfig{}, nil)
 			ts.srv.predatesFeatures.Store(old)
+			c := ts.dial(t, "")
 			ctx := longCtx(t)
 			dir := filepath.Join(ts.root, "d")
 			base := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -328,5 +331,29 @@ func TestListPacked(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFeaturesAskedAhead: a client asks its server's features right
+// after the welcome, before anything needs them, so that the first
+// listing of a push or pull waits for no round trip of its own; the
+// listings that follow use the answer and ask nothing again.
+func TestFeaturesAskedAhead(t *testing.T) {
+	ts, c := startWithClient(t)
+	features := func() float64 {
+		return valueIn(scrape(t, ts.srv), "qxfer_requests_total", map[string]string{"type": "features"})
+	}
+	testutil.Eventually(t, 5*time.Second, "the features question", func() bool { return features() == 1 })
+	ctx := testCtx(t)
+	for range 3 {
+		if _, err := c.List(ctx, "."); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if packed, err := c.has(ctx, wire.FeatureListPacked); err != nil || !packed {
+		t.Errorf("packed listing: %v, %v; want true", packed, err)
+	}
+	if got := features(); got != 1 {
+		t.Errorf("the server was asked its features %v times, want once", got)
 	}
 }
