@@ -328,6 +328,11 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 		mu   sync.Mutex
 		lost []*job
 	)
+	var la *listAhead
+	if !pull && opts.dest != nil {
+		la = &listAhead{src: src, list: func(j *job) { opts.dest.listDirOf(ctx, c, j, wg.Go) }}
+		src = la
+	}
 	for !c.lost() {
 		j := src.next()
 		if j == nil {
@@ -364,6 +369,9 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 		})
 	}
 	wg.Wait()
+	if la != nil {
+		lost = append(lost, la.left()...) // taken ahead, never started
+	}
 	return lost
 }
 
