@@ -28,8 +28,11 @@ type clientConn struct {
 	lanes   *xfer.Lanes // the connections that carry range streams
 	pool    *pool       // nil unless ClientConfig.Pool stripes
 	space   *xfer.Space // the local disk, for pulls: a file that cannot fit is refused before its Get
-	local   localDirs   // the directories pulls write into, held open
-	feats   features    // the server's optional features, asked once
+	// noEager is set by the first refusal of an eager push: the
+	// connection's later pushes wait for their Accept (sendsEager).
+	noEager atomic.Bool
+	local   localDirs // the directories pulls write into, held open
+	feats   features  // the server's optional features, asked once
 
 	// mu guards the following fields.
 	mu       sync.Mutex

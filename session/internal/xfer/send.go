@@ -64,6 +64,12 @@ type SenderConfig struct {
 	// (StartChunker), in file order; with Delta, each chunk the Seal
 	// hashes must still have its sum (else wire.SourceChanged).
 	Chunks []Chunk
+	// Eager says the file is sent without waiting for the receiver's
+	// Accept (an eager push, PROTOCOL.md "Eager small files"): the
+	// Accept then comes among the Acks. One saying the file is up to
+	// date is the verdict; any other is passed over, the file being
+	// sent whole (the offer was made with wire.FlagNoResume).
+	Eager bool
 }
 
 // Sender sends one file as ranges: the ranges the receiver lacks, each on
@@ -312,6 +318,13 @@ func (sd *Sender) Run(ctx context.Context, offer Offer, msgs <-chan wire.Message
 				}
 			case *wire.Done, *wire.Reject:
 				return msg, nil
+			case *wire.Accept:
+				if !cfg.Eager {
+					return nil, Errorf(wire.ProtocolViolation, cfg.Path, "unexpected %s", msg.Type())
+				}
+				if m.Flags&wire.AcceptUpToDate != 0 {
+					return msg, nil
+				}
 			default:
 				return nil, Errorf(wire.ProtocolViolation, cfg.Path, "unexpected %s", msg.Type())
 			}
