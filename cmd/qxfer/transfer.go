@@ -38,8 +38,8 @@ func (f *transferFlags) options() session.Options {
 	return o
 }
 
-// maxParallel keeps -j within the server's stream limit (256 per
-// connection), so parallel streams never stall.
+// maxParallel keeps -j well within the server's stream limit (1024 per
+// connection, quicx.Config), so parallel streams never stall.
 const maxParallel = 256
 
 // check validates what push and pull share: at least two arguments and a
