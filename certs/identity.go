@@ -140,8 +140,14 @@ var errCreating = errors.New("identity being created")
 func loadOrCreate(dir string) (id *Identity, created bool, err error) {
 	keyPath := filepath.Join(dir, KeyFile)
 	certPath := filepath.Join(dir, CertFile)
-	keyInfo, keyErr := os.Stat(keyPath)
+	// The certificate is looked at first: create publishes the key
+	// before it, so a certificate seen here means its key was there
+	// already. In the other order, a creator finishing between the two
+	// looks showed a certificate without its key, an "incomplete
+	// identity" that was not (TestLoadOrCreateConcurrent, one round in
+	// about 300 under the race detector).
 	_, certErr := os.Stat(certPath)
+	keyInfo, keyErr := os.Stat(keyPath)
 	keyExists, certExists := keyErr == nil, certErr == nil
 	if keyErr != nil && !errors.Is(keyErr, fs.ErrNotExist) {
 		return nil, false, keyErr
