@@ -151,14 +151,19 @@ func TestPipelining(t *testing.T) {
 		{
 			name: "push",
 			run: func(t *testing.T, c *clientConn, label string) time.Duration {
-				return timePush(t, c, src, label)
+				d := timePush(t, c, src, label)
+				sameTree(t, src, filepath.Join(e.ts.root, label, "tree"))
+				return d
 			},
 			maxRTTs: pipeMaxPushRTTs,
 		},
 		{
 			name: "pull",
 			run: func(t *testing.T, c *clientConn, label string) time.Duration {
-				return timePull(t, c, "proxy/tree", filepath.Join(t.TempDir(), label))
+				dst := filepath.Join(t.TempDir(), label)
+				d := timePull(t, c, "proxy/tree", dst)
+				sameTree(t, src, filepath.Join(dst, "tree"))
+				return d
 			},
 			maxRTTs: pipeMaxPullRTTs,
 		},
@@ -195,7 +200,14 @@ func TestPipelining(t *testing.T) {
 			}
 		})
 	}
-	// Same bytes on both ends, nothing half-written.
+	testutil.NoPartials(t, e.ts.root)
+}
+
+// sameTree fails unless dst holds the bytes of every file of the small
+// tree at src (writeSmallTree): every run of a timed transfer is checked,
+// the retries of a stalled one included, outside its timing.
+func sameTree(t *testing.T, src, dst string) {
+	t.Helper()
 	for d := range pipeDirs {
 		for f := range pipePerDir {
 			rel := filepath.Join(fmt.Sprintf("d%02d", d), fmt.Sprintf("f%03d.txt", f))
@@ -203,10 +215,9 @@ func TestPipelining(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			testutil.SameFile(t, filepath.Join(e.ts.root, "proxy", "tree", rel), want)
+			testutil.SameFile(t, filepath.Join(dst, rel), want)
 		}
 	}
-	testutil.NoPartials(t, e.ts.root)
 }
 
 // reportRTTs reports the mean wall time of one operation in round trips.
