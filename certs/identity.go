@@ -144,8 +144,8 @@ func loadOrCreate(dir string) (id *Identity, created bool, err error) {
 	// before it, so a certificate seen here means its key was there
 	// already. In the other order, a creator finishing between the two
 	// looks showed a certificate without its key, an "incomplete
-	// identity" that was not (TestLoadOrCreateConcurrent, one round in
-	// about 300 under the race detector).
+	// identity" that was not (TestLoadOrCreateConcurrent failed so once
+	// in CI, under the race detector).
 	_, certErr := os.Stat(certPath)
 	keyInfo, keyErr := os.Stat(keyPath)
 	keyExists, certExists := keyErr == nil, certErr == nil
