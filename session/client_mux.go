@@ -237,20 +237,13 @@ func awaitAnswer[T wire.Message](ctx context.Context, c *clientConn, w *waiter, 
 // protocol violation. A failure to get an answer is returned as it is
 // (ctx's error, or the connection's).
 func roundTrip[T wire.Message](ctx context.Context, c *clientConn, p string, build func(id uint64) wire.Message) (T, error) {
-	return roundTripWith[T](ctx, c, p, build, c.await)
-}
-
-// roundTripWith is roundTrip with await waiting for the answer to w's
-// request: c.await, or fenced's wait beside a fence. The request's
-// waiter is released when it returns.
-func roundTripWith[T wire.Message](ctx context.Context, c *clientConn, p string, build func(id uint64) wire.Message, await func(context.Context, *waiter) (wire.Message, error)) (T, error) {
 	var zero T
 	id, w, err := c.request(build)
 	if err != nil {
 		return zero, err
 	}
 	defer c.done(id, w)
-	msg, err := await(ctx, w)
+	msg, err := c.await(ctx, w)
 	if err != nil {
 		return zero, err
 	}
