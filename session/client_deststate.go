@@ -168,17 +168,30 @@ func (ds *destStates) planDir(remote string, ents []os.DirEntry) {
 // dir returns the listing of dir, making it (or waiting for the call
 // that makes it) the first time.
 func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destDir {
-	ds.mu.Lock()
-	if d, ok := ds.dirs[dir]; ok {
-		ds.mu.Unlock()
-		select {
-		case <-d.ready:
-		case <-ctx.Done():
-			return &destDir{}
-		}
+	d, parent, mine := ds.claim(dir)
+	if mine {
+		ds.fill(ctx, c, dir, d, parent)
 		return d
 	}
-	d := &destDir{ready: make(chan struct{}), left: ds.want[dir]}
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return &destDir{}
+	}
+	return d
+}
+
+// claim returns the entry of dir's listing. The first call for dir
+// registers it, mine true: the caller makes the listing (fill), and
+// parent is the entry of dir's parent, if any. Later calls get the same
+// entry, to wait on.
+func (ds *destStates) claim(dir string) (d, parent *destDir, mine bool) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if d, ok := ds.dirs[dir]; ok {
+		return d, nil, false
+	}
+	d = &destDir{ready: make(chan struct{}), left: ds.want[dir]}
 	if ds.dirs == nil {
 		ds.dirs = make(map[string]*destDir)
 	}
@@ -188,8 +201,12 @@ func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destD
 		delete(ds.dirs, ds.order[0])
 		ds.order = ds.order[1:]
 	}
-	parent := ds.dirs[joinPath(path.Dir(dir))]
-	ds.mu.Unlock()
+	return d, ds.dirs[joinPath(path.Dir(dir))], true
+}
+
+// fill makes the listing of dir into d, the entry claim gave the caller
+// (parent: its parent's), and marks it ready.
+func (ds *destStates) fill(ctx context.Context, c *clientConn, dir string, d, parent *destDir) {
 	defer close(d.ready)
 	isDir := dir == "." // the root is a directory
 	if !isDir && parent != nil && parent != d {
@@ -199,13 +216,13 @@ func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destD
 				e, ok := parent.entries[path.Base(dir)]
 				if !ok {
 					d.known = true // missing: so is every file in it
-					return d
+					return
 				}
 				// Anything but a directory: the server refuses its
 				// files one by one, as before.
 				isDir = e.Kind == KindDir
 				if !isDir {
-					return d
+					return
 				}
 			}
 		default:
@@ -217,7 +234,7 @@ func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destD
 		if !isDir && len(entries) == 1 && entries[0].Name == path.Base(dir) {
 			// A file lists as itself, just as a directory holding
 			// one file of its own name lists that file: unknown.
-			return d
+			return
 		}
 		d.known, d.entries = true, make(map[string]Entry, len(entries))
 		for _, e := range entries {
@@ -227,7 +244,6 @@ func (ds *destStates) dir(ctx context.Context, c *clientConn, dir string) *destD
 	case errors.Is(err, &Error{Code: CodeNotFound}):
 		d.known = true
 	}
-	return d
 }
 
 // stamp records the directories among the entries of the listing of dir.

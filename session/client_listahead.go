@@ -100,17 +100,20 @@ func (l *listAhead) left() []*job {
 
 // listDirOf starts, on a goroutine spawn owns, the listing of the
 // directory push job j goes into, if the batch lists it (destStates.plan,
-// planDir) and nobody has started it yet.
+// planDir) and nobody has started it yet. The listing is claimed here,
+// before the goroutine runs, so the directory's other jobs start none.
 func (ds *destStates) listDirOf(ctx context.Context, c *clientConn, j *job, spawn func(func())) {
 	if ds == nil || j.preErr != nil {
 		return
 	}
 	dir := joinPath(path.Dir(j.key))
 	ds.mu.Lock()
-	_, started := ds.dirs[dir]
 	listed := ds.listed[dir]
 	ds.mu.Unlock()
-	if listed && !started {
-		spawn(func() { ds.dir(ctx, c, dir) })
+	if !listed {
+		return
+	}
+	if d, parent, mine := ds.claim(dir); mine {
+		spawn(func() { ds.fill(ctx, c, dir, d, parent) })
 	}
 }

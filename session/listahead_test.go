@@ -111,3 +111,18 @@ func TestListAheadNeverWaitsHolding(t *testing.T) {
 		t.Fatalf("after the walk ended: got %v, want nil", j)
 	}
 }
+
+// TestListDirOfOnce: the jobs of one directory start its listing once,
+// however many of them are taken ahead before the listing's goroutine
+// runs; a directory the batch does not list starts none.
+func TestListDirOfOnce(t *testing.T) {
+	ds := &destStates{listed: map[string]bool{"d0": true}, want: map[string]int{"d0": 10}}
+	spawned := 0
+	spawn := func(func()) { spawned++ } // never run: the listing stays pending
+	for _, j := range aheadJobs(20) {   // d0/... and d1/...
+		ds.listDirOf(t.Context(), nil, j, spawn)
+	}
+	if spawned != 1 {
+		t.Errorf("listings started for 10 jobs of a listed directory and 10 of another: %d, want 1", spawned)
+	}
+}
