@@ -16,9 +16,9 @@ import (
 	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
-// ALPN is the TLS application protocol of qxfer protocol version 2
+// ALPN is the TLS application protocol of qxfer protocol version 3
 // (wire.Version); a peer of another version fails the handshake.
-const ALPN = "qxfer/2"
+const ALPN = "qxfer/3"
 
 // ClientConfig configures Dial. Identity and one way to trust the server
 // (KnownHosts or Fingerprint) are required.

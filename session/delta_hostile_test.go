@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"path/filepath"
 	"testing"
 
@@ -97,9 +96,8 @@ func TestDeltaPlanAfterLast(t *testing.T) {
 	if len(acc.Have) != 1 || acc.Have[0] != (wire.Range{Offset: 0, Length: size}) || acc.PrefixHash != nil {
 		t.Fatalf("got Accept{Have: %v, PrefixHash: %x}, want the whole file held, with no prefix hash (a delta)", acc.Have, acc.PrefixHash)
 	}
-	// A delta's seal: the BLAKE3-256 of the bytes outside Have, none.
-	sum := blake3.Sum256(nil)
-	p.send(&wire.Seal{ID: 1, Hash: sum[:]})
+	// A delta's seal: the file hash of the bytes outside Have, none.
+	p.send(&wire.Seal{ID: 1, Hash: xfer.FileHash(nil)})
 	if d := expectMsg[*wire.Done](p); d.ID != 1 || d.Code != CodeOK {
 		t.Errorf("got Done{ID: %d, Code: %v, Msg: %q}, want ID 1, %v", d.ID, d.Code, d.Msg, CodeOK)
 	}
@@ -121,9 +119,9 @@ func TestDeltaWrongSeal(t *testing.T) {
 		seal func(literal []byte) []byte
 		want ErrorCode
 	}{
-		{"right seal", func(l []byte) []byte { s := blake3.Sum256(l); return s[:] }, CodeOK},
-		{"wrong seal", func(l []byte) []byte { s := blake3.Sum256(append(l, 0)); return s[:] }, CodeHashMismatch},
-		{"SHA-256 of the literal bytes", func(l []byte) []byte { s := sha256.Sum256(l); return s[:] }, CodeHashMismatch},
+		{"right seal", func(l []byte) []byte { return xfer.FileHash(l) }, CodeOK},
+		{"wrong seal", func(l []byte) []byte { return xfer.FileHash(append(l, 0)) }, CodeHashMismatch},
+		{"v2's seal, BLAKE3 of the literal bytes, cut to size", func(l []byte) []byte { s := blake3.Sum256(l); return s[:wire.HashSize] }, CodeHashMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, ServerConfig{}, nil)

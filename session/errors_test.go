@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"io/fs"
 	"os"
@@ -370,7 +369,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	p = raw()
 	p.hello()
 	data := []byte("some bytes")
-	sum := sha256.Sum256(data)
+	sum := xfer.FileHash(data)
 	for i, body := range [][]byte{data[:3], data} {
 		id := uint64(i + 1)
 		p.send(&wire.Put{ID: id, Path: "bad" + string(rune('0'+id)), Size: uint64(len(data)), MTime: time.Now()})
@@ -378,7 +377,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		ws := p.openRange(id, 0, uint64(len(data)))
 		ws.Write(body)
 		ws.Close()
-		p.send(&wire.Seal{ID: id, Hash: make([]byte, 32)})
+		p.send(&wire.Seal{ID: id, Hash: make([]byte, wire.HashSize)})
 		expectMsg[*wire.Done](p)
 	}
 	p.send(&wire.Put{ID: 3, Path: "never", Size: 5 << 20, MTime: time.Now()})

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // fsTree fills a server root for the file commands: a file, an empty
@@ -222,7 +222,7 @@ func testFsBusy(t *testing.T, e *storeEnv) {
 	if rej := expectMsg[*wire.Reject](p); rej.Code != CodeNotEmpty {
 		t.Errorf("rmdir of the directory: got %v %q, want %v", rej.Code, rej.Msg, CodeNotEmpty)
 	}
-	p.sendFile(1, data, sha256.Sum256(data))
+	p.sendFile(1, data, xfer.FileHash(data))
 	if d := expectMsg[*wire.Done](p); d.Code != CodeOK {
 		t.Fatalf("push: got Done %v %q, want success", d.Code, d.Msg)
 	}

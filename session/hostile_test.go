@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // heapSlack is how much the server's heap may grow while a hostile peer
@@ -393,7 +393,7 @@ func TestHostileOffsetPastEnd(t *testing.T) {
 		t.Fatalf("got %+v, want Accept{ID: 1} holding nothing", a)
 	}
 	ws := p.openRange(1, 1000, uint64(len(data)))
-	sum := sha256.Sum256(data)
+	sum := xfer.FileHash(data)
 	ws.Write(data)
 	ws.Close()
 	p.send(&wire.Seal{ID: 1, Hash: sum[:]})

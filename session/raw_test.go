@@ -3,7 +3,6 @@ package session
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"io/fs"
 	"maps"
@@ -171,19 +170,19 @@ func TestRawRangeStream(t *testing.T) {
 	tests := []struct {
 		name string
 		// body returns what follows the range header and the seal
-		body     func(data []byte, sum [32]byte) ([]byte, [32]byte)
+		body     func(data []byte, sum []byte) ([]byte, []byte)
 		wantCode ErrorCode
 		wantPart int // size of the .part file kept (preallocated), -1 for none, -2 unchecked
 	}{
-		{"truncated body", func(d []byte, s [32]byte) ([]byte, [32]byte) { return d[:size/2], s }, CodeTruncated, size},
+		{"truncated body", func(d []byte, s []byte) ([]byte, []byte) { return d[:size/2], s }, CodeTruncated, size},
 		// Nothing was written: no record could describe the .part, which
 		// is removed rather than left holding the file's space (issue 13,
 		// class 9).
-		{"empty stream", func(d []byte, s [32]byte) ([]byte, [32]byte) { return nil, s }, CodeTruncated, -1},
-		{"one byte too many", func(d []byte, s [32]byte) ([]byte, [32]byte) { return slices.Concat(d, []byte{0}), s }, CodeTooLong, -2},
-		{"extra block", func(d []byte, s [32]byte) ([]byte, [32]byte) { return slices.Concat(d, d[:40]), s }, CodeTooLong, -2},
-		{"wrong hash", func(d []byte, s [32]byte) ([]byte, [32]byte) { s[31] ^= 1; return d, s }, CodeHashMismatch, -1},
-		{"corrupted byte", func(d []byte, s [32]byte) ([]byte, [32]byte) {
+		{"empty stream", func(d []byte, s []byte) ([]byte, []byte) { return nil, s }, CodeTruncated, -1},
+		{"one byte too many", func(d []byte, s []byte) ([]byte, []byte) { return slices.Concat(d, []byte{0}), s }, CodeTooLong, -2},
+		{"extra block", func(d []byte, s []byte) ([]byte, []byte) { return slices.Concat(d, d[:40]), s }, CodeTooLong, -2},
+		{"wrong hash", func(d []byte, s []byte) ([]byte, []byte) { s[len(s)-1] ^= 1; return d, s }, CodeHashMismatch, -1},
+		{"corrupted byte", func(d []byte, s []byte) ([]byte, []byte) {
 			c := slices.Clone(d)
 			c[1234] ^= 0x80
 			return c, s
@@ -199,7 +198,7 @@ func TestRawRangeStream(t *testing.T) {
 			if a := expectMsg[*wire.Accept](p); a.ID != 1 || len(a.Have) != 0 || a.Flags != 0 {
 				t.Fatalf("got %+v, want Accept{ID: 1} holding nothing", a)
 			}
-			body, seal := tt.body(data, sha256.Sum256(data))
+			body, seal := tt.body(data, xfer.FileHash(data))
 			ws := p.openRange(1, 0, size)
 			ws.Write(body)
 			ws.Close()
@@ -269,7 +268,7 @@ func TestRawUnknownTransfer(t *testing.T) {
 			data := []byte("0123456789")
 			p.send(&wire.Put{ID: 1, Path: "finished.txt", Size: uint64(len(data)), MTime: time.Now(), Flags: wire.FlagForce})
 			expectMsg[*wire.Accept](p)
-			p.sendFile(1, data, sha256.Sum256(data))
+			p.sendFile(1, data, xfer.FileHash(data))
 			if d := expectMsg[*wire.Done](p); d.Code != CodeOK {
 				t.Fatalf("push: got code %v, want %v", d.Code, CodeOK)
 			}
@@ -342,7 +341,7 @@ func TestRawDuplicatePut(t *testing.T) {
 	}
 
 	// The first push completes undisturbed.
-	sum := sha256.Sum256(data)
+	sum := xfer.FileHash(data)
 	if _, err := ws.Write(data[1<<20:]); err != nil {
 		t.Fatal(err)
 	}

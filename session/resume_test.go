@@ -56,12 +56,21 @@ func writeRecord(t testing.TB, dir, p string, r *xfer.Record) {
 	}
 }
 
+// recordV2Of is the record a protocol v2 receiver wrote after receiving
+// prefix of a source described by m: version 2, its prefix hash a SHA-256.
+func recordV2Of(prefix []byte, m xfer.FileMeta) *xfer.Record {
+	r := recordOf(prefix, m)
+	sum := sha256.Sum256(prefix)
+	r.Version, r.Sum, r.SHA256 = 2, nil, sum[:]
+	return r
+}
+
 // recordOf is the record a receiver would write after receiving prefix of
 // a source described by m, in order: its one range and the hash of it.
 func recordOf(prefix []byte, m xfer.FileMeta) *xfer.Record {
-	sum := sha256.Sum256(prefix)
+	sum := xfer.FileHash(prefix)
 	n := uint64(len(prefix))
-	return &xfer.Record{Version: xfer.RecordVersion, Size: m.Size, MTime: m.MTime.UnixNano(), Ranges: []wire.Range{{Offset: 0, Length: n}}, Hashed: n, SHA256: sum[:]}
+	return &xfer.Record{Version: xfer.RecordVersion, Size: m.Size, MTime: m.MTime.UnixNano(), Ranges: []wire.Range{{Offset: 0, Length: n}}, Hashed: n, Sum: sum}
 }
 
 // durableBytes is how many bytes a record says are durable: those of its
@@ -253,7 +262,8 @@ func TestResumeAfterKill(t *testing.T) {
 
 // TestStalePartial leaves a .part and a resume record at the receiver and
 // checks that only a record of this very source, whose prefix matches the
-// sender's file, is continued; anything else starts over at 0 and never
+// sender's file, is continued (a version 2 record of protocol v2 too,
+// its prefix hashed again); anything else starts over at 0 and never
 // produces a spliced file.
 func TestStalePartial(t *testing.T) {
 	const (
@@ -276,6 +286,21 @@ func TestStalePartial(t *testing.T) {
 			name:    "partial of this source resumes",
 			leave:   func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) { return src[:off], recordOf(src[:off], m) },
 			resumed: true,
+		},
+		{
+			name: "version 2 record of this source resumes",
+			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
+				return src[:off], recordV2Of(src[:off], m)
+			},
+			resumed: true,
+		},
+		{
+			name: "version 2 record, other content",
+			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
+				other := make([]byte, off)
+				rand.Read(other)
+				return other, recordV2Of(other, m)
+			},
 		},
 		{
 			name: "record of another size",

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/store"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // s3Prefix is the prefix the S3 tests serve under, so that keys outside
@@ -99,7 +99,7 @@ func TestS3Refusals(t *testing.T) {
 			if a := expectMsg[*wire.Accept](p); a.ID != 1 || len(a.Have) != 0 {
 				t.Fatalf("got %+v, want Accept{ID: 1} holding nothing", a)
 			}
-			sum := sha256.Sum256(data)
+			sum := xfer.FileHash(data)
 			body := data
 			if corrupt == "hash" {
 				sum[0] ^= 1
@@ -367,7 +367,7 @@ func TestS3Window(t *testing.T) {
 			ws.Close()
 		})
 	}
-	sum := sha256.Sum256(data)
+	sum := xfer.FileHash(data)
 	p.send(&wire.Seal{ID: 1, Hash: sum[:]})
 	if d := expectDoneSlow(t, p); d.Code != CodeOK {
 		t.Fatalf("got Done{Code: %v, Msg: %q}, want ok", d.Code, d.Msg)

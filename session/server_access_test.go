@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/quicx"
 	"github.com/qxfer/qxfer/session/internal/wire"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // accessServer starts a server whose clients' access is given by clients
@@ -206,7 +206,7 @@ func TestClientRootsTransfers(t *testing.T) {
 	root, alice, bob, clients := twoRoots(t)
 	ts := accessServer(t, ServerConfig{Root: root}, clients)
 	data := []byte("0123456789abcdef0123456789abcdef")
-	sum := sha256.Sum256(data)
+	sum := xfer.FileHash(data)
 	put := &wire.Put{ID: 1, Path: "f", Size: uint64(len(data)), Mode: 0o644, MTime: fileTime(1)}
 
 	// Alice's push of f is under way: offered, first half sent, then her

@@ -96,7 +96,7 @@ func TestPushResumeAfterKill(t *testing.T) {
 
 // TestPoolStripedResume cuts a striped push in the middle and pushes the
 // file again from a new pooled client of the same identity, on each
-// store: the server kept a version 2 resume record of the ranges it holds
+// store: the server kept a version 3 resume record of the ranges it holds
 // (POSIX) or a state object of the parts it recorded (S3), and the
 // second run sends only the others. A source rewritten in place with the
 // same size and mtime is caught by the whole-file hash (the prefix hash of
@@ -160,8 +160,8 @@ func testPoolStripedResume(t *testing.T, e *storeEnv, change bool) {
 		if err != nil {
 			t.Fatalf("resume record: %v", err)
 		}
-		if !strings.Contains(string(raw), `"v":2`) || !strings.Contains(string(raw), `"ranges":`) {
-			t.Fatalf("resume record: got %s, want version 2 with ranges", raw)
+		if !strings.Contains(string(raw), `"v":3`) || !strings.Contains(string(raw), `"ranges":`) {
+			t.Fatalf("resume record: got %s, want version 3 with ranges", raw)
 		}
 		rec := readRecord(t, ts.root, name)
 		if !rec.Matches(m) {

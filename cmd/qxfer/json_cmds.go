@@ -49,7 +49,7 @@ type versionObject struct {
 	Revision string `json:"revision,omitempty"` // VCS revision, when built from a checkout
 	Time     string `json:"time,omitempty"`     // VCS commit time
 	Modified bool   `json:"modified,omitempty"` // built from a tree with uncommitted changes
-	Protocol string `json:"protocol"`           // ALPN, "qxfer/2"
+	Protocol string `json:"protocol"`           // ALPN, "qxfer/3"
 	QuicGo   string `json:"quic_go"`
 	Go       string `json:"go"`
 }

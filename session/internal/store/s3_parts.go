@@ -20,7 +20,7 @@ import (
 // pushes"). Its range streams are cut at the part boundaries, so each
 // part comes whole from one stream, in any order, on any connection of
 // the pool. A part is buffered until its stream has delivered it, then
-// uploaded at once; parts are hashed into the whole-file SHA-256 in
+// uploaded at once; parts are hashed into the whole-file hash in
 // order, and recorded in the state object with the hash state after
 // them, which frees their buffers and acks their ranges. The invariant:
 // an acked range is in a part the state object records, so a resume

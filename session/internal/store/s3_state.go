@@ -27,8 +27,10 @@ type upState struct {
 	UploadID string   `json:"upload_id"`
 	PartSize uint64   `json:"part_size"`
 	Parts    []upPart `json:"parts"`
-	// Hash is the marshalled SHA-256 state after the bytes of Parts
-	// (crypto/sha256's MarshalBinary), so a resume offers the prefix's
+	// Hash is the marshalled file hash state after the bytes of Parts
+	// (xfer.NewFileHash's MarshalBinary; a state of protocol v2, a
+	// SHA-256's, does not unmarshal, and the upload starts over), so a
+	// resume offers the prefix's
 	// hash and goes on hashing without reading the parts back.
 	Hash []byte `json:"hash"`
 	// Owner is the writer holding the lease until Expires; a writer

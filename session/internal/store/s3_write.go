@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
 	"hash"
@@ -24,7 +23,7 @@ import (
 // seal: its bytes are written in order, a range stream waiting (unread,
 // so QUIC flow control holds its sender) until the bytes before it are
 // written, then going on at the end of the contiguous prefix, feeding the
-// whole-file SHA-256 as it goes. A larger one is a multipart upload whose
+// whole-file hash as it goes. A larger one is a multipart upload whose
 // ranges are cut at the part boundaries (s3_parts.go): each part is
 // uploaded once whole, then hashed in order and checkpointed in the state
 // object with the hash state after it. The object appears only at
@@ -46,7 +45,7 @@ type s3Writer struct {
 	// once the streams have stopped, own buf and h. Multipart: stMu
 	// guards h, st and stETag.
 	buf    []byte    // the whole file (one object)
-	h      hash.Hash // SHA-256 of [0, cursor), or of the hashed parts
+	h      hash.Hash // file hash of [0, cursor), or of the hashed parts
 	stMu   sync.Mutex
 	st     *upState // multipart: the state, as last saved
 	stETag string
@@ -84,7 +83,7 @@ func (s *S3) OpenWriter(ctx context.Context, cfg WriterConfig) (Writer, xfer.Off
 	if err != nil {
 		return nil, xfer.Offer{}, err
 	}
-	w := &s3Writer{s: s, cfg: cfg, key: k, h: sha256.New(), changed: make(chan struct{}), streams: map[*quic.ReceiveStream]struct{}{}, parts: map[uint64]*s3Part{}}
+	w := &s3Writer{s: s, cfg: cfg, key: k, h: xfer.NewFileHash(), changed: make(chan struct{}), streams: map[*quic.ReceiveStream]struct{}{}, parts: map[uint64]*s3Part{}}
 	if cfg.Meta.Size <= s.partSize {
 		return w, xfer.Offer{}, nil
 	}
@@ -157,9 +156,9 @@ func (s *S3) partSizeOf(size uint64) uint64 {
 	return max(s.partSize, need)
 }
 
-// restoreHash is the SHA-256 state st recorded after its parts.
+// restoreHash is the file hash state st recorded after its parts.
 func restoreHash(st *upState) (hash.Hash, bool) {
-	h := sha256.New()
+	h := xfer.NewFileHash()
 	if len(st.Parts) == 0 {
 		return h, true
 	}

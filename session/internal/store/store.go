@@ -56,7 +56,7 @@ type WriterConfig struct {
 
 // Writer assembles one file from range streams and holds the ranges
 // written: it checkpoints them so an interrupted transfer resumes, makes
-// the file visible under its name only once its whole-file SHA-256
+// the file visible under its name only once its whole-file hash
 // matched the sender's seal, and drops what it holds on a mismatch.
 // *xfer.Receiver is the POSIX one.
 type Writer interface {

@@ -21,13 +21,13 @@ func (*Checksum) Type() FrameType { return FrameTypeChecksum }
 
 // ChecksumResult answers a Checksum with the file's size and SHA-256.
 //
-//	ID (varint) | Size (varint) | Hash (hash, exactly HashSize bytes)
+//	ID (varint) | Size (varint) | Hash (hash, exactly ChecksumSize bytes)
 type ChecksumResult struct {
 	// ID is the ID of the Checksum request.
 	ID uint64
 	// Size is the number of bytes hashed.
 	Size uint64
-	// Hash is the SHA-256 of those bytes; HashSize bytes.
+	// Hash is the SHA-256 of those bytes; ChecksumSize bytes.
 	Hash []byte
 }
 

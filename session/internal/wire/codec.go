@@ -90,16 +90,16 @@ func putText[S string | []byte](c *codec, s S) {
 	c.out = appendString(c.out, s)
 }
 
-// hash runs a hash field: parsed, it must be HashSize bytes long, or,
+// hash runs a hash field: parsed, it must be size bytes long, or,
 // optional, also empty (nil).
-func (c *codec) hash(field string, h *[]byte, optional bool) {
+func (c *codec) hash(field string, h *[]byte, size int, optional bool) {
 	switch {
 	case c.op != opParse:
 		putText(c, *h)
 	case optional:
-		*h = c.p.optionalHash(field)
+		*h = c.p.optionalHash(field, size)
 	default:
-		*h = c.p.hash(field)
+		*h = c.p.hash(field, size)
 	}
 }
 

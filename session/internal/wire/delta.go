@@ -95,7 +95,7 @@ type DeltaPlan struct {
 func (*DeltaPlan) Type() FrameType { return FrameTypeDeltaPlan }
 
 // DeltaHave ends a pull's delta: the client has copied the plan's chunks
-// into its .part and holds Have (with PrefixHash, the SHA-256 of the
+// into its .part and holds Have (with PrefixHash, the file hash of the
 // first range when it starts at offset 0, as in Get); the server sends
 // the rest.
 //

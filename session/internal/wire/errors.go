@@ -21,8 +21,9 @@ var (
 	ErrBadMagic = errors.New("bad magic")
 	// ErrBadBool means a bool field is neither 0 nor 1.
 	ErrBadBool = errors.New("bool is neither 0 nor 1")
-	// ErrBadHash means a hash field is not HashSize bytes long.
-	ErrBadHash = errors.New("hash is not 32 bytes")
+	// ErrBadHash means a hash field is not of its length (HashSize, or
+	// ChecksumSize in a ChecksumResult).
+	ErrBadHash = errors.New("hash of the wrong length")
 	// ErrBadKind means an entry kind is not one of the defined EntryKinds.
 	ErrBadKind = errors.New("unknown entry kind")
 	// ErrBadMTime reports a wide mtime whose nanoseconds reach 10^9, or

@@ -14,7 +14,8 @@ import (
 //	varint  QUIC varint
 //	string  varint length, then the bytes (limit per field)
 //	bytes   varint length, then the bytes (limit per field)
-//	hash    bytes of length exactly HashSize
+//	hash    bytes of one exact length: HashSize (a file hash), or
+//	        ChecksumSize (ChecksumResult's SHA-256)
 //	bool    1 byte, 0 or 1
 //	mtime   8 bytes, big-endian int64 Unix nanoseconds; or, for an instant
 //	        that does not fit (before 1677-09-21, after 2262-04-11), the 8
@@ -23,9 +24,16 @@ import (
 //	mode    varint, at most 0xFFFFFFFF
 //	kind    1 byte, 1 to 4
 
-// HashSize is the length of a SHA-256 hash, and so of every hash field
-// (in protocol v2 there is one: Seal.Hash).
-const HashSize = 32
+// HashSize is the length of a file hash, the XXH64 of a file's bytes
+// (big-endian; github.com/cespare/xxhash/v2, the digest rsync 3.2 also
+// offers for its whole-file check), which every Seal and PrefixHash
+// carries since protocol v3 (v2 carried SHA-256). PROTOCOL.md,
+// "Integrity", says why a non-cryptographic hash is enough there.
+const HashSize = 8
+
+// ChecksumSize is the length of a SHA-256, the hash ChecksumResult
+// carries (FIPS 180-4).
+const ChecksumSize = 32
 
 const (
 	boolLen = 1
@@ -166,12 +174,12 @@ func (p *parser) bytes(field string, limit int) []byte {
 	return append([]byte(nil), v...)
 }
 
-// hash returns a copy of a hash field, which must be HashSize bytes long.
-// optionalHash parses a hash field that may also be empty (nil).
-func (p *parser) optionalHash(field string) []byte {
+// optionalHash parses a hash field of size bytes that may also be
+// empty (nil).
+func (p *parser) optionalHash(field string, size int) []byte {
 	n := p.varint(field)
-	if p.err == nil && n != 0 && n != HashSize {
-		p.fail(field, fmt.Errorf("%w (%d bytes)", ErrBadHash, n))
+	if p.err == nil && n != 0 && n != uint64(size) {
+		p.fail(field, fmt.Errorf("%w: %d bytes, want %d", ErrBadHash, n, size))
 	}
 	v := p.take(field, n)
 	if len(v) == 0 {
@@ -180,10 +188,11 @@ func (p *parser) optionalHash(field string) []byte {
 	return append([]byte(nil), v...)
 }
 
-func (p *parser) hash(field string) []byte {
+// hash returns a copy of a hash field, which must be size bytes long.
+func (p *parser) hash(field string, size int) []byte {
 	n := p.varint(field)
-	if p.err == nil && n != HashSize {
-		p.fail(field, fmt.Errorf("%w (%d bytes)", ErrBadHash, n))
+	if p.err == nil && n != uint64(size) {
+		p.fail(field, fmt.Errorf("%w: %d bytes, want %d", ErrBadHash, n, size))
 	}
 	v := p.take(field, n)
 	if v == nil {

@@ -46,7 +46,7 @@ const (
 	Magic = "QXFR"
 	// Version is the protocol version this package implements, carried in
 	// Hello, Welcome and Join.
-	Version = 2
+	Version = 3
 )
 
 // FrameType identifies the message carried by a frame.

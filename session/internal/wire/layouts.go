@@ -109,7 +109,7 @@ func (c *codec) message(m Message) {
 	case *ChecksumResult:
 		c.varint("id", &m.ID)
 		c.varint("size", &m.Size)
-		c.hash("hash", &m.Hash, false)
+		c.hash("hash", &m.Hash, ChecksumSize, false)
 	case *Put:
 		c.varint("id", &m.ID)
 		c.string("path", &m.Path, MaxPathLen)
@@ -125,7 +125,7 @@ func (c *codec) message(m Message) {
 		c.varint("id", &m.ID)
 		c.varint("flags", (*uint64)(&m.Flags))
 		c.ranges("have", &m.Have)
-		c.hash("prefix hash", &m.PrefixHash, true)
+		c.hash("prefix hash", &m.PrefixHash, HashSize, true)
 	case *Get:
 		c.varint("id", &m.ID)
 		c.string("path", &m.Path, MaxPathLen)
@@ -133,7 +133,7 @@ func (c *codec) message(m Message) {
 		c.mtime("mtime", &m.MTime)
 		c.varint("flags", (*uint64)(&m.Flags))
 		c.ranges("have", &m.Have)
-		c.hash("prefix hash", &m.PrefixHash, true)
+		c.hash("prefix hash", &m.PrefixHash, HashSize, true)
 	case *FileInfo:
 		c.varint("id", &m.ID)
 		c.varint("size", &m.Size)
@@ -159,10 +159,10 @@ func (c *codec) message(m Message) {
 	case *DeltaHave:
 		c.varint("id", &m.ID)
 		c.ranges("have", &m.Have)
-		c.hash("prefix hash", &m.PrefixHash, true)
+		c.hash("prefix hash", &m.PrefixHash, HashSize, true)
 	case *Seal:
 		c.varint("id", &m.ID)
-		c.hash("hash", &m.Hash, false)
+		c.hash("hash", &m.Hash, HashSize, false)
 	case *Ack:
 		c.varint("id", &m.ID)
 		c.varint("offset", &m.Offset)

@@ -28,14 +28,20 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 var magic = [4]byte([]byte(Magic))
 
-// seqHash returns HashSize bytes 0x00, 0x01, ... 0x1f.
-func seqHash() []byte {
-	h := make([]byte, HashSize)
+// seq returns n bytes 0x00, 0x01, ...
+func seq(n int) []byte {
+	h := make([]byte, n)
 	for i := range h {
 		h[i] = byte(i)
 	}
 	return h
 }
+
+// seqHash returns a file hash, HashSize bytes 0x00, 0x01, ... 0x07.
+func seqHash() []byte { return seq(HashSize) }
+
+// seqToken returns a token of 32 bytes 0x00, 0x01, ... 0x1f.
+func seqToken() []byte { return seq(MaxTokenLen) }
 
 func utc(sec, nsec int64) time.Time { return time.Unix(sec, nsec).UTC() }
 
@@ -51,7 +57,7 @@ func messageCases() []messageCase {
 	return []messageCase{
 		{"hello", &Hello{Magic: magic, Version: Version, Software: "qxfer/0.1.0"}},
 		{"hello future version", &Hello{Magic: magic, Version: 1 << 20}},
-		{"welcome", &Welcome{Version: 1, MaxTransfers: 16, Token: seqHash(), Software: "qxfer/0.1.0 (linux)"}},
+		{"welcome", &Welcome{Version: 1, MaxTransfers: 16, Token: seqToken(), Software: "qxfer/0.1.0 (linux)"}},
 		{"welcome empty", &Welcome{}},
 		{"list", &List{ID: 1, Path: "photos/2024"}},
 		{"list result", &ListResult{ID: 2, Last: false, Entries: []Entry{
@@ -93,7 +99,7 @@ func messageCases() []messageCase {
 		{"dir meta", &DirMeta{ID: 8, Path: "backup/2024", Mode: 0o700, MTime: mtime}},
 		{"dir meta wide mtime", &DirMeta{ID: 8, Path: "d", Mode: 0o755, MTime: utc(14994997567, 1)}},
 		{"ok", &OK{ID: 7}},
-		{"join", &Join{Magic: magic, Version: Version, Token: seqHash()}},
+		{"join", &Join{Magic: magic, Version: Version, Token: seqToken()}},
 		{"seal", &Seal{ID: 8, Hash: seqHash()}},
 		{"ack", &Ack{ID: 8, Offset: 1 << 30, Length: 8 << 20}},
 		{"drop", &Drop{Token: []byte{1, 2, 3, 4, 5, 6, 7, 8}}},
@@ -110,7 +116,7 @@ func messageCases() []messageCase {
 		{"df", &Df{ID: 11, Path: "."}},
 		{"checksum", &Checksum{ID: 12, Path: "tree/a.txt"}},
 		{"checksum limits", &Checksum{ID: quicvarint.Max, Path: strings.Repeat("p", MaxPathLen)}},
-		{"checksum result", &ChecksumResult{ID: 12, Size: 1 << 40, Hash: seqHash()}},
+		{"checksum result", &ChecksumResult{ID: 12, Size: 1 << 40, Hash: seq(ChecksumSize)}},
 		{"df result", &DfResult{ID: 11, Total: 1 << 40, Free: 1 << 39, Avail: 1<<39 - 4096, Files: 1 << 20, FilesFree: 1000}},
 		{"df result limits", &DfResult{ID: quicvarint.Max, Total: quicvarint.Max, Free: quicvarint.Max, Avail: quicvarint.Max, Files: quicvarint.Max, FilesFree: quicvarint.Max}},
 		{"delta sig", &DeltaSig{ID: 12, Chunks: []SigChunk{{Length: 65536, Sum: seqSum()}, {Length: 100, Sum: ChunkSum{}}}}},
@@ -132,7 +138,7 @@ func messageCases() []messageCase {
 }
 
 // seqSum returns the chunk sum 0x00, 0x01, ... 0x1f.
-func seqSum() ChunkSum { return ChunkSum(seqHash()) }
+func seqSum() ChunkSum { return ChunkSum(seq(SumSize)) }
 
 // maxSigChunks returns MaxSigChunks chunks with the longest lengths.
 func maxSigChunks() []SigChunk {
@@ -218,7 +224,8 @@ func TestMessageRoundTrip(t *testing.T) {
 }
 
 func TestMessageExactBytes(t *testing.T) {
-	hash := "000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f"
+	hash := "0001020304050607"                                                 // a file hash (HashSize)
+	sum := "000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f" // a chunk sum (SumSize)
 	tests := []struct {
 		name  string
 		msg   Message
@@ -252,7 +259,7 @@ func TestMessageExactBytes(t *testing.T) {
 		{
 			name:  "accept with prefix hash",
 			msg:   &Accept{ID: 7, Have: []Range{{0, 1 << 20}, {4 << 20, 300}}, PrefixHash: seqHash()},
-			frame: "08 2f 07 00 02  00 80100000  80400000 412c  20" + hash,
+			frame: "08 17 07 00 02  00 80100000  80400000 412c  08" + hash,
 		},
 		{
 			name:  "accept empty",
@@ -277,8 +284,8 @@ func TestMessageExactBytes(t *testing.T) {
 			msg: &Get{ID: 9, Path: "big.img", Size: 1 << 30, MTime: utc(1700000000, 123),
 				Have: []Range{{0, 1 << 20}, {2 << 20, 1 << 20}}, PrefixHash: seqHash()},
 			// length 73 is a 2-byte varint.
-			frame: "09 4049 09 07 6269672e696d67 c000000040000000 17979cfe362a007b 00" +
-				"02 00 80100000  80200000 80100000  20" + hash,
+			frame: "09 31 09 07 6269672e696d67 c000000040000000 17979cfe362a007b 00" +
+				"02 00 80100000  80200000 80100000  08" + hash,
 		},
 		{
 			name:  "get empty",
@@ -358,7 +365,7 @@ func TestMessageExactBytes(t *testing.T) {
 		},
 		{
 			name:  "checksum result",
-			msg:   &ChecksumResult{ID: 5, Size: 300, Hash: seqHash()},
+			msg:   &ChecksumResult{ID: 5, Size: 300, Hash: seq(ChecksumSize)},
 			frame: "4091 24 05 412c 20 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		},
 		{
@@ -369,7 +376,7 @@ func TestMessageExactBytes(t *testing.T) {
 		{
 			name:  "seal",
 			msg:   &Seal{ID: 8, Hash: seqHash()},
-			frame: "13 22 08 20" + hash,
+			frame: "13 0a 08 08" + hash,
 		},
 		{
 			name:  "ack",
@@ -407,17 +414,17 @@ func TestMessageExactBytes(t *testing.T) {
 			name: "delta sig",
 			msg:  &DeltaSig{ID: 12, Last: true, Chunks: []SigChunk{{Length: 65536, Sum: seqSum()}}},
 			// 65536 is a 4-byte varint; the sum has no length prefix.
-			frame: "4080 27 0c 01 01 80010000" + hash,
+			frame: "4080 27 0c 01 01 80010000" + sum,
 		},
 		{
 			name:  "delta plan",
 			msg:   &DeltaPlan{ID: 12, Ops: []CopyOp{{Offset: 0, Source: 65536, Length: 300, Sum: seqSum()}}},
-			frame: "4081 2a 0c 00 01 00 80010000 412c" + hash,
+			frame: "4081 2a 0c 00 01 00 80010000 412c" + sum,
 		},
 		{
 			name:  "delta have",
 			msg:   &DeltaHave{ID: 12, Have: []Range{{0, 1 << 20}}, PrefixHash: seqHash()},
-			frame: "4082 28 0c 01 00 80100000 20" + hash,
+			frame: "4082 10 0c 01 00 80100000 08" + hash,
 		},
 		// PartAlign, and the Welcome's optional JoinAddr.
 		{
@@ -516,18 +523,23 @@ func TestParseMessageErrors(t *testing.T) {
 		{"get too many ranges", FrameTypeGet, appendPayload(nil, &Get{ID: 1, Path: "p", Have: make([]Range, MaxRanges+1)}), ErrTooManyRanges},
 		{"get count overruns", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 01 00")), ErrTruncated},
 		{"accept prefix hash 5 bytes", FrameTypeAccept, cat(h("01 00 01 00 05 05"), rep(5)), ErrBadHash},
-		{"accept prefix hash 31 bytes", FrameTypeAccept, cat(h("01 00 01 00 1f 1f"), rep(31)), ErrBadHash},
-		{"accept prefix hash 33 bytes", FrameTypeAccept, cat(h("01 00 01 00 21 21"), rep(33)), ErrBadHash},
+		{"accept prefix hash 7 bytes", FrameTypeAccept, cat(h("01 00 01 00 07 07"), rep(7)), ErrBadHash},
+		{"accept prefix hash 9 bytes", FrameTypeAccept, cat(h("01 00 01 00 09 09"), rep(9)), ErrBadHash},
+		{"accept prefix hash 32 bytes, v2's SHA-256", FrameTypeAccept, cat(h("01 00 01 00 20 20"), rep(32)), ErrBadHash},
 		{"accept prefix hash length huge", FrameTypeAccept, cat(h("01 00 00"), varint(quicvarint.Max)), ErrBadHash},
-		{"accept prefix hash short", FrameTypeAccept, cat(h("01 00 00 20"), rep(31)), ErrTruncated},
+		{"accept prefix hash short", FrameTypeAccept, cat(h("01 00 00 08"), rep(7)), ErrTruncated},
 		{"get prefix hash 5 bytes", FrameTypeGet, cat(h("01 01 61 05"), mtime, h("00 01 00 05 05"), rep(5)), ErrBadHash},
-		{"get prefix hash 33 bytes", FrameTypeGet, cat(h("01 01 61 21"), mtime, h("00 01 00 21 21"), rep(33)), ErrBadHash},
+		{"get prefix hash 9 bytes", FrameTypeGet, cat(h("01 01 61 09"), mtime, h("00 01 00 09 09"), rep(9)), ErrBadHash},
+		{"get prefix hash 32 bytes, v2's SHA-256", FrameTypeGet, cat(h("01 01 61 20"), mtime, h("00 01 00 20 20"), rep(32)), ErrBadHash},
 		{"get prefix hash length huge", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 00"), varint(quicvarint.Max)), ErrBadHash},
-		{"get prefix hash short", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 00 20"), rep(31)), ErrTruncated},
+		{"get prefix hash short", FrameTypeGet, cat(h("01 01 61 00"), mtime, h("00 00 08"), rep(7)), ErrTruncated},
 		{"file info mode overflow", FrameTypeFileInfo, cat(h("01 00 c000000100000000"), mtime), ErrModeOverflow},
 		{"seal hash empty", FrameTypeSeal, h("01 00"), ErrBadHash},
-		{"seal hash 31 bytes", FrameTypeSeal, cat(h("01 1f"), rep(31)), ErrBadHash},
-		{"seal hash 33 bytes", FrameTypeSeal, cat(h("01 21"), rep(33)), ErrBadHash},
+		{"seal hash 7 bytes", FrameTypeSeal, cat(h("01 07"), rep(7)), ErrBadHash},
+		{"seal hash 9 bytes", FrameTypeSeal, cat(h("01 09"), rep(9)), ErrBadHash},
+		{"seal hash 32 bytes, v2's SHA-256", FrameTypeSeal, cat(h("01 20"), rep(32)), ErrBadHash},
+		{"checksum result hash 8 bytes", FrameTypeChecksumResult, cat(h("01 01 08"), rep(8)), ErrBadHash},
+		{"checksum result hash 31 bytes", FrameTypeChecksumResult, cat(h("01 01 1f"), rep(31)), ErrBadHash},
 		{"join bad magic", FrameTypeJoin, cat([]byte("QXFS"), h("02 00")), ErrBadMagic},
 		{"join token too long", FrameTypeJoin, cat([]byte(Magic), h("02"), varint(MaxTokenLen+1), rep(MaxTokenLen+1)), ErrStringTooLong},
 		{"drop token too long", FrameTypeDrop, cat(varint(MaxTokenLen+1), rep(MaxTokenLen+1)), ErrStringTooLong},
@@ -619,12 +631,12 @@ func TestParseMessageUnknownType(t *testing.T) {
 
 func TestParseMessageDoesNotRetainPayload(t *testing.T) {
 	msgs := []Message{
-		&Welcome{Version: 1, Token: seqHash(), Software: "server"},
+		&Welcome{Version: 1, Token: seqToken(), Software: "server"},
 		&Accept{ID: 1, Have: []Range{{0, 2}, {3, 4}}, PrefixHash: seqHash()},
 		&Get{ID: 1, Path: "p", MTime: utc(1, 2), Have: []Range{{0, 2}}, PrefixHash: seqHash()},
 		&Seal{ID: 1, Hash: seqHash()},
-		&Join{Magic: magic, Version: Version, Token: seqHash()},
-		&Drop{Token: seqHash()},
+		&Join{Magic: magic, Version: Version, Token: seqToken()},
+		&Drop{Token: seqToken()},
 		&ListResult{ID: 1, Entries: []Entry{{Name: "n", Kind: KindFile, MTime: utc(1, 2)}}},
 	}
 	for _, want := range msgs {

@@ -13,9 +13,9 @@ import (
 // truncated, a cut before it is a Welcome without one, an empty one or
 // one too long fails.
 func TestWelcomeJoinAddrParse(t *testing.T) {
-	w := &Welcome{Version: 2, MaxTransfers: 64, Token: seqHash(), Software: "s", JoinAddr: "server-a.example:4242"}
+	w := &Welcome{Version: 2, MaxTransfers: 64, Token: seqToken(), Software: "s", JoinAddr: "server-a.example:4242"}
 	payload := appendPayload(nil, w)
-	base := len(appendPayload(nil, &Welcome{Version: 2, MaxTransfers: 64, Token: seqHash(), Software: "s"}))
+	base := len(appendPayload(nil, &Welcome{Version: 2, MaxTransfers: 64, Token: seqToken(), Software: "s"}))
 	for i := base + 1; i < len(payload); i++ {
 		if m, err := ParseMessage(FrameTypeWelcome, payload[:i]); !errors.Is(err, ErrTruncated) {
 			t.Fatalf("ParseMessage(payload[:%d]) = %#v, %v; want ErrTruncated", i, m, err)

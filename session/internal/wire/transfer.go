@@ -80,7 +80,7 @@ type Accept struct {
 	// the file (from an interrupted transfer of the same size and mtime);
 	// nil if none. At most MaxRanges.
 	Have []Range
-	// PrefixHash is the SHA-256 of the receiver's bytes of the first Have
+	// PrefixHash is the file hash (XXH64) of the receiver's bytes of the first Have
 	// range when it starts at offset 0, for the sender to check against
 	// its file before resuming; nil otherwise. Nil or HashSize bytes.
 	PrefixHash []byte
@@ -111,7 +111,7 @@ type Get struct {
 	// Have lists the ranges the client already holds of the version of
 	// the file with Size and MTime; nil if none. At most MaxRanges.
 	Have []Range
-	// PrefixHash is the SHA-256 of the client's bytes of the first Have
+	// PrefixHash is the file hash (XXH64) of the client's bytes of the first Have
 	// range when it starts at offset 0, for the server to check against
 	// its file; nil otherwise. Nil or HashSize bytes.
 	PrefixHash []byte
@@ -138,15 +138,17 @@ type FileInfo struct {
 // Type returns FrameTypeFileInfo.
 func (*FileInfo) Type() FrameType { return FrameTypeFileInfo }
 
-// Seal carries the SHA-256 of the whole file, sent by the sender once it
-// has read the whole file and found its size and mtime unchanged. The
-// receiver checks the assembled file against it before the rename.
+// Seal carries the file hash (XXH64, HashSize) of the whole file, sent by
+// the sender once it has read the whole file and found its size and
+// mtime unchanged; after a delta's Seed, the file hash of the bytes
+// outside its offer. The receiver checks the assembled file against it
+// before the rename.
 //
 //	ID (varint) | Hash (hash, exactly HashSize bytes)
 type Seal struct {
 	// ID is the ID of the Put or Get.
 	ID uint64
-	// Hash is the SHA-256 of the whole file; HashSize bytes.
+	// Hash is the file hash; HashSize bytes.
 	Hash []byte
 }
 

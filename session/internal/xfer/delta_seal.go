@@ -11,16 +11,17 @@ import (
 )
 
 // A delta is verified by its chunks (PROTOCOL.md, "Delta",
-// "Verification"), not by a whole-file SHA-256 that would read and hash
+// "Verification"), not by a whole-file hash that would read and hash
 // every byte of the new version on both sides: 0.75 s a GiB with this
 // machine's SHA extensions, on the critical path at the receiver's end.
 // Every copied chunk is checked against the BLAKE3-256 of the signature
 // (prefilled chunks hold the very bytes that were hashed to sign them;
 // the others are hashed as they are copied), and the Seal of a delta
-// carries the BLAKE3-256 of the literal bytes, those outside the offer's
-// ranges, in offset order: the bytes the range streams carried.
+// carries the file hash (NewFileHash) of the literal bytes, those outside
+// the offer's ranges, in offset order: the bytes the range streams
+// carried.
 
-// literalSum returns the BLAKE3-256 of the bytes of f outside held, in
+// literalSum returns the file hash of the bytes of f outside held, in
 // increasing offset, reading size bytes at most through buf (at least
 // ChunkMax bytes): the hash a delta's Seal carries. chunks (optional, in
 // file order) are the file's chunks as its sender cut them to plan the
@@ -30,7 +31,7 @@ import (
 // fails rather than sealing a mix of two versions. A short read is
 // io.ErrUnexpectedEOF.
 func literalSum(f io.ReaderAt, held RangeSet, size uint64, chunks []Chunk, buf []byte) ([]byte, error) {
-	h := blake3.New()
+	h := NewFileHash()
 	i := 0 // the first chunk that may hold off
 	for _, r := range held.Missing(size) {
 		for off := r.Offset; off < r.End(); {

@@ -57,7 +57,7 @@ func (po *PlanOps) Len() int { return len(po.ops) }
 // the ranges the plan copies (coalesced; at most wire.MaxRanges, the
 // shortest left out beyond that: they are sent), with no prefix hash.
 // An empty plan (the versions share nothing) seeds nothing: the
-// transfer is then a plain one, checked by the whole-file SHA-256.
+// transfer is then a plain one, checked by the whole-file hash.
 //
 // Otherwise the receiver verifies the file as a delta (PROTOCOL.md,
 // "Delta", "Verification"): every operation must copy exactly a chunk
@@ -69,7 +69,7 @@ func (po *PlanOps) Len() int { return len(po.ops) }
 // (copyVerified); once all are in the .part, every seeded chunk is read
 // back and checked (verifySeeded); range streams may not write into the
 // offered ranges (receiveRange); and the Seal it then waits for is the
-// BLAKE3-256 of the bytes outside the offer, which finish checks
+// file hash (NewFileHash) of the bytes outside the offer, which finish checks
 // against the .part. Once every chunk is copied, a base whose size or
 // mtime changed meanwhile fails the receiver (wire.BadDelta), and the
 // seeded bytes are made durable and recorded as a checkpoint does
@@ -203,7 +203,7 @@ func (rc *Receiver) seedStep(ctx context.Context) *Error {
 // verifySeeded reads every chunk of ops back from the .part and checks
 // its BLAKE3-256 against the sum the plan copied it with (that of the
 // signature): whatever wrote the .part, prefill or copy, its bytes are
-// checked as they stand, as the SHA-256 of a plain transfer checks the
+// checked as they stand, as the file hash of a plain transfer checks the
 // whole .part. Two goroutines share the chunks (the sender is idle but
 // for the few bytes it still sends), so 1 GiB takes about 0.25 s on two
 // cores, beside the checkpoint's fsync. A mismatch is

@@ -279,10 +279,12 @@ func TestChunksStops(t *testing.T) {
 }
 
 // TestSenderDelta: a sender told its receiver seeded a delta sends only
-// the bytes outside the offer and seals with their BLAKE3-256, which
-// the seeded receiver accepts; a seal of the other kind on either side
-// (a plain sender to a delta receiver, a delta sender to a plain one)
-// fails the receiver with hash_mismatch and makes no file; a sender
+// the bytes outside the offer and seals with their file hash, which the
+// seeded receiver accepts; a plain seal (the whole file's) to a delta
+// receiver fails it with hash_mismatch and makes no file; a delta seal
+// to a plain receiver that offered nothing is the hash of every byte,
+// the plain seal itself (protocol v3: one hash for both), so the whole
+// file is sent and accepted; a sender
 // whose file changed after the plan was made (a byte it sends, the mtime
 // kept) fails with source_changed before it seals, and no file is made.
 func TestSenderDelta(t *testing.T) {
@@ -295,7 +297,7 @@ func TestSenderDelta(t *testing.T) {
 	}{
 		{"delta", true, true, false, wire.NoError},
 		{"plain seal to a delta", true, false, false, wire.HashMismatch},
-		{"delta seal to a plain receiver", false, true, false, wire.HashMismatch},
+		{"delta seal to a plain receiver", false, true, false, wire.NoError},
 		{"source changed after the plan", true, true, true, wire.Cancelled},
 	}
 	for _, tc := range tests {
@@ -357,6 +359,12 @@ func TestSenderDelta(t *testing.T) {
 				return
 			}
 			testutil.SameFile(t, filepath.Join(dir, "out.bin"), data)
+			if !tc.seeded {
+				if o.sent != size {
+					t.Errorf("sent %d bytes to a plain receiver, want the whole file, %d", o.sent, size)
+				}
+				return
+			}
 			if want := changedBytes(t, old, data); literal == 0 || literal != want || o.sent != int64(literal) {
 				t.Errorf("sent %d bytes, %d outside the offer; want the %d bytes of the changed chunks", o.sent, literal, want)
 			}

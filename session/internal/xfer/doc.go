@@ -7,7 +7,7 @@
 //   - Sender reads the ranges the receiver lacks, writes each on its own
 //     range stream (wire.RangeHeader) on the least busy connection, resends
 //     ranges whose connection dies before their Ack, and seals the file
-//     with its whole-file SHA-256 once read through unchanged.
+//     with its whole-file hash (XXH64) once read through unchanged.
 //   - Receiver writes ranges at their offsets into a preallocated
 //     ".NAME.qxfer.part" (named by a hash of NAME when NAME is too long,
 //     PartName), hashes the contiguous prefix as it grows, checkpoints

@@ -1,13 +1,28 @@
 package xfer
 
 import (
-	"crypto/sha256"
 	"hash"
 	"io"
 	"sync"
+
+	"github.com/cespare/xxhash/v2"
 )
 
-// prefixHash is the SHA-256 of a file's contiguous prefix, fed front to
+// NewFileHash returns a hash of protocol v3's file hash, the one every
+// Seal and PrefixHash carries: XXH64 (github.com/cespare/xxhash/v2, 18
+// GB/s a core on the bench machine against SHA-256's 1.7), whose Sum is
+// wire.HashSize bytes, big-endian. Its state marshals
+// (encoding.BinaryMarshaler), which the S3 store's resume relies on.
+func NewFileHash() hash.Hash { return xxhash.New() }
+
+// FileHash returns the file hash of b: wire.HashSize bytes.
+func FileHash(b []byte) []byte {
+	h := NewFileHash()
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+// prefixHash is the file hash (NewFileHash) of a file's contiguous prefix, fed front to
 // back by whoever holds the next bytes: the goroutine that reads them to
 // send or writes them on receipt, when they are next in line, or else a
 // catch-up reader that reads them back from the file. Each byte is hashed
@@ -23,7 +38,7 @@ type prefixHash struct {
 func (p *prefixHash) init(n uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.h, p.n, p.changed = sha256.New(), n, make(chan struct{})
+	p.h, p.n, p.changed = NewFileHash(), n, make(chan struct{})
 }
 
 // offer hashes b if it starts at the end of the prefix hashed so far, and

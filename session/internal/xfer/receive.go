@@ -97,15 +97,15 @@ type Receiver struct {
 	// twice), so rehash makes the end hash the whole file again.
 	claim  uint64
 	rehash bool
-	// delta says Seed seeded the .part from a delta plan: no SHA-256
-	// follows its bytes, and finish checks the Seal against the
-	// BLAKE3-256 of the bytes outside deltaHave, the offer (delta_seal.go).
+	// delta says Seed seeded the .part from a delta plan: no file hash
+	// follows its bytes, and finish checks the Seal against the file
+	// hash of the bytes outside deltaHave, the offer (delta_seal.go).
 	delta     bool
 	deltaHave RangeSet
 }
 
 // Offer is what a receiver offers the sender: the ranges it holds, and
-// the SHA-256 of the first of them when it starts at offset 0 (nil
+// the file hash of the first of them when it starts at offset 0 (nil
 // otherwise, and after a delta's Seed), for the sender to check against
 // its file.
 type Offer struct {
@@ -298,9 +298,9 @@ func (rc *Receiver) Fail(e *Error) {
 	}
 }
 
-// SetSeal records the sender's Seal: the whole-file SHA-256, or after a
-// delta's Seed the BLAKE3-256 of the bytes outside the offer (HashSize
-// bytes either way).
+// SetSeal records the sender's Seal: the file hash (NewFileHash,
+// wire.HashSize bytes) of the whole file, or after a delta's Seed of the
+// bytes outside the offer.
 func (rc *Receiver) SetSeal(h []byte) {
 	rc.ph.mu.Lock()
 	defer rc.ph.mu.Unlock()
@@ -488,9 +488,9 @@ func (rc *Receiver) removePartial() {
 	}
 }
 
-// sum completes the hash the Seal is checked against: the SHA-256 of
+// sum completes the hash the Seal is checked against: the file hash of
 // the whole .part, of which the bytes not hashed yet are read back, or,
-// after a delta, the BLAKE3-256 of the bytes outside the offer
+// after a delta, that of the bytes outside the offer
 // (literalSum). The stream goroutines and the hasher have ended: no
 // lock is needed.
 func (rc *Receiver) sum() ([]byte, error) {

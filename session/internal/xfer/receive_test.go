@@ -51,7 +51,7 @@ func (f *recvFixture) feed(t *testing.T, rc *Receiver, off, n uint64) *Error {
 
 // seal is the SHA-256 of the source, as a Seal carries it.
 func (f *recvFixture) seal() []byte {
-	s := sha256.Sum256(f.data)
+	s := FileHash(f.data)
 	return s[:]
 }
 
@@ -314,7 +314,7 @@ func TestReceiverResume(t *testing.T) {
 	if want := []wire.Range{{Offset: 0, Length: 1 << 20}}; !reflect.DeepEqual(offer.Have, want) {
 		t.Fatalf("v1 record: got have %v, want %v", offer.Have, want)
 	}
-	if want := sha256.Sum256(g.data[:1<<20]); !bytes.Equal(offer.PrefixHash, want[:]) {
+	if want := FileHash(g.data[:1<<20]); !bytes.Equal(offer.PrefixHash, want[:]) {
 		t.Errorf("v1 record: got prefix hash %x, want %x", offer.PrefixHash, want)
 	}
 	g.feed(t, rc4, 1<<20, 2<<20)

@@ -26,16 +26,18 @@ const CheckpointEvery = 32 << 20
 // ranges are durable. It lives in ".NAME.qxfer.resume" beside the .part,
 // as JSON:
 //
-//	{"v":2,"size":N,"mtime":UNIX_NANOS,"ranges":[{"Offset":O,"Length":L},...],
-//	 "hashed":H,"sha256":BASE64}
+//	{"v":3,"size":N,"mtime":UNIX_NANOS,"ranges":[{"Offset":O,"Length":L},...],
+//	 "hashed":H,"xxh64":BASE64}
 //
 // with, for an mtime before 1678 or after 2262, "mtime":0 and
 // "mtime_sec":UNIX_SECONDS,"mtime_nsec":NANOS.
 //
 // Every transfer, whatever its pool size, writes and resumes this one
-// format. A version 1 record (qxfer 1's sequential transfers:
-// {"v":1,"offset":N,"state":SHA256_STATE}) is read as the one range
-// [0, offset) with the hash of that prefix.
+// format. A version 2 record (protocol v2: its prefix hash a SHA-256 in
+// "sha256") is read with its ranges and without its hash, and a version 1
+// record (qxfer 1's sequential transfers: {"v":1,"offset":N,"state":
+// SHA256_STATE}) as the one range [0, offset) without a hash: HashPrefix
+// hashes their prefix again from the .part.
 type Record struct {
 	Version int    `json:"v"`
 	Size    uint64 `json:"size"` // source size in bytes
@@ -52,15 +54,18 @@ type Record struct {
 	// is not its target's is ignored.
 	Name   string       `json:"name,omitempty"`
 	Ranges []wire.Range `json:"ranges,omitempty"`
-	// Hashed is the length of the prefix [0, Hashed) that SHA256 is the
-	// hash of: what the receiver had hashed when the record was written
+	// Hashed is the length of the prefix [0, Hashed) that Sum is the
+	// file hash (NewFileHash) of: what the receiver had hashed when the record was written
 	// (at most the first range). The sender checks it against its own
 	// file before resuming, so a source changed under the same size and
 	// mtime starts over instead of wasting the rest of the file.
 	Hashed uint64 `json:"hashed,omitempty"`
+	Sum    []byte `json:"xxh64,omitempty"`
+	// SHA256 is a version 2 record's prefix hash, read only to check
+	// the record, then dropped.
 	SHA256 []byte `json:"sha256,omitempty"`
-	// Offset and State are a version 1 record's prefix and the marshalled
-	// SHA-256 state after it; unused since.
+	// Offset and State are a version 1 record's prefix and the
+	// marshalled SHA-256 state after it, read only to check the record.
 	Offset uint64 `json:"offset,omitempty"`
 	State  []byte `json:"state,omitempty"`
 }
@@ -68,7 +73,8 @@ type Record struct {
 // Record versions.
 const (
 	recordV1      = 1 // qxfer 1's sequential .part: Offset
-	RecordVersion = 2 // durable Ranges
+	recordV2      = 2 // durable Ranges, prefix hash SHA-256
+	RecordVersion = 3 // durable Ranges, prefix hash XXH64
 )
 
 // maxRecordSize bounds a resume record file (it lists up to
@@ -172,9 +178,9 @@ func sideName(p, suffix string) string {
 }
 
 // newRecord is the record of a .part of the source m holding the ranges
-// have, with the SHA-256 sum of its prefix [0, hashed).
+// have, with the file hash sum of its prefix [0, hashed).
 func newRecord(m FileMeta, have []wire.Range, hashed uint64, sum []byte) *Record {
-	r := &Record{Size: m.Size, Ranges: have, Hashed: hashed, SHA256: sum}
+	r := &Record{Size: m.Size, Ranges: have, Hashed: hashed, Sum: sum}
 	r.MTime, r.MTimeSec, r.MTimeNsec = recordMTime(m.MTime)
 	return r
 }
@@ -205,7 +211,7 @@ func (r *Record) Held() RangeSet {
 }
 
 // Offer is what a receiver holding r offers the sender: the durable
-// ranges, and the SHA-256 of their prefix from offset 0. Held bytes of
+// ranges, and the file hash of their prefix from offset 0. Held bytes of
 // that prefix beyond what the hash covers are left out (sent again): the
 // sender can only trust a prefix it can check.
 func (r *Record) Offer() (have []wire.Range, prefixHash []byte) {
@@ -214,15 +220,17 @@ func (r *Record) Offer() (have []wire.Range, prefixHash []byte) {
 		s.Remove(r.Hashed, p-r.Hashed)
 	}
 	if r.Hashed > 0 {
-		prefixHash = r.SHA256
+		prefixHash = r.Sum
 	}
 	return s.Ranges(), prefixHash
 }
 
 // HashPrefix makes r's hash cover its whole held prefix, hashing what
 // the record has no hash of from part, its .part: a delta's checkpoints
-// record none (a delta is not verified by SHA-256), and a prefix with no
-// hash would be left out of the offer and sent again. It changes r in
+// record none (a delta is not verified by the whole-file hash), nor do
+// records of protocol v2 or qxfer 1 (their prefix hash is a SHA-256),
+// and a prefix with no hash would be left out of the offer and sent
+// again. It changes r in
 // memory only, and leaves it as it was when part cannot be read.
 func (r *Record) HashPrefix(part io.ReaderAt) {
 	held := r.Held()
@@ -230,11 +238,11 @@ func (r *Record) HashPrefix(part io.ReaderAt) {
 	if p <= r.Hashed {
 		return
 	}
-	h := sha256.New()
+	h := NewFileHash()
 	var buf lazyChunk
 	defer buf.release()
 	if hashRange(part, 0, p, h, buf.get()) == nil {
-		r.Hashed, r.SHA256 = p, h.Sum(nil)
+		r.Hashed, r.Sum = p, h.Sum(nil)
 	}
 }
 
@@ -257,19 +265,21 @@ func LoadRecord(root *os.Root, p string) (rec *Record, absent bool) {
 	}
 	switch r.Version {
 	case recordV1:
-		if r.Offset > r.Size {
+		if r.Offset > r.Size || sha256.New().(encoding.BinaryUnmarshaler).UnmarshalBinary(r.State) != nil {
 			return nil, false
 		}
-		h := sha256.New()
-		if h.(encoding.BinaryUnmarshaler).UnmarshalBinary(r.State) != nil {
-			return nil, false
-		}
-		r.Version, r.Ranges, r.Hashed, r.SHA256 = RecordVersion, nil, r.Offset, h.Sum(nil)
+		r.Ranges = nil
 		if r.Offset > 0 {
 			r.Ranges = []wire.Range{{Offset: 0, Length: r.Offset}}
 		}
-		r.Offset, r.State = 0, nil
+	case recordV2:
+		if r.Hashed > 0 && len(r.SHA256) != sha256.Size {
+			return nil, false
+		}
 	case RecordVersion:
+		if r.Hashed > 0 && len(r.Sum) != wire.HashSize {
+			return nil, false
+		}
 	default:
 		return nil, false
 	}
@@ -277,7 +287,7 @@ func LoadRecord(root *os.Root, p string) (rec *Record, absent bool) {
 		return nil, false
 	}
 	set, ok := RangeSetOf(r.Ranges, r.Size)
-	if !ok || len(r.Ranges) > wire.MaxRanges || r.Hashed > set.Prefix() || (r.Hashed > 0 && len(r.SHA256) != wire.HashSize) {
+	if !ok || len(r.Ranges) > wire.MaxRanges || r.Hashed > set.Prefix() {
 		return nil, false
 	}
 	fi, err := root.Stat(PartName(p))
@@ -286,6 +296,11 @@ func LoadRecord(root *os.Root, p string) (rec *Record, absent bool) {
 	}
 	if rs := set.Ranges(); len(rs) > 0 && uint64(fi.Size()) < rs[len(rs)-1].End() {
 		return nil, false
+	}
+	if r.Version != RecordVersion {
+		// An older record's prefix hash is not this protocol's: the
+		// prefix is hashed again from the .part (HashPrefix).
+		r.Version, r.Hashed, r.Sum, r.SHA256, r.Offset, r.State = RecordVersion, 0, nil, nil, 0, nil
 	}
 	r.Ranges = set.Ranges()
 	return &r, false

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path"
@@ -134,33 +135,48 @@ func v1Record(t *testing.T, size, offset uint64, mtime int64) string {
 	return string(b)
 }
 
-// zeroHash is the SHA-256 of n zero bytes.
+// zeroHash is the file hash of n zero bytes.
 func zeroHash(n int) []byte {
+	return FileHash(make([]byte, n))
+}
+
+// zeroSHA256 is the SHA-256 of n zero bytes: the prefix hash of a
+// version 2 record.
+func zeroSHA256(n int) []byte {
 	s := sha256.Sum256(make([]byte, n))
 	return s[:]
 }
 
-// TestLoadRecord: LoadRecord accepts a version 1 record as its prefix and a
-// version 2 one as its ranges, and ignores (nil) any record it cannot
-// trust; absent is true only when there is no record file at all.
+// TestLoadRecord: LoadRecord accepts a version 1 record as its prefix, a
+// version 2 one as its ranges, both without their SHA-256 prefix hash,
+// and a version 3 one as its ranges with its prefix hash, and ignores
+// (nil) any record it cannot trust; absent is true only when there is no
+// record file at all.
 func TestLoadRecord(t *testing.T) {
 	const (
 		size  = 1 << 20
 		mtime = int64(1700000000123456789)
 	)
-	// many is a version 2 record with more ranges than wire.MaxRanges.
+	// many is a record with more ranges than wire.MaxRanges.
 	many := make([]wire.Range, wire.MaxRanges+1)
 	for i := range many {
 		many[i] = wire.Range{Offset: uint64(i) * 2, Length: 1}
 	}
-	manyJSON, err := json.Marshal(Record{Version: 2, Size: size, MTime: mtime, Ranges: many})
+	manyJSON, err := json.Marshal(Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: many})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2 := func(ranges string, extra string) string {
-		return `{"v":2,"size":1048576,"mtime":1700000000123456789,"ranges":[` + ranges + `]` + extra + `}`
+	v := func(version int) func(ranges string, extra string) string {
+		return func(ranges string, extra string) string {
+			return fmt.Sprintf(`{"v":%d,"size":1048576,"mtime":1700000000123456789,"ranges":[`, version) + ranges + `]` + extra + `}`
+		}
 	}
+	v2, v3 := v(2), v(3)
 	hash100, err := json.Marshal(zeroHash(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha100, err := json.Marshal(zeroSHA256(100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,19 +191,19 @@ func TestLoadRecord(t *testing.T) {
 			name:   "version 1 is its prefix",
 			record: v1Record(t, size, 4096, mtime),
 			part:   4096,
-			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 4096}}, Hashed: 4096, SHA256: zeroHash(4096)},
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 4096}}},
 		},
 		{
 			name:   "version 1 at offset 0 holds nothing",
 			record: v1Record(t, size, 0, mtime),
 			part:   0,
-			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, SHA256: zeroHash(0)},
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime},
 		},
 		{
 			name:   "version 1 complete",
 			record: v1Record(t, size, size, mtime),
 			part:   size,
-			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: size}}, Hashed: size, SHA256: zeroHash(size)},
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: size}}},
 		},
 		{
 			name:   "version 1 past the size",
@@ -216,10 +232,36 @@ func TestLoadRecord(t *testing.T) {
 			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 150}, {Offset: 300, Length: 100}}},
 		},
 		{
-			name:   "version 2 with its prefix hash",
+			name:   "version 2 without its SHA-256 prefix hash",
+			record: v2(`{"Offset":0,"Length":150}`, `,"hashed":100,"sha256":`+string(sha100)),
+			part:   size,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 150}}},
+		},
+		{
+			name:   "version 2 hashed past the prefix",
+			record: v2(`{"Offset":0,"Length":50}`, `,"hashed":100,"sha256":`+string(sha100)),
+			part:   size,
+		},
+		{
+			name:   "version 2 with a file hash for its SHA-256",
 			record: v2(`{"Offset":0,"Length":150}`, `,"hashed":100,"sha256":`+string(hash100)),
 			part:   size,
-			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 150}}, Hashed: 100, SHA256: zeroHash(100)},
+		},
+		{
+			name:   "version 3 with its prefix hash",
+			record: v3(`{"Offset":0,"Length":150}`, `,"hashed":100,"xxh64":`+string(hash100)),
+			part:   size,
+			want:   &Record{Version: RecordVersion, Size: size, MTime: mtime, Ranges: []wire.Range{{Offset: 0, Length: 150}}, Hashed: 100, Sum: zeroHash(100)},
+		},
+		{
+			name:   "version 3 with a SHA-256 for its hash",
+			record: v3(`{"Offset":0,"Length":150}`, `,"hashed":100,"xxh64":`+string(sha100)),
+			part:   size,
+		},
+		{
+			name:   "version 3 with only a version 2 hash",
+			record: v3(`{"Offset":0,"Length":150}`, `,"hashed":100,"sha256":`+string(sha100)),
+			part:   size,
 		},
 		{
 			name:   "version 2 .part as long as its last range",
@@ -229,32 +271,32 @@ func TestLoadRecord(t *testing.T) {
 		},
 		{
 			name:   "hashed past the prefix",
-			record: v2(`{"Offset":0,"Length":50}`, `,"hashed":100,"sha256":`+string(hash100)),
+			record: v3(`{"Offset":0,"Length":50}`, `,"hashed":100,"xxh64":`+string(hash100)),
 			part:   size,
 		},
 		{
 			name:   "hashed without a prefix",
-			record: v2(`{"Offset":10,"Length":200}`, `,"hashed":100,"sha256":`+string(hash100)),
+			record: v3(`{"Offset":10,"Length":200}`, `,"hashed":100,"xxh64":`+string(hash100)),
 			part:   size,
 		},
 		{
 			name:   "hashed with a short hash",
-			record: v2(`{"Offset":0,"Length":150}`, `,"hashed":100,"sha256":"AAAA"`),
+			record: v3(`{"Offset":0,"Length":150}`, `,"hashed":100,"xxh64":"AAAA"`),
 			part:   size,
 		},
 		{
 			name:   "hashed without a hash",
-			record: v2(`{"Offset":0,"Length":150}`, `,"hashed":100`),
+			record: v3(`{"Offset":0,"Length":150}`, `,"hashed":100`),
 			part:   size,
 		},
 		{
 			name:   "range past the size",
-			record: v2(`{"Offset":1048000,"Length":1000}`, ""),
+			record: v3(`{"Offset":1048000,"Length":1000}`, ""),
 			part:   size + 1000,
 		},
 		{
 			name:   "range wrapping around",
-			record: v2(`{"Offset":100,"Length":18446744073709551615}`, ""),
+			record: v3(`{"Offset":100,"Length":18446744073709551615}`, ""),
 			part:   size,
 		},
 		{
@@ -264,7 +306,7 @@ func TestLoadRecord(t *testing.T) {
 		},
 		{
 			name:   "unknown version",
-			record: `{"v":3,"size":1048576,"mtime":1,"ranges":[]}`,
+			record: `{"v":4,"size":1048576,"mtime":1,"ranges":[]}`,
 			part:   size,
 		},
 		{
@@ -284,22 +326,22 @@ func TestLoadRecord(t *testing.T) {
 		},
 		{
 			name:   "too large",
-			record: v2("", "") + strings.Repeat(" ", 64<<10),
+			record: v3("", "") + strings.Repeat(" ", 64<<10),
 			part:   size,
 		},
 		{
 			name:   ".part missing",
-			record: v2(`{"Offset":0,"Length":10}`, ""),
+			record: v3(`{"Offset":0,"Length":10}`, ""),
 			part:   -1,
 		},
 		{
 			name:   ".part is a directory",
-			record: v2(`{"Offset":0,"Length":10}`, ""),
+			record: v3(`{"Offset":0,"Length":10}`, ""),
 			part:   -2,
 		},
 		{
 			name:   ".part shorter than the last range end",
-			record: v2(`{"Offset":0,"Length":10},{"Offset":500,"Length":100}`, ""),
+			record: v3(`{"Offset":0,"Length":10},{"Offset":500,"Length":100}`, ""),
 			part:   599,
 		},
 		{
@@ -360,10 +402,10 @@ func TestRecordOffer(t *testing.T) {
 	}{
 		{"nothing", Record{Size: 100}, nil, nil},
 		{"no prefix", Record{Size: 100, Ranges: rs(10, 20, 50, 60)}, rs(10, 20, 50, 60), nil},
-		{"prefix hashed through", Record{Size: 100, Ranges: rs(0, 10, 50, 60), Hashed: 10, SHA256: h}, rs(0, 10, 50, 60), h},
-		{"prefix hashed in part", Record{Size: 100, Ranges: rs(0, 30, 50, 60), Hashed: 10, SHA256: h}, rs(0, 10, 50, 60), h},
+		{"prefix hashed through", Record{Size: 100, Ranges: rs(0, 10, 50, 60), Hashed: 10, Sum: h}, rs(0, 10, 50, 60), h},
+		{"prefix hashed in part", Record{Size: 100, Ranges: rs(0, 30, 50, 60), Hashed: 10, Sum: h}, rs(0, 10, 50, 60), h},
 		{"prefix not hashed", Record{Size: 100, Ranges: rs(0, 30, 50, 60)}, rs(50, 60), nil},
-		{"whole file hashed", Record{Size: 100, Ranges: rs(0, 100), Hashed: 100, SHA256: h}, rs(0, 100), h},
+		{"whole file hashed", Record{Size: 100, Ranges: rs(0, 100), Hashed: 100, Sum: h}, rs(0, 100), h},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -380,32 +422,32 @@ func TestRecordOffer(t *testing.T) {
 
 // TestRecordHashPrefix: a record whose held prefix its hash does not
 // cover (a delta's) has it hashed from the .part, and then offers the
-// whole prefix with that SHA-256; a .part too short to read leaves the
+// whole prefix with that file hash; a .part too short to read leaves the
 // record as it was; a prefix hashed through is not read at all.
 func TestRecordHashPrefix(t *testing.T) {
 	part := randomBytes(31, 100)
-	want := sha256.Sum256(part[:30])
+	want := FileHash(part[:30])
 	rec := Record{Size: 100, Ranges: rs(0, 30, 50, 60)}
 	rec.HashPrefix(bytes.NewReader(part))
 	have, hash := rec.Offer()
-	if !reflect.DeepEqual(have, rs(0, 30, 50, 60)) || !bytes.Equal(hash, want[:]) || rec.Hashed != 30 {
-		t.Errorf("got have %v, hash %x, hashed %d; want the prefix [0, 30) with its SHA-256 %x", have, hash, rec.Hashed, want)
+	if !reflect.DeepEqual(have, rs(0, 30, 50, 60)) || !bytes.Equal(hash, want) || rec.Hashed != 30 {
+		t.Errorf("got have %v, hash %x, hashed %d; want the prefix [0, 30) with its file hash %x", have, hash, rec.Hashed, want)
 	}
 	short := Record{Size: 100, Ranges: rs(0, 30)}
 	short.HashPrefix(bytes.NewReader(part[:20]))
-	if short.Hashed != 0 || short.SHA256 != nil {
-		t.Errorf("a short .part gave hashed %d, sum %x; want the record untouched", short.Hashed, short.SHA256)
+	if short.Hashed != 0 || short.Sum != nil {
+		t.Errorf("a short .part gave hashed %d, sum %x; want the record untouched", short.Hashed, short.Sum)
 	}
 	h := zeroHash(10)
-	through := Record{Size: 100, Ranges: rs(0, 10), Hashed: 10, SHA256: h}
+	through := Record{Size: 100, Ranges: rs(0, 10), Hashed: 10, Sum: h}
 	through.HashPrefix(bytes.NewReader(nil)) // an empty .part: never read
-	if !bytes.Equal(through.SHA256, h) {
-		t.Errorf("a prefix hashed through was hashed again: %x", through.SHA256)
+	if !bytes.Equal(through.Sum, h) {
+		t.Errorf("a prefix hashed through was hashed again: %x", through.Sum)
 	}
 }
 
 // TestRecordRoundTrip: what SaveRecord writes LoadRecord reads back, as
-// version 2, whatever version the caller set; the write leaves no
+// version 3, whatever version the caller set; the write leaves no
 // temporary file.
 func TestRecordRoundTrip(t *testing.T) {
 	tests := []struct {
@@ -416,7 +458,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"one range", Record{Size: 1 << 30, MTime: -5, Ranges: []wire.Range{{Offset: 0, Length: 1 << 20}}}},
 		{"several ranges", Record{Size: 1 << 40, MTime: 1700000000123456789, Ranges: []wire.Range{{Offset: 1, Length: 2}, {Offset: 1 << 32, Length: 1 << 33}, {Offset: 1<<40 - 1, Length: 1}}}},
 		{"version 1 asked for", Record{Version: 1, Size: 10, MTime: 1, Ranges: []wire.Range{{Offset: 0, Length: 10}}}},
-		{"prefix hash", Record{Size: 1 << 20, MTime: 3, Ranges: []wire.Range{{Offset: 0, Length: 100}, {Offset: 200, Length: 1}}, Hashed: 10, SHA256: zeroHash(10)}},
+		{"prefix hash", Record{Size: 1 << 20, MTime: 3, Ranges: []wire.Range{{Offset: 0, Length: 100}, {Offset: 200, Length: 1}}, Hashed: 10, Sum: zeroHash(10)}},
 		{"empty file", Record{Size: 0, MTime: 7}},
 	}
 	for _, tc := range tests {

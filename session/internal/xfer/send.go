@@ -36,8 +36,8 @@ type SenderConfig struct {
 	// range stream (a range sent twice counts twice).
 	Progress func(n int)
 	Limit    *RateLimiter
-	// Seal sends the whole-file SHA-256 (HashSize bytes; for a Delta,
-	// the BLAKE3-256 of its literal bytes) to the receiver; its error is
+	// Seal sends the whole-file hash (NewFileHash, wire.HashSize bytes;
+	// for a Delta, that of its literal bytes) to the receiver; its error is
 	// returned by Run as is (through AsError).
 	Seal func(hash []byte) error
 	// Ended, when closed, says the command channel is gone; EndErr says
@@ -57,7 +57,7 @@ type SenderConfig struct {
 	// their BLAKE3, so no prefix hash is checked and no byte is hashed
 	// as it is sent; once every range has been read once and the file
 	// found unchanged (size, mtime: finishHash), the Seal carries the
-	// BLAKE3-256 of the bytes outside the offer, read again in offset
+	// file hash of the bytes outside the offer, read again in offset
 	// order (literalSum; PROTOCOL.md, "Delta", "Verification").
 	Delta bool
 	// Chunks are the file's chunks as the delta's plan was cut

@@ -39,7 +39,7 @@ type hashResult struct {
 	err *Error
 }
 
-// hashFile completes the whole-file SHA-256: the range senders hash their
+// hashFile completes the whole-file hash: the range senders hash their
 // bytes as they read them, when those bytes are next in line; hashFile
 // reads back from the file only the bytes no range attempt will offer
 // (those the receiver already holds, and those sent out of order). Then
@@ -111,7 +111,7 @@ func (sd *Sender) finishHash() hashResult {
 	return hashResult{sum: sd.ph.sum()}
 }
 
-// deltaSum is the Seal of a Delta: the BLAKE3-256 of the file's bytes
+// deltaSum is the Seal of a Delta: the file hash of the file's bytes
 // outside held, each chunk of them checked against the sum it had when
 // the plan was made (literalSum with cfg.Chunks), the file found
 // unchanged after they were read (finishHash).

@@ -11,7 +11,7 @@ import (
 )
 
 // readAhead is how many chunks a range sender reads ahead of its stream,
-// so disk reads and SHA-256 overlap with QUIC packing. Two overlap them as
+// so disk reads and hashing overlap with QUIC packing. Two overlap them as
 // well as four did, and hold 512 KiB less per file moving (issue 17: a
 // client's memory bounded by the work in flight; eight big files held up
 // to 12 MB of chunks).
