@@ -13,9 +13,12 @@ import (
 )
 
 // maxDestDirs bounds the directories a push remembers the listing of: a
-// push walks its tree a directory at a time, so only the few it is in
-// are asked about again.
-const maxDestDirs = 256
+// push walks its tree a directory at a time, so only those of the files
+// taken ahead (listAheadJobs) and in flight (maxPipelined) are asked
+// about again, at most one directory each. A listing is let go once all
+// its files have looked at it, so what this holds is a few entries per
+// file in that window.
+const maxDestDirs = 1024
 
 // minListFiles is how many files a push must bring into a directory for
 // the directory to be listed first: one listing then replaces at least
@@ -140,10 +143,16 @@ func (ds *destStates) plan(jobs []*job, metas []dirMeta) {
 }
 
 // planDir is plan for one directory of a streamed walk, remote, as the
-// walk reaches it: it is listed if it holds at least minListFiles
-// entries ents (files, links, and directories, whose listed mode and
-// mtime spare them a DirMeta, as in plan). Only directories listed stay
-// in ds.listed: a few bytes each, not a few per file.
+// walk reaches it: it is listed if it holds any entry ents (files,
+// links, and directories, whose listed mode and mtime spare them a
+// DirMeta). Unlike plan, it lists a directory of fewer than minListFiles
+// entries too: remote mirrors a directory of the source tree, as rsync's
+// receiver scans every directory of a transfer, so its listing is about
+// as long as the offers it replaces, one request instead of one per file
+// (issue 17: a no-op push of the Linux kernel's tree offered the 3,008
+// files of its small directories one by one, and sent 996 DirMetas for
+// directories whose parent was not listed). Only directories listed
+// stay in ds.listed: a few bytes each, not a few per file.
 func (ds *destStates) planDir(remote string, ents []os.DirEntry) {
 	if ds == nil {
 		return
@@ -154,7 +163,7 @@ func (ds *destStates) planDir(remote string, ents []os.DirEntry) {
 			files++
 		}
 	}
-	if len(ents) < minListFiles {
+	if len(ents) == 0 {
 		return
 	}
 	ds.mu.Lock()
@@ -292,11 +301,30 @@ func (ds *destStates) keepChangedDirsOf(ctx context.Context, c *clientConn, chan
 	if ds == nil || len(metas) == 0 {
 		return metas
 	}
+	touched := map[string]bool{}
+	touch := func(p string) { // p's parent and its ancestors changed
+		for p != "." && p != "" {
+			p = joinPath(path.Dir(p))
+			if touched[p] {
+				return
+			}
+			touched[p] = true
+		}
+	}
+	for _, d := range changed {
+		if d != "." && d != "" {
+			touched[d] = true
+			touch(d)
+		}
+	}
+	// Only a directory in which nothing changed can be spared its
+	// DirMeta, so only the parents of those are worth a listing: none
+	// after a push into a new tree.
 	var parents []string
 	seen := map[string]bool{}
 	ds.mu.Lock()
 	for _, m := range metas {
-		if p := joinPath(path.Dir(m.path)); ds.listed[p] && !ds.stamped[p] && !seen[p] {
+		if p := joinPath(path.Dir(m.path)); !touched[m.path] && ds.listed[p] && !ds.stamped[p] && !seen[p] {
 			seen[p] = true
 			parents = append(parents, p)
 		}
@@ -316,22 +344,6 @@ func (ds *destStates) keepChangedDirsOf(ctx context.Context, c *clientConn, chan
 	wg.Wait()
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	touched := map[string]bool{}
-	touch := func(p string) { // p's parent and its ancestors changed
-		for p != "." && p != "" {
-			p = joinPath(path.Dir(p))
-			if touched[p] {
-				return
-			}
-			touched[p] = true
-		}
-	}
-	for _, d := range changed {
-		if d != "." && d != "" {
-			touched[d] = true
-			touch(d)
-		}
-	}
 	same := func(m dirMeta) bool {
 		st, ok := ds.stamps[m.path]
 		return ok && st.mode == m.mode.Perm() && st.mtime.Equal(m.mtime)

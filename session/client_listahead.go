@@ -12,8 +12,9 @@ import (
 // jobs in flight (maxPipelined) waited a round trip for its listing: at
 // 50 ms, 50 ms of the 200 ms each of S4's 2,000 files spent in flight.
 // 256 jobs cover a round trip of 50 ms at S4's rate (about 2,500 files a
-// second) twice, and hold at most 64 listed directories (minListFiles
-// files each), well within maxDestDirs.
+// second) twice, and hold at most 256 listed directories (a streamed
+// push lists a directory of one file too), which with the jobs in flight
+// stays within maxDestDirs.
 const listAheadJobs = 256
 
 // tryNexter is a jobSource that can say, without blocking, whether it

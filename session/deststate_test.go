@@ -234,14 +234,20 @@ func TestPushUnchangedDirs(t *testing.T) {
 // looked twice, the second half of each directory listed it again (one
 // more round trip in the way of those files: the 2,000-file benchmark
 // made 41 listings of 21 directories). Both a collected push and a
-// streamed one.
+// streamed one. A streamed push lists every directory of the tree on the
+// no-op push, tree/ included, though it holds fewer than minListFiles
+// entries: its listing shows a/, b/ and c/ unchanged, so they get no
+// DirMeta (only tree/ does, whose parent is not listed); before, the
+// no-op push sent a DirMeta for each of the four.
 func TestPushListsEachDirOnce(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		ahead int // streamAhead
+		name      string
+		ahead     int     // streamAhead
+		noopLists float64 // listings of the no-op push
+		noopMetas float64 // DirMetas of the no-op push, at most
 	}{
-		{"collected", streamAhead},
-		{"streamed", 8},
+		{"collected", streamAhead, 3, 4},
+		{"streamed", 8, 4, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func(n int) { streamAhead = n }(streamAhead)
@@ -268,6 +274,10 @@ func TestPushListsEachDirOnce(t *testing.T) {
 			rep, err := c.Push(ctx, []string{src}, "in", Options{Recursive: true})
 			checkReport(t, "first push", rep, err, len(subs)*per, Done)
 			first := lists()
+			metas := func() float64 {
+				return valueIn(scrape(t, ts.srv), "qxfer_requests_total", map[string]string{"type": "dir_meta"})
+			}
+			firstMetas := metas()
 			if first > most {
 				t.Errorf("push into a new directory: %v listings, want at most %v", first, most)
 			}
@@ -280,9 +290,13 @@ func TestPushListsEachDirOnce(t *testing.T) {
 					t.Errorf("no-op push: %s: %s (%v), want up to date", f.Path, f.State, f.Err)
 				}
 			}
-			if got := lists() - first; got != most {
-				t.Errorf("no-op push: %v listings, want one per directory of files, %v", got, most)
+			if got := lists() - first; got != tc.noopLists {
+				t.Errorf("no-op push: %v listings, want %v", got, tc.noopLists)
 			}
+			if got := metas() - firstMetas; got > tc.noopMetas {
+				t.Errorf("no-op push: %v DirMetas, want at most %v", got, tc.noopMetas)
+			}
+
 		})
 	}
 }
