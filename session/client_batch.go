@@ -251,7 +251,11 @@ type job struct {
 	srcID  fileID
 	small  bool
 	run    func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
-	preErr error // failed before it could start (missing source...)
+	// upToDate, when set, reports without blocking that the job has
+	// nothing to do: run would only find it up to date. runJobs then
+	// ends it at once, without a goroutine, a context or a table entry.
+	upToDate func() bool
+	preErr   error // failed before it could start (missing source...)
 	tries  int
 	// meta is the source's size and mtime as walked, for a dry run and
 	// Options.Update to compare with the destination; zero for a link.
@@ -340,6 +344,13 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 		}
 		if j.preErr != nil {
 			c.end(j, j.preErr, opts)
+			continue
+		}
+		if j.upToDate != nil && j.upToDate() {
+			// Issue 17: on a no-op push of the kernel tree the
+			// client spent 2.7 CPU-s (rsync's 0.6) running 86,680
+			// jobs that each found their listing up to date.
+			c.end(j, xfer.UpToDate(j.key), opts)
 			continue
 		}
 		s := &slot{sem: slots}

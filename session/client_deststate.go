@@ -118,6 +118,39 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 	return DestState{Known: true, Exists: ok, Entry: e}
 }
 
+// upToDateNow reports whether the listing of remote's directory is at
+// hand and shows remote up to date for a source of meta (rsync's quick
+// check, as DestState.UpToDate), without waiting: false when the listing
+// is not made or not ready yet, or says otherwise. Only a true answer
+// counts as the file's lookup (destState's), so a file answered false
+// looks its state up again when it runs, and counts then.
+func (ds *destStates) upToDateNow(remote string, meta xfer.FileMeta) bool {
+	if ds == nil || meta.MTime.IsZero() {
+		return false
+	}
+	dir, name := path.Split(remote)
+	dir = joinPath(dir)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	d, ok := ds.dirs[dir]
+	if !ok || !ds.listed[dir] {
+		return false
+	}
+	select {
+	case <-d.ready: // fill has set known and entries
+	default:
+		return false
+	}
+	e, ok := d.entries[name]
+	if !d.known || !ok || !(DestState{Known: true, Exists: true, Entry: e}).UpToDate(meta) {
+		return false
+	}
+	if d.left--; d.left == 0 {
+		delete(ds.dirs, dir) // every file of it has asked
+	}
+	return true
+}
+
 // plan counts the files jobs bring into each remote directory (a job's
 // key is its remote path), and the directories of the tree (metas) into
 // their parents, and marks those of at least minListFiles for listing.

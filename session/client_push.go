@@ -180,6 +180,9 @@ func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) 
 	} else if _, err := cleanPath(remote); err != nil {
 		j.preErr = err
 	}
+	if !opts.Checksum { // -c compares contents, not sizes and mtimes
+		j.upToDate = func() bool { return pj.dest.upToDateNow(remote, meta) }
+	}
 	j.run = func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			pj := pj

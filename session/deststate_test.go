@@ -10,6 +10,7 @@ import (
 	"github.com/qxfer/qxfer/certs"
 	"github.com/qxfer/qxfer/internal/testutil"
 	"github.com/qxfer/qxfer/quicx"
+	"github.com/qxfer/qxfer/session/internal/xfer"
 )
 
 // TestPushBulkUpToDate: a push learns what is up to date from one
@@ -299,4 +300,69 @@ func TestPushListsEachDirOnce(t *testing.T) {
 
 		})
 	}
+}
+
+// TestUpToDateNow: a push ends a job at once when its directory's
+// listing is ready and shows it up to date; only that answer counts as
+// the file's lookup. A listing still being made, a directory not listed,
+// or a file that differs answers false and counts nothing, so the job's
+// own lookup, when it runs, is the one that counts (counting both would
+// let the listing go before the directory's last file and list it
+// again).
+func TestUpToDateNow(t *testing.T) {
+	mtime := time.Unix(1700000000, 5)
+	meta := xfer.FileMeta{Size: 10, MTime: mtime}
+	ready := func(names ...string) *destDir {
+		d := &destDir{ready: make(chan struct{}), left: 3, known: true, entries: map[string]Entry{}}
+		for _, n := range names {
+			d.entries[n] = Entry{Name: n, Kind: KindFile, Size: 10, MTime: mtime}
+		}
+		close(d.ready)
+		return d
+	}
+	for _, tc := range []struct {
+		name     string
+		d        *destDir
+		listed   bool
+		remote   string
+		meta     xfer.FileMeta
+		want     bool
+		wantLeft int
+	}{
+		{"ready and up to date", ready("f"), true, "dir/f", meta, true, 2},
+		{"ready, other mtime", ready("f"), true, "dir/f", xfer.FileMeta{Size: 10, MTime: mtime.Add(time.Nanosecond)}, false, 3},
+		{"ready, other size", ready("f"), true, "dir/f", xfer.FileMeta{Size: 11, MTime: mtime}, false, 3},
+		{"ready, missing", ready("g"), true, "dir/f", meta, false, 3},
+		{"ready, unknown", &destDir{ready: closed(), left: 3}, true, "dir/f", meta, false, 3},
+		{"being listed", &destDir{ready: make(chan struct{}), left: 3}, true, "dir/f", meta, false, 3},
+		{"not listed", ready("f"), false, "dir/f", meta, false, 3},
+		{"no walked mtime", ready("f"), true, "dir/f", xfer.FileMeta{Size: 10}, false, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := &destStates{listed: map[string]bool{"dir": tc.listed}, want: map[string]int{"dir": 3}, dirs: map[string]*destDir{"dir": tc.d}}
+			if got := ds.upToDateNow(tc.remote, tc.meta); got != tc.want {
+				t.Errorf("upToDateNow = %v, want %v", got, tc.want)
+			}
+			if tc.d.left != tc.wantLeft {
+				t.Errorf("lookups left %d, want %d", tc.d.left, tc.wantLeft)
+			}
+		})
+	}
+	// The directory's last file lets its listing go.
+	d := ready("f")
+	d.left = 1
+	ds := &destStates{listed: map[string]bool{"dir": true}, dirs: map[string]*destDir{"dir": d}}
+	if !ds.upToDateNow("dir/f", meta) || ds.dirs["dir"] != nil {
+		t.Errorf("last lookup: listing still held (%v)", ds.dirs["dir"])
+	}
+	var nilDS *destStates
+	if nilDS.upToDateNow("dir/f", meta) {
+		t.Error("no destination states: up to date")
+	}
+}
+
+func closed() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
