@@ -1,7 +1,10 @@
 package xfer
 
 import (
+	"bufio"
+	"bytes"
 	"os"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +18,13 @@ const haveSyncFS = true
 // each file the result for its file system. A file whose device cannot
 // be told is synced alone.
 func syncGroup(batch []*syncWaiter) {
+	if dirty, ok := dirtyBytes(); ok && dirty > maxForeignDirty {
+		// syncfs would write back what others left dirty too.
+		for _, w := range batch {
+			w.done <- w.f.Sync()
+		}
+		return
+	}
 	type fsGroup struct {
 		fd    uintptr
 		first *syncWaiter
@@ -44,4 +54,49 @@ func syncGroup(batch []*syncWaiter) {
 			w.done <- byDev[devs[i]].err
 		}
 	}
+}
+
+// maxForeignDirty is the most dirty page cache, in bytes, under which a
+// group is made durable by syncfs(2). syncfs writes back every dirty page
+// of the file system, whoever wrote it: after a cp -a of the Linux
+// kernel's tree (1.7 GB dirty), a push of 50 changed files into it waited
+// for all of it, 3.3 s against 2.0 s (issue 17, S7d). Above it the
+// group's files are fsynced one by one, each writing back its own pages
+// (the journal still commits them together when they come at once). 64
+// MiB is under a second of writeback on the slowest disks qxfer targets,
+// and above the dirty bytes of a group of small files (groupSyncMax
+// each).
+const maxForeignDirty = 64 << 20
+
+// dirtyBytes returns the machine's dirty page cache in bytes, as the
+// "Dirty:" line of /proc/meminfo says (proc(5)); false when it cannot be
+// read.
+func dirtyBytes() (int64, bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	return parseDirty(b)
+}
+
+// parseDirty finds the "Dirty:" line of a /proc/meminfo text (a value in
+// kB) and returns it in bytes.
+func parseDirty(meminfo []byte) (int64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(meminfo))
+	for sc.Scan() {
+		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("Dirty:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, false
+		}
+		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil || kb < 0 {
+			return 0, false
+		}
+		return kb << 10, true
+	}
+	return 0, false
 }
