@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +20,7 @@ const haveSyncFS = true
 // each file the result for its file system. A file whose device cannot
 // be told is synced alone.
 func syncGroup(batch []*syncWaiter) {
-	if dirty, ok := dirtyBytes(); ok && dirty > maxForeignDirty {
+	if dirty, ok := dirtyNow(); ok && dirty > maxForeignDirty {
 		// syncfs would write back what others left dirty too.
 		for _, w := range batch {
 			w.done <- w.f.Sync()
@@ -67,6 +69,30 @@ func syncGroup(batch []*syncWaiter) {
 // and above the dirty bytes of a group of small files (groupSyncMax
 // each).
 const maxForeignDirty = 64 << 20
+
+// dirtyEvery is how long a reading of the dirty page cache is used
+// again: a read of /proc/meminfo costs about 40 µs of system time here,
+// and a push of the kernel tree makes tens of thousands of groups.
+const dirtyEvery = 100 * time.Millisecond
+
+// dirty is the last reading of dirtyBytes, and when it was taken.
+var dirty struct {
+	mu sync.Mutex
+	at time.Time
+	n  int64
+	ok bool
+}
+
+// dirtyNow is dirtyBytes, read again at most every dirtyEvery.
+func dirtyNow() (int64, bool) {
+	dirty.mu.Lock()
+	defer dirty.mu.Unlock()
+	if now := time.Now(); dirty.at.IsZero() || now.Sub(dirty.at) >= dirtyEvery {
+		dirty.n, dirty.ok = dirtyBytes()
+		dirty.at = now
+	}
+	return dirty.n, dirty.ok
+}
 
 // dirtyBytes returns the machine's dirty page cache in bytes, as the
 // "Dirty:" line of /proc/meminfo says (proc(5)); false when it cannot be
