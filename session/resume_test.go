@@ -56,6 +56,16 @@ func writeRecord(t testing.TB, dir, p string, r *xfer.Record) {
 	}
 }
 
+// otherContent leaves a .part of n random bytes, another version of the
+// source under the same size and mtime, with its record made by record.
+func otherContent(n int, record func([]byte, xfer.FileMeta) *xfer.Record) func([]byte, xfer.FileMeta) ([]byte, *xfer.Record) {
+	return func(_ []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
+		other := make([]byte, n)
+		rand.Read(other)
+		return other, record(other, m)
+	}
+}
+
 // recordV2Of is the record a protocol v2 receiver wrote after receiving
 // prefix of a source described by m: version 2, its prefix hash a SHA-256.
 func recordV2Of(prefix []byte, m xfer.FileMeta) *xfer.Record {
@@ -295,12 +305,8 @@ func TestStalePartial(t *testing.T) {
 			resumed: true,
 		},
 		{
-			name: "version 2 record, other content",
-			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
-				other := make([]byte, off)
-				rand.Read(other)
-				return other, recordV2Of(other, m)
-			},
+			name:  "version 2 record, other content",
+			leave: otherContent(off, recordV2Of),
 		},
 		{
 			name: "record of another size",
@@ -317,12 +323,8 @@ func TestStalePartial(t *testing.T) {
 			},
 		},
 		{
-			name: "same size and mtime, other content",
-			leave: func(src []byte, m xfer.FileMeta) ([]byte, *xfer.Record) {
-				other := make([]byte, off)
-				rand.Read(other)
-				return other, recordOf(other, m)
-			},
+			name:  "same size and mtime, other content",
+			leave: otherContent(off, recordOf),
 		},
 		{
 			name: "record beyond the end of the part",
