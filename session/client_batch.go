@@ -248,14 +248,17 @@ type job struct {
 	src string // the source as listed (local path of a push, remote path of a pull), for dedupe
 	// srcID identifies a local source, so that one file listed under
 	// two names is found to be one (dedupe); zero for a remote one.
-	srcID  fileID
-	small  bool
+	srcID fileID
+	small bool
+	// quick says the job pushes a regular file that run would find up
+	// to date when its directory's listing shows key with meta's size
+	// and mtime: runJobs then ends it at once if that listing is at
+	// hand (destStates.upToDateNow), without a goroutine, a context or
+	// a table entry. A bool, not a closure: TestPushWalkMemory counts
+	// the bytes a job holds.
+	quick  bool
 	run    func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error
-	// upToDate, when set, reports without blocking that the job has
-	// nothing to do: run would only find it up to date. runJobs then
-	// ends it at once, without a goroutine, a context or a table entry.
-	upToDate func() bool
-	preErr   error // failed before it could start (missing source...)
+	preErr error // failed before it could start (missing source...)
 	tries  int
 	// meta is the source's size and mtime as walked, for a dry run and
 	// Options.Update to compare with the destination; zero for a link.
@@ -346,7 +349,7 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 			c.end(j, j.preErr, opts)
 			continue
 		}
-		if j.upToDate != nil && j.upToDate() {
+		if j.quick && !pull && opts.dest.upToDateNow(j.key, j.meta) {
 			// Issue 17: on a no-op push of the kernel tree the
 			// client spent 2.7 CPU-s (rsync's 0.6) running 86,680
 			// jobs that each found their listing up to date.

@@ -180,9 +180,7 @@ func (c *clientConn) putJob(local, remote string, fi fs.FileInfo, opts Options) 
 	} else if _, err := cleanPath(remote); err != nil {
 		j.preErr = err
 	}
-	if !opts.Checksum { // -c compares contents, not sizes and mtimes
-		j.upToDate = func() bool { return pj.dest.upToDateNow(remote, meta) }
-	}
+	j.quick = !opts.Checksum // -c compares contents, not sizes and mtimes
 	j.run = func(ctx context.Context, c *clientConn, t *Transfer, s *slot) error {
 		return xfer.RetryFromZero(func(noResume bool) error {
 			pj := pj
