@@ -107,10 +107,21 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 	}
 	d := ds.dir(ctx, c, dir)
 	ds.mu.Lock()
-	if d.left--; d.left == 0 && ds.dirs[dir] == d {
-		delete(ds.dirs, dir) // every file of it has asked
-	}
+	ds.lookedLocked(dir, d)
 	ds.mu.Unlock()
+	return d.state(name)
+}
+
+// lookedLocked counts one file's lookup of d, the listing of dir: once
+// every file of it has asked (destStates.want), the listing is let go.
+func (ds *destStates) lookedLocked(dir string, d *destDir) {
+	if d.left--; d.left == 0 && ds.dirs[dir] == d {
+		delete(ds.dirs, dir)
+	}
+}
+
+// state is what d, a ready listing, says of its entry name.
+func (d *destDir) state(name string) DestState {
 	if !d.known {
 		return DestState{}
 	}
@@ -141,13 +152,10 @@ func (ds *destStates) upToDateNow(remote string, meta xfer.FileMeta) bool {
 	default:
 		return false
 	}
-	e, ok := d.entries[name]
-	if !d.known || !ok || !(DestState{Known: true, Exists: true, Entry: e}).UpToDate(meta) {
+	if !d.state(name).UpToDate(meta) {
 		return false
 	}
-	if d.left--; d.left == 0 {
-		delete(ds.dirs, dir) // every file of it has asked
-	}
+	ds.lookedLocked(dir, d)
 	return true
 }
 

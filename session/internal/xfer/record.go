@@ -55,10 +55,11 @@ type Record struct {
 	Name   string       `json:"name,omitempty"`
 	Ranges []wire.Range `json:"ranges,omitempty"`
 	// Hashed is the length of the prefix [0, Hashed) that Sum is the
-	// file hash (NewFileHash) of: what the receiver had hashed when the record was written
-	// (at most the first range). The sender checks it against its own
-	// file before resuming, so a source changed under the same size and
-	// mtime starts over instead of wasting the rest of the file.
+	// file hash (NewFileHash) of: what the receiver had hashed when the
+	// record was written (at most the first range). The sender checks it
+	// against its own file before resuming, so a source changed under
+	// the same size and mtime starts over instead of wasting the rest of
+	// the file.
 	Hashed uint64 `json:"hashed,omitempty"`
 	Sum    []byte `json:"xxh64,omitempty"`
 	// SHA256 is a version 2 record's prefix hash, read only to check
@@ -230,8 +231,8 @@ func (r *Record) Offer() (have []wire.Range, prefixHash []byte) {
 // record none (a delta is not verified by the whole-file hash), nor do
 // records of protocol v2 or qxfer 1 (their prefix hash is a SHA-256),
 // and a prefix with no hash would be left out of the offer and sent
-// again. It changes r in
-// memory only, and leaves it as it was when part cannot be read.
+// again. It changes r in memory only, and leaves it as it was when part
+// cannot be read.
 func (r *Record) HashPrefix(part io.ReaderAt) {
 	held := r.Held()
 	p := held.Prefix()
