@@ -97,8 +97,7 @@ func (c *clientConn) destState(ctx context.Context, ds *destStates, remote strin
 	if ds == nil {
 		return DestState{}
 	}
-	dir, name := path.Split(remote)
-	dir = joinPath(dir)
+	dir, name := splitRemote(remote)
 	ds.mu.Lock()
 	listed := ds.listed[dir]
 	ds.mu.Unlock()
@@ -139,8 +138,7 @@ func (ds *destStates) upToDateNow(remote string, meta xfer.FileMeta) bool {
 	if ds == nil || meta.MTime.IsZero() {
 		return false
 	}
-	dir, name := path.Split(remote)
-	dir = joinPath(dir)
+	dir, name := splitRemote(remote)
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	d, ok := ds.dirs[dir]
@@ -166,12 +164,12 @@ func (ds *destStates) plan(jobs []*job, metas []dirMeta) {
 	n, files := map[string]int{}, map[string]int{}
 	for _, j := range jobs {
 		if j.preErr == nil {
-			n[joinPath(path.Dir(j.key))]++
-			files[joinPath(path.Dir(j.key))]++
+			n[path.Dir(j.key)]++
+			files[path.Dir(j.key)]++
 		}
 	}
 	for _, m := range metas {
-		n[joinPath(path.Dir(m.path))]++
+		n[path.Dir(m.path)]++
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
@@ -251,7 +249,7 @@ func (ds *destStates) claim(dir string) (d, parent *destDir, mine bool) {
 		delete(ds.dirs, ds.order[0])
 		ds.order = ds.order[1:]
 	}
-	return d, ds.dirs[joinPath(path.Dir(dir))], true
+	return d, ds.dirs[path.Dir(dir)], true
 }
 
 // fill makes the listing of dir into d, the entry claim gave the caller
@@ -329,7 +327,7 @@ func (ds *destStates) keepChangedDirs(ctx context.Context, c *clientConn, jobs [
 	var changed []string
 	for _, j := range jobs {
 		if j.t.Info().State != Skipped {
-			changed = append(changed, joinPath(path.Dir(j.key)))
+			changed = append(changed, path.Dir(j.key))
 		}
 	}
 	return ds.keepChangedDirsOf(ctx, c, changed, metas)
@@ -345,7 +343,7 @@ func (ds *destStates) keepChangedDirsOf(ctx context.Context, c *clientConn, chan
 	touched := map[string]bool{}
 	touch := func(p string) { // p's parent and its ancestors changed
 		for p != "." && p != "" {
-			p = joinPath(path.Dir(p))
+			p = path.Dir(p)
 			if touched[p] {
 				return
 			}
@@ -365,7 +363,7 @@ func (ds *destStates) keepChangedDirsOf(ctx context.Context, c *clientConn, chan
 	seen := map[string]bool{}
 	ds.mu.Lock()
 	for _, m := range metas {
-		if p := joinPath(path.Dir(m.path)); !touched[m.path] && ds.listed[p] && !ds.stamped[p] && !seen[p] {
+		if p := path.Dir(m.path); !touched[m.path] && ds.listed[p] && !ds.stamped[p] && !seen[p] {
 			seen[p] = true
 			parents = append(parents, p)
 		}

@@ -107,7 +107,7 @@ func (ds *destStates) listDirOf(ctx context.Context, c *clientConn, j *job, spaw
 	if ds == nil || j.preErr != nil {
 		return
 	}
-	dir := joinPath(path.Dir(j.key))
+	dir := path.Dir(j.key)
 	ds.mu.Lock()
 	listed := ds.listed[dir]
 	ds.mu.Unlock()

@@ -185,7 +185,7 @@ func (t *tally) add(j *job) {
 		if t.dirs == nil {
 			t.dirs = map[string]bool{}
 		}
-		t.dirs[joinPath(path.Dir(j.key))] = true
+		t.dirs[path.Dir(j.key)] = true
 	}
 	failed := ti.State == Failed || ti.State == Cancelled
 	switch {

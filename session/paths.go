@@ -36,18 +36,30 @@ func cleanPath(p string) (string, error) {
 	case strings.HasPrefix(p, "/"):
 		return "", xfer.Errorf(CodeInvalidPath, p, "absolute paths are not allowed")
 	}
-	var parts []string
-	for _, el := range strings.Split(p, "/") {
+	// Checked in place first: a clean path, as a tree walk makes them,
+	// is returned as it is, without allocating.
+	clean := true
+	for rest, more := p, true; more; {
+		var el string
+		el, rest, more = strings.Cut(rest, "/")
 		switch el {
 		case "", ".":
-			continue
+			clean = false
 		case "..":
 			return "", xfer.Errorf(CodeInvalidPath, p, "path contains ..")
 		}
 		if len(el) > maxNameLen {
 			return "", xfer.Errorf(CodeNameTooLong, truncate(p), "name longer than %d bytes", maxNameLen)
 		}
-		parts = append(parts, el)
+	}
+	if clean {
+		return p, nil
+	}
+	var parts []string
+	for _, el := range strings.Split(p, "/") {
+		if el != "" && el != "." {
+			parts = append(parts, el)
+		}
 	}
 	if len(parts) == 0 {
 		return ".", nil
@@ -81,6 +93,14 @@ func cleanName(name string) (string, error) {
 		return "", xfer.Errorf(CodeInvalidPath, truncate(name), "not a plain file name")
 	}
 	return c, nil
+}
+
+// splitRemote splits the remote path p into its directory, clean ("."
+// for a name at the root), and its last name: path.Split then joinPath,
+// without allocating when p is clean (issue 17: a no-op push of the
+// kernel tree split each of its 86,629 paths twice).
+func splitRemote(p string) (dir, name string) {
+	return path.Dir(p), p[strings.LastIndexByte(p, '/')+1:]
 }
 
 // joinPath joins clean relative paths, treating "." as empty.

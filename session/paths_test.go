@@ -1,6 +1,7 @@
 package session
 
 import (
+	"path"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -150,4 +151,32 @@ func FuzzCleanPath(f *testing.F) {
 			t.Fatalf("cleanPath(%q) = %q, cleanPath of that = %q, want it unchanged", in, got, again)
 		}
 	})
+}
+
+// TestCleanPathCleanNoAlloc: a path that is clean already, as every path a
+// tree walk makes, is returned as it is, without allocating (issue 17).
+func TestCleanPathCleanNoAlloc(t *testing.T) {
+	const p = "drivers/gpu/drm/amd/display/dc/core/dc.c"
+	if n := testing.AllocsPerRun(100, func() {
+		if got, err := cleanPath(p); err != nil || got != p {
+			t.Fatalf("cleanPath(%q) = %q, %v", p, got, err)
+		}
+	}); n != 0 {
+		t.Errorf("cleanPath of a clean path: %v allocations, want 0", n)
+	}
+}
+
+// TestSplitRemote: splitRemote agrees with path.Split then joinPath, which
+// it replaces, and does not allocate on a clean path.
+func TestSplitRemote(t *testing.T) {
+	for _, p := range []string{"f", "a/f", "a/b/c.txt", "a//f", "./f", "a/./b/f", "", ".", "a/"} {
+		dir, name := path.Split(p)
+		dir = joinPath(dir)
+		if gd, gn := splitRemote(p); gd != dir || gn != name {
+			t.Errorf("splitRemote(%q) = %q, %q; want %q, %q", p, gd, gn, dir, name)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { splitRemote("a/b/c.txt") }); n != 0 {
+		t.Errorf("splitRemote of a clean path: %v allocations, want 0", n)
+	}
 }
