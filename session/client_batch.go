@@ -375,6 +375,10 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 		wg.Go(func() {
 			defer func() { <-inflight }()
 			defer s.release()
+			if j.quick && !pull && opts.dest.upToDateWait(ctx, j.key, j.meta) {
+				c.end(j, xfer.UpToDate(j.key), opts)
+				return
+			}
 			if c.runJob(ctx, j, opts, s) {
 				mu.Lock()
 				lost = append(lost, j)

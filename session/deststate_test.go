@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -365,4 +366,74 @@ func closed() chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c
+}
+
+// TestUpToDateWait: a push job waits for the listing under way of its
+// directory before it runs, and is up to date without running once the
+// listing shows it so; a listing nobody started is not waited for, and
+// the end of the batch's context ends the wait.
+func TestUpToDateWait(t *testing.T) {
+	mtime := time.Unix(1700000000, 5)
+	meta := xfer.FileMeta{Size: 10, MTime: mtime}
+	pending := func() *destDir { return &destDir{ready: make(chan struct{}), left: 3} }
+	newDS := func(d *destDir) *destStates {
+		return &destStates{listed: map[string]bool{"dir": true}, want: map[string]int{"dir": 3}, dirs: map[string]*destDir{"dir": d}}
+	}
+
+	t.Run("listing arrives up to date", func(t *testing.T) {
+		d := pending()
+		ds := newDS(d)
+		got := make(chan bool, 1)
+		go func() { got <- ds.upToDateWait(t.Context(), "dir/f", meta) }()
+		select {
+		case v := <-got:
+			t.Fatalf("upToDateWait returned %v before the listing was ready", v)
+		case <-time.After(50 * time.Millisecond):
+		}
+		d.known, d.entries = true, map[string]Entry{"f": {Name: "f", Kind: KindFile, Size: 10, MTime: mtime}}
+		close(d.ready)
+		if !<-got {
+			t.Fatal("upToDateWait = false once the listing showed the file up to date")
+		}
+		if d.left != 2 {
+			t.Errorf("lookups left %d, want 2 (the wait counts as the file's lookup)", d.left)
+		}
+	})
+	t.Run("listing arrives with another size", func(t *testing.T) {
+		d := pending()
+		ds := newDS(d)
+		d.known, d.entries = true, map[string]Entry{"f": {Name: "f", Kind: KindFile, Size: 11, MTime: mtime}}
+		close(d.ready)
+		if ds.upToDateWait(t.Context(), "dir/f", meta) {
+			t.Fatal("upToDateWait = true for a destination of another size")
+		}
+		if d.left != 3 {
+			t.Errorf("lookups left %d, want 3 (a false answer is not the file's lookup)", d.left)
+		}
+	})
+	t.Run("not started", func(t *testing.T) {
+		ds := &destStates{listed: map[string]bool{"dir": true}, want: map[string]int{"dir": 3}}
+		if ds.upToDateWait(t.Context(), "dir/f", meta) {
+			t.Fatal("upToDateWait = true with no listing")
+		}
+	})
+	t.Run("context ends the wait", func(t *testing.T) {
+		d := pending()
+		ds := newDS(d)
+		ctx, cancel := context.WithCancel(t.Context())
+		got := make(chan bool, 1)
+		go func() { got <- ds.upToDateWait(ctx, "dir/f", meta) }()
+		cancel()
+		select {
+		case v := <-got:
+			if v {
+				t.Fatal("upToDateWait = true after its context ended")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("upToDateWait still waiting 5 s after its context ended")
+		}
+		if d.left != 3 {
+			t.Errorf("lookups left %d, want 3", d.left)
+		}
+	})
 }
