@@ -340,6 +340,41 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 		la = &listAhead{src: src, list: func(j *job) { opts.dest.listDirOf(ctx, c, j, wg.Go) }}
 		src = la
 	}
+	start := func(j *job, s *slot) {
+		wg.Go(func() {
+			defer func() { <-inflight }()
+			defer s.release()
+			if c.runJob(ctx, j, opts, s) {
+				mu.Lock()
+				lost = append(lost, j)
+				mu.Unlock()
+			}
+		})
+	}
+	// waiting holds, in order, the push jobs whose directory's listing
+	// is under way: one goroutine waits for each listing in turn, ends
+	// the jobs it shows up to date and starts the others (issue 17: a
+	// goroutine per job cost a no-op push of the kernel tree 86,629
+	// goroutines that only waited). It holds at most the jobs in
+	// flight, whose slots they keep.
+	type waitingJob struct {
+		j *job
+		s *slot
+	}
+	var waiting chan waitingJob
+	if la != nil {
+		waiting = make(chan waitingJob, cap(inflight))
+		wg.Go(func() {
+			for w := range waiting {
+				if opts.dest.upToDateWait(ctx, w.j.key, w.j.meta) {
+					<-inflight
+					c.end(w.j, xfer.UpToDate(w.j.key), opts)
+					continue
+				}
+				start(w.j, w.s)
+			}
+		})
+	}
 	for !c.lost() {
 		j := src.next()
 		if j == nil {
@@ -372,19 +407,14 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 				continue
 			}
 		}
-		wg.Go(func() {
-			defer func() { <-inflight }()
-			defer s.release()
-			if j.quick && !pull && opts.dest.upToDateWait(ctx, j.key, j.meta) {
-				c.end(j, xfer.UpToDate(j.key), opts)
-				return
-			}
-			if c.runJob(ctx, j, opts, s) {
-				mu.Lock()
-				lost = append(lost, j)
-				mu.Unlock()
-			}
-		})
+		if j.quick && waiting != nil {
+			waiting <- waitingJob{j, s}
+			continue
+		}
+		start(j, s)
+	}
+	if waiting != nil {
+		close(waiting)
 	}
 	wg.Wait()
 	if la != nil {
