@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,7 +284,22 @@ func TestPushListsEachDirOnce(t *testing.T) {
 			if first > most {
 				t.Errorf("push into a new directory: %v listings, want at most %v", first, most)
 			}
-			rep, err = c.Push(ctx, []string{src}, "in", Options{Recursive: true})
+			// Every file's directory is listed, so every file waits for
+			// its listing and ends up to date without starting a
+			// transfer (runJobs' waiting queue): the observer sees
+			// only their ends.
+			var (
+				mu      sync.Mutex
+				started []string
+			)
+			observe := func(ti TransferInfo) {
+				if ti.State != Skipped {
+					mu.Lock()
+					started = append(started, ti.Path+" "+ti.State.String())
+					mu.Unlock()
+				}
+			}
+			rep, err = c.Push(ctx, []string{src}, "in", Options{Recursive: true, Observer: observe})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -291,6 +307,9 @@ func TestPushListsEachDirOnce(t *testing.T) {
 				if !isUpToDate(f) {
 					t.Errorf("no-op push: %s: %s (%v), want up to date", f.Path, f.State, f.Err)
 				}
+			}
+			if len(started) > 0 {
+				t.Errorf("no-op push: %d files started a transfer (%v...), want none: each waits for its listing", len(started), started[0])
 			}
 			if got := lists() - first; got != tc.noopLists {
 				t.Errorf("no-op push: %v listings, want %v", got, tc.noopLists)
