@@ -18,7 +18,7 @@ import (
 // about again, at most one directory each. A listing is let go once all
 // its files have looked at it, so what this holds is a few entries per
 // file in that window.
-const maxDestDirs = 1024
+const maxDestDirs = 2048
 
 // minListFiles is how many files a push must bring into a directory for
 // the directory to be listed first: one listing then replaces at least
