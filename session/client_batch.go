@@ -351,12 +351,13 @@ func (c *clientConn) runJobs(ctx context.Context, src jobSource, opts Options, p
 			}
 		})
 	}
-	// waiting holds, in order, the push jobs whose directory's listing
-	// is under way: one goroutine waits for each listing in turn, ends
-	// the jobs it shows up to date and starts the others (issue 17: a
-	// goroutine per job cost a no-op push of the kernel tree 86,629
-	// goroutines that only waited). It holds at most the jobs in
-	// flight, whose slots they keep.
+	// waiting holds, in order, the push jobs that may be found up to
+	// date (job.quick): one goroutine waits for each one's listing in
+	// turn (upToDateWait: at once when its directory is not listed),
+	// ends the jobs it shows up to date and starts the others (issue
+	// 17: a goroutine per job cost a no-op push of the kernel tree
+	// 86,629 goroutines that only waited). It holds at most the jobs in
+	// flight, whose slots they keep, so sending to it never blocks.
 	type waitingJob struct {
 		j *job
 		s *slot
